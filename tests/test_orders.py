@@ -1,0 +1,146 @@
+"""Tests for arpg.orders (decoding orders over a token grid)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arpg.orders import (
+    ORDER_NAMES,
+    check_permutation,
+    checkerboard,
+    make_order,
+    random_order,
+    raster,
+    spiral_in,
+    spiral_out,
+    zcurve,
+)
+
+GRIDS = [(1, 1), (1, 7), (7, 1), (2, 2), (2, 5), (5, 3), (3, 5), (4, 4), (6, 9), (16, 16),
+         (24, 24), (13, 32)]
+
+
+def _is_perm(t: torch.Tensor, n: int) -> bool:
+    return (t.dtype == torch.long and t.dim() == 1 and t.numel() == n
+            and torch.equal(torch.sort(t).values, torch.arange(n)))
+
+
+def test_order_names() -> None:
+    assert ORDER_NAMES == ("random", "raster", "spiral-in", "spiral-out", "z-curve",
+                           "alternate")
+
+
+@pytest.mark.parametrize("rows, cols", GRIDS)
+@pytest.mark.parametrize("name", ORDER_NAMES)
+def test_every_order_is_a_permutation(name: str, rows: int, cols: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    order = make_order(name, rows, cols, generator=g)
+    assert _is_perm(order, rows * cols)
+    assert torch.equal(check_permutation(order, rows * cols), order)
+
+
+def test_raster() -> None:
+    assert raster(2, 3).tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_spiral_in_3x3() -> None:
+    assert spiral_in(3, 3).tolist() == [0, 1, 2, 5, 8, 7, 6, 3, 4]
+
+
+def test_spiral_in_non_square() -> None:
+    assert spiral_in(1, 4).tolist() == [0, 1, 2, 3]
+    assert spiral_in(4, 1).tolist() == [0, 1, 2, 3]
+    # 3x4: 0 1 2 3 / 4 5 6 7 / 8 9 10 11
+    assert spiral_in(3, 4).tolist() == [0, 1, 2, 3, 7, 11, 10, 9, 8, 4, 5, 6]
+    # 4x3: 0 1 2 / 3 4 5 / 6 7 8 / 9 10 11
+    assert spiral_in(4, 3).tolist() == [0, 1, 2, 5, 8, 11, 10, 9, 6, 3, 4, 7]
+
+
+def test_spiral_out_is_reverse() -> None:
+    for rows, cols in GRIDS:
+        assert spiral_out(rows, cols).tolist() == spiral_in(rows, cols).tolist()[::-1]
+    assert spiral_out(3, 3).tolist()[0] == 4
+
+
+def test_zcurve() -> None:
+    z = zcurve(4, 4).tolist()
+    assert z[:8] == [0, 1, 4, 5, 2, 3, 6, 7]
+    assert z == [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15]
+    # non power of two: 3x3 is the 4x4 Z order with out-of-grid cells dropped
+    assert zcurve(3, 3).tolist() == [0, 1, 3, 4, 2, 5, 6, 7, 8]
+    assert zcurve(1, 5).tolist() == [0, 1, 2, 3, 4]
+    assert zcurve(5, 1).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_checkerboard() -> None:
+    assert checkerboard(2, 3).tolist() == [0, 2, 4, 1, 3, 5]
+    assert checkerboard(3, 3).tolist() == [0, 2, 4, 6, 8, 1, 3, 5, 7]
+    assert checkerboard(1, 1).tolist() == [0]
+    assert torch.equal(make_order("alternate", 4, 4), checkerboard(4, 4))
+
+
+def test_random_order_reproducible() -> None:
+    a = random_order(16, 16, torch.Generator().manual_seed(123))
+    b = random_order(16, 16, torch.Generator().manual_seed(123))
+    c = random_order(16, 16, torch.Generator().manual_seed(124))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert torch.equal(make_order("random", 16, 16, torch.Generator().manual_seed(123)), a)
+    assert _is_perm(random_order(3, 5), 15)
+
+
+def test_make_order_aliases() -> None:
+    assert torch.equal(make_order("Spiral_In", 3, 3), spiral_in(3, 3))
+    assert torch.equal(make_order("zcurve", 4, 4), zcurve(4, 4))
+    assert torch.equal(make_order("checkerboard", 4, 4), checkerboard(4, 4))
+
+
+def test_make_order_bad_inputs() -> None:
+    with pytest.raises(ValueError, match=r"unknown order name 'hilbert'.*'random'.*'alternate'"):
+        make_order("hilbert", 4, 4)
+    with pytest.raises(ValueError, match=r"name must be a string"):
+        make_order(3, 4, 4)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"rows must be >= 1"):
+        make_order("raster", 0, 4)
+    with pytest.raises(ValueError, match=r"cols must be >= 1"):
+        make_order("spiral-in", 4, -1)
+    with pytest.raises(ValueError, match=r"rows must be an integer"):
+        make_order("z-curve", 4.0, 4)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"cols must be >= 1"):
+        random_order(2, 0)
+
+
+def test_check_permutation_accepts() -> None:
+    out = check_permutation([2, 0, 1], 3)
+    assert out.dtype == torch.long and out.tolist() == [2, 0, 1]
+    out = check_permutation(torch.tensor([1, 0], dtype=torch.int32), 2)
+    assert out.dtype == torch.long and out.tolist() == [1, 0]
+    assert check_permutation(np.array([0, 2, 1]), 3).tolist() == [0, 2, 1]
+    assert check_permutation((0,), 1).tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    "order, n, match",
+    [
+        ([0, 1], 3, r"user_order must have length 3"),
+        ([0, 1, 1], 3, r"duplicates \[1\], missing \[2\]"),
+        ([0, 1, 3], 3, r"values must be in \[0, 2\], found out-of-range \[3\]"),
+        ([-1, 0, 1], 3, r"out-of-range \[-1\]"),
+        ([[0, 1], [2, 3]], 4, r"must be 1-D.*shape \(2, 2\)"),
+        ([0.0, 1.0], 2, r"must contain integers.*float"),
+        ([True, False], 2, r"must contain integers.*bool"),
+        ("abc", 3, r"user_order must be a 1-D sequence of ints"),
+        ([[0], [1, 2]], 3, r"user_order must be a 1-D sequence of ints"),
+        ([], 2, r"must have length 2"),
+    ],
+)
+def test_check_permutation_rejects(order: object, n: int, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        check_permutation(order, n, name="user_order")
+
+
+def test_check_permutation_bad_n() -> None:
+    with pytest.raises(ValueError, match=r"n must be >= 1"):
+        check_permutation([0], 0)
