@@ -83,10 +83,10 @@ ARPG_PRESETS: dict[str, dict[str, Any]] = {
     "ARPG-XXL": dict(dim=1536, n_head=24, n_self_layers=24, n_cross_layers=24),
     # The model shipped in assets/models: digits on a 16x16 token grid.
     "ARPG-digits": dict(dim=256, n_head=4, n_self_layers=4, n_cross_layers=4,
-                        vocab_size=256, num_classes=10, multiple_of=128),
+                        vocab_size=512, num_classes=10, multiple_of=128),
     # A tiny model for tests.
     "ARPG-tiny": dict(dim=64, n_head=2, n_self_layers=2, n_cross_layers=2,
-                      vocab_size=32, num_classes=4, grid_size=4, multiple_of=32),
+                      vocab_size=32, num_classes=10, grid_size=4, multiple_of=32),
 }
 
 
@@ -129,8 +129,8 @@ class VQConfig:
 VQ_PRESETS: dict[str, dict[str, Any]] = {
     "VQ-16": dict(),
     # The tokenizer shipped in assets/models: 64x64 px -> 16x16 tokens.
-    "VQ-digits": dict(codebook_size=256, codebook_dim=8, ch=32, ch_mult=(1, 2, 2),
+    "VQ-digits": dict(codebook_size=512, codebook_dim=8, ch=32, ch_mult=(1, 2, 2),
                       z_channels=64, num_res_blocks=1, norm_groups=16),
-    "VQ-tiny": dict(codebook_size=32, codebook_dim=4, ch=16, ch_mult=(1, 2), z_channels=16,
+    "VQ-tiny": dict(codebook_size=32, codebook_dim=4, ch=16, ch_mult=(1, 2, 2), z_channels=16,
                     num_res_blocks=1, norm_groups=8),
 }

@@ -37,7 +37,7 @@ def test_cache_one_per_step_equals_teacher_forced():
     m = tiny()
     N = 16
     tokens = torch.randint(0, 32, (2, N))
-    label = torch.tensor([1, 4])  # 4 == null class
+    label = torch.tensor([1, 10])  # 10 == null class
     order = torch.randperm(N)
     full = m(tokens, label, order.expand(2, N))
     cached = cached_logits(m, tokens, label, order, [1] * N, 4, 4)
