@@ -1,0 +1,270 @@
+"""The decode loop: randomized parallel decoding with a shared KV cache.
+
+``generate`` follows the released ARPG sampler (hp-l33/ARPG ``Transformer.generate``):
+one order per call shared by the batch, a tokens-per-step schedule, classifier-free
+guidance with the conditional and null branches in one batch, and caches that grow by
+the tokens decoded at the previous step.  Differences, all deliberate: every random draw
+comes from an explicit ``torch.Generator``; caches are allocated once at their final size;
+top-p is correct; known tokens (``context``) can be prefilled so zero-shot tasks decode
+only the rest; any rows x cols grid works.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .model import ARPG
+from .orders import ORDER_NAMES, check_permutation, make_order
+from .schedules import cfg_scales, token_counts
+
+#: Decoding strategies compared by the benchmarks and the visualizer.
+METHODS = ("arpg", "raster", "random1")
+
+
+@dataclass
+class Context:
+    """Tokens known before decoding.
+
+    tokens: (rows, cols) or (B, rows, cols) long (values at unknown cells are ignored);
+    known: (rows, cols) bool, True where the token is given (shared by the batch).
+    """
+
+    tokens: torch.Tensor
+    known: torch.Tensor
+
+
+@dataclass
+class Trace:
+    """What happened during one ``generate`` call, for visualisation and measurement."""
+
+    rows: int
+    cols: int
+    order: torch.Tensor  # (M,) raster indices of the decoded cells, first decoded first
+    counts: list[int]  # tokens decoded per step
+    cfg: list[float]  # guidance weight per step
+    step_of: torch.Tensor  # (rows, cols) long: step that decoded each cell, -1 for context
+    kv_cache_bytes: int = 0
+    forward_passes: int = 0
+    snapshots: list[torch.Tensor] | None = None  # per step (B, rows, cols) long, -1 = unknown
+    logits: list[torch.Tensor] | None = None  # per step model output (B or 2B, n, V) fp32
+
+
+@dataclass
+class GenerationResult:
+    tokens: torch.Tensor  # (B, rows, cols) long, raster order
+    trace: Trace = field(repr=False)
+
+
+StepCallback = Callable[[int, int, torch.Tensor], None]
+
+
+# -- sampling from logits ---------------------------------------------------------------
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Top-k then nucleus (top-p) filtering; returns a new tensor (-inf where removed).
+
+    Nucleus keeps the smallest set of most likely tokens whose probability reaches
+    ``top_p`` (the most likely token is always kept).
+    """
+    out = logits
+    if top_k and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        out = out.masked_fill(out < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, idx = torch.sort(out, dim=-1, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        before = probs.cumsum(-1) - probs  # mass of strictly more likely tokens
+        remove_sorted = before >= top_p
+        remove = torch.zeros_like(remove_sorted).scatter(-1, idx, remove_sorted)
+        out = out.masked_fill(remove, float("-inf"))
+    return out
+
+
+def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """(..., V) logits -> (...) sampled ids; never mutates ``logits``."""
+    scaled = filter_logits(logits / max(temperature, 1e-5), top_k, top_p)
+    if top_k == 1:
+        return scaled.argmax(-1)
+    probs = torch.softmax(scaled.float(), dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+
+
+# -- argument checks -----------------------------------------------------------------------
+def _check_number(name: str, value, lo: float, hi: float, lo_open: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
+        left = "(" if lo_open else "["
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}], got {value!r}")
+    return v
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+            isinstance(value, float) and value.is_integer()):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _labels(model: ARPG, labels) -> torch.Tensor:
+    C = model.cfg.num_classes
+    t = torch.as_tensor(labels)
+    if t.dim() == 0:
+        t = t[None]
+    if t.dim() != 1 or t.numel() == 0 or t.dtype.is_floating_point or t.dtype == torch.bool:
+        raise ValueError(f"labels must be a non-empty 1-D list of class ids, got {labels!r}")
+    if (t < 0).any() or (t > C).any():
+        raise ValueError(f"labels must be class ids in 0..{C - 1} (or {C} for unconditional), got {t.tolist()}")
+    return t.long().to(model.device)
+
+
+def _free_order(order, rows: int, cols: int, known: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Decode order over the unknown cells (raster indices)."""
+    N = rows * cols
+    free_mask = ~known.flatten().cpu()
+    if order is None:
+        order = "random"
+    if isinstance(order, str):
+        if order not in ORDER_NAMES:
+            raise ValueError(f"order must be one of {ORDER_NAMES} or a permutation of 0..{N - 1}, got {order!r}")
+        if order == "random":
+            free = free_mask.nonzero().flatten()
+            gen_dev = generator.device if generator is not None else torch.device("cpu")
+            perm = torch.randperm(len(free), generator=generator, device=gen_dev).cpu()
+            return free[perm]
+        full = make_order(order, rows, cols)
+    else:
+        full = check_permutation(order, N, "order").cpu()
+    return full[free_mask[full]]
+
+
+# -- the decode loop -----------------------------------------------------------------------
+@torch.inference_mode()
+def generate(model: ARPG, labels, steps: int = 32, schedule: str = "arccos", cfg_scale: float = 4.0,
+             cfg_schedule: str = "linear", temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+             order=None, generator: torch.Generator | int | None = None, grid: tuple[int, int] | None = None,
+             context: Context | None = None, snapshots: bool = False, keep_logits: bool = False,
+             callback: StepCallback | None = None) -> GenerationResult:
+    """Decode images of ``labels`` with randomized parallel decoding.
+
+    labels: (B,) class ids (``num_classes`` = unconditional). steps: number of forward
+    passes (1 .. number of free cells; ignored for ``schedule="k=<int>"``). order: None or
+    "random" (drawn from ``generator``), another name from :data:`arpg.orders.ORDER_NAMES`,
+    or a permutation of all rows*cols cells (context cells are skipped). generator: a
+    ``torch.Generator`` or an int seed. context: tokens known beforehand, prefilled with
+    the class token in the first forward pass. callback(step, steps, tokens) is called
+    after each step with the (B, rows, cols) tokens so far (-1 = unknown).
+    Returns tokens (B, rows, cols) in raster order and a :class:`Trace`.
+    """
+    cfg = model.cfg
+    rows, cols = grid or (cfg.grid_size, cfg.grid_size)
+    rows, cols = _check_int("rows", rows, 1, 4096), _check_int("cols", cols, 1, 4096)
+    N = rows * cols
+    labels = _labels(model, labels)
+    B = labels.shape[0]
+    cfg_scale = _check_number("cfg_scale", cfg_scale, 0.0, 100.0)
+    temperature = _check_number("temperature", temperature, 0.0, 100.0, lo_open=True)
+    top_k = _check_int("top_k", top_k, 0, 10**9)
+    top_p = _check_number("top_p", top_p, 0.0, 1.0, lo_open=True)
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        generator = torch.Generator(model.device).manual_seed(generator)
+    elif generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or an int seed, got {generator!r}")
+
+    # Known cells.
+    dev = model.device
+    if context is None:
+        known = torch.zeros(rows, cols, dtype=torch.bool)
+        ctx_tokens = torch.zeros(B, N, dtype=torch.long)
+    else:
+        known = torch.as_tensor(context.known, dtype=torch.bool).cpu()
+        if known.shape != (rows, cols):
+            raise ValueError(f"context.known must have shape {(rows, cols)}, got {tuple(known.shape)}")
+        ctx = torch.as_tensor(context.tokens).long().cpu()
+        if ctx.shape[-2:] != (rows, cols) or ctx.dim() not in (2, 3):
+            raise ValueError(f"context.tokens must have shape (rows, cols) or (B, rows, cols) with "
+                             f"{(rows, cols)}, got {tuple(ctx.shape)}")
+        ctx_tokens = ctx.reshape(-1, N).expand(B, N)
+        kt = ctx_tokens[:, known.flatten()]
+        if kt.numel() and (kt.min() < 0 or kt.max() >= cfg.vocab_size):
+            raise ValueError(f"context tokens must be codes in 0..{cfg.vocab_size - 1}")
+    known_idx = known.flatten().nonzero().flatten()
+    M = N - len(known_idx)
+    if M == 0:
+        raise ValueError("nothing to decode: every cell is given by the context")
+
+    free_order = _free_order(order, rows, cols, known, generator if isinstance(generator, torch.Generator) else None)
+    if not (isinstance(schedule, str) and schedule.startswith("k=")):
+        steps = _check_int("steps", steps, 1, M)
+    counts = token_counts(M, steps, schedule)
+    ws = cfg_scales(counts, cfg_scale, cfg_schedule)
+    use_cfg = cfg_scale != 1.0
+
+    table = model.rope(rows, cols)
+    branches = 2 if use_cfg else 1
+    cache = model.new_cache(branches * B, 1 + len(known_idx) + M - counts[-1])
+    tokens = torch.full((B, N), -1, dtype=torch.long)
+    tokens[:, known_idx] = ctx_tokens[:, known_idx]
+    step_of = torch.full((N,), -1, dtype=torch.long)
+
+    cls = model.class_tokens(labels)
+    if use_cfg:
+        cls = torch.cat([cls, model.class_tokens(torch.full_like(labels, cfg.num_classes))])
+    ctx_ids = tokens[:, known_idx].to(dev).repeat(branches, 1)
+    prev_ids = torch.cat([cls[:, None], ctx_ids], dim=1)  # (branches*B, 1 + K)
+    prev_pos = torch.cat([torch.zeros(1, dtype=torch.long), known_idx + 1]).to(dev)
+    trace = Trace(rows, cols, free_order, counts, ws, step_of.view(rows, cols), cache.nbytes,
+                  snapshots=[] if snapshots else None, logits=[] if keep_logits else None)
+    done = 0
+    for s, n in enumerate(counts):
+        nxt = free_order[done:done + n]
+        model.extend(cache, prev_ids, table[prev_pos])
+        logits = model.query(cache, table[nxt.to(dev) + 1])  # (branches*B, n, V)
+        trace.forward_passes += 1
+        if keep_logits:
+            trace.logits.append(logits.clone())
+        if use_cfg:
+            cond, uncond = logits.chunk(2)
+            logits = uncond + ws[s] * (cond - uncond)
+        new = sample_logits(logits, temperature, top_k, top_p, generator)  # (B, n)
+        tokens[:, nxt] = new.cpu()
+        step_of[nxt] = s
+        prev_ids, prev_pos = new.repeat(branches, 1), nxt.to(dev) + 1
+        done += n
+        if snapshots:
+            trace.snapshots.append(tokens.view(B, rows, cols).clone())
+        if callback is not None:
+            callback(s, len(counts), tokens.view(B, rows, cols))
+    return GenerationResult(tokens.view(B, rows, cols), trace)
+
+
+def method_kwargs(method: str, steps: int, n_cells: int) -> dict:
+    """generate() arguments of a named decoding strategy (see :data:`METHODS`).
+
+    "arpg": random order, ``steps`` parallel steps; "raster": raster order one token per
+    step (the LlamaGen way, on the same weights); "random1": random order, one per step.
+    """
+    if method == "arpg":
+        return {"steps": steps, "order": "random"}
+    if method == "raster":
+        return {"steps": n_cells, "order": "raster"}
+    if method == "random1":
+        return {"steps": n_cells, "order": "random"}
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
