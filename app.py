@@ -1,0 +1,42 @@
+"""Start the ARPG Sandbox web app: ``python app.py`` serves the shipped model on 127.0.0.1:7860.
+
+Released checkpoints: ``python app.py --weights ARPG-L`` (or a local file, or
+``hf://hp-l33/ARPG/arpg_300m.pt``); the tokenizer defaults to LlamaGen's ``vq_ds16_c2i.pt``.
+When they cannot be loaded (offline, missing file) the app falls back to the shipped model
+and says so at the top of the page.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command-line flags."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", help="ARPG checkpoint: a path, hf://org/repo/file, or ARPG-L / ARPG-XL / ARPG-XXL")
+    p.add_argument("--tokenizer", help="VQ tokenizer: a path or hf://org/repo/file (default: LlamaGen vq_ds16_c2i)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load the model (with fallbacks), build the app and serve it until interrupted."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from demo.ui import build_demo, launch_options
+    from demo.weights import load_app_pipeline
+
+    pipe = load_app_pipeline(args.weights, args.tokenizer, device=args.device)
+    if pipe.notice:
+        logging.getLogger("app").warning(pipe.notice)
+    demo = build_demo(pipe)
+    demo.launch(**launch_options(server_name=args.host, server_port=args.port, share=args.share))
+
+
+if __name__ == "__main__":
+    main()

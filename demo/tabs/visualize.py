@@ -1,0 +1,102 @@
+"""Visualize tab: animations of the decoding order and a heatmap of the step of every cell."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from .common import Knob, action, class_dropdown, out_path, pick_seed, refuse, seed_controls, summary
+
+
+def build(pipe: Any) -> None:
+    """The Visualize tab."""
+    from arpg.orders import ORDER_NAMES
+
+    cells = pipe.grid[0] * pipe.grid[1]
+
+    def animate(class_name: str, order: str, steps: int, seed: int | None, randomize: bool, fps: float,
+                cfg_scale: float, temperature: float, progress: gr.Progress = gr.Progress()) -> tuple:
+        from arpg.animate import trace_frames
+        from demo.render import save_animation, step_heatmap
+
+        if order not in ORDER_NAMES:
+            raise refuse(f"Unknown order {order!r}: use one of {', '.join(ORDER_NAMES)}.")
+        label = pipe.label_of(class_name)
+        seed = pick_seed(seed, randomize)
+
+        def cb(step: int, n_steps: int, tokens: Any) -> None:
+            progress((step + 1, n_steps), desc="Decoding")
+
+        t0 = time.perf_counter()
+        out = pipe.generate([label], seed=seed, steps=int(steps), order=order, cfg_scale=float(cfg_scale),
+                            temperature=float(temperature), snapshots=True, callback=cb)
+        took = time.perf_counter() - t0
+        progress(1.0, desc="Drawing the animation")
+        frames = trace_frames(pipe, out, label_text=pipe.class_names[label])
+        gif = save_animation(frames, out_path(f"decode-{order}-{int(steps)}steps", ".gif"), fps=float(fps))
+        heat = step_heatmap(out.trace.step_of.numpy(), title=f"step that decoded each cell ({order} order)")
+        counts = out.trace.counts
+        info = summary(f"**{pipe.class_names[label]}**", f"seed {out.seed}", f"{order} order",
+                       f"{len(counts)} steps of {min(counts)}–{max(counts)} tokens", f"decoded in {took:.2f} s")
+        return str(gif), str(gif), heat, out.seed, info
+
+    def compare(class_name: str, steps: int, seed: int | None, randomize: bool, fps: float, cfg_scale: float,
+                temperature: float, progress: gr.Progress = gr.Progress()) -> tuple:
+        from arpg.animate import comparison_frames
+        from demo.render import save_animation
+
+        label = pipe.label_of(class_name)
+        seed = pick_seed(seed, randomize)
+        total = 2 * cells + int(steps)
+        done = {"n": 0}
+
+        def cb(step: int, n_steps: int, tokens: Any) -> None:
+            done["n"] += 1
+            progress((done["n"], total), desc="Decoding three ways")
+
+        t0 = time.perf_counter()
+        frames, outs = comparison_frames(pipe, label, steps=int(steps), seed=seed, cfg_scale=float(cfg_scale),
+                                         temperature=float(temperature), callback=cb)
+        took = time.perf_counter() - t0
+        progress(1.0, desc="Drawing the animation")
+        gif = save_animation(frames, out_path(f"compare-{int(steps)}steps", ".gif"), fps=float(fps))
+        passes = " / ".join(str(o.trace.forward_passes) for o in outs)
+        info = summary(f"**{pipe.class_names[label]}**", f"seed {seed}",
+                       f"forward passes: raster / random one-at-a-time / ARPG = {passes}", f"{took:.1f} s in all")
+        return str(gif), str(gif), seed, info
+
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            cls = class_dropdown(pipe)
+            order = gr.Dropdown(list(ORDER_NAMES), value="random", label="Order (single animation)",
+                                info="the order in which the cells are decoded")
+            steps = Knob(1, cells, value=min(cells, 16), step=1, precision=0, label="Steps",
+                         info=f"parallel steps for the {cells} cells")
+            seed, randomize = seed_controls()
+            fps = Knob(1, 30, value=6, step=1, label="Frames per second")
+            with gr.Accordion("Advanced", open=False):
+                cfg = Knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale")
+                temperature = Knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
+            with gr.Row():
+                run = gr.Button("Animate", variant="primary", elem_id="animate-btn")
+                run_cmp = gr.Button("Compare raster / random / ARPG", variant="secondary", elem_id="compare-btn")
+            gr.Markdown(f"*Compare* decodes the same class and seed three times: in raster order one token at "
+                        f"a time ({cells} steps, like LlamaGen), in a random order one at a time ({cells} steps) "
+                        f"and with ARPG, several random tokens per step.")
+        with gr.Column(scale=2, min_width=320):
+            anim = gr.Image(label="Decoding animation", type="filepath",
+                            interactive=False, height=360, elem_id="visualize-animation",
+                            elem_classes=["pixelated"])
+            info = gr.Markdown(label="summary", elem_id="visualize-info")
+            with gr.Row():
+                heat = gr.Image(label="Step of each cell", type="pil", format="png", interactive=False, height=300,
+                                elem_id="visualize-heatmap")
+                download = gr.File(label="Download the animation (GIF)", interactive=False,
+                                   elem_id="visualize-download")
+    run.click(action(animate), [cls, order, steps, seed, randomize, fps, cfg, temperature],
+              [anim, download, heat, seed, info], api_name="animate",
+              api_description="A GIF of one decode in the chosen order, and a heatmap of the step of each cell.")
+    run_cmp.click(action(compare), [cls, steps, seed, randomize, fps, cfg, temperature],
+                  [anim, download, seed, info], api_name="compare",
+                  api_description="The same seed decoded in raster order, random one-at-a-time and with ARPG.")

@@ -1,0 +1,275 @@
+"""The web app through its API (gradio_client), on a random tiny model served in-process."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import SAMPLE_RESULTS, RunningApp
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+ENDPOINTS = ("/generate", "/inpaint", "/outpaint", "/panorama", "/resize", "/animate", "/compare",
+             "/saved_results", "/measure")
+FAST = dict(steps=4)  # every call decodes the 16 cells of the tiny model in 4 steps
+
+
+@pytest.fixture(scope="module")
+def client(app_server: RunningApp) -> Client:
+    return Client(app_server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("inputs") / "digit.png"
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :] = (30, 90, 200)
+    img[16:48, 28:36] = (250, 250, 40)
+    Image.fromarray(img).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mask_png(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A brush layer: transparent except a painted square in the top-left quarter."""
+    path = tmp_path_factory.mktemp("inputs") / "mask.png"
+    m = np.zeros((64, 64, 4), np.uint8)
+    m[4:28, 4:28] = (255, 46, 136, 255)
+    Image.fromarray(m).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def empty_mask_png(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("inputs") / "empty.png"
+    Image.fromarray(np.zeros((64, 64, 4), np.uint8)).save(path)
+    return str(path)
+
+
+def load(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def editor(image: str | None, *layers: str) -> dict:
+    return {"background": handle_file(image) if image else None, "layers": [handle_file(p) for p in layers],
+            "composite": None}
+
+
+def generate_ok(client: Client, seed: int = 3) -> tuple:
+    return client.predict("class 3", 2, seed, False, **FAST, api_name="/generate")
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+def test_every_action_has_a_named_endpoint(client: Client) -> None:
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ENDPOINTS:
+        assert name in named, f"{name} missing from {sorted(named)}"
+
+
+def test_page_shows_model_and_notice(app_server: RunningApp) -> None:
+    import httpx
+
+    html = httpx.get(app_server.url, timeout=30).text
+    config = httpx.get(app_server.url + "config", timeout=30).text
+    assert "ARPG Sandbox" in html
+    assert "random ARPG-tiny" in config and "Test notice" in config
+
+
+def test_generate_returns_images_and_seed(client: Client) -> None:
+    gallery, seed, info = generate_ok(client, seed=11)
+    assert seed == 11 and "seed 11" in info
+    assert len(gallery) == 2
+    img = load(gallery[0]["image"])
+    assert img.shape[0] >= 256 and img.shape[0] % 16 == 0  # 16 px upscaled (nearest) for display
+
+
+def test_generate_is_reproducible_and_randomize_draws_a_seed(client: Client) -> None:
+    a, _, _ = generate_ok(client, seed=5)
+    b, _, _ = generate_ok(client, seed=5)
+    assert np.array_equal(load(a[0]["image"]), load(b[0]["image"]))
+    _, seed, _ = client.predict("class 1", 1, 5, True, **FAST, api_name="/generate")
+    assert isinstance(seed, int) and 0 <= seed < 2**31
+
+
+def test_generate_streams_partial_images(client: Client) -> None:
+    job = client.submit("class 2", 1, 1, False, **FAST, api_name="/generate")
+    job.result(timeout=120)
+    outputs = job.outputs()
+    assert len(outputs) >= 2, "the decode should be streamed step by step"
+    assert "step" in outputs[0][2]
+
+
+def test_inpaint(client: Client, digit_png: str, mask_png: str) -> None:
+    result, seed, info = client.predict(editor(digit_png, mask_png), "class 7", 0, True, 9, False, **FAST,
+                                        api_name="/inpaint")
+    out, orig = load(result), load(digit_png)
+    assert seed == 9 and "regenerated" in info
+    assert out.shape[0] >= 256
+    small = np.asarray(Image.fromarray(out).resize((16, 16), Image.NEAREST), np.int32)
+    ref = np.asarray(Image.fromarray(orig).resize((16, 16), Image.BICUBIC), np.int32)
+    # the bottom-right quarter was not painted: those cells are context and stay close to the input
+    assert np.abs(small[10:, 10:] - ref[10:, 10:]).mean() < 60
+
+
+def test_outpaint_and_panorama(client: Client, digit_png: str) -> None:
+    img = handle_file(digit_png)
+    result, _, info = client.predict(img, "class 1", ["right"], 2, 4, False, **FAST, api_name="/outpaint")
+    h, w = load(result).shape[:2]
+    assert w / h == pytest.approx(1.5)  # 4 cells + 2 cells to the right
+    result, _, info = client.predict(img, "class 1", "bottom", 2, 4, False, **FAST, api_name="/panorama")
+    h, w = load(result).shape[:2]
+    assert h / w == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("strategy", ["lattice", "reencode"])
+def test_resize(client: Client, digit_png: str, strategy: str) -> None:
+    result, _, info = client.predict(handle_file(digit_png), "class 1", 2.0, strategy, 0.5, 4, False, **FAST,
+                                     api_name="/resize")
+    assert load(result).shape[0] == 2 * 256  # 32 px at the input's display zoom (16x)
+    assert "8×8 tokens" in info
+
+
+def test_animate_and_compare(client: Client) -> None:
+    gif, download, heat, seed, info = client.predict("class 4", "spiral-in", 4, 2, False, 8, api_name="/animate")
+    assert Path(gif).suffix == ".gif" and Path(download).suffix == ".gif"
+    with Image.open(gif) as im:
+        assert im.n_frames >= 5  # frame 0 + one per step
+    assert load(heat).shape[0] > 100 and seed == 2
+    gif, download, seed, info = client.predict("class 4", 4, 2, False, 8, api_name="/compare")
+    with Image.open(gif) as im:
+        assert im.n_frames > 5
+    assert "16 / 16 / 4" in info  # forward passes: raster / random one-at-a-time / ARPG
+
+
+def test_saved_results(client: Client) -> None:
+    plot, table, info, saved = client.predict("tiny.json", api_name="/saved_results")
+    assert load(plot).shape[1] > 600
+    assert len(table["data"]) == len(SAMPLE_RESULTS["rows"])
+    assert "tiny.json" in info
+
+
+def test_saved_results_missing_says_press_measure(app_server: RunningApp, client: Client) -> None:
+    moved = app_server.bench_dir / "tiny.json.off"
+    (app_server.bench_dir / "tiny.json").rename(moved)
+    try:
+        plot, table, info, _ = client.predict("tiny.json", api_name="/saved_results")
+        assert plot is None and "press Measure" in info
+    finally:
+        moved.rename(app_server.bench_dir / "tiny.json")
+
+
+def test_measure_calls_the_benchmark(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import arpg
+
+    calls = []
+
+    def run_bench(pipe, steps=(8, 16, 32), batch=(1,), methods=("arpg",), repeats=1, progress=None):
+        calls.append(dict(steps=steps, batch=batch, methods=methods, repeats=repeats))
+        if progress:
+            progress(1, 2)
+        return SAMPLE_RESULTS
+
+    fake = types.ModuleType("arpg.bench")
+    fake.run_bench = run_bench
+    monkeypatch.setitem(sys.modules, "arpg.bench", fake)
+    monkeypatch.setattr(arpg, "bench", fake, raising=False)
+    plot, table, info, path = client.predict([1, 4], [4, 8], True, 1, api_name="/measure")
+    assert calls == [dict(steps=(4, 8), batch=(1, 4), methods=("arpg", "raster"), repeats=1)]
+    assert json.loads(Path(path).read_text())["model"] == SAMPLE_RESULTS["model"]
+    assert len(table["data"]) == len(SAMPLE_RESULTS["rows"]) and "Measured" in info
+
+
+def test_measure_without_benchmark_module_says_so(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import arpg
+
+    monkeypatch.setitem(sys.modules, "arpg.bench", None)  # import fails
+    monkeypatch.delattr(arpg, "bench", raising=False)
+    with pytest.raises(Exception, match="benchmark module"):
+        client.predict([1], [4], False, 1, api_name="/measure")
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("change, message", [
+    (dict(steps=0), "Steps must be between 1 and 16"),
+    (dict(steps=10**6), "Steps must be between 1 and 16"),
+    (dict(temperature=0), "Temperature must be between"),
+    (dict(top_p=0), "Top-p must be between"),
+    (dict(n_images=100), "Number of images must be between 1 and 8"),
+    (dict(seed=-1), "Seed must be between 0"),
+    (dict(seed=1.5, randomize=False), "Seed must be a whole number"),
+    (dict(class_name="not a class"), "not in the list of choices"),
+    (dict(schedule="fastest"), "not in the list of choices"),
+])
+def test_bad_generate_input_is_refused_in_plain_words(client: Client, change: dict, message: str) -> None:
+    kw = dict(class_name="class 3", n_images=1, seed=1, randomize=False, steps=4)
+    kw.update(change)
+    with pytest.raises(Exception, match=message) as err:
+        client.predict(**kw, api_name="/generate")
+    assert "Traceback" not in str(err.value)
+    generate_ok(client)  # still serving
+
+
+def _raw_call(url: str, api: str, body: str) -> str:
+    """Call an endpoint with a raw JSON body (gradio_client cannot send NaN); the event stream."""
+    import httpx
+
+    r = httpx.post(f"{url}gradio_api/call/{api}", content=body, headers={"Content-Type": "application/json"},
+                   timeout=30)
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    return httpx.get(f"{url}gradio_api/call/{api}/{event}", timeout=60).text
+
+
+@pytest.mark.parametrize("field, index", [("temperature", 8), ("steps", 4), ("seed", 2)])
+def test_nan_is_refused(app_server: RunningApp, client: Client, field: str, index: int) -> None:
+    data = ['"class 3"', "1", "1", "false", "4", '"arccos"', "2.0", '"linear"', "1.0", "0", "1.0", '"random"']
+    data[index] = "NaN"
+    stream = _raw_call(app_server.url, "generate", '{"data": [' + ", ".join(data) + "]}")
+    assert "event: error" in stream and "finite number" in stream, stream[-500:]
+    generate_ok(client)
+
+
+def test_inpaint_without_image_or_mask(client: Client, digit_png: str, empty_mask_png: str) -> None:
+    with pytest.raises(Exception, match="Upload an image first"):
+        client.predict(editor(None), "class 1", **FAST, api_name="/inpaint")
+    with pytest.raises(Exception, match="mask is empty"):
+        client.predict(editor(digit_png, empty_mask_png), "class 1", **FAST, api_name="/inpaint")
+    with pytest.raises(Exception, match="mask is empty"):
+        client.predict(editor(digit_png), "class 1", **FAST, api_name="/inpaint")
+    generate_ok(client)
+
+
+def test_other_bad_inputs(client: Client, digit_png: str) -> None:
+    with pytest.raises(Exception, match="Upload an image first"):
+        client.predict(None, "class 1", ["right"], 2, **FAST, api_name="/outpaint")
+    with pytest.raises(Exception, match="at least one direction"):
+        client.predict(handle_file(digit_png), "class 1", [], 2, **FAST, api_name="/outpaint")
+    with pytest.raises(Exception, match="Scale must be between 1 and 4"):
+        client.predict(handle_file(digit_png), "class 1", 10.0, "lattice", 0.5, **FAST, api_name="/resize")
+    with pytest.raises(Exception, match="Times as long must be between 2 and 8"):
+        client.predict(handle_file(digit_png), "class 1", "right", 100, **FAST, api_name="/panorama")
+    with pytest.raises(Exception, match="at least one batch size"):
+        client.predict([], [4], False, 1, api_name="/measure")
+    generate_ok(client)
+
+
+def test_steps_beyond_the_cells_to_decode_are_reduced(client: Client, digit_png: str, mask_png: str) -> None:
+    """16 steps asked, only a few cells painted: one step per cell, and the summary says so."""
+    result, _, info = client.predict(editor(digit_png, mask_png), "class 1", 0, True, 1, False, 16,
+                                     api_name="/inpaint")
+    assert "steps were used" in info
+
+
+def test_server_survives_a_burst(client: Client) -> None:
+    jobs = [client.submit("class 5", 1, i, False, **FAST, api_name="/generate") for i in range(4)]
+    t0 = time.time()
+    for job in jobs:
+        assert job.result(timeout=120)[1] in range(4)
+    assert time.time() - t0 < 120
