@@ -273,3 +273,100 @@ def test_server_survives_a_burst(client: Client) -> None:
     for job in jobs:
         assert job.result(timeout=120)[1] in range(4)
     assert time.time() - t0 < 120
+
+
+# -- weights: local files, the hub cache, fallbacks -------------------------------------------------------
+REV = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fake_hub_cache(root: Path) -> Path:
+    """A hub cache (``models--org--name/snapshots/<rev>/file`` + ``refs/main``) holding tiny
+    checkpoints under the released file names."""
+    import torch
+
+    from arpg.pipeline import Pipeline
+
+    pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
+    files = {("hp-l33", "ARPG", "arpg_300m.pt"): {"model": pipe.model.state_dict()},
+             ("FoundationVision", "LlamaGen", "vq_ds16_c2i.pt"): {"model": pipe.vq.state_dict()}}
+    for (org, name, filename), obj in files.items():
+        repo = root / f"models--{org}--{name}"
+        (repo / "refs").mkdir(parents=True)
+        (repo / "refs" / "main").write_text(REV)
+        snap = repo / "snapshots" / REV
+        snap.mkdir(parents=True)
+        torch.save(obj, snap / filename)
+    return root
+
+
+def test_resolve_weights_from_the_hub_cache_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo.weights import resolve_weights
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = fake_hub_cache(tmp_path / "hub")
+    t0 = time.time()
+    path = resolve_weights("hf://hp-l33/ARPG/arpg_300m.pt", cache_dir=cache)
+    assert path == cache / "models--hp-l33--ARPG" / "snapshots" / REV / "arpg_300m.pt"
+    assert resolve_weights("ARPG-L", cache_dir=cache) == path  # short name of the released file
+    assert resolve_weights("VQ-16", cache_dir=cache).name == "vq_ds16_c2i.pt"
+    assert time.time() - t0 < 2
+
+
+def test_resolve_weights_fails_fast_without_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    from demo.weights import WeightsUnavailable, resolve_weights
+
+    cache = fake_hub_cache(tmp_path / "hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.time()
+    with pytest.raises(WeightsUnavailable, match="HF_HUB_OFFLINE"):
+        resolve_weights("hf://hp-l33/ARPG/arpg_1b.pt", cache_dir=cache)
+    with pytest.raises(WeightsUnavailable, match="no such file"):
+        resolve_weights(tmp_path / "missing.pt")
+    with pytest.raises(WeightsUnavailable, match="hf://<org>/<repo>/<filename>"):
+        resolve_weights("hf://just-a-name")
+    # not offline, but the hub does not answer: a quick failure, no hang
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(WeightsUnavailable, match="unreachable"):
+        resolve_weights("hf://hp-l33/ARPG/arpg_1b.pt", cache_dir=cache, timeout=1.0)
+    assert time.time() - t0 < 5
+
+
+def test_app_pipeline_loads_released_names_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo.weights import load_app_pipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = fake_hub_cache(tmp_path / "hub")
+    pipe = load_app_pipeline("ARPG-L", device="cpu", cache_dir=cache)  # tokenizer: LlamaGen's by default
+    assert pipe.notice is None and pipe.name == "arpg_300m" and pipe.grid == (4, 4)
+    assert pipe.generate([1], seed=0, steps=2).images.shape == (1, 16, 16, 3)
+
+
+def test_app_pipeline_falls_back_with_a_notice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import arpg.pipeline
+
+    from demo.weights import load_app_pipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(arpg.pipeline, "SHIPPED_DIR", tmp_path / "no-models")
+    pipe = load_app_pipeline("hf://hp-l33/ARPG/arpg_300m.pt", device="cpu", cache_dir=tmp_path / "empty")
+    assert "Could not load the requested weights" in pipe.notice and "HF_HUB_OFFLINE" in pipe.notice
+    assert "missing" in pipe.notice and pipe.grid == (16, 16)  # random digits model
+    plain = load_app_pipeline(device="cpu")
+    assert plain.notice.startswith("The shipped model files are missing")
+
+
+def test_app_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    a = app.parse_args([])
+    assert (a.host, a.port, a.share, a.weights, a.tokenizer, a.device) == ("127.0.0.1", 7860, False, None, None,
+                                                                           None)
+    a = app.parse_args(["--weights", "ARPG-L", "--tokenizer", "vq.pt", "--device", "cpu", "--port", "9000",
+                        "--host", "0.0.0.0", "--share"])
+    assert (a.weights, a.tokenizer, a.device, a.port, a.host, a.share) == ("ARPG-L", "vq.pt", "cpu", 9000,
+                                                                           "0.0.0.0", True)
