@@ -13,6 +13,8 @@ TITLE = "ARPG Sandbox"
 TABS = ("generate", "inpaint", "outpaint", "resolution", "visualize", "tradeoffs")
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
+.compact-file .empty { min-height: 56px !important; height: 56px !important; }
+.compact-file { flex-grow: 0 !important; }
 #notice { border-left: 4px solid #f59e0b; background: rgba(245, 158, 11, 0.12); padding: 8px 14px;
           border-radius: 6px; }
 #header h1 { margin-bottom: 0.2em; }

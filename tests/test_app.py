@@ -142,7 +142,7 @@ def test_animate_and_compare(client: Client) -> None:
     with Image.open(gif) as im:
         assert im.n_frames >= 5  # frame 0 + one per step
     assert load(heat).shape[0] > 100 and seed == 2
-    gif, download, seed, info = client.predict("class 4", 4, 2, False, 8, api_name="/compare")
+    gif, download, heat, seed, info = client.predict("class 4", 4, 2, False, 8, api_name="/compare")
     with Image.open(gif) as im:
         assert im.n_frames > 5
     assert "16 / 16 / 4" in info  # forward passes: raster / random one-at-a-time / ARPG

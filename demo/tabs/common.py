@@ -147,9 +147,9 @@ def class_dropdown(pipe: Any, label: str = "Class", value: str | None = None, in
 def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     """Seed field and "randomize" checkbox (the seed actually used is written back)."""
     with gr.Row(equal_height=True):
-        seed = SeedBox(value=value, label="Seed", precision=0, minimum=0, maximum=2**31 - 1, scale=3,
-                       info="written back after each run, so a result can be reproduced")
-        randomize = gr.Checkbox(value=True, label="Randomize seed", scale=1, min_width=120)
+        seed = SeedBox(value=value, label="Seed", precision=0, minimum=0, maximum=2**31 - 1, scale=2, min_width=160,
+                       info="the seed used is written back, so a result can be reproduced")
+        randomize = gr.Checkbox(value=True, label="Randomize seed", scale=1, min_width=150)
     return seed, randomize
 
 

@@ -50,5 +50,5 @@ def build(pipe: Any, last: gr.State) -> None:
                 "Pick a class and press **Generate**: the images appear token by token, several tokens per "
                 "step, in a random order."))
     run.click(action(generate), [cls, n_images, seed, randomize, *controls.inputs], [gallery, seed, info, last],
-              api_name="generate", api_description="Class-conditional images; returns the images, the seed "
-                                                   "used and a one-line summary.")
+              api_name="generate", show_progress_on=info,
+              api_description="Class-conditional images; returns the images, the seed used and a one-line summary.")

@@ -85,8 +85,10 @@ def build(pipe: Any, last: gr.State) -> None:
                 "others are given to the model as context."))
             rows = examples(pipe)
             if rows:
-                gr.Examples(rows, [editor, cls], label="Examples: pick one, then paint on it")
+                gr.Examples(rows, [editor, cls], label="Examples: pick one, then paint on it",
+                            elem_id="inpaint-examples")
     use.click(use_last, [last], [editor, cls], api_visibility="private")
     run.click(action(inpaint), [editor, cls, dilate, blend, seed, randomize, *controls.inputs], [result, seed, info],
-              api_name="inpaint", api_description="Regenerate the painted part of an image (the editor's "
-                                                  "background is the image, its layers the mask).")
+              api_name="inpaint", show_progress_on=info,
+              api_description="Regenerate the painted part of an image (the editor's background is the "
+                              "image, its layers the mask).")

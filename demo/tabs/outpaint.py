@@ -107,10 +107,10 @@ def build(pipe: Any, last: gr.State) -> None:
                 "cells are decoded."))
             rows_ex = examples(pipe)
             if rows_ex:
-                gr.Examples(rows_ex, [image, cls], label="Examples")
+                gr.Examples(rows_ex, [image, cls], label="Examples", elem_id="outpaint-examples")
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(action(outpaint), [image, cls, directions, amount, seed, randomize, *controls.inputs],
-              [result, seed, info], api_name="outpaint",
+              [result, seed, info], api_name="outpaint", show_progress_on=info,
               api_description="Extend an image by `amount` token cells in each chosen direction.")
     run_pano.click(action(panorama), [image, cls, side, times, seed, randomize, *controls.inputs],
                    [result, seed, info], api_name="panorama",

@@ -77,8 +77,8 @@ def build(pipe: Any, last: gr.State) -> None:
                 "of the small image as context."))
             rows_ex = examples(pipe)
             if rows_ex:
-                gr.Examples(rows_ex, [image, cls], label="Examples")
+                gr.Examples(rows_ex, [image, cls], label="Examples", elem_id="resolution-examples")
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(action(resize), [image, cls, scale, strategy, regenerate, seed, randomize, *controls.inputs],
-              [result, seed, info], api_name="resize",
+              [result, seed, info], api_name="resize", show_progress_on=info,
               api_description="Resolution change: the image on a `scale` times bigger token grid.")

@@ -134,37 +134,36 @@ def build(pipe: Any, tab: gr.Tab, bench_dir: Path | None = None) -> None:
         return tradeoff_figure(results), result_table(results), info, str(path)
 
     gr.Markdown("How much faster do fewer, bigger steps make generation, and what do they cost in quality? "
-                "Left: the loaded model, from saved results or measured here. Right: the numbers published "
-                "for the released models.")
+                "Top: the loaded model, from saved results or measured on this machine. Bottom: the numbers "
+                "published for the released models.")
     with gr.Row():
-        with gr.Column(scale=3, min_width=360):
-            with gr.Row(equal_height=True):
-                saved = gr.Dropdown(choices=saved_files(bench_dir), label="Saved results", scale=3,
-                                    allow_custom_value=True, elem_id="tradeoffs-saved")
-                refresh = gr.Button("Show", size="sm", scale=1)
+        with gr.Column(scale=1, min_width=300):
+            saved = gr.Dropdown(choices=saved_files(bench_dir), label="Saved results", allow_custom_value=True,
+                                elem_id="tradeoffs-saved")
             info = gr.Markdown(NO_RESULTS, label="summary", elem_id="tradeoffs-info")
-            plot = gr.Image(label="Steps vs latency, throughput and quality", type="pil", format="png",
-                            interactive=False, elem_id="tradeoffs-plot")
+            with gr.Accordion("Measure on this machine", open=True):
+                batches = gr.CheckboxGroup(list(BATCH_CHOICES), value=[1, 4], label="Batch sizes")
+                steps = gr.CheckboxGroup(step_choices, value=step_default, label="ARPG steps")
+                raster = gr.Checkbox(value=True, label=f"Also raster order, one token per step ({cells} steps)")
+                repeats = Knob(1, MAX_REPEATS, value=1, step=1, precision=0, label="Repeats")
+                run = gr.Button("Measure", variant="primary", elem_id="measure-btn")
+                download = gr.File(label="Measured results (JSON)", interactive=False, elem_id="measure-download",
+                                   elem_classes=["compact-file"])
+        with gr.Column(scale=3, min_width=360):
+            gr.Markdown("#### Steps against latency, throughput and quality")
+            plot = gr.Image(show_label=False, label="Trade-offs", type="pil", format="png", interactive=False,
+                            height=330, elem_id="tradeoffs-plot")
             table = gr.Dataframe(headers=COLUMNS, label="Measurements", interactive=False, max_height=260,
                                  elem_id="tradeoffs-table")
-            with gr.Accordion("Measure on this machine", open=True):
-                with gr.Row():
-                    batches = gr.CheckboxGroup(list(BATCH_CHOICES), value=[1, 4], label="Batch sizes")
-                    steps = gr.CheckboxGroup(step_choices, value=step_default, label="ARPG steps")
-                with gr.Row():
-                    raster = gr.Checkbox(value=True, label=f"Also raster order, one token per step ({cells} steps)")
-                    repeats = Knob(1, MAX_REPEATS, value=1, step=1, precision=0, label="Repeats")
-                run = gr.Button("Measure", variant="primary", elem_id="measure-btn")
-                download = gr.File(label="Measured results (JSON)", interactive=False)
-        with gr.Column(scale=2, min_width=320):
-            published = gr.Image(label="Published: throughput vs FID", type="pil", format="png", interactive=False,
-                                 elem_id="tradeoffs-published")
-            gr.Markdown(f"*{PUBLISHED_CAPTION[0].upper() + PUBLISHED_CAPTION[1:]}.*")
-            gr.Dataframe(value=[[r.get(c) for c in PUBLISHED_COLUMNS] for r in PUBLISHED], headers=[
-                "model", "order", "steps", "images/s", "memory (GB)", "FID"], interactive=False,
-                label="Published numbers", elem_id="tradeoffs-published-table")
+    gr.Markdown(f"#### Published: throughput against FID\n*{PUBLISHED_CAPTION[0].upper() + PUBLISHED_CAPTION[1:]}.*")
+    with gr.Row():
+        published = gr.Image(show_label=False, label="Published", type="pil", format="png", interactive=False,
+                             height=400, elem_id="tradeoffs-published", scale=1)
+        gr.Dataframe(value=[[r.get(c) for c in PUBLISHED_COLUMNS] for r in PUBLISHED], headers=[
+            "model", "order", "steps", "images/s", "memory (GB)", "FID"], interactive=False,
+            label="Published numbers", elem_id="tradeoffs-published-table", scale=1)
     tab.select(action(on_open), [saved], [plot, table, info, saved, published], api_visibility="private")
-    refresh.click(action(show_saved), [saved], [plot, table, info, saved], api_name="saved_results",
-                  api_description="The trade-off plot and table of a saved benchmark result.")
+    saved.input(action(show_saved), [saved], [plot, table, info, saved], api_name="saved_results",
+                api_description="The trade-off plot and table of a saved benchmark result.")
     run.click(action(measure), [batches, steps, raster, repeats], [plot, table, info, download], api_name="measure",
               api_description="Time the loaded model on this machine (bounded: a few batch sizes and step counts).")

@@ -44,7 +44,7 @@ def build(pipe: Any) -> None:
     def compare(class_name: str, steps: int, seed: int | None, randomize: bool, fps: float, cfg_scale: float,
                 temperature: float, progress: gr.Progress = gr.Progress()) -> tuple:
         from arpg.animate import comparison_frames
-        from demo.render import save_animation
+        from demo.render import save_animation, step_heatmap
 
         label = pipe.label_of(class_name)
         seed = pick_seed(seed, randomize)
@@ -61,10 +61,11 @@ def build(pipe: Any) -> None:
         took = time.perf_counter() - t0
         progress(1.0, desc="Drawing the animation")
         gif = save_animation(frames, out_path(f"compare-{int(steps)}steps", ".gif"), fps=float(fps))
+        heat = step_heatmap(outs[-1].trace.step_of.numpy(), title=f"step that decoded each cell (ARPG, {int(steps)})")
         passes = " / ".join(str(o.trace.forward_passes) for o in outs)
         info = summary(f"**{pipe.class_names[label]}**", f"seed {seed}",
                        f"forward passes: raster / random one-at-a-time / ARPG = {passes}", f"{took:.1f} s in all")
-        return str(gif), str(gif), seed, info
+        return str(gif), str(gif), heat, seed, info
 
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
@@ -80,23 +81,24 @@ def build(pipe: Any) -> None:
                 temperature = Knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
             with gr.Row():
                 run = gr.Button("Animate", variant="primary", elem_id="animate-btn")
-                run_cmp = gr.Button("Compare raster / random / ARPG", variant="secondary", elem_id="compare-btn")
+                run_cmp = gr.Button("Compare orders", variant="secondary", elem_id="compare-btn")
             gr.Markdown(f"*Compare* decodes the same class and seed three times: in raster order one token at "
                         f"a time ({cells} steps, like LlamaGen), in a random order one at a time ({cells} steps) "
                         f"and with ARPG, several random tokens per step.")
         with gr.Column(scale=2, min_width=320):
-            anim = gr.Image(label="Decoding animation", type="filepath",
-                            interactive=False, height=360, elem_id="visualize-animation",
-                            elem_classes=["pixelated"])
+            anim = gr.Image(label="Decoding animation", show_label=False, type="filepath", interactive=False,
+                            height=380, elem_id="visualize-animation", elem_classes=["pixelated"])
+            gr.Markdown("Left of each animation: the image decoded so far (checkered cells are still unknown). "
+                        "Right: the token grid, each step's new cells lit up, earlier ones coloured by step.")
             info = gr.Markdown(label="summary", elem_id="visualize-info")
             with gr.Row():
-                heat = gr.Image(label="Step of each cell", type="pil", format="png", interactive=False, height=300,
-                                elem_id="visualize-heatmap")
-                download = gr.File(label="Download the animation (GIF)", interactive=False,
-                                   elem_id="visualize-download")
+                heat = gr.Image(label="Step of each cell", show_label=False, type="pil", format="png",
+                                interactive=False, height=380, elem_id="visualize-heatmap", scale=2)
+                download = gr.File(label="Download the animation (GIF)", interactive=False, scale=1,
+                                   elem_id="visualize-download", elem_classes=["compact-file"])
     run.click(action(animate), [cls, order, steps, seed, randomize, fps, cfg, temperature],
               [anim, download, heat, seed, info], api_name="animate",
               api_description="A GIF of one decode in the chosen order, and a heatmap of the step of each cell.")
     run_cmp.click(action(compare), [cls, steps, seed, randomize, fps, cfg, temperature],
-                  [anim, download, seed, info], api_name="compare",
+                  [anim, download, heat, seed, info], api_name="compare",
                   api_description="The same seed decoded in raster order, random one-at-a-time and with ARPG.")
