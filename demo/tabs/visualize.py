@@ -85,17 +85,16 @@ def build(pipe: Any) -> None:
             gr.Markdown(f"*Compare* decodes the same class and seed three times: in raster order one token at "
                         f"a time ({cells} steps, like LlamaGen), in a random order one at a time ({cells} steps) "
                         f"and with ARPG, several random tokens per step.")
+            download = gr.File(label="Download the animation (GIF)", interactive=False,
+                               elem_id="visualize-download", elem_classes=["compact-file"])
         with gr.Column(scale=2, min_width=320):
             anim = gr.Image(label="Decoding animation", show_label=False, type="filepath", interactive=False,
                             height=380, elem_id="visualize-animation", elem_classes=["pixelated"])
             gr.Markdown("Left of each animation: the image decoded so far (checkered cells are still unknown). "
                         "Right: the token grid, each step's new cells lit up, earlier ones coloured by step.")
             info = gr.Markdown(label="summary", elem_id="visualize-info")
-            with gr.Row():
-                heat = gr.Image(label="Step of each cell", show_label=False, type="pil", format="png",
-                                interactive=False, height=380, elem_id="visualize-heatmap", scale=2)
-                download = gr.File(label="Download the animation (GIF)", interactive=False, scale=1,
-                                   elem_id="visualize-download", elem_classes=["compact-file"])
+            heat = gr.Image(label="Step of each cell", show_label=False, type="pil", format="png",
+                            interactive=False, height=400, elem_id="visualize-heatmap")
     run.click(action(animate), [cls, order, steps, seed, randomize, fps, cfg, temperature],
               [anim, download, heat, seed, info], api_name="animate",
               api_description="A GIF of one decode in the chosen order, and a heatmap of the step of each cell.")
