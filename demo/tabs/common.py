@@ -194,7 +194,7 @@ def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None
     cells = pipe.grid[0] * pipe.grid[1]
     max_steps = max_steps or cells
     steps_w = Knob(1, max_steps, value=min(steps or default_steps(pipe), max_steps), step=1, precision=0,
-                   label="Steps", info=f"forward passes; {cells} tokens are decoded in this many parallel steps")
+                   label="Steps", info=f"forward passes, each decoding several tokens at once (an image has {cells})")
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
             schedule = gr.Dropdown(list(TOKEN_SCHEDULES), value="arccos", label="Step schedule",

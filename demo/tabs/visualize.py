@@ -35,7 +35,7 @@ def build(pipe: Any) -> None:
         progress(1.0, desc="Drawing the animation")
         frames = trace_frames(pipe, out, label_text=pipe.class_names[label])
         gif = save_animation(frames, out_path(f"decode-{order}-{int(steps)}steps", ".gif"), fps=float(fps))
-        heat = step_heatmap(out.trace.step_of.numpy(), title=f"step that decoded each cell ({order} order)")
+        heat = step_heatmap(out.trace.step_of.numpy(), title=f"decoding step of each cell ({order})")
         counts = out.trace.counts
         info = summary(f"**{pipe.class_names[label]}**", f"seed {out.seed}", f"{order} order",
                        f"{len(counts)} steps of {min(counts)}–{max(counts)} tokens", f"decoded in {took:.2f} s")
@@ -61,7 +61,7 @@ def build(pipe: Any) -> None:
         took = time.perf_counter() - t0
         progress(1.0, desc="Drawing the animation")
         gif = save_animation(frames, out_path(f"compare-{int(steps)}steps", ".gif"), fps=float(fps))
-        heat = step_heatmap(outs[-1].trace.step_of.numpy(), title=f"step that decoded each cell (ARPG, {int(steps)})")
+        heat = step_heatmap(outs[-1].trace.step_of.numpy(), title="decoding step of each cell (ARPG)")
         passes = " / ".join(str(o.trace.forward_passes) for o in outs)
         info = summary(f"**{pipe.class_names[label]}**", f"seed {seed}",
                        f"forward passes: raster / random one-at-a-time / ARPG = {passes}", f"{took:.1f} s in all")
