@@ -107,27 +107,29 @@ def resolve_weights(spec: str | Path, cache_dir: str | Path | None = None,
         raise WeightsUnavailable(f"could not download {filename} from {repo_id}: {first}") from exc
 
 
-def _shipped_or_random(device: str | None, notice: str | None) -> "Pipeline":
-    """The shipped digits model, or a random one with a notice when its files are missing."""
+def _shipped_or_random(device: str | None, reason: str | None) -> "Pipeline":
+    """The shipped digits model, or a random one when its files are missing; ``pipe.notice``
+    says why (``reason``: why the requested weights were not used, if any)."""
     from arpg.pipeline import SHIPPED_DIR, Pipeline
 
     missing = [n for n in ("arpg.safetensors", "vq.safetensors") if not (SHIPPED_DIR / n).is_file()]
     if not missing:
         try:
             pipe = Pipeline.shipped(device=device)
-            pipe.notice = notice
+            pipe.notice = f"{reason}; showing the shipped digits model instead." if reason else None
             return pipe
         except Exception as exc:  # a broken file must not take the app down
             log.exception("could not load the shipped model")
-            missing = [f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"]
+            missing = [f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"]
     pipe = Pipeline.random("ARPG-digits", "VQ-digits")
     if device:
         pipe.model.to(device)
         pipe.vq.to(device)
-    extra = (f"The shipped model files are missing from `{SHIPPED_DIR.name}/` ({', '.join(missing)}): "
-             "this is an **untrained, randomly initialised** digits model, so its images are noise. "
-             "Train it with `python -m arpg train` or start the app with `--weights` and `--tokenizer`.")
-    pipe.notice = f"{notice} {extra}" if notice else extra
+    where = "/".join(SHIPPED_DIR.parts[-2:])
+    first = f"{reason}, and the shipped" if reason else "The shipped"
+    pipe.notice = (f"{first} model files are missing from `{where}/` ({', '.join(missing)}): this is an "
+                   "**untrained, randomly initialised** digits model, so its images are noise. Train it with "
+                   "`python -m arpg train`, or start the app with `--weights` and `--tokenizer`.")
     return pipe
 
 
@@ -143,7 +145,7 @@ def load_app_pipeline(weights: str | None = None, tokenizer: str | None = None,
     if not weights and not tokenizer:
         return _shipped_or_random(device, None)
     if not weights:
-        return _shipped_or_random(device, "A tokenizer was given without `--weights`; ignoring it.")
+        return _shipped_or_random(device, "A tokenizer was given without `--weights`, so it is not used")
     try:
         w = resolve_weights(weights, cache_dir)
         t = resolve_weights(tokenizer or RELEASED_TOKENIZER, cache_dir)
@@ -151,5 +153,4 @@ def load_app_pipeline(weights: str | None = None, tokenizer: str | None = None,
     except Exception as exc:
         log.warning("could not load %s: %s", weights, exc)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return _shipped_or_random(device, f"Could not load the requested weights ({reason}); "
-                                          "showing the shipped digits model instead.")
+        return _shipped_or_random(device, f"Could not load the requested weights ({reason})")
