@@ -370,3 +370,17 @@ def test_app_flags(monkeypatch: pytest.MonkeyPatch) -> None:
                         "--host", "0.0.0.0", "--share"])
     assert (a.weights, a.tokenizer, a.device, a.port, a.host, a.share) == ("ARPG-L", "vq.pt", "cpu", 9000,
                                                                            "0.0.0.0", True)
+
+
+def test_gpu_decorator_only_with_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo.tabs.common import on_gpu
+
+    def fn() -> int:
+        return 1
+
+    monkeypatch.setitem(sys.modules, "spaces", None)  # not installed
+    assert on_gpu(fn) is fn
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda f: ("on gpu", f)
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert on_gpu(fn) == ("on gpu", fn)

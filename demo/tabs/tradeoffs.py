@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Knob, action, out_path, refuse
+from .common import Knob, action, guard, out_path, refuse
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
 STEP_CHOICES = (4, 8, 16, 32, 64)
@@ -162,8 +162,8 @@ def build(pipe: Any, tab: gr.Tab, bench_dir: Path | None = None) -> None:
         gr.Dataframe(value=[[r.get(c) for c in PUBLISHED_COLUMNS] for r in PUBLISHED], headers=[
             "model", "order", "steps", "images/s", "memory (GB)", "FID"], interactive=False,
             label="Published numbers", elem_id="tradeoffs-published-table", scale=1)
-    tab.select(action(on_open), [saved], [plot, table, info, saved, published], api_visibility="private")
-    saved.input(action(show_saved), [saved], [plot, table, info, saved], api_name="saved_results",
+    tab.select(guard(on_open), [saved], [plot, table, info, saved, published], api_visibility="private")
+    saved.input(guard(show_saved), [saved], [plot, table, info, saved], api_name="saved_results",
                 api_description="The trade-off plot and table of a saved benchmark result.")
     run.click(action(measure), [batches, steps, raster, repeats], [plot, table, info, download], api_name="measure",
               api_description="Time the loaded model on this machine (bounded: a few batch sizes and step counts).")
