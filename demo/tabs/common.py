@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 import math
+import os
 import queue
 import re
 import tempfile
@@ -371,8 +372,6 @@ def out_path(stem: str, suffix: str, keep_s: float = 3600.0) -> Path:
         except OSError:
             pass
     fd, name = tempfile.mkstemp(prefix=f"{stem}-", suffix=suffix, dir=_OUT_DIR)
-    import os
-
     os.close(fd)
     return Path(name)
 
