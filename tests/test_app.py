@@ -73,6 +73,11 @@ def test_every_action_has_a_named_endpoint(client: Client) -> None:
         assert name in named, f"{name} missing from {sorted(named)}"
 
 
+def test_building_the_app_writes_no_files_into_the_source_tree(app_server: RunningApp) -> None:
+    tabs = Path(__file__).resolve().parents[1] / "demo" / "tabs"
+    assert not list(tabs.glob("*.pyi"))  # component subclasses would make gradio write stubs there
+
+
 def test_page_shows_model_and_notice(app_server: RunningApp) -> None:
     import httpx
 

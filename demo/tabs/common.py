@@ -39,27 +39,26 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-class Knob(gr.Slider):
+def knob(minimum: float, maximum: float, value: float | None = None, **kwargs: Any) -> gr.Slider:
     """A slider that refuses out-of-range, NaN and non-numeric values (sent through the API)
     with a message naming the setting, instead of a bare error."""
+    slider = gr.Slider(minimum, maximum, value=value, **kwargs)
 
-    is_template = True  # rendered by the browser as a plain slider
+    def preprocess(payload: Any) -> float | int:
+        return checked_number(payload, slider.label or "value", slider.minimum, slider.maximum,
+                              slider.precision == 0)
 
-    def preprocess(self, payload: Any) -> float | int:
-        """The value as int (``precision=0``) or float; gr.Error in plain words otherwise."""
-        return checked_number(payload, self.label or "value", self.minimum, self.maximum, self.precision == 0)
+    slider.preprocess = preprocess  # type: ignore[method-assign]  # (a subclass would write a .pyi)
+    return slider
 
 
-class SeedBox(gr.Number):
-    """The seed field: a whole number in 0 .. 2**31-1 (NaN and fractions refused)."""
+def seed_box(**kwargs: Any) -> gr.Number:
+    """The seed field: empty (a fresh seed is drawn) or a whole number in 0 .. 2**31-1.
 
-    is_template = True
-
-    def preprocess(self, payload: Any) -> int | None:
-        """None stays None (a fresh seed is drawn); anything else must be a valid seed."""
-        if payload is None or payload == "":
-            return None
-        return checked_number(payload, self.label or "seed", self.minimum, self.maximum, True)
+    It has no bounds or rounding of its own (gradio would reject NaN with a bare error and
+    re-creates output components without instance overrides): :func:`pick_seed` checks it.
+    """
+    return gr.Number(**kwargs)
 
 
 def checked_number(value: Any, name: str, lo: float | None, hi: float | None, integer: bool) -> float | int:
@@ -148,17 +147,19 @@ def class_dropdown(pipe: Any, label: str = "Class", value: str | None = None, in
 def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     """Seed field and "randomize" checkbox (the seed actually used is written back)."""
     with gr.Row(equal_height=True):
-        seed = SeedBox(value=value, label="Seed", precision=0, minimum=0, maximum=2**31 - 1, scale=2, min_width=160,
-                       info="the seed used is written back, so a result can be reproduced")
+        seed = seed_box(value=value, label="Seed", scale=2, min_width=160,
+                        info="the seed used is written back, so a result can be reproduced")
         randomize = gr.Checkbox(value=True, label="Randomize seed", scale=1, min_width=150)
     return seed, randomize
 
 
-def pick_seed(seed: int | None, randomize: bool) -> int:
-    """A fresh random seed when ``randomize`` (or no seed given), else ``seed``."""
-    from arpg.pipeline import Pipeline
+def pick_seed(seed: Any, randomize: bool) -> int:
+    """A fresh random seed when ``randomize`` (or no seed given), else ``seed`` (checked)."""
+    from arpg.pipeline import MAX_SEED, Pipeline
 
-    return Pipeline.resolve_seed(None if randomize or seed is None else seed)
+    if randomize or seed is None or seed == "":
+        return Pipeline.resolve_seed(None)
+    return int(checked_number(seed, "Seed", 0, MAX_SEED, True))
 
 
 def default_steps(pipe: Any, cells: int | None = None) -> int:
@@ -194,7 +195,7 @@ def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None
 
     cells = pipe.grid[0] * pipe.grid[1]
     max_steps = max_steps or cells
-    steps_w = Knob(1, max_steps, value=min(steps or default_steps(pipe), max_steps), step=1, precision=0,
+    steps_w = knob(1, max_steps, value=min(steps or default_steps(pipe), max_steps), step=1, precision=0,
                    label="Steps", info=f"forward passes, each decoding several tokens at once (an image has {cells})")
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
@@ -203,14 +204,14 @@ def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None
             order = gr.Dropdown(list(ORDER_NAMES), value="random", label="Order",
                                 info="random is what ARPG is trained for")
         with gr.Row():
-            cfg = Knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale",
+            cfg = knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale",
                        info="classifier-free guidance; 1 = none")
             cfg_schedule = gr.Dropdown(list(CFG_SCHEDULES), value="linear", label="Guidance schedule",
                                        info="linear: guidance grows over the steps")
         with gr.Row():
-            temperature = Knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
-            top_k = Knob(0, 4096, value=0, step=1, precision=0, label="Top-k", info="0 = off")
-            top_p = Knob(0.05, 1.0, value=1.0, step=0.01, label="Top-p", info="1 = off")
+            temperature = knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
+            top_k = knob(0, 4096, value=0, step=1, precision=0, label="Top-k", info="0 = off")
+            top_p = knob(0.05, 1.0, value=1.0, step=0.01, label="Top-p", info="1 = off")
     return SamplingControls(steps_w, schedule, cfg, cfg_schedule, temperature, top_k, top_p, order)
 
 

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .common import (MAX_IMAGES, Knob, action, class_dropdown, partial_images, pick_seed, sampling_controls,
+from .common import (MAX_IMAGES, action, class_dropdown, knob, partial_images, pick_seed, sampling_controls,
                      sampling_options, seed_controls, stream_steps, summary, upscale)
 
 
@@ -23,7 +23,7 @@ def build(pipe: Any, last: gr.State) -> None:
         for ev in stream_steps(lambda cb: pipe.generate([label] * int(n_images), seed=seed, callback=cb, **opts),
                                progress, "Decoding"):
             if ev.result is None:
-                yield ([upscale(im) for im in partial_images(pipe, ev.tokens)], gr.skip(),
+                yield ([upscale(im) for im in partial_images(pipe, ev.tokens)], seed,
                        f"step {ev.step + 1} of {ev.n_steps} …", gr.skip())
                 continue
             out = ev.result
@@ -37,7 +37,7 @@ def build(pipe: Any, last: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             cls = class_dropdown(pipe, info="what to draw")
-            n_images = Knob(1, MAX_IMAGES, value=4, step=1, precision=0, label="Number of images",
+            n_images = knob(1, MAX_IMAGES, value=4, step=1, precision=0, label="Number of images",
                             info="decoded together in one batch")
             seed, randomize = seed_controls()
             controls = sampling_controls(pipe)

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .common import (Knob, action, class_dropdown, editor_parts, fit_steps, partial_images, pick_seed, refuse,
+from .common import (action, class_dropdown, editor_parts, fit_steps, knob, partial_images, pick_seed, refuse,
                      sampling_controls, sampling_options, seed_controls, stream_steps, summary, upscale)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
@@ -54,7 +54,7 @@ def build(pipe: Any, last: gr.State) -> None:
 
         for ev in stream_steps(work, progress, "Inpainting"):
             if ev.result is None:
-                yield upscale(partial_images(pipe, ev.tokens)[0]), gr.skip(), f"step {ev.step + 1} of {ev.n_steps} …"
+                yield upscale(partial_images(pipe, ev.tokens)[0]), seed, f"step {ev.step + 1} of {ev.n_steps} …"
                 continue
             res, note = ev.result
             n_new = int((~res.known).sum())
@@ -72,7 +72,7 @@ def build(pipe: Any, last: gr.State) -> None:
             use = gr.Button("Use last generated image", size="sm", elem_id="inpaint-use-last")
             cls = class_dropdown(pipe, label="Class", info="the image's class to fill it in; another class edits it")
             with gr.Row():
-                dilate = Knob(0, 3, value=0, step=1, precision=0, label="Grow mask (cells)",
+                dilate = knob(0, 3, value=0, step=1, precision=0, label="Grow mask (cells)",
                               info="regenerate this many extra token cells around the brush")
                 blend = gr.Checkbox(value=True, label="Blend edges", info="soft seam between old and new pixels")
             seed, randomize = seed_controls()

@@ -5,7 +5,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .common import (Knob, action, class_dropdown, fit_steps, image_input, partial_images, pick_seed, refuse,
+from .common import (action, class_dropdown, fit_steps, image_input, knob, partial_images, pick_seed, refuse,
                      sampling_controls, sampling_options, seed_controls, stream_steps, summary, upscale)
 from .inpaint import examples
 
@@ -48,7 +48,7 @@ def build(pipe: Any, last: gr.State) -> None:
 
         for ev in stream_steps(work, progress, "Outpainting"):
             if ev.result is None:
-                yield upscale(partial_images(pipe, ev.tokens)[0]), gr.skip(), f"step {ev.step + 1} of {ev.n_steps} …"
+                yield upscale(partial_images(pipe, ev.tokens)[0]), seed, f"step {ev.step + 1} of {ev.n_steps} …"
                 continue
             res, note = ev.result
             h, w = res.image.shape[:2]
@@ -89,13 +89,13 @@ def build(pipe: Any, last: gr.State) -> None:
             seed, randomize = seed_controls()
             with gr.Tab("Extend"):
                 directions = gr.CheckboxGroup(list(SIDES), value=["right"], label="Directions")
-                amount = Knob(1, max(rows, cols), value=max(1, cols // 2), step=1, precision=0,
+                amount = knob(1, max(rows, cols), value=max(1, cols // 2), step=1, precision=0,
                               label="Amount (token cells)",
                               info=f"one cell is {pipe.factor} px; the image is {cols}×{rows} cells")
                 run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
             with gr.Tab("Panorama"):
                 side = gr.Radio(list(SIDES), value="right", label="Grow towards")
-                times = Knob(2, 8, value=4, step=1, precision=0, label="Times as long",
+                times = knob(2, 8, value=4, step=1, precision=0, label="Times as long",
                              info="repeated outpainting, half an image per round")
                 run_pano = gr.Button("Make panorama", variant="primary", elem_id="panorama-btn")
             controls = sampling_controls(pipe)

@@ -5,7 +5,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .common import (DISPLAY_PX, Knob, action, class_dropdown, fit_steps, image_input, partial_images, pick_seed,
+from .common import (DISPLAY_PX, action, class_dropdown, fit_steps, image_input, knob, partial_images, pick_seed,
                      refuse, sampling_controls, sampling_options, seed_controls, stream_steps, summary, upscale)
 from .inpaint import examples
 from .outpaint import use_last
@@ -41,7 +41,7 @@ def build(pipe: Any, last: gr.State) -> None:
 
         for ev in stream_steps(work, progress, "Decoding the bigger grid"):
             if ev.result is None:
-                yield (upscale(partial_images(pipe, ev.tokens)[0], factor=zoom), gr.skip(),
+                yield (upscale(partial_images(pipe, ev.tokens)[0], factor=zoom), seed,
                        f"step {ev.step + 1} of {ev.n_steps} …")
                 continue
             res, note = ev.result
@@ -59,11 +59,11 @@ def build(pipe: Any, last: gr.State) -> None:
                              height=300, elem_id="resolution-input", elem_classes=["pixelated"])
             use = gr.Button("Use last generated image", size="sm", elem_id="resolution-use-last")
             cls = class_dropdown(pipe, label="Class", info="the image's class")
-            scale = Knob(1.0, 4.0, value=2.0, step=0.25, label="Scale",
+            scale = knob(1.0, 4.0, value=2.0, step=0.25, label="Scale",
                          info=f"{native} px becomes scale × {native} px; cost grows with its square")
             strategy = gr.Radio(list(STRATEGIES), value="lattice", label="Strategy",
                                 info=" · ".join(STRATEGIES.values()))
-            regenerate = Knob(0.05, 1.0, value=0.5, step=0.05, label="Regenerate fraction",
+            regenerate = knob(0.05, 1.0, value=0.5, step=0.05, label="Regenerate fraction",
                               info="reencode only: share of the tokens decoded again")
             seed, randomize = seed_controls()
             controls = sampling_controls(pipe)

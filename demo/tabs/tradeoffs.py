@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Knob, action, guard, out_path, refuse
+from .common import action, guard, knob, out_path, refuse
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
 STEP_CHOICES = (4, 8, 16, 32, 64)
@@ -145,7 +145,7 @@ def build(pipe: Any, tab: gr.Tab, bench_dir: Path | None = None) -> None:
                 batches = gr.CheckboxGroup(list(BATCH_CHOICES), value=[1, 4], label="Batch sizes")
                 steps = gr.CheckboxGroup(step_choices, value=step_default, label="ARPG steps")
                 raster = gr.Checkbox(value=True, label=f"Also raster order, one token per step ({cells} steps)")
-                repeats = Knob(1, MAX_REPEATS, value=1, step=1, precision=0, label="Repeats")
+                repeats = knob(1, MAX_REPEATS, value=1, step=1, precision=0, label="Repeats")
                 run = gr.Button("Measure", variant="primary", elem_id="measure-btn")
                 download = gr.File(label="Measured results (JSON)", interactive=False, elem_id="measure-download",
                                    elem_classes=["compact-file"])

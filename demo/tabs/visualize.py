@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from .common import Knob, action, class_dropdown, out_path, pick_seed, refuse, seed_controls, summary
+from .common import action, class_dropdown, knob, out_path, pick_seed, refuse, seed_controls, summary
 
 
 def build(pipe: Any) -> None:
@@ -72,13 +72,13 @@ def build(pipe: Any) -> None:
             cls = class_dropdown(pipe)
             order = gr.Dropdown(list(ORDER_NAMES), value="random", label="Order (single animation)",
                                 info="the order in which the cells are decoded")
-            steps = Knob(1, cells, value=min(cells, 16), step=1, precision=0, label="Steps",
+            steps = knob(1, cells, value=min(cells, 16), step=1, precision=0, label="Steps",
                          info=f"parallel steps for the {cells} cells")
             seed, randomize = seed_controls()
-            fps = Knob(1, 30, value=6, step=1, label="Frames per second")
+            fps = knob(1, 30, value=6, step=1, label="Frames per second")
             with gr.Accordion("Advanced", open=False):
-                cfg = Knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale")
-                temperature = Knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
+                cfg = knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale")
+                temperature = knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
             with gr.Row():
                 run = gr.Button("Animate", variant="primary", elem_id="animate-btn")
                 run_cmp = gr.Button("Compare orders", variant="secondary", elem_id="compare-btn")
