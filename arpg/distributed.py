@@ -34,10 +34,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .model import ARPG, KVCache
+from .model import ARPG
 from .orders import ORDER_NAMES
-from .sampling import _check_int, _check_number, _free_order, _labels, sample_logits
-from .schedules import cfg_scales, token_counts
+from .sampling import _check_int, check_options, generate
 
 log = logging.getLogger(__name__)
 
@@ -46,94 +45,16 @@ MAX_SEED = 2**31 - 1
 BARRIER_TIMEOUT = datetime.timedelta(hours=1)
 
 
-# -- the batched decode loop: one order and one generator per image -----------------------------
-def _query(model: ARPG, cache: KVCache, freqs: torch.Tensor) -> torch.Tensor:
-    """:meth:`ARPG.query` with per-row RoPE ``freqs`` (B, m, hs/2, 2): logits (B, m, V) fp32."""
-    L = cache.length
-    k, v = cache.k[:, :, :L], cache.v[:, :, :L]
-    q = model._queries(k.shape[0], freqs.shape[1])
-    for layer in model.layers.cross_dec:
-        q = layer(q, k, v, freqs)
-    return model._logits(q)
+def generate_each(model: ARPG, labels: Sequence[int], generators: Sequence[torch.Generator],
+                  **options) -> torch.Tensor:
+    """Decode B images in one batch, image b with its own order and ``generators[b]``: the
+    tokens :func:`arpg.sampling.generate` gives for ``[labels[b]]`` with ``generators[b]``
+    alone.  Returns (B, rows, cols) long on the CPU."""
+    if options.get("order") == "confidence":  # chosen from the whole batch: not reproducible per image
+        raise ValueError(f"sample-many takes --order {', '.join(ORDER_NAMES)}, got 'confidence'")
+    return generate(model, list(labels), generator=list(generators), **options).tokens
 
 
-def check_options(model: ARPG, grid: tuple[int, int] | None = None, steps: int = 32, schedule: str = "arccos",
-                  cfg_scale: float = 4.0, cfg_schedule: str = "linear", temperature: float = 1.0, top_k: int = 0,
-                  top_p: float = 1.0, order: str | None = "random") -> tuple[int, int, dict]:
-    """Validate the sampling options (ValueError otherwise): rows, cols and the checked values,
-    with the tokens per step ``counts`` and guidance weights ``ws``."""
-    cfg = model.cfg
-    rows, cols = grid or (cfg.grid_size, cfg.grid_size)
-    rows, cols = _check_int("rows", rows, 1, 4096), _check_int("cols", cols, 1, 4096)
-    N = rows * cols
-    out = dict(cfg_scale=_check_number("cfg_scale", cfg_scale, 0.0, 100.0),
-               temperature=_check_number("temperature", temperature, 0.0, 100.0, lo_open=True),
-               top_k=_check_int("top_k", top_k, 0, 10**9), top_p=_check_number("top_p", top_p, 0.0, 1.0, lo_open=True))
-    if order is not None and order not in ORDER_NAMES:  # orders chosen from the batch would break reproducibility
-        raise ValueError(f"sample-many takes --order {', '.join(ORDER_NAMES)}, got {order!r}")
-    _free_order(order, rows, cols, torch.zeros(rows, cols, dtype=torch.bool), torch.Generator().manual_seed(0))
-    if not (isinstance(schedule, str) and schedule.startswith("k=")):
-        steps = _check_int("steps", steps, 1, N)
-    out["counts"] = token_counts(N, steps, schedule)
-    out["ws"] = cfg_scales(out["counts"], out["cfg_scale"], cfg_schedule)
-    return rows, cols, out
-
-
-@torch.inference_mode()
-def generate_each(model: ARPG, labels: Sequence[int], generators: Sequence[torch.Generator], steps: int = 32,
-                  schedule: str = "arccos", cfg_scale: float = 4.0, cfg_schedule: str = "linear",
-                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, order: str | None = "random",
-                  grid: tuple[int, int] | None = None) -> torch.Tensor:
-    """Decode B images in one batch, image b with its own order and ``generators[b]``.
-
-    Image b gets the tokens that :func:`arpg.sampling.generate` gives for ``[labels[b]]``
-    with ``generators[b]`` alone: the same draws in the same order (its random order first,
-    then one multinomial per step).  Returns (B, rows, cols) long on the CPU.
-    """
-    rows, cols, opts = check_options(model, grid, steps=steps, schedule=schedule, cfg_scale=cfg_scale,
-                                     cfg_schedule=cfg_schedule, temperature=temperature, top_k=top_k,
-                                     top_p=top_p, order=order)
-    counts, ws = opts["counts"], opts["ws"]
-    temperature, top_k, top_p = opts["temperature"], opts["top_k"], opts["top_p"]
-    cfg = model.cfg
-    N = rows * cols
-    lab = _labels(model, list(labels))
-    B = lab.shape[0]
-    if len(generators) != B:
-        raise ValueError(f"need one generator per image: {B} labels, {len(generators)} generators")
-    dev = model.device
-    known = torch.zeros(rows, cols, dtype=torch.bool)
-    orders = torch.stack([_free_order(order, rows, cols, known, g) for g in generators])  # (B, N) CPU
-    use_cfg = opts["cfg_scale"] != 1.0
-    branches = 2 if use_cfg else 1
-
-    table = model.rope(rows, cols)
-    cache = model.new_cache(branches * B, 1 + N - counts[-1])
-    tokens = torch.full((B, N), -1, dtype=torch.long)
-    cls = model.class_tokens(lab)
-    if use_cfg:
-        cls = torch.cat([cls, model.class_tokens(torch.full_like(lab, cfg.num_classes))])
-    prev_ids = cls[:, None]  # (branches*B, 1)
-    prev_pos = torch.zeros(branches * B, 1, dtype=torch.long, device=dev)
-    orders_dev = orders.to(dev)
-    done = 0
-    for s, n in enumerate(counts):
-        nxt, nxt_dev = orders[:, done:done + n], orders_dev[:, done:done + n]  # (B, n)
-        model.extend(cache, prev_ids, table[prev_pos])
-        pos = (nxt_dev + 1).repeat(branches, 1)
-        logits = _query(model, cache, table[pos])  # (branches*B, n, V)
-        if use_cfg:
-            cond, uncond = logits.chunk(2)
-            logits = uncond + ws[s] * (cond - uncond)
-        new = torch.cat([sample_logits(logits[b:b + 1], temperature, top_k, top_p, generators[b])
-                         for b in range(B)])  # (B, n)
-        tokens.scatter_(1, nxt, new.cpu())
-        prev_ids, prev_pos = new.repeat(branches, 1), pos
-        done += n
-    return tokens.view(B, rows, cols)
-
-
-# -- the plan: which image is which -------------------------------------------------------------
 def parse_classes(spec: str | None, pipe) -> list[int]:
     """``None``/"all" -> every class; else comma-separated ids, ``a-b`` id ranges or class names."""
     if spec is None or spec.strip().lower() in ("", "all"):
@@ -333,6 +254,8 @@ def sample_many(pipe, out: str | Path, classes: Sequence[int], per_class: int = 
     cfg_scale = pipe.default_cfg if cfg_scale is None else float(cfg_scale)
     kw = dict(steps=steps, schedule=schedule, cfg_scale=cfg_scale, cfg_schedule=cfg_schedule,
               temperature=temperature, top_k=top_k, top_p=top_p, order=order)
+    if order == "confidence":
+        raise ValueError(f"sample-many takes --order {', '.join(ORDER_NAMES)}, got 'confidence'")
     check_options(pipe.model, pipe.grid, **kw)
     shape = (pipe.image_size, pipe.image_size, 3)
 

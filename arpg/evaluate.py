@@ -3,12 +3,10 @@ accuracy + Frechet distance (in judge features) of generated images."""
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from . import data

@@ -278,7 +278,7 @@ class ARPG(nn.Module):
         """Feed content tokens through the self stack and append them to the caches.
 
         ids (B, n) embedding ids (codes, or class ids from :meth:`class_tokens`);
-        freqs (n, hs/2, 2): RoPE rows of their own cells.  The n tokens see each other
+        freqs (n, hs/2, 2) or (B|1, n, hs/2, 2): RoPE rows of their own cells.  The n tokens see each other
         and everything cached (block attention, no mask inside a step).
         """
         start, n = cache.length, ids.shape[1]
@@ -293,10 +293,11 @@ class ARPG(nn.Module):
         cache.length = start + n
 
     def query(self, cache: KVCache, freqs: torch.Tensor) -> torch.Tensor:
-        """Logits for target cells with RoPE ``freqs`` (m, hs/2, 2) given the cache: (B, m, V) fp32."""
+        """Logits for target cells with RoPE ``freqs`` (m, hs/2, 2), or (B|1, m, hs/2, 2) per
+        cache row, given the cache: (B, m, V) fp32."""
         L = cache.length
         k, v = cache.k[:, :, :L], cache.v[:, :, :L]
-        q = self._queries(k.shape[0], freqs.shape[0])
+        q = self._queries(k.shape[0], freqs.shape[-3])
         for layer in self.layers.cross_dec:
             q = layer(q, k, v, freqs)
         return self._logits(q)

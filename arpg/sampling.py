@@ -42,12 +42,13 @@ class Trace:
 
     rows: int
     cols: int
-    order: torch.Tensor  # (M,) raster indices of the decoded cells, first decoded first
+    order: torch.Tensor  # (M,) raster indices of the decoded cells, first decoded first; (B, M) per image
     counts: list[int]  # tokens decoded per step
     cfg: list[float]  # guidance weight per step
-    step_of: torch.Tensor  # (rows, cols) long: step that decoded each cell, -1 for context
+    step_of: torch.Tensor  # (rows, cols) long: step that decoded each cell, -1 for context; (B, rows, cols) per image
     kv_cache_bytes: int = 0
     forward_passes: int = 0
+    queries: int = 0  # target queries run through the cross stack (== decoded cells, except "confidence")
     snapshots: list[torch.Tensor] | None = None  # per step (B, rows, cols) long, -1 = unknown
     logits: list[torch.Tensor] | None = None  # per step model output (B or 2B, n, V) fp32
 
@@ -123,6 +124,14 @@ def _check_int(name: str, value, lo: int, hi: int) -> int:
     return value
 
 
+def _as_generator(g, device: torch.device) -> torch.Generator:
+    if isinstance(g, torch.Generator):
+        return g
+    if isinstance(g, bool) or not isinstance(g, int):
+        raise ValueError(f"generator must be a torch.Generator or an int seed, got {g!r}")
+    return torch.Generator(device).manual_seed(g)
+
+
 def _labels(model: ARPG, labels) -> torch.Tensor:
     C = model.cfg.num_classes
     t = torch.as_tensor(labels)
@@ -135,15 +144,23 @@ def _labels(model: ARPG, labels) -> torch.Tensor:
     return t.long().to(model.device)
 
 
+#: Orders accepted by name: the fixed ones of :mod:`arpg.orders` plus "confidence", which
+#: at each step queries every remaining cell and keeps the n most confident samples.
+SAMPLER_ORDERS = (*ORDER_NAMES, "confidence")
+
+
 def _free_order(order, rows: int, cols: int, known: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Decode order over the unknown cells (raster indices)."""
+    """Decode order over the unknown cells (raster indices); raster order for "confidence"
+    (the real order is chosen step by step)."""
     N = rows * cols
     free_mask = ~known.flatten().cpu()
     if order is None:
         order = "random"
     if isinstance(order, str):
-        if order not in ORDER_NAMES:
-            raise ValueError(f"order must be one of {ORDER_NAMES} or a permutation of 0..{N - 1}, got {order!r}")
+        if order not in SAMPLER_ORDERS:
+            raise ValueError(f"order must be one of {SAMPLER_ORDERS} or a permutation of 0..{N - 1}, got {order!r}")
+        if order == "confidence":
+            return free_mask.nonzero().flatten()
         if order == "random":
             free = free_mask.nonzero().flatten()
             gen_dev = generator.device if generator is not None else torch.device("cpu")
@@ -153,6 +170,40 @@ def _free_order(order, rows: int, cols: int, known: torch.Tensor, generator: tor
     else:
         full = check_permutation(order, N, "order").cpu()
     return full[free_mask[full]]
+
+
+def _grid(model: ARPG, grid: tuple[int, int] | None) -> tuple[int, int]:
+    if grid is None:
+        return model.cfg.grid_size, model.cfg.grid_size
+    try:
+        rows, cols = grid
+    except (TypeError, ValueError):
+        raise ValueError(f"grid must be (rows, cols), got {grid!r}") from None
+    return _check_int("rows", rows, 1, 4096), _check_int("cols", cols, 1, 4096)
+
+
+def check_options(model: ARPG, grid: tuple[int, int] | None = None, steps: int = 32, schedule: str = "arccos",
+                  cfg_scale: float = 4.0, cfg_schedule: str = "linear", temperature: float = 1.0, top_k: int = 0,
+                  top_p: float = 1.0, order=None, n_free: int | None = None) -> dict:
+    """Validate sampling options (ValueError naming the argument and its allowed range).
+
+    Returns the checked values plus ``counts`` (tokens per step over ``n_free`` cells,
+    default the whole grid) and ``ws`` (guidance weight per step)."""
+    rows, cols = _grid(model, grid)
+    n = rows * cols if n_free is None else n_free
+    out = dict(rows=rows, cols=cols,
+               cfg_scale=_check_number("cfg_scale", cfg_scale, 0.0, 100.0),
+               temperature=_check_number("temperature", temperature, 0.0, 100.0, lo_open=True),
+               top_k=_check_int("top_k", top_k, 0, 10**9),
+               top_p=_check_number("top_p", top_p, 0.0, 1.0, lo_open=True))
+    if isinstance(order, str) and order not in SAMPLER_ORDERS:
+        raise ValueError(f"order must be one of {SAMPLER_ORDERS} or a permutation of 0..{rows * cols - 1}, "
+                         f"got {order!r}")
+    if not (isinstance(schedule, str) and schedule.startswith("k=")):
+        steps = _check_int("steps", steps, 1, n)
+    out["counts"] = token_counts(n, steps, schedule)
+    out["ws"] = cfg_scales(out["counts"], out["cfg_scale"], cfg_schedule)
+    return out
 
 
 # -- the decode loop -----------------------------------------------------------------------
@@ -168,28 +219,31 @@ def generate(model: ARPG, labels, steps: int = 32, schedule: str = "arccos", cfg
     passes (1 .. number of free cells; ignored for ``schedule="k=<int>"``). order: None or
     "random" (drawn from ``generator``), another name from :data:`arpg.orders.ORDER_NAMES`,
     or a permutation of all rows*cols cells (context cells are skipped). generator: a
-    ``torch.Generator`` or an int seed. context: tokens known beforehand, prefilled with
+    ``torch.Generator`` or an int seed, shared by the batch (one order for all images);
+    or a list of them, one per image: image b then gets its own order and draws, exactly
+    the tokens a call with ``[labels[b]]`` and ``generator[b]`` alone would give (the
+    trace's ``order``/``step_of`` are then per image). context: tokens known beforehand, prefilled with
     the class token in the first forward pass. callback(step, steps, tokens) is called
     after each step with the (B, rows, cols) tokens so far (-1 = unknown).
     Returns tokens (B, rows, cols) in raster order and a :class:`Trace`.
     """
     cfg = model.cfg
-    rows, cols = grid or (cfg.grid_size, cfg.grid_size)
-    rows, cols = _check_int("rows", rows, 1, 4096), _check_int("cols", cols, 1, 4096)
-    N = rows * cols
     labels = _labels(model, labels)
     B = labels.shape[0]
-    cfg_scale = _check_number("cfg_scale", cfg_scale, 0.0, 100.0)
-    temperature = _check_number("temperature", temperature, 0.0, 100.0, lo_open=True)
-    top_k = _check_int("top_k", top_k, 0, 10**9)
-    top_p = _check_number("top_p", top_p, 0.0, 1.0, lo_open=True)
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        generator = torch.Generator(model.device).manual_seed(generator)
-    elif generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or an int seed, got {generator!r}")
+    per_image = isinstance(generator, (list, tuple))
+    if per_image:
+        if len(generator) != B:
+            raise ValueError(f"generator: need one per image, got {len(generator)} for {B} labels")
+        gens = [_as_generator(g, model.device) for g in generator]
+        if order == "confidence":
+            raise ValueError("order 'confidence' picks cells from the whole batch; it needs one shared generator")
+    elif generator is not None:
+        generator = _as_generator(generator, model.device)
 
     # Known cells.
     dev = model.device
+    rows, cols = _grid(model, grid)
+    N = rows * cols
     if context is None:
         known = torch.zeros(rows, cols, dtype=torch.bool)
         ctx_tokens = torch.zeros(B, N, dtype=torch.long)
@@ -209,44 +263,65 @@ def generate(model: ARPG, labels, steps: int = 32, schedule: str = "arccos", cfg
     M = N - len(known_idx)
     if M == 0:
         raise ValueError("nothing to decode: every cell is given by the context")
+    opts = check_options(model, (rows, cols), steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p,
+                         order, n_free=M)
+    counts, ws = opts["counts"], opts["ws"]
+    temperature, top_k, top_p = opts["temperature"], opts["top_k"], opts["top_p"]
+    use_cfg = opts["cfg_scale"] != 1.0
 
-    free_order = _free_order(order, rows, cols, known, generator if isinstance(generator, torch.Generator) else None)
-    if not (isinstance(schedule, str) and schedule.startswith("k=")):
-        steps = _check_int("steps", steps, 1, M)
-    counts = token_counts(M, steps, schedule)
-    ws = cfg_scales(counts, cfg_scale, cfg_schedule)
-    use_cfg = cfg_scale != 1.0
-
+    if per_image:  # (R, M): one order per image, or one (R = 1) shared by the batch
+        orders = torch.stack([_free_order(order, rows, cols, known, g) for g in gens])
+    else:
+        orders = _free_order(order, rows, cols, known, generator)[None]
     table = model.rope(rows, cols)
     branches = 2 if use_cfg else 1
     cache = model.new_cache(branches * B, 1 + len(known_idx) + M - counts[-1])
     tokens = torch.full((B, N), -1, dtype=torch.long)
     tokens[:, known_idx] = ctx_tokens[:, known_idx]
-    step_of = torch.full((N,), -1, dtype=torch.long)
+    step_of = torch.full((len(orders), N), -1, dtype=torch.long)
 
     cls = model.class_tokens(labels)
     if use_cfg:
         cls = torch.cat([cls, model.class_tokens(torch.full_like(labels, cfg.num_classes))])
     ctx_ids = tokens[:, known_idx].to(dev).repeat(branches, 1)
     prev_ids = torch.cat([cls[:, None], ctx_ids], dim=1)  # (branches*B, 1 + K)
-    prev_pos = torch.cat([torch.zeros(1, dtype=torch.long), known_idx + 1]).to(dev)
-    trace = Trace(rows, cols, free_order, counts, ws, step_of.view(rows, cols), cache.nbytes,
+    prev_pos = torch.cat([torch.zeros(1, dtype=torch.long), known_idx + 1]).to(dev)[None]  # (1, 1 + K)
+    shared = len(orders) == 1
+    trace = Trace(rows, cols, orders[0] if shared else orders, counts, ws,
+                  step_of.view(rows, cols) if shared else step_of.view(B, rows, cols), cache.nbytes,
                   snapshots=[] if snapshots else None, logits=[] if keep_logits else None)
+    confidence = isinstance(order, str) and order == "confidence"
+    remaining = orders[0].clone()  # for "confidence": cells not decoded yet
     done = 0
     for s, n in enumerate(counts):
-        nxt = free_order[done:done + n]
+        targets = remaining[None] if confidence else orders[:, done:done + n]  # (R, n or remaining)
+        pos = (targets.to(dev) + 1).repeat(1 if shared else branches, 1)  # RoPE rows per cache row
         model.extend(cache, prev_ids, table[prev_pos])
-        logits = model.query(cache, table[nxt.to(dev) + 1])  # (branches*B, n, V)
+        logits = model.query(cache, table[pos])  # (branches*B, n or remaining, V)
         trace.forward_passes += 1
+        trace.queries += targets.shape[1]
         if keep_logits:
             trace.logits.append(logits.clone())
         if use_cfg:
             cond, uncond = logits.chunk(2)
             logits = uncond + ws[s] * (cond - uncond)
-        new = sample_logits(logits, temperature, top_k, top_p, generator)  # (B, n)
-        tokens[:, nxt] = new.cpu()
-        step_of[nxt] = s
-        prev_ids, prev_pos = new.repeat(branches, 1), nxt.to(dev) + 1
+        if per_image:
+            new = torch.cat([sample_logits(logits[b:b + 1], temperature, top_k, top_p, g) for b, g in enumerate(gens)])
+        else:
+            new = sample_logits(logits, temperature, top_k, top_p, generator)  # (B, n or remaining)
+        nxt = targets
+        if confidence:  # keep the n cells whose samples are most likely (mean over the batch)
+            probs = torch.softmax(logits / max(temperature, 1e-5), dim=-1)
+            conf = probs.gather(-1, new[..., None])[..., 0].mean(0)
+            keep = torch.topk(conf, n).indices.sort().values
+            nxt, new = targets[:, keep.cpu()], new[:, keep]
+            pos = pos[:, keep]
+            remaining = remaining[~torch.isin(remaining, nxt[0])]
+            orders[0, done:done + n] = nxt[0]
+        new = new.cpu()
+        tokens.scatter_(1, nxt.expand(B, -1), new)
+        step_of.scatter_(1, nxt, s)
+        prev_ids, prev_pos = new.to(dev).repeat(branches, 1), pos
         done += n
         if snapshots:
             trace.snapshots.append(tokens.view(B, rows, cols).clone())

@@ -157,3 +157,38 @@ def test_bad_arguments(model, kw, match):
     kw = {"labels": [1], "steps": 4, **kw}
     with pytest.raises(ValueError, match=match):
         generate(model, **kw)
+
+
+def test_confidence_order_decodes_each_cell_once_and_costs_more_queries(model):
+    res = generate(model, [1, 2], steps=5, order="confidence", generator=0, snapshots=True)
+    assert sorted(res.trace.order.tolist()) == list(range(16))
+    assert res.trace.queries > 16 and res.trace.forward_passes == 5
+    step_of = res.trace.step_of.flatten()
+    done = 0
+    for s, n in enumerate(res.trace.counts):  # the trace order lists each step's cells in turn
+        assert (step_of[res.trace.order[done:done + n]] == s).all()
+        done += n
+    plain = generate(model, [1, 2], steps=5, generator=0)
+    assert plain.trace.queries == 16
+
+
+def test_confidence_greedy_picks_most_confident_first(model):
+    res = generate(model, [3], steps=16, order="confidence", top_k=1, cfg_scale=1.0, generator=0, keep_logits=True)
+    # At step 0 only the class token is cached and every query sees the same single key, so
+    # all cells tie; from step 1 on, the most confident remaining cell must be chosen.
+    first = res.trace.order[0].item()
+    remaining = [c for c in range(16) if c != first]  # step 1 queries these, in raster order
+    probs = torch.softmax(res.trace.logits[1][0], dim=-1).max(-1).values
+    assert res.trace.order[1].item() == remaining[int(probs.argmax())]
+
+
+def test_one_generator_per_image_equals_single_calls(model):
+    labels = [1, 5, 9]
+    batch = generate(model, labels, steps=4, cfg_scale=2.0, generator=[10, 11, 12])
+    for b, lab in enumerate(labels):
+        alone = generate(model, [lab], steps=4, cfg_scale=2.0, generator=10 + b)
+        assert torch.equal(batch.tokens[b], alone.tokens[0])
+        assert torch.equal(batch.trace.order[b], alone.trace.order)
+    assert batch.trace.step_of.shape == (3, 4, 4)
+    with pytest.raises(ValueError, match="generator"):
+        generate(model, labels, steps=4, generator=[1, 2])
