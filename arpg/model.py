@@ -270,7 +270,8 @@ class ARPG(nn.Module):
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         """Allocate every cache of one decode call at its final size (weights' device/dtype)."""
         shape = (batch, self.cfg.n_head, max_len, self.cfg.head_dim)
-        z = lambda: torch.zeros(shape, device=self.device, dtype=self.dtype)  # noqa: E731
+        # Uninitialised: entries past ``length`` are never read.
+        z = lambda: torch.empty(shape, device=self.device, dtype=self.dtype)  # noqa: E731
         n = self.cfg.n_self_layers
         return KVCache([z() for _ in range(n)], [z() for _ in range(n)], z(), z())
 

@@ -46,11 +46,8 @@ def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     x: (B, T, H, D); freqs: (T, D // 2, 2) or (B, T, D // 2, 2). Computed in fp32,
     returned in x's dtype.
     """
-    xs = x.float().reshape(*x.shape[:-1], -1, 2)  # (B, T, H, D/2, 2)
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (B, T, H, D/2)
     if freqs.dim() == 3:
         freqs = freqs.unsqueeze(0)
-    f = freqs.to(xs.device).unsqueeze(2)  # (B|1, T, 1, D/2, 2)
-    cos, sin = f[..., 0], f[..., 1]
-    x0, x1 = xs[..., 0], xs[..., 1]
-    out = torch.stack([x0 * cos - x1 * sin, x1 * cos + x0 * sin], dim=-1)
-    return out.flatten(3).type_as(x)
+    fc = torch.view_as_complex(freqs.to(x.device).float().contiguous()).unsqueeze(2)  # (B|1, T, 1, D/2)
+    return torch.view_as_real(xc * fc).flatten(3).type_as(x)
