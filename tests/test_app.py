@@ -141,6 +141,16 @@ def test_resize(client: Client, digit_png: str, strategy: str) -> None:
     assert "8×8 tokens" in info
 
 
+@pytest.mark.parametrize("order", ["raster", "confidence"])
+def test_animate_other_orders(client: Client, order: str) -> None:
+    from demo.tabs.common import order_choices
+
+    if order not in order_choices():
+        pytest.skip(f"the sampler has no {order!r} order")
+    gif, _, _, _, info = client.predict("class 4", order, 4, 2, False, 8, api_name="/animate")
+    assert Path(gif).suffix == ".gif" and f"{order} order" in info
+
+
 def test_animate_and_compare(client: Client) -> None:
     gif, download, heat, seed, info = client.predict("class 4", "spiral-in", 4, 2, False, 8, api_name="/animate")
     assert Path(gif).suffix == ".gif" and Path(download).suffix == ".gif"

@@ -188,9 +188,16 @@ class SamplingControls:
                 self.top_p, self.order]
 
 
+def order_choices() -> list[str]:
+    """Decoding orders the sampler accepts (the named orders, plus any the sampler adds)."""
+    from arpg import sampling
+    from arpg.orders import ORDER_NAMES
+
+    return list(getattr(sampling, "SAMPLER_ORDERS", ORDER_NAMES))
+
+
 def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None = None) -> SamplingControls:
     """Build the steps slider and the "Advanced" accordion of sampling options."""
-    from arpg.orders import ORDER_NAMES
     from arpg.schedules import CFG_SCHEDULES, TOKEN_SCHEDULES
 
     cells = pipe.grid[0] * pipe.grid[1]
@@ -201,7 +208,7 @@ def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None
         with gr.Row():
             schedule = gr.Dropdown(list(TOKEN_SCHEDULES), value="arccos", label="Step schedule",
                                    info="how many tokens each step decodes")
-            order = gr.Dropdown(list(ORDER_NAMES), value="random", label="Order",
+            order = gr.Dropdown(order_choices(), value="random", label="Order",
                                 info="random is what ARPG is trained for")
         with gr.Row():
             cfg = knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale",

@@ -6,13 +6,12 @@ from typing import Any
 
 import gradio as gr
 
-from .common import action, class_dropdown, knob, out_path, pick_seed, refuse, seed_controls, summary
+from .common import action, class_dropdown, knob, order_choices, out_path, pick_seed, refuse, seed_controls, summary
 
 
 def build(pipe: Any) -> None:
     """The Visualize tab."""
-    from arpg.orders import ORDER_NAMES
-
+    orders = order_choices()
     cells = pipe.grid[0] * pipe.grid[1]
 
     def animate(class_name: str, order: str, steps: int, seed: int | None, randomize: bool, fps: float,
@@ -20,8 +19,8 @@ def build(pipe: Any) -> None:
         from arpg.animate import trace_frames
         from demo.render import save_animation, step_heatmap
 
-        if order not in ORDER_NAMES:
-            raise refuse(f"Unknown order {order!r}: use one of {', '.join(ORDER_NAMES)}.")
+        if order not in orders:
+            raise refuse(f"Unknown order {order!r}: use one of {', '.join(orders)}.")
         label = pipe.label_of(class_name)
         seed = pick_seed(seed, randomize)
 
@@ -70,7 +69,7 @@ def build(pipe: Any) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             cls = class_dropdown(pipe)
-            order = gr.Dropdown(list(ORDER_NAMES), value="random", label="Order (single animation)",
+            order = gr.Dropdown(orders, value="random", label="Order (single animation)",
                                 info="the order in which the cells are decoded")
             steps = knob(1, cells, value=min(cells, 16), step=1, precision=0, label="Steps",
                          info=f"parallel steps for the {cells} cells")
