@@ -125,6 +125,27 @@ def _soft_mask(cell_mask: torch.Tensor, pixel_mask: np.ndarray, factor: int, fea
     return w[..., None]
 
 
+def fit_steps(options: dict, n_free: int) -> tuple[dict, str | None]:
+    """Policy: a task never asks for more steps than cells to decode; ``steps`` above the
+    number of free cells becomes one step per cell, with a note saying so."""
+    steps = options.get("steps", 32)
+    if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps > n_free >= 1:
+        s = "s" if n_free != 1 else ""
+        return {**options, "steps": int(n_free)}, f"only {n_free} token{s} to decode, so {n_free} step{s} were used"
+    return options, None
+
+
+def _unchanged(pipe, img: np.ndarray, codes: torch.Tensor, seed: int | None, note: str) -> TaskResult:
+    """The input returned as is when a task has nothing to decode (an empty trace)."""
+    trace = Trace(*codes.shape, torch.empty(0, dtype=torch.long), [], [], torch.full(codes.shape, -1))
+    return TaskResult(img, pipe.decode(codes[None])[0], codes, torch.ones(codes.shape, dtype=torch.bool), trace,
+                      pipe.resolve_seed(seed), note)
+
+
+def _join(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
+
+
 # -- tasks ---------------------------------------------------------------------------------------
 def inpaint(pipe, image, mask, label, dilate: int = 0, blend: bool = True, feather: float | None = None,
             seed: int | None = None, **options) -> TaskResult:
@@ -143,6 +164,8 @@ def inpaint(pipe, image, mask, label, dilate: int = 0, blend: bool = True, feath
     note = None
     if not known.any():
         note = "the mask covers the whole image: this is plain generation"
+    options, capped = fit_steps(options, int(cells.sum()))
+    note = _join(note, capped)
     out = pipe.generate([pipe.label_of(label)], seed=seed, grid=tuple(known.shape),
                         context=Context(codes, known) if known.any() else None, **options)
     raw = out.images[0]
@@ -183,18 +206,14 @@ def outpaint(pipe, image, label, left: int = 0, right: int = 0, top: int = 0, bo
     if grid.numel() > max_cells:
         raise ValueError(f"the extended grid {tuple(grid.shape)} has {grid.numel()} cells; at most {max_cells}")
     if known.all():
-        decoded = pipe.decode(codes[None])[0]
-        from .sampling import Trace as _T
-
-        trace = _T(*codes.shape, torch.empty(0, dtype=torch.long), [], [], torch.full(codes.shape, -1))
-        return TaskResult(img, decoded, codes, known, trace, pipe.resolve_seed(seed),
-                          "nothing to extend: all sides are 0")
+        return _unchanged(pipe, img, codes, seed, "nothing to extend: all sides are 0")
+    options, note = fit_steps(options, int((~known).sum()))
     out = pipe.generate([pipe.label_of(label)], seed=seed, grid=tuple(grid.shape),
                         context=Context(grid.clamp(min=0), known), **options)
     raw = out.images[0]
     final = raw.copy()
     final[top * f:top * f + img.shape[0], left * f:left * f + img.shape[1]] = img
-    return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed)
+    return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed, note)
 
 
 def panorama(pipe, image, label, times: int = 4, side: str = "right", seed: int | None = None,
@@ -231,7 +250,7 @@ def panorama(pipe, image, label, times: int = 4, side: str = "right", seed: int 
         cur = cur.transpose(1, 0, 2)
     if last is None:
         raise ValueError("times must be at least 2 to extend the image")
-    return TaskResult(np.ascontiguousarray(cur), last.raw, last.tokens, last.known, last.trace, seed)
+    return TaskResult(np.ascontiguousarray(cur), last.raw, last.tokens, last.known, last.trace, seed, last.note)
 
 
 def lattice_context(tokens: torch.Tensor, rows: int, cols: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,7 +291,10 @@ def resize(pipe, image, label, scale: float = 1.5, strategy: str = "lattice", re
         raise ValueError(f"the target grid {R}x{C} has {R * C} cells; at most {max_cells}")
     seed = pipe.resolve_seed(seed)
     if strategy == "lattice":
-        grid, known = lattice_context(pipe.encode(img[None])[0], R, C)
+        codes = pipe.encode(img[None])[0]
+        grid, known = lattice_context(codes, R, C)
+        if known.all():
+            return _unchanged(pipe, img, codes, seed, "the grid does not grow at this scale: nothing to generate")
     else:
         big = np.asarray(Image.fromarray(img).resize((C * f, R * f), Image.BICUBIC))
         grid = pipe.encode(big[None])[0]
@@ -282,8 +304,7 @@ def resize(pipe, image, label, scale: float = 1.5, strategy: str = "lattice", re
         known = torch.ones(R * C, dtype=torch.bool)
         known[pick] = False
         known = known.view(R, C)
-    if known.all():  # scale 1 with the lattice: nothing new
-        known = known.clone()
-    context = Context(grid.clamp(min=0), known) if known.any() and not known.all() else None
-    out = pipe.generate([pipe.label_of(label)], seed=seed, grid=(R, C), context=context, **options)
-    return TaskResult(out.images[0], out.images[0], out.tokens[0], known, out.trace, out.seed)
+    options, note = fit_steps(options, int((~known).sum()))
+    out = pipe.generate([pipe.label_of(label)], seed=seed, grid=(R, C), context=Context(grid.clamp(min=0), known),
+                        **options)
+    return TaskResult(out.images[0], out.images[0], out.tokens[0], known, out.trace, out.seed, note)

@@ -114,3 +114,17 @@ def test_lattice_context_positions():
 def test_bad_inputs(pipe, call, match):
     with pytest.raises(ValueError, match=match):
         call(pipe)
+
+
+def test_steps_are_capped_at_free_cells_with_a_note(pipe):
+    m = np.zeros((16, 16), bool)
+    m[:4, :4] = True  # one cell
+    res = tasks.inpaint(pipe, rand_image(), m, 1, seed=0, steps=32)
+    assert res.trace.forward_passes == 1 and "1 step" in res.note
+
+
+def test_resize_scale_one_lattice_returns_input(pipe):
+    img = rand_image()
+    codes = pipe.encode(tasks.prepare_image(img, 4, 4)[None])[0]
+    res = tasks.resize(pipe, img, 1, scale=1.0, strategy="lattice", seed=0)
+    assert torch.equal(res.tokens, codes) and res.note

@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import queue
-import re
 import tempfile
 import threading
 import time
@@ -26,7 +25,6 @@ DISPLAY_PX = 256  # images are shown at least this tall (nearest-neighbour upsca
 MAX_DISPLAY_SIDE = 4096
 MAX_IMAGES = 8
 PARTIAL_EVERY_S = 0.2  # at most this often a partial image is sent while decoding
-_STEPS_LIMIT = re.compile(r"steps must be between 1 and (\d+)")
 
 
 def refuse(message: str) -> gr.Error:
@@ -230,16 +228,10 @@ def sampling_options(steps: int, schedule: str, cfg_scale: float, cfg_schedule: 
 
 
 def fit_steps(call: Callable[[int], Any], steps: int) -> tuple[Any, str | None]:
-    """Run ``call(steps)``; when fewer cells than ``steps`` are left to decode, run it again
-    with one step per cell and say so."""
-    try:
-        return call(steps), None
-    except ValueError as exc:
-        m = _STEPS_LIMIT.search(str(exc))
-        if not m or int(m.group(1)) >= steps:
-            raise
-        n = int(m.group(1))
-        return call(n), f"only {n} token{'s' * (n != 1)} to decode, so {n} step{'s' * (n != 1)} were used"
+    """Run ``call(steps)``; the task itself caps ``steps`` at the number of cells left to
+    decode (:func:`arpg.tasks.fit_steps`) and says so in its note, returned beside it."""
+    res = call(steps)
+    return res, getattr(res, "note", None)
 
 
 # -- streaming ----------------------------------------------------------------------------------
