@@ -639,6 +639,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if a.device is not None and torch.device(a.device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available")
     dtype = BENCH_DTYPES[a.dtype] if a.dtype else None
+    if a.orders:
+        return _cmd_orders(a, steps, qpc)
     t0 = time.perf_counter()
     if a.weights or a.model == "shipped":
         subject = load_pipeline(a)
@@ -673,6 +675,35 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_orders(a: argparse.Namespace, steps: list[int], per_class: int) -> int:
+    """``bench --orders``: the decoding-order table (quality and speed per order)."""
+    from .cli import load_pipeline
+    from .evaluate import format_order_table, order_table
+    from .sampling import SAMPLER_ORDERS
+
+    orders = [o.strip() for o in a.orders.split(",") if o.strip()]
+    bad = [o for o in orders if o not in SAMPLER_ORDERS]
+    if bad:
+        raise ValueError(f"--orders takes {', '.join(SAMPLER_ORDERS)}; unknown: {', '.join(bad)}")
+    if a.model not in (None, "shipped") or a.weights:
+        raise ValueError("--orders measures quality with the shipped model's judge: drop --model/--weights")
+    pipe = load_pipeline(a)
+    res = order_table(pipe, orders, steps, per_class=per_class, cfg_scale=a.cfg, progress=a.verbose)
+    res["command"] = _command_line(a)
+    print(format_order_table(res))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
+        print(f"wrote {a.json}")
+    if a.plot:
+        from demo.render import orders_figure
+
+        Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
+        orders_figure(res).save(a.plot)
+        print(f"wrote {a.plot}")
+    return 0
+
+
 def _one_line_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
@@ -695,6 +726,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--repeats", default="3", help="timed runs per setting; medians are reported (default 3)")
     p.add_argument("--warmup", default="1", help="untimed passes over all settings first (default 1)")
     p.add_argument("--quality", action="store_true", help="judge accuracy and Frechet distance (shipped model)")
+    p.add_argument("--orders", default=None,
+                   help="compare decoding orders instead (shipped model): e.g. random,raster,spiral-in,spiral-out,"
+                        "z-curve,alternate,confidence; quality with --quality-per-class images per class")
     p.add_argument("--quality-per-class", default="20", help="images per class and setting for --quality")
     p.add_argument("--compile", action="store_true", help="torch.compile the step function (extend/query)")
     p.add_argument("--autocast", action="store_true", help="bf16 autocast over float32 weights")

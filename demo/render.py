@@ -897,3 +897,31 @@ def published_plot(rows: Sequence[dict[str, Any]] | None = None) -> "Figure":
 def published_figure() -> Image.Image:
     """:func:`published_plot` of :data:`PUBLISHED` as an RGB PIL image."""
     return figure_to_image(published_plot())
+
+
+def orders_figure(results: dict) -> Image.Image:
+    """Bar chart of a decoding-order table (``arpg.evaluate.order_table``): Frechet distance
+    and judge accuracy per order, one group of bars per step count."""
+    from matplotlib.figure import Figure
+
+    rows = results.get("rows", [])
+    orders = list(dict.fromkeys(r["order"] for r in rows))
+    steps = sorted({r["steps"] for r in rows})
+    fig = Figure(figsize=(8, 3.4), dpi=110)
+    ax_fd, ax_acc = fig.subplots(1, 2)
+    width = 0.8 / max(1, len(steps))
+    x = np.arange(len(orders))
+    for j, s in enumerate(steps):
+        fd = [next((r["frechet"] for r in rows if r["order"] == o and r["steps"] == s), np.nan) for o in orders]
+        acc = [next((100 * r["accuracy"] for r in rows if r["order"] == o and r["steps"] == s), np.nan)
+               for o in orders]
+        ax_fd.bar(x + j * width, fd, width, label=f"{s} steps")
+        ax_acc.bar(x + j * width, acc, width, label=f"{s} steps")
+    for ax, title in ((ax_fd, "Frechet distance (lower is better)"), (ax_acc, "judge accuracy % (higher is better)")):
+        ax.set_xticks(x + width * (len(steps) - 1) / 2, orders, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    ax_fd.legend(fontsize=8)
+    fig.suptitle(f"decoding orders: {results.get('model', '')}", fontsize=10)
+    fig.tight_layout()
+    return figure_to_image(fig)
