@@ -704,7 +704,7 @@ def tradeoff_plot(results: dict[str, Any]) -> "Figure":
               "latency_s": float,      # wall seconds of one generate call; every
                                        # image of the batch waits this long
               "kv_cache_bytes": int,   # KV cache size at the end of decoding
-              "per_layer_cache_bytes": int,  # the same, for one layer
+              "per_layer_cache_bytes": int,  # every layer (self + cross) keeping its own K/V
               "peak_mem_bytes": int,   # peak accelerator (or process) memory
               "accuracy": float | null,  # classifier accuracy on samples, 0..1
               "frechet": float | null    # Frechet distance to reference features
