@@ -662,15 +662,20 @@ def cmd_bench(a: argparse.Namespace) -> int:
                     autocast=a.autocast, compile=a.compile, model_name=name, command=_command_line(a))
     res["build_s"] = build_s
     print(format_table(res))
+    from demo.render import tradeoff_figure
+
+    return _write_outputs(res, a, tradeoff_figure)
+
+
+def _write_outputs(res: dict, a: argparse.Namespace, figure: Callable[[dict], Any]) -> int:
+    """Write ``--json`` and ``--plot`` (drawn by ``figure``) when asked."""
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
         print(f"wrote {a.json}")
     if a.plot:
-        from demo.render import tradeoff_figure
-
         Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
-        tradeoff_figure(res).save(a.plot)
+        figure(res).save(a.plot)
         print(f"wrote {a.plot}")
     return 0
 
@@ -691,17 +696,9 @@ def _cmd_orders(a: argparse.Namespace, steps: list[int], per_class: int) -> int:
     res = order_table(pipe, orders, steps, per_class=per_class, cfg_scale=a.cfg, progress=a.verbose)
     res["command"] = _command_line(a)
     print(format_order_table(res))
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
-        print(f"wrote {a.json}")
-    if a.plot:
-        from demo.render import orders_figure
+    from demo.render import orders_figure
 
-        Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
-        orders_figure(res).save(a.plot)
-        print(f"wrote {a.plot}")
-    return 0
+    return _write_outputs(res, a, orders_figure)
 
 
 def _one_line_error(message: str) -> None:

@@ -112,12 +112,20 @@ def raw_token_counts(n: int, steps: int, schedule: str = "arccos") -> list[int]:
             f"schedule must be one of {', '.join(map(repr, TOKEN_SCHEDULES))} for "
             f"raw_token_counts, got {schedule!r}"
         )
+    return _counts(n, steps, schedule, repair=False)
+
+
+def _counts(n: int, steps: int, schedule: str, repair: bool) -> list[int]:
+    """The released formula; ``repair`` clamps each count to >= 1 while leaving one cell
+    for each remaining step (a no-op when the raw counts are all positive)."""
     done = 0
     counts: list[int] = []
     for s in range(steps):
         r = _masked_ratio(schedule, s, steps)
         m = max(1, min(n - done - 1, int(n * r)))
         k = n - done if s == steps - 1 else n - done - m
+        if repair:
+            k = min(max(k, 1), n - done - (steps - s - 1))
         done += k
         counts.append(k)
     return counts
@@ -167,18 +175,7 @@ def token_counts(n: int, steps: int, schedule: str = "arccos") -> list[int]:
         return fixed_counts(n, k)
 
     n, steps = _check_n_steps(n, steps)
-    done = 0
-    counts: list[int] = []
-    for s in range(steps):
-        r = _masked_ratio(schedule, s, steps)
-        m = max(1, min(n - done - 1, int(n * r)))
-        k = n - done if s == steps - 1 else n - done - m
-        # Repair (no-op when the raw formula is all-positive): >= 1 per step, and
-        # leave one cell for each of the remaining steps.
-        k = min(max(k, 1), n - done - (steps - s - 1))
-        done += k
-        counts.append(k)
-    return counts
+    return _counts(n, steps, schedule, repair=True)
 
 
 def cfg_scales(
