@@ -42,24 +42,28 @@ def method_title(method: str, steps: int, n_cells: int) -> str:
             "random1": f"random, 1 token/step ({n_cells} steps)"}[method]
 
 
-def comparison_frames(pipe, label: int, steps: int = 16, seed: int | None = 0,
-                      methods: tuple[str, ...] = ("raster", "random1", "arpg"), **options):
-    """The same class and seed decoded by several strategies, side by side.
-
-    Returns (frames, outputs) where outputs[i] is the pipeline Output of methods[i]."""
+def strategy_frames(pipe, label: int, strategies: list[tuple[str, dict]], seed: int | None = 0, **options):
+    """Several decodes of the same class and seed side by side; ``strategies`` holds
+    (title, generate() arguments such as steps and order).  Returns (frames, outputs)."""
     from demo.render import side_by_side
 
     seed = pipe.resolve_seed(seed)
-    n_cells = pipe.grid[0] * pipe.grid[1]
-    options = {k: v for k, v in options.items() if k not in ("steps", "order")}
-    cols, titles, outs = [], [], []
-    for m in methods:
-        kw = method_kwargs(m, steps, n_cells)
-        out = pipe.generate([label], seed=seed, snapshots=True, **kw, **options)
+    cols, outs = [], []
+    for _, kw in strategies:
+        out = pipe.generate([label], seed=seed, snapshots=True, **{**options, **kw})
         outs.append(out)
         cols.append(trace_frames(pipe, out, scale=None))
-        titles.append(method_title(m, steps, n_cells))
-    return side_by_side(cols, titles), outs
+    return side_by_side(cols, [t for t, _ in strategies]), outs
+
+
+def comparison_frames(pipe, label: int, steps: int = 16, seed: int | None = 0,
+                      methods: tuple[str, ...] = ("raster", "random1", "arpg"), **options):
+    """The same class and seed decoded by the strategies of :data:`arpg.sampling.METHODS`
+    (raster and random one token per step, ARPG in ``steps``), side by side."""
+    n_cells = pipe.grid[0] * pipe.grid[1]
+    options = {k: v for k, v in options.items() if k not in ("steps", "order")}
+    strategies = [(method_title(m, steps, n_cells), method_kwargs(m, steps, n_cells)) for m in methods]
+    return strategy_frames(pipe, label, strategies, seed, **options)
 
 
 def decoding_animation(pipe, label: int, path: str | Path, compare: bool = False, fps: float = 6.0,

@@ -16,8 +16,8 @@ from tests.conftest import SAMPLE_RESULTS, RunningApp
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-ENDPOINTS = ("/generate", "/inpaint", "/outpaint", "/panorama", "/resize", "/animate", "/compare",
-             "/saved_results", "/measure")
+ENDPOINTS = ("/generate", "/inpaint", "/outpaint", "/panorama", "/resize", "/animate", "/side_by_side",
+             "/compare", "/saved_results", "/measure")
 FAST = dict(steps=4)  # every call decodes the 16 cells of the tiny model in 4 steps
 
 
@@ -161,6 +161,17 @@ def test_animate_and_compare(client: Client) -> None:
     with Image.open(gif) as im:
         assert im.n_frames > 5
     assert "16 / 16 / 4" in info  # forward passes: raster / random one-at-a-time / ARPG
+
+
+def test_side_by_side_two_orders(client: Client) -> None:
+    gif, download, heat, seed, info = client.predict("class 2", "confidence", "spiral-out", 4, 3, False, 8,
+                                                     api_name="/side_by_side")
+    with Image.open(gif) as im:
+        assert im.n_frames >= 5
+    assert seed == 3 and "confidence vs spiral-out" in info
+    # confidence-first queries every remaining cell at each step: more queries than cells
+    q1, q2 = info.split("queries: ")[1].split(" ")[0:3:2]
+    assert int(q1) > 16 and int(q2) == 16
 
 
 def test_saved_results(client: Client) -> None:

@@ -187,11 +187,10 @@ class SamplingControls:
 
 
 def order_choices() -> list[str]:
-    """Decoding orders the sampler accepts (the named orders, plus any the sampler adds)."""
-    from arpg import sampling
-    from arpg.orders import ORDER_NAMES
+    """Decoding orders the sampler accepts (the fixed orders and "confidence")."""
+    from arpg.sampling import SAMPLER_ORDERS
 
-    return list(getattr(sampling, "SAMPLER_ORDERS", ORDER_NAMES))
+    return list(SAMPLER_ORDERS)
 
 
 def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None = None) -> SamplingControls:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Recompute every committed result of the shipped model (quality, tasks, benchmarks,
+# example images, screenshots). Run on a quiet machine; it takes about half an hour on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GRADIO_ANALYTICS_ENABLED=False NO_PROXY=localhost,127.0.0.1 HF_HUB_OFFLINE=1
+python -m arpg eval --per-class 100 --fd-per-class 20 --json docs/benchmarks/quality.json
+python scripts/bench_tasks.py --trials 100 --resize-trials 30 --json docs/benchmarks/tasks.json
+python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 \
+    --json docs/benchmarks/shipped.json --plot docs/benchmarks/shipped.png
+python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 --dtype bfloat16 \
+    --json docs/benchmarks/shipped-bf16.json --plot docs/benchmarks/shipped-bf16.png
+python -m arpg bench --model shipped --batch 1 --steps 8,16,32,64 --repeats 3 --json docs/benchmarks/shipped-batch1.json
+python -m arpg bench --model ARPG-L --batch 1 --steps 32 --repeats 1 --dtype bfloat16 --json docs/benchmarks/arpg-l-bf16.json
+python -m arpg bench --orders random,raster,spiral-in,spiral-out,z-curve,alternate,confidence --steps 32 \
+    --quality-per-class 20 --json docs/benchmarks/orders.json --plot docs/benchmarks/orders.png
+python scripts/make_docs.py
+python scripts/screenshots.py
