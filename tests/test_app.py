@@ -410,3 +410,16 @@ def test_gpu_decorator_only_with_spaces(monkeypatch: pytest.MonkeyPatch) -> None
     fake.GPU = lambda f: ("on gpu", f)
     monkeypatch.setitem(sys.modules, "spaces", fake)
     assert on_gpu(fn) == ("on gpu", fn)
+
+
+def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
+    from demo.tabs.tradeoffs import order_rows, saved_files
+
+    (tmp_path / "shipped.json").write_text(json.dumps(SAMPLE_RESULTS))
+    orders = {"model": "m", "rows": [{"order": "raster", "steps": 32, "accuracy": 0.9, "frechet": 1.5,
+                                      "seconds_per_image": 0.1, "queries_per_image": 256}]}
+    (tmp_path / "orders.json").write_text(json.dumps(orders))
+    (tmp_path / "quality.json").write_text(json.dumps({"generation": []}))
+    (tmp_path / "broken.json").write_text("{")
+    assert saved_files(tmp_path) == ["shipped.json"]
+    assert order_rows(orders) == [["raster", 32, 0.9, 1.5, 0.1, 256, 2.49]]

@@ -36,9 +36,31 @@ def result_table(results: dict[str, Any]) -> list[list[Any]]:
     return out
 
 
+def _is_bench(path: Path) -> bool:
+    """A ``python -m arpg bench`` result (rows with a method), not another JSON file."""
+    try:
+        rows = json.loads(path.read_text()).get("rows", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(rows) and all(isinstance(r, dict) and "method" in r for r in rows)
+
+
 def saved_files(bench_dir: Path) -> list[str]:
-    """Names of the saved benchmark results (``*.json``)."""
-    return sorted(p.name for p in bench_dir.glob("*.json")) if bench_dir.is_dir() else []
+    """Names of the saved benchmark results (``*.json`` written by ``bench``)."""
+    return sorted(p.name for p in bench_dir.glob("*.json") if _is_bench(p)) if bench_dir.is_dir() else []
+
+
+# FID of ARPG-L on ImageNet 256 by generation order (paper, table of orders).
+PAPER_ORDER_FID = {"raster": 2.49, "spiral-in": 3.71, "spiral-out": 4.11, "z-curve": 2.56, "alternate": 2.56,
+                   "random": 2.44}
+ORDER_COLUMNS = ["order", "steps", "accuracy", "Fréchet", "s/image", "queries/image", "paper FID (ARPG-L)"]
+
+
+def order_rows(results: dict[str, Any]) -> list[list[Any]]:
+    """Rows of a decoding-order table (``bench --orders``) with the paper's FID beside them."""
+    return [[r["order"], r["steps"], round(r["accuracy"], 3), round(r["frechet"], 2),
+             round(r["seconds_per_image"], 3), round(r["queries_per_image"]), PAPER_ORDER_FID.get(r["order"])]
+            for r in results.get("rows", [])]
 
 
 def preferred_file(pipe: Any, names: list[str]) -> str | None:
@@ -162,6 +184,19 @@ def build(pipe: Any, tab: gr.Tab, bench_dir: Path | None = None) -> None:
         gr.Dataframe(value=[[r.get(c) for c in PUBLISHED_COLUMNS] for r in PUBLISHED], headers=[
             "model", "order", "steps", "images/s", "memory (GB)", "FID"], interactive=False,
             label="Published numbers", elem_id="tradeoffs-published-table", scale=1)
+    orders_file = bench_dir / "orders.json"
+    if orders_file.exists():
+        from demo.render import orders_figure
+
+        order_results = json.loads(orders_file.read_text())
+        gr.Markdown("#### Decoding orders on this model\n*Judge accuracy and Fréchet distance of images decoded "
+                    "in each order (same steps), beside the paper's FID for ARPG-L on ImageNet. "
+                    f"Command: `{order_results.get('command', 'python -m arpg bench --orders ...')}`*")
+        with gr.Row():
+            gr.Image(orders_figure(order_results), show_label=False, label="Orders", type="pil", format="png",
+                     interactive=False, height=300, elem_id="tradeoffs-orders", scale=1)
+            gr.Dataframe(value=order_rows(order_results), headers=ORDER_COLUMNS, interactive=False,
+                         label="Decoding orders", elem_id="tradeoffs-orders-table", scale=1)
     tab.select(guard(on_open), [saved], [plot, table, info, saved, published], api_visibility="private")
     saved.input(guard(show_saved), [saved], [plot, table, info, saved], api_name="saved_results",
                 api_description="The trade-off plot and table of a saved benchmark result.")
