@@ -36,7 +36,7 @@ import torch
 
 from .model import ARPG
 from .orders import ORDER_NAMES
-from .sampling import _check_int, check_options, generate
+from .sampling import check_int, check_options, generate
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +240,15 @@ def sample_many(pipe, out: str | Path, classes: Sequence[int], per_class: int = 
     from tqdm import tqdm
 
     env = env or DistEnv(device=pipe.device)
-    per_class = _check_int("--per-class", per_class, 1, 10**7)
-    batch_size = _check_int("--batch-size", batch_size, 1, 10**5)
+    per_class = check_int("--per-class", per_class, 1, 10**7)
+    batch_size = check_int("--batch-size", batch_size, 1, 10**5)
     if limit is not None:
-        limit = _check_int("--limit", limit, 1, 10**9)
+        limit = check_int("--limit", limit, 1, 10**9)
     labels = [c for c in classes for _ in range(per_class)]
     n = len(labels)
     if n == 0:
         raise ValueError("no images to sample: give at least one class")
-    seed = _check_int("--seed", seed, 0, MAX_SEED)
+    seed = check_int("--seed", seed, 0, MAX_SEED)
     if seed + n - 1 > MAX_SEED:
         raise ValueError(f"seeds run from --seed to --seed + {n - 1}, past {MAX_SEED}; lower --seed")
     cfg_scale = pipe.default_cfg if cfg_scale is None else float(cfg_scale)

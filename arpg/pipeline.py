@@ -175,7 +175,7 @@ class Pipeline:
             for i, n in enumerate(self.class_names):
                 if n.lower() == key:
                     return i
-            if key.isdigit():
+            if key.isdecimal() and key.isascii():
                 label = int(key)
             else:
                 raise ValueError(f"unknown class {label!r}")

@@ -18,7 +18,7 @@ import torch
 
 from .model import ARPG
 from .orders import ORDER_NAMES, check_permutation, make_order
-from .schedules import cfg_scales, token_counts
+from .schedules import CFG_SCHEDULES, cfg_scales, token_counts
 
 #: Decoding strategies compared by the benchmarks and the visualizer.
 METHODS = ("arpg", "raster", "random1")
@@ -95,7 +95,7 @@ def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 
 
 # -- argument checks -----------------------------------------------------------------------
-def _check_number(name: str, value, lo: float, hi: float, lo_open: bool = False) -> float:
+def check_number(name: str, value, lo: float, hi: float, lo_open: bool = False) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -106,7 +106,7 @@ def _check_number(name: str, value, lo: float, hi: float, lo_open: bool = False)
     return v
 
 
-def _check_int(name: str, value, lo: int, hi: int) -> int:
+def check_int(name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int,)) and not (
             isinstance(value, float) and value.is_integer()):
         try:
@@ -134,11 +134,18 @@ def _as_generator(g, device: torch.device) -> torch.Generator:
 
 def _labels(model: ARPG, labels) -> torch.Tensor:
     C = model.cfg.num_classes
-    t = torch.as_tensor(labels)
+    bad = ValueError(f"labels must be a non-empty 1-D list of class ids in 0..{C - 1} (or {C} for "
+                     f"unconditional), got {labels!r:.80}")
+    if labels is None or isinstance(labels, (str, bytes, dict)):
+        raise bad
+    try:
+        t = torch.as_tensor(labels)
+    except (TypeError, RuntimeError, ValueError, OverflowError):
+        raise bad from None
     if t.dim() == 0:
         t = t[None]
-    if t.dim() != 1 or t.numel() == 0 or t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise ValueError(f"labels must be a non-empty 1-D list of class ids, got {labels!r}")
+    if t.dim() != 1 or t.numel() == 0 or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise bad
     if (t < 0).any() or (t > C).any():
         raise ValueError(f"labels must be class ids in 0..{C - 1} (or {C} for unconditional), got {t.tolist()}")
     return t.long().to(model.device)
@@ -179,7 +186,7 @@ def _grid(model: ARPG, grid: tuple[int, int] | None) -> tuple[int, int]:
         rows, cols = grid
     except (TypeError, ValueError):
         raise ValueError(f"grid must be (rows, cols), got {grid!r}") from None
-    return _check_int("rows", rows, 1, 4096), _check_int("cols", cols, 1, 4096)
+    return check_int("rows", rows, 1, 4096), check_int("cols", cols, 1, 4096)
 
 
 def check_options(model: ARPG, grid: tuple[int, int] | None = None, steps: int = 32, schedule: str = "arccos",
@@ -192,15 +199,19 @@ def check_options(model: ARPG, grid: tuple[int, int] | None = None, steps: int =
     rows, cols = _grid(model, grid)
     n = rows * cols if n_free is None else n_free
     out = dict(rows=rows, cols=cols,
-               cfg_scale=_check_number("cfg_scale", cfg_scale, 0.0, 100.0),
-               temperature=_check_number("temperature", temperature, 0.0, 100.0, lo_open=True),
-               top_k=_check_int("top_k", top_k, 0, 10**9),
-               top_p=_check_number("top_p", top_p, 0.0, 1.0, lo_open=True))
+               cfg_scale=check_number("cfg_scale", cfg_scale, 0.0, 100.0),
+               temperature=check_number("temperature", temperature, 0.0, 100.0, lo_open=True),
+               top_k=check_int("top_k", top_k, 0, 10**9),
+               top_p=check_number("top_p", top_p, 0.0, 1.0, lo_open=True))
     if isinstance(order, str) and order not in SAMPLER_ORDERS:
         raise ValueError(f"order must be one of {SAMPLER_ORDERS} or a permutation of 0..{rows * cols - 1}, "
                          f"got {order!r}")
+    if order is not None and not isinstance(order, str):
+        check_permutation(order, rows * cols, "order")
+    if cfg_schedule not in CFG_SCHEDULES:
+        raise ValueError(f"cfg_schedule must be one of {CFG_SCHEDULES}, got {cfg_schedule!r:.40}")
     if not (isinstance(schedule, str) and schedule.startswith("k=")):
-        steps = _check_int("steps", steps, 1, n)
+        steps = check_int("steps", steps, 1, n)
     out["counts"] = token_counts(n, steps, schedule)
     out["ws"] = cfg_scales(out["counts"], out["cfg_scale"], cfg_schedule)
     return out

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
-from .sampling import Context, Trace
+from .sampling import Context, Trace, check_int, check_number
 
 MAX_ASPECT = 8
 MAX_INPUT_PIXELS = 64_000_000  # refuse decompression bombs before any resize
@@ -45,7 +45,14 @@ def to_rgb(image) -> Image.Image:
     """Any PIL image / array -> RGB PIL image (alpha composited on white)."""
     if isinstance(image, np.ndarray):
         arr = image
-        if arr.dtype != np.uint8:
+        if arr.dtype.kind not in "biuf" or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3, 4))):
+            raise ValueError(f"expected an image array of shape (H, W) or (H, W, 1|3|4) with numbers, "
+                             f"got shape {arr.shape} of {arr.dtype}")
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8) * 255
+        elif arr.dtype != np.uint8:
             arr = np.clip(arr, 0, 255).astype(np.uint8)
         image = Image.fromarray(arr)
     if not isinstance(image, Image.Image):
@@ -151,6 +158,9 @@ def inpaint(pipe, image, mask, label, dilate: int = 0, blend: bool = True, feath
             seed: int | None = None, **options) -> TaskResult:
     """Regenerate the masked part of ``image`` as class ``label`` (same class: inpainting;
     another class: class-conditional editing).  ``options`` are sampling options."""
+    dilate = check_int("dilate", dilate, 0, 64)
+    if feather is not None:
+        feather = check_number("feather", feather, 0.0, 64.0)
     rows = pipe.grid[0]
     f = pipe.factor
     img = prepare_image(image, f, rows)
@@ -201,10 +211,12 @@ def outpaint(pipe, image, label, left: int = 0, right: int = 0, top: int = 0, bo
             raise ValueError(f"{k} must be a non-negative whole number of token cells, got {v!r}")
     f = pipe.factor
     img = prepare_image(image, f, pipe.grid[0])
+    r, c = img.shape[0] // f, img.shape[1] // f
+    R, C = top + r + bottom, left + c + right
+    if R * C > max_cells:
+        raise ValueError(f"the extended grid {R}x{C} has {R * C} cells; at most {max_cells}")
     codes = pipe.encode(img[None])[0]
     grid, known = place(codes, left, right, top, bottom)
-    if grid.numel() > max_cells:
-        raise ValueError(f"the extended grid {tuple(grid.shape)} has {grid.numel()} cells; at most {max_cells}")
     if known.all():
         return _unchanged(pipe, img, codes, seed, "nothing to extend: all sides are 0")
     options, note = fit_steps(options, int((~known).sum()))
@@ -275,14 +287,8 @@ def resize(pipe, image, label, scale: float = 1.5, strategy: str = "lattice", re
     a random ``regenerate`` fraction of the cells decoded again (the rest kept)."""
     if strategy not in RESIZE_STRATEGIES:
         raise ValueError(f"strategy must be one of {RESIZE_STRATEGIES}, got {strategy!r}")
-    try:
-        scale = float(scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"scale must be a number between 1 and 4, got {scale!r}") from None
-    if not 1.0 <= scale <= 4.0:
-        raise ValueError(f"scale must be between 1 and 4, got {scale}")
-    if not 0.0 < float(regenerate) <= 1.0:
-        raise ValueError(f"regenerate must be a fraction in (0, 1], got {regenerate!r}")
+    scale = check_number("scale", scale, 1.0, 4.0)
+    regenerate = check_number("regenerate", regenerate, 0.0, 1.0, lo_open=True)
     f = pipe.factor
     img = prepare_image(image, f, pipe.grid[0])
     r, c = img.shape[0] // f, img.shape[1] // f

@@ -65,9 +65,16 @@ def build_demo(pipeline: "Pipeline", benchmarks_dir: str | Path | None = None) -
     """The whole app for ``pipeline``; queue configured.  Launch it with ``launch_options()``."""
     import gradio as gr
 
+    from PIL import Image
+
+    from arpg.tasks import MAX_INPUT_PIXELS
+
     from .tabs import generate, inpaint, outpaint, resolution, tradeoffs, visualize
 
-    with gr.Blocks(title=f"{TITLE} · {pipeline.name}", delete_cache=(3600, 3600)) as demo:
+    # Uploads are decoded by Pillow before our own checks: make Pillow refuse (it raises
+    # above twice this limit) what the tasks would refuse anyway.
+    Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2
+    with gr.Blocks(title=f"{TITLE} · {pipeline.name}", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         with gr.Column(elem_id="header"):
             gr.Markdown(f"# {TITLE}\n{INTRO}")
             gr.Markdown(model_line(pipeline), elem_id="model-line")

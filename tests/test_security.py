@@ -227,11 +227,11 @@ def _upload_png(url: str, image: Image.Image) -> dict:
     return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
 
 
-@pytest.mark.parametrize("size, message", [((9000, 9000), "too large"), ((20000, 20000), "decompression bomb")])
+@pytest.mark.parametrize("size, message", [((9000, 9000), "decompression bomb"), ((20000, 20000), "decompression bomb")])
 def test_images_with_too_many_pixels_are_refused(app_server: RunningApp, size: tuple[int, int],
                                                  message: str) -> None:
-    """A few kB of PNG can claim hundreds of megapixels: over MAX_INPUT_PIXELS the task refuses it
-    (81 MP), over PIL's limit (179 MP) it is refused before decoding."""
+    """A few kB of PNG can claim hundreds of megapixels: the app lowers Pillow's limit so that
+    anything over MAX_INPUT_PIXELS (64 MP) is refused before it is decoded."""
     fd = _upload_png(app_server.url, Image.new("1", size))
     stream = _call(app_server.url, "outpaint", _file_inputs(fd)["outpaint"])
     assert "event: error" in stream and message in stream, stream[-300:]
@@ -311,9 +311,6 @@ def test_no_network_at_start_up_with_analytics_off(network_attempts: dict[str, l
     assert network_attempts["start-up, analytics off"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="with GRADIO_ANALYTICS_ENABLED unset, gradio's version check and "
-                                       "analytics contact api.gradio.app and huggingface.co at start-up: "
-                                       "demo/ui.build_demo should pass analytics_enabled=False to gr.Blocks")
 def test_no_network_at_start_up_with_gradio_defaults(network_attempts: dict[str, list[str]]) -> None:
     assert network_attempts["start-up, defaults"] == []
 
@@ -343,5 +340,5 @@ def test_no_secrets_in_tracked_files() -> None:
 def test_secret_patterns_catch_a_planted_token() -> None:
     token = "hf_" + "a1B2" * 9
     assert SECRET_PATTERNS["Hugging Face token"].search(f"token: {token}")
-    assert SECRET_PATTERNS["password assignment"].search('api_key = "abcdefgh12345"')
+    assert SECRET_PATTERNS["password assignment"].search('api_key = "' + 'abcdefgh12345"')
 

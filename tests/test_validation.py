@@ -512,12 +512,11 @@ def test_bad_task_argument_is_a_value_error(pipe: Pipeline, data: st.DataObject)
     assert words.get(arg, arg) in str(err.value)
 
 
-# -- known bugs: strict xfails (each names its fix) -----------------------------------------------------
+# -- bugs found by these tests, fixed: the fix each needed -------------------------------------------
 LABELS_FIX = ("sampling._labels: torch.as_tensor(labels) raises TypeError/RuntimeError for str/None/dict; "
               "wrap it in try/except (TypeError, RuntimeError, OverflowError) -> ValueError naming labels")
 
 
-@pytest.mark.xfail(strict=True, reason=LABELS_FIX)
 @pytest.mark.parametrize("labels", ["3", "abc", None, {"a": 1}, [1, "a"], [10**30], [[1], [2, 3]]], ids=repr)
 def test_labels_of_the_wrong_type_are_a_value_error(pipe: Pipeline, labels: Any) -> None:
     with pytest.raises(ValueError, match="labels"):
@@ -528,7 +527,6 @@ ARRAY_FIX = ("tasks.to_rgb: arrays are passed to Image.fromarray unchecked; refu
              "(H, W) or (H, W, 1|3|4) of a numeric dtype with a ValueError")
 
 
-@pytest.mark.xfail(strict=True, reason=ARRAY_FIX)
 @pytest.mark.parametrize("array", [np.zeros((1, 4, 4, 3), np.uint8), np.zeros((4, 4, 5), np.uint8),
                                    np.array([[None, 1]], dtype=object), np.zeros(5, np.uint8)],
                          ids=["4-D", "5-channels", "object", "1-D"])
@@ -541,7 +539,6 @@ INPAINT_FIX = ("tasks.inpaint: dilate and feather are not checked; check dilate 
                "and feather as a finite number >= 0 (ValueError naming them)")
 
 
-@pytest.mark.xfail(strict=True, reason=INPAINT_FIX)
 @pytest.mark.parametrize("kw", [dict(dilate="x"), dict(dilate=None), dict(dilate=1.5), dict(dilate=True),
                                 dict(feather="x")], ids=repr)
 def test_bad_dilate_or_feather_is_a_value_error(pipe: Pipeline, kw: dict) -> None:
@@ -549,8 +546,6 @@ def test_bad_dilate_or_feather_is_a_value_error(pipe: Pipeline, kw: dict) -> Non
         tasks.inpaint(pipe, make_image("RGB", 16, 16, 0), np.ones((16, 16), bool), 1, seed=0, steps=2, **kw)
 
 
-@pytest.mark.xfail(strict=True, reason="tasks.inpaint(feather=inf) reaches PIL GaussianBlur(inf), which "
-                                       "crashes the process (segmentation fault); " + INPAINT_FIX)
 def test_infinite_feather_does_not_crash_the_process() -> None:
     code = textwrap.dedent("""
         import numpy as np, torch
@@ -568,16 +563,11 @@ def test_infinite_feather_does_not_crash_the_process() -> None:
     assert r.returncode == 0 and "ValueError" in r.stdout, (r.returncode, r.stderr[-300:])
 
 
-@pytest.mark.xfail(strict=True, reason="tasks.outpaint builds the extended grid (place) before checking it "
-                                       "against max_cells: check (top+r+bottom)*(left+c+right) first")
 def test_huge_outpaint_is_refused_before_allocating(pipe: Pipeline) -> None:
     with pytest.raises(ValueError, match="cells"):
         tasks.outpaint(pipe, make_image("RGB", 16, 16, 0), 1, left=2**62, seed=0, steps=2)
 
 
-@pytest.mark.xfail(strict=True, reason="tasks.resize: float(regenerate) raises TypeError for None/lists and "
-                                       "bools pass as numbers, and 'x' gives float()'s message; check scale and "
-                                       "regenerate like sampling._check_number")
 @pytest.mark.parametrize("kw", [dict(regenerate=None), dict(regenerate=[0.5]), dict(regenerate="x"),
                                 dict(scale=True), dict(regenerate=True, strategy="reencode")], ids=repr)
 def test_resize_numbers_of_the_wrong_type_are_a_value_error(pipe: Pipeline, kw: dict) -> None:
@@ -585,22 +575,16 @@ def test_resize_numbers_of_the_wrong_type_are_a_value_error(pipe: Pipeline, kw: 
         tasks.resize(pipe, make_image("RGB", 16, 16, 0), 1, **{"scale": 2.0, **kw, "seed": 0, "steps": 2})
 
 
-@pytest.mark.xfail(strict=True, reason="Pipeline.label_of: '³'.isdigit() is True but int('³') fails with "
-                                       "'invalid literal for int()'; test key.isdecimal() instead of isdigit()")
 def test_superscript_digits_name_the_class(pipe: Pipeline) -> None:
     with pytest.raises(ValueError, match="class"):
         pipe.label_of("³")
 
 
-@pytest.mark.xfail(strict=True, reason="schedules.cfg_scales says 'schedule must be one of ...' for a bad "
-                                       "cfg_schedule; check_options should name cfg_schedule")
 def test_bad_cfg_schedule_message_names_cfg_schedule(pipe: Pipeline) -> None:
     with pytest.raises(ValueError, match="cfg_schedule"):
         pipe.generate([1], seed=0, steps=2, cfg_schedule="sideways")
 
 
-@pytest.mark.xfail(strict=True, reason="sampling.check_options checks order names only; a bad permutation is "
-                                       "refused later, by generate: call check_permutation(order, rows * cols) there")
 def test_check_options_refuses_a_bad_permutation(pipe: Pipeline) -> None:
     with pytest.raises(ValueError, match="order"):
         sampling.check_options(pipe.model, steps=2, order=[0, 0, 1])

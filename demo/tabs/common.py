@@ -2,12 +2,14 @@
 translation, streaming of partial decodes, display helpers and temporary files."""
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import logging
 import math
 import os
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -358,11 +360,13 @@ def image_input(value: Any, what: str = "an image") -> np.ndarray:
 _OUT_DIR: Path | None = None
 
 
-def out_path(stem: str, suffix: str, keep_s: float = 3600.0) -> Path:
-    """A fresh file path for a download (old ones are removed after ``keep_s`` seconds)."""
+def out_path(stem: str, suffix: str, keep_s: float = 600.0) -> Path:
+    """A fresh file path for a download. Gradio copies outputs into its own cache, so ours
+    are removed after ``keep_s`` seconds and the folder when the process exits."""
     global _OUT_DIR
     if _OUT_DIR is None:
         _OUT_DIR = Path(tempfile.mkdtemp(prefix="arpg-sandbox-"))
+        atexit.register(shutil.rmtree, _OUT_DIR, ignore_errors=True)
     now = time.time()
     for old in _OUT_DIR.iterdir():
         try:
