@@ -37,7 +37,7 @@ class Recipe:
     vq_batch: int = 32
     vq_lr: float = 5e-4
     token_images: int = 36_000
-    arpg_steps: int = 900
+    arpg_steps: int = 1500
     arpg_batch: int = 40
     arpg_lr: float = 1e-3
     label_dropout: float = 0.1
