@@ -71,7 +71,7 @@ class Pipeline:
         model = load_arpg(d / "arpg.safetensors", device=device, dtype=dtype)
         vq = load_vq(d / "vq.safetensors", device=device)
         judge = load_judge(d / "judge.safetensors") if (d / "judge.safetensors").exists() else None
-        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=3.0)
+        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=6.0)
 
     @classmethod
     def from_files(cls, weights: str | Path, tokenizer: str | Path, device: str | torch.device | None = None,
