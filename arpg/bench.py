@@ -599,6 +599,10 @@ def _command_line(a: argparse.Namespace) -> str:
         args += ["--weights", a.weights, "--tokenizer", a.tokenizer or ""]
     else:
         args += ["--model", a.model]
+    if a.orders:  # the order table takes the shipped model, steps and images per class only
+        out = [x for flag, v in (("--json", a.json), ("--plot", a.plot)) if v for x in (flag, v)]
+        return shlex.join(args[:4] + ["--orders", a.orders, "--steps", a.steps, "--quality-per-class",
+                                      str(a.quality_per_class)] + out)
     args += ["--batch", str(a.batch), "--steps", a.steps, "--repeats", str(a.repeats), "--warmup", str(a.warmup)]
     if a.methods != ",".join(METHODS):
         args += ["--methods", a.methods]

@@ -160,7 +160,9 @@ def build(pipe: Any, tab: gr.Tab, bench_dir: Path | None = None) -> None:
                 "published for the released models.")
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            saved = gr.Dropdown(choices=saved_files(bench_dir), label="Saved results", allow_custom_value=True,
+            names = saved_files(bench_dir)
+            saved = gr.Dropdown(choices=names, value=preferred_file(pipe, names), label="Saved results",
+                                allow_custom_value=True,
                                 elem_id="tradeoffs-saved")
             info = gr.Markdown(NO_RESULTS, label="summary", elem_id="tradeoffs-info")
             with gr.Accordion("Measure on this machine", open=True):
