@@ -91,6 +91,18 @@ class _Stage:
             self.step, self.losses = int(state["step"]), list(state["losses"])
             log.info("resuming %s at step %d", name, self.step)
 
+    def update(self, loss: torch.Tensor, clip: float | None = None, save_every: int = 100) -> None:
+        """One optimiser step on ``loss``; record it, show it, checkpoint every ``save_every`` steps."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.opt.step()
+        self.losses.append(loss.item())
+        self.step += 1
+        if self.step % save_every == 0:
+            self.save()
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
@@ -138,21 +150,14 @@ def train_vq(r: Recipe, run_dir: Path, out: Path, plots: Path) -> VQModel:
         with _autocast(r.bf16):
             rec, vq_loss, commit, codes = model(x)
         rec_loss = F.mse_loss(rec.float(), x)
-        loss = rec_loss + vq_loss.float() + commit.float()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        st.update(rec_loss + vq_loss.float() + commit.float(), clip=1.0)
+        st.losses[-1] = rec_loss.item()  # the curve shows the reconstruction error
         usage += torch.bincount(codes.flatten(), minlength=cfg.codebook_size).float()
         if step == 0 or (step + 1) % 50 == 0:
             _restart_dead_codes(model, x, usage, first=step == 0)
             usage.zero_()
         psnr = 10 * math.log10(4.0 / max(rec_loss.item(), 1e-10))
-        st.losses.append(rec_loss.item())
-        st.step = step + 1
         bar.set_postfix(mse=f"{rec_loss.item():.4f}", psnr=f"{psnr:.1f}")
-        if st.step % 100 == 0:
-            st.save()
     st.save()
     save_weights(model, out / "vq.safetensors", cfg.to_dict())
     _plot({"reconstruction mse": st.losses}, "tokenizer", plots / "vq_loss.png")
@@ -217,15 +222,8 @@ def train_arpg(r: Recipe, codes: torch.Tensor, labels: torch.Tensor, run_dir: Pa
         with _autocast(r.bf16):
             logits = model(tokens, lab, order)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.gather(1, order).flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        st.losses.append(loss.item())
-        st.step = step + 1
+        st.update(loss, clip=1.0, save_every=50)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        if st.step % 50 == 0:
-            st.save()
     st.save()
     save_weights(model, out / "arpg.safetensors", cfg.to_dict())
     _plot({"cross-entropy": st.losses}, "ARPG", plots / "arpg_loss.png")
@@ -250,14 +248,8 @@ def train_judge(r: Recipe, run_dir: Path, out: Path, plots: Path) -> Judge:
             group["lr"] = lr_at(step, r.judge_steps, r.judge_lr)
         model.train()
         loss = F.cross_entropy(model(x), torch.from_numpy(labs))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        st.losses.append(loss.item())
-        st.step = step + 1
+        st.update(loss)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        if st.step % 100 == 0:
-            st.save()
     st.save()
     save_weights(model, out / "judge.safetensors", {"family": "judge", "num_classes": 10})
     _plot({"cross-entropy": st.losses}, "judge", plots / "judge_loss.png")
