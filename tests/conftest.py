@@ -65,3 +65,16 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         yield RunningApp(f"http://127.0.0.1:{port}/", demo, pipe, bench_dir)
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny random model and tokenizer as .safetensors files (+ .json configs)."""
+    from arpg.checkpoints import save_model
+    from arpg.pipeline import Pipeline
+
+    d = tmp_path_factory.mktemp("tiny")
+    p = Pipeline.random("ARPG-tiny", "VQ-tiny")
+    save_model(p.model, d / "arpg.safetensors")
+    save_model(p.vq, d / "vq.safetensors")
+    return d / "arpg.safetensors", d / "vq.safetensors"

@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from arpg.checkpoints import CheckpointError, read_state_dict, save_model
+from arpg.checkpoints import CheckpointError, read_state_dict
 from arpg.pipeline import Pipeline
 from tests.conftest import RunningApp, free_port
 
@@ -51,15 +51,6 @@ def write_malicious(path: Path, marker: Path, how: str) -> Path:
         with open(path, "wb") as f:
             pickle.dump(state, f, protocol=int(how.split("-")[1]))
     return path
-
-
-@pytest.fixture(scope="module")
-def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tiny")
-    p = Pipeline.random("ARPG-tiny", "VQ-tiny")
-    save_model(p.model, d / "arpg.safetensors")
-    save_model(p.vq, d / "vq.safetensors")
-    return d / "arpg.safetensors", d / "vq.safetensors"
 
 
 def test_the_payload_is_live_when_unpickled_unsafely(tmp_path: Path) -> None:

@@ -591,18 +591,6 @@ def test_check_options_refuses_a_bad_permutation(pipe: Pipeline) -> None:
 
 
 # -- the command line: exit code 2 and one line ----------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The tiny random model and tokenizer as .safetensors files (+ .json configs)."""
-    from arpg.checkpoints import save_model
-
-    d = tmp_path_factory.mktemp("tiny")
-    p = Pipeline.random("ARPG-tiny", "VQ-tiny")
-    save_model(p.model, d / "arpg.safetensors")
-    save_model(p.vq, d / "vq.safetensors")
-    return d / "arpg.safetensors", d / "vq.safetensors"
-
-
 @pytest.mark.parametrize("args, word", [
     (["--steps", "0"], "steps"), (["--steps", "100"], "steps"), (["--temperature", "nan"], "temperature"),
     (["--temperature", "0"], "temperature"), (["--top-p", "2"], "top_p"), (["--top-k", "-1"], "top_k"),

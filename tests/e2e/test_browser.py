@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from scripts.screenshots import paint_stroke
 from tests.conftest import RunningApp
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -82,15 +83,7 @@ def test_paint_a_mask_and_inpaint(page: Any) -> None:
     open_tab(page, "Inpaint")
     page.locator("#inpaint-examples table tr").nth(1).click()  # the first example image
     page.wait_for_timeout(1500)
-    canvas = page.locator("#inpaint-editor canvas").first
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 50, cy - 40)
-    page.mouse.down()
-    for k in range(1, 21):
-        page.mouse.move(cx - 50 + 5 * k, cy - 40 + 4 * k)
-    page.mouse.up()
+    paint_stroke(page, "inpaint-editor")
     page.click("#inpaint-btn")
     wait_text(page, "inpaint-info", "regenerated")
     info = page.locator("#inpaint-info").inner_text()
