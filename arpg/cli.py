@@ -25,7 +25,8 @@ def add_sampling_args(p: argparse.ArgumentParser, steps: int = 32) -> None:
     g.add_argument("--steps", type=int, default=steps, help="decoding steps (forward passes)")
     g.add_argument("--schedule", default="arccos", help="tokens per step: arccos, cosine, linear or k=<int>")
     g.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
-    g.add_argument("--cfg-schedule", default="linear", choices=["linear", "constant"])
+    g.add_argument("--cfg-schedule", default=None, choices=["linear", "constant"],
+                   help="guidance schedule (default: the model's)")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--top-p", type=float, default=1.0)

@@ -228,7 +228,7 @@ class SampleManyResult:
 
 def sample_many(pipe, out: str | Path, classes: Sequence[int], per_class: int = 50, batch_size: int = 16,
                 seed: int = 0, steps: int = 32, schedule: str = "arccos", cfg_scale: float | None = None,
-                cfg_schedule: str = "linear", temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                cfg_schedule: str | None = None, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                 order: str = "random", env: DistEnv | None = None, limit: int | None = None,
                 npz: str | Path | None = None, progress: bool = True,
                 on_batch: Callable[[int], None] | None = None) -> SampleManyResult:
@@ -252,6 +252,7 @@ def sample_many(pipe, out: str | Path, classes: Sequence[int], per_class: int = 
     if seed + n - 1 > MAX_SEED:
         raise ValueError(f"seeds run from --seed to --seed + {n - 1}, past {MAX_SEED}; lower --seed")
     cfg_scale = pipe.default_cfg if cfg_scale is None else float(cfg_scale)
+    cfg_schedule = cfg_schedule or getattr(pipe, "default_cfg_schedule", "linear")
     kw = dict(steps=steps, schedule=schedule, cfg_scale=cfg_scale, cfg_schedule=cfg_schedule,
               temperature=temperature, top_k=top_k, top_p=top_p, order=order)
     if order == "confidence":

@@ -14,13 +14,14 @@ from .judge import frechet_distance, judge_images
 from .sampling import method_kwargs
 
 
-def real_images(n: int, seed: int = data.HELDOUT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    return data.sample(range(n), seed=seed)
+def real_images(n: int, seed: int = data.HELDOUT_SEED,
+                style: str = data.GENERATOR_STYLE) -> tuple[np.ndarray, np.ndarray]:
+    return data.sample(range(n), seed=seed, style=style)
 
 
-def tokenizer_psnr(pipe, n: int = 1000, batch: int = 100) -> float:
+def tokenizer_psnr(pipe, n: int = 1000, batch: int = 100, style: str = data.GENERATOR_STYLE) -> float:
     """Mean PSNR (dB) of encode -> decode on ``n`` held-out images."""
-    imgs, _ = real_images(n)
+    imgs, _ = real_images(n, style=style)
     vals = []
     for i in range(0, n, batch):
         x = imgs[i:i + batch]
@@ -30,8 +31,8 @@ def tokenizer_psnr(pipe, n: int = 1000, batch: int = 100) -> float:
     return float(np.mean(vals))
 
 
-def judge_accuracy(pipe, n: int = 2000) -> float:
-    imgs, labels = real_images(n, seed=data.HELDOUT_SEED + 7)
+def judge_accuracy(pipe, n: int = 2000, style: str = data.GENERATOR_STYLE) -> float:
+    imgs, labels = real_images(n, seed=data.HELDOUT_SEED + 7, style=style)
     preds, _ = judge_images(pipe.judge, imgs)
     return float((preds == labels).mean())
 
@@ -57,6 +58,7 @@ def generation_quality(pipe, images: np.ndarray, labels: np.ndarray, ref_feats: 
 
 
 def reference_features(pipe, n: int = 2000) -> np.ndarray:
+    """Judge features of real images of the style the generator learnt."""
     imgs, _ = real_images(n, seed=data.HELDOUT_SEED + 11)
     return judge_images(pipe.judge, imgs)[1]
 
@@ -69,9 +71,15 @@ def evaluate(pipe, per_class: int = 100, steps_list=(4, 8, 16, 32, 64, 256), ras
     if pipe.judge is None:
         raise ValueError("this model has no judge classifier; quality can only be measured on the shipped model")
     t0 = time.time()
-    res: dict = {"model": pipe.name, "per_class": per_class, "cfg_scale": pipe.default_cfg}
+    res: dict = {"model": pipe.name, "per_class": per_class, "cfg_scale": pipe.default_cfg,
+                 "cfg_schedule": pipe.default_cfg_schedule}
+    # Held-out images of both data styles: the tokenizer and judge learnt "wide", the generator
+    # learnt data.GENERATOR_STYLE (and the Frechet reference is drawn from it).
+    res["data_style"] = data.GENERATOR_STYLE
     res["tokenizer_psnr_db"] = tokenizer_psnr(pipe)
     res["judge_accuracy"] = judge_accuracy(pipe)
+    res["tokenizer_psnr_db_wide"] = tokenizer_psnr(pipe, style="wide")
+    res["judge_accuracy_wide"] = judge_accuracy(pipe, style="wide")
     ref = reference_features(pipe)
     rows = []
     settings = [("arpg", s) for s in steps_list] + ([("raster", 256)] if raster else [])
@@ -91,10 +99,13 @@ def evaluate(pipe, per_class: int = 100, steps_list=(4, 8, 16, 32, 64, 256), ras
 
 
 def format_table(res: dict) -> str:
+    style = res.get("data_style", data.GENERATOR_STYLE)
     lines = [f"model: {res['model']}",
-             f"tokenizer PSNR (1,000 held-out images): {res['tokenizer_psnr_db']:.2f} dB",
-             f"judge accuracy (2,000 held-out images): {100 * res['judge_accuracy']:.2f}%",
-             f"generation (guidance {res['cfg_scale']}):",
+             f"tokenizer PSNR (1,000 held-out images): {res['tokenizer_psnr_db']:.2f} dB ({style}), "
+             f"{res.get('tokenizer_psnr_db_wide', float('nan')):.2f} dB (wide)",
+             f"judge accuracy (2,000 held-out images): {100 * res['judge_accuracy']:.2f}% ({style}), "
+             f"{100 * res.get('judge_accuracy_wide', float('nan')):.2f}% (wide)",
+             f"generation (guidance {res['cfg_scale']}, {res.get('cfg_schedule', 'linear')}):",
              f"  {'order':<8} {'steps':>5} {'samples':>7} {'accuracy':>9} {'Frechet':>8}"]
     for r in res["generation"]:
         order = "random" if r["method"] == "arpg" else r["method"]

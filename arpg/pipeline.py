@@ -57,6 +57,7 @@ class Pipeline:
     name: str = "model"
     judge: torch.nn.Module | None = None
     default_cfg: float = 4.0
+    default_cfg_schedule: str = "linear"  # the released models' schedule; the shipped one uses "constant"
     notice: str | None = None  # shown by the UI, e.g. why the released weights are not in use
 
     # -- construction ------------------------------------------------------------------
@@ -71,7 +72,10 @@ class Pipeline:
         model = load_arpg(d / "arpg.safetensors", device=device, dtype=dtype)
         vq = load_vq(d / "vq.safetensors", device=device)
         judge = load_judge(d / "judge.safetensors") if (d / "judge.safetensors").exists() else None
-        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=6.0)
+        # Constant guidance: the small model settles a digit's shape in the first few steps,
+        # where the linear schedule's guidance is still near zero (README, "The shipped model").
+        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=4.5,
+                   default_cfg_schedule="constant")
 
     @classmethod
     def from_files(cls, weights: str | Path, tokenizer: str | Path, device: str | torch.device | None = None,
@@ -163,6 +167,8 @@ class Pipeline:
         """Class-conditional generation; ``kw`` are :func:`arpg.sampling.generate` options."""
         seed = self.resolve_seed(seed)
         cfg_scale = self.default_cfg if cfg_scale is None else cfg_scale
+        if kw.get("cfg_schedule") is None:
+            kw["cfg_schedule"] = self.default_cfg_schedule
         res: GenerationResult = generate(self.model, labels, cfg_scale=cfg_scale, generator=self.generator(seed),
                                          grid=grid or self.grid, context=context, **kw)
         lab = torch.as_tensor(labels).reshape(-1).tolist()

@@ -37,9 +37,12 @@ class Recipe:
     vq_batch: int = 32
     vq_lr: float = 5e-4
     token_images: int = 36_000
-    arpg_steps: int = 1500
+    arpg_steps: int = 1500  # phase 1: the "wide" data style
     arpg_batch: int = 40
     arpg_lr: float = 1e-3
+    focus_steps: int = 2600  # phase 2: continues phase 1 on the "centred" style (0: no phase 2)
+    focus_lr: float = 1e-3
+    focus_style: str = data.GENERATOR_STYLE
     label_dropout: float = 0.1
     judge_steps: int = 300
     judge_batch: int = 128
@@ -51,7 +54,7 @@ RECIPES = {
     "digits": Recipe(),
     # A seconds-long recipe on tiny models, for tests of the training code itself.
     "smoke": Recipe(vq="VQ-tiny", arpg="ARPG-tiny", vq_steps=6, vq_batch=4, token_images=32,
-                    arpg_steps=6, arpg_batch=4, judge_steps=4, judge_batch=8, bf16=False),
+                    arpg_steps=6, arpg_batch=4, focus_steps=4, judge_steps=4, judge_batch=8, bf16=False),
 }
 
 
@@ -177,16 +180,16 @@ def _restart_dead_codes(model: VQModel, x: torch.Tensor, usage: torch.Tensor, fi
 
 # -- stage 2: token data set --------------------------------------------------------------
 @torch.no_grad()
-def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    path = run_dir / "tokens.pt"
+def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path, style: str = "wide") -> tuple[torch.Tensor, torch.Tensor]:
+    path = run_dir / ("tokens.pt" if style == "wide" else f"tokens_{style}.pt")
     if path.exists():
         d = torch.load(path, map_location="cpu", weights_only=True)
         return d["codes"], d["labels"]
     vq.eval()
     codes, labels = [], []
     bs = 256
-    for i in tqdm(range(0, r.token_images, bs), desc="encoding"):
-        imgs, labs = data.sample(range(i, min(i + bs, r.token_images)), seed=data.TRAIN_SEED + 1)
+    for i in tqdm(range(0, r.token_images, bs), desc=f"encoding ({style})"):
+        imgs, labs = data.sample(range(i, min(i + bs, r.token_images)), seed=data.TRAIN_SEED + 1, style=style)
         with _autocast(r.bf16):
             c = vq.encode(from_uint8(torch.from_numpy(imgs)))
         codes.append(c.flatten(1).to(torch.int16))
@@ -197,36 +200,60 @@ def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path) -> tuple[torch.Tensor,
 
 
 # -- stage 3: ARPG --------------------------------------------------------------------
-def train_arpg(r: Recipe, codes: torch.Tensor, labels: torch.Tensor, run_dir: Path, out: Path,
-               plots: Path) -> ARPG:
-    cfg = ARPGConfig.from_name(r.arpg)
-    torch.manual_seed(r.seed)
-    model = ARPG(cfg).init_weights()
+def new_arpg_optimizer(model: ARPG, lr: float) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=r.arpg_lr, betas=(0.9, 0.95))
-    st = _Stage("arpg", run_dir, model, opt)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.95))
+
+
+def fit_arpg(model: ARPG, st: _Stage, codes: torch.Tensor, labels: torch.Tensor, steps: int, lr: float,
+             batch: int, label_dropout: float, seed: int, bf16: bool, desc: str = "arpg") -> None:
+    """Teacher-forced random-order training: every sequence gets its own random order."""
+    cfg = model.cfg
     N = codes.shape[1]
-    bar = tqdm(range(st.step, r.arpg_steps), desc="arpg", initial=st.step, total=r.arpg_steps)
+    bar = tqdm(range(st.step, steps), desc=desc, initial=st.step, total=steps)
     for step in bar:
-        g = torch.Generator().manual_seed(r.seed * 1_000_003 + step)  # each step's draws depend on step only
-        idx = torch.randint(0, len(codes), (r.arpg_batch,), generator=g)
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # each step's draws depend on step only
+        idx = torch.randint(0, len(codes), (batch,), generator=g)
         tokens, lab = codes[idx].long(), labels[idx].clone()
-        drop = torch.rand(r.arpg_batch, generator=g) < r.label_dropout
+        drop = torch.rand(batch, generator=g) < label_dropout
         lab[drop] = cfg.num_classes  # the null class
-        order = torch.rand(r.arpg_batch, N, generator=g).argsort(dim=1)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, r.arpg_steps, r.arpg_lr)
+        order = torch.rand(batch, N, generator=g).argsort(dim=1)
+        for group in st.opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr)
         model.train()
-        with _autocast(r.bf16):
+        with _autocast(bf16):
             logits = model(tokens, lab, order)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.gather(1, order).flatten())
         st.update(loss, clip=1.0, save_every=50)
         bar.set_postfix(loss=f"{loss.item():.3f}")
     st.save()
+
+
+def train_arpg(r: Recipe, vq: VQModel, run_dir: Path, out: Path, plots: Path) -> ARPG:
+    """Phase 1 on the wide data style, then (``focus_steps``) phase 2 on ``focus_style``,
+    starting from phase 1's weights with a fresh optimiser and schedule."""
+    cfg = ARPGConfig.from_name(r.arpg)
+    torch.manual_seed(r.seed)
+    model = ARPG(cfg).init_weights()
+    first = _Stage("arpg", run_dir, model, new_arpg_optimizer(model, r.arpg_lr))
+    curves = {}
+    if first.step < r.arpg_steps:
+        codes, labels = encode_dataset(r, vq, run_dir)
+        fit_arpg(model, first, codes, labels, r.arpg_steps, r.arpg_lr, r.arpg_batch, r.label_dropout, r.seed,
+                 r.bf16, desc="arpg (wide)")
+    curves["phase 1 (wide)"] = first.losses
+    if r.focus_steps:
+        second = _Stage("arpg_focus", run_dir, model, new_arpg_optimizer(model, r.focus_lr))
+        if second.step < r.focus_steps:
+            codes, labels = encode_dataset(r, vq, run_dir, style=r.focus_style)
+            fit_arpg(model, second, codes, labels, r.focus_steps, r.focus_lr, r.arpg_batch, r.label_dropout,
+                     r.seed + 1, r.bf16, desc=f"arpg ({r.focus_style})")
+        curves[f"phase 2 ({r.focus_style})"] = [math.nan] * len(first.losses) + second.losses
     save_weights(model, out / "arpg.safetensors", cfg.to_dict())
-    _plot({"cross-entropy": st.losses}, "ARPG", plots / "arpg_loss.png")
+    _plot(curves, "ARPG", plots / "arpg_loss.png")
     return model.eval()
 
 
@@ -276,8 +303,7 @@ def run_recipe(name: str, out: str | Path = "assets/models", run_dir: str | Path
     times["tokenizer_s"] = time.time() - t0
     t0 = time.time()
     if not (out / "arpg.safetensors").exists():
-        codes, labels = encode_dataset(r, vq, run_dir)
-        train_arpg(r, codes, labels, run_dir, out, plots)
+        train_arpg(r, vq, run_dir, out, plots)
     times["arpg_s"] = time.time() - t0
     t0 = time.time()
     if not (out / "judge.safetensors").exists():

@@ -52,7 +52,7 @@ def main() -> None:
     for c in range(10):
         rows.extend(pipe.generate([c] * 8, seed=c, steps=32).images)
     image_grid(rows, ncols=8).save(OUT / "samples.png")
-    imgs, labels = data.sample(range(4), seed=data.HELDOUT_SEED + 5)
+    imgs, labels = data.sample(range(4), seed=data.HELDOUT_SEED + 5, style=data.GENERATOR_STYLE)
     x, y = imgs[0], int(labels[0])
     # inpainting and editing
     m = np.zeros((64, 64), bool)

@@ -2,6 +2,8 @@
 second run resumes (finished stages are skipped)."""
 import json
 
+import torch
+
 from arpg.checkpoints import load_arpg, load_vq
 from arpg.train import RECIPES, lr_at, run_recipe
 
@@ -15,6 +17,10 @@ def test_smoke_recipe_trains_and_resumes(tmp_path):
     assert load_arpg(out / "arpg.safetensors").cfg.vocab_size == 32
     assert load_vq(out / "vq.safetensors").cfg.codebook_size == 32
     assert json.loads((run / "train_info.json").read_text())["arpg_steps"] == RECIPES["smoke"].arpg_steps
+    # both ARPG phases ran to their step counts: wide data, then the focus style from phase 1's weights
+    for stage, steps in (("arpg", RECIPES["smoke"].arpg_steps), ("arpg_focus", RECIPES["smoke"].focus_steps)):
+        assert torch.load(run / f"{stage}_ckpt.pt", weights_only=True)["step"] == steps
+    assert (run / "tokens.pt").exists() and (run / f"tokens_{RECIPES['smoke'].focus_style}.pt").exists()
     assert info["tokenizer_s"] > 0
     again = run_recipe("smoke", out=out, run_dir=run, plots=plots)  # everything on disk: skipped
     assert again["arpg_s"] < info["arpg_s"]

@@ -212,8 +212,9 @@ def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None
         with gr.Row():
             cfg = knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale",
                        info="classifier-free guidance; 1 = none")
-            cfg_schedule = gr.Dropdown(list(CFG_SCHEDULES), value="linear", label="Guidance schedule",
-                                       info="linear: guidance grows over the steps")
+            cfg_schedule = gr.Dropdown(list(CFG_SCHEDULES), value=getattr(pipe, "default_cfg_schedule", "linear"),
+                                       label="Guidance schedule",
+                                       info="linear: guidance grows over the steps; constant: full from the start")
         with gr.Row():
             temperature = knob(0.05, 3.0, value=1.0, step=0.05, label="Temperature")
             top_k = knob(0, 4096, value=0, step=1, precision=0, label="Top-k", info="0 = off")
