@@ -80,11 +80,14 @@ class Attention(nn.Module):
         q = apply_rope(_heads(self.to_q(x), self.n_head), freqs).transpose(1, 2)  # (B, nh, T, hs)
         k = apply_rope(_heads(self.to_k(x), self.n_head), freqs).transpose(1, 2)
         v = _heads(self.to_v(x), self.n_head).transpose(1, 2)
-        if cache is not None:  # append in place, attend to everything so far (no mask inside a step)
+        if cache is not None:  # append in place, attend to everything so far
             end = start + x.shape[1]
             cache[0][:, :, start:end] = k
             cache[1][:, :, start:end] = v
             k, v = cache[0][:, :, :end], cache[1][:, :, :end]
+            if causal:  # new token i also sees new tokens 0..i only (a prefill in training's order)
+                mask = torch.arange(end, device=x.device)[None] <= start + torch.arange(x.shape[1], device=x.device)[:, None]
+                causal = False
         return self.proj(_attend(q, k, v, mask, causal))
 
 
@@ -275,19 +278,20 @@ class ARPG(nn.Module):
         n = self.cfg.n_self_layers
         return KVCache([z() for _ in range(n)], [z() for _ in range(n)], z(), z())
 
-    def extend(self, cache: KVCache, ids: torch.Tensor, freqs: torch.Tensor) -> None:
+    def extend(self, cache: KVCache, ids: torch.Tensor, freqs: torch.Tensor, causal: bool = False) -> None:
         """Feed content tokens through the self stack and append them to the caches.
 
         ids (B, n) embedding ids (codes, or class ids from :meth:`class_tokens`);
-        freqs (n, hs/2, 2) or (B|1, n, hs/2, 2): RoPE rows of their own cells.  The n tokens see each other
-        and everything cached (block attention, no mask inside a step).
+        freqs (n, hs/2, 2) or (B|1, n, hs/2, 2): RoPE rows of their own cells.  The n tokens see
+        everything cached and each other (block attention: the tokens of one decoding step), or,
+        with ``causal``, each sees only those before it (a prefill, exactly as in training).
         """
         start, n = cache.length, ids.shape[1]
         if start + n > cache.max_len:
             raise ValueError(f"cache overflow: {start} + {n} > {cache.max_len}")
         x = self.embeddings(ids)
         for i, layer in enumerate(self.layers.self_dec):
-            x = layer(x, freqs, cache=(cache.self_k[i], cache.self_v[i]), start=start)
+            x = layer(x, freqs, cache=(cache.self_k[i], cache.self_v[i]), start=start, causal=causal)
         k, v = self.layers.shared_kv(x, freqs)
         cache.k[:, :, start:start + n] = k
         cache.v[:, :, start:start + n] = v

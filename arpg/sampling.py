@@ -307,7 +307,9 @@ def generate(model: ARPG, labels, steps: int = 32, schedule: str = "arccos", cfg
     for s, n in enumerate(counts):
         targets = remaining[None] if confidence else orders[:, done:done + n]  # (R, n or remaining)
         pos = (targets.to(dev) + 1).repeat(1 if shared else branches, 1)  # RoPE rows per cache row
-        model.extend(cache, prev_ids, table[prev_pos])
+        # The first pass prefills the class token and any context causally, as the first
+        # tokens of a training sequence; later passes add one step's tokens as a block.
+        model.extend(cache, prev_ids, table[prev_pos], causal=s == 0)
         logits = model.query(cache, table[pos])  # (branches*B, n or remaining, V)
         trace.forward_passes += 1
         trace.queries += targets.shape[1]
