@@ -61,10 +61,11 @@ def main() -> None:
     p.add_argument("--resize-trials", type=int, default=50)
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--json", default="docs/benchmarks/tasks.json")
+    p.add_argument("--style", default=data.GENERATOR_STYLE, choices=sorted(data.STYLES),
+                   help="data style of the held-out input digits (default: the one the generator learnt)")
     a = p.parse_args()
     pipe = Pipeline.shipped()
-    # Held-out digits of the style the generator learnt (the tasks continue its own kind of image).
-    imgs, labels = data.sample(range(a.trials), seed=data.HELDOUT_SEED + 21, style=data.GENERATOR_STYLE)
+    imgs, labels = data.sample(range(a.trials), seed=data.HELDOUT_SEED + 21, style=a.style)
     t0 = time.time()
     out_inp, out_edit, targets = [], [], []
     for i in tqdm(range(a.trials), desc="inpaint + edit"):
@@ -76,7 +77,7 @@ def main() -> None:
         out_edit.append(r.image)
     inp_pred, _ = judge_images(pipe.judge, np.stack(out_inp))
     edit_pred, _ = judge_images(pipe.judge, np.stack(out_edit))
-    res = {"model": pipe.name, "data_style": data.GENERATOR_STYLE, "steps": a.steps, "cfg_scale": pipe.default_cfg,
+    res = {"model": pipe.name, "data_style": a.style, "steps": a.steps, "cfg_scale": pipe.default_cfg,
            "cfg_schedule": pipe.default_cfg_schedule,
            "trials": a.trials,
            "inpaint_same_class_accuracy": float((inp_pred == labels).mean()),

@@ -17,6 +17,8 @@ from arpg.animate import comparison_frames, trace_frames  # noqa: E402
 from arpg.pipeline import Pipeline  # noqa: E402
 from demo.render import image_grid, save_animation, step_heatmap  # noqa: E402
 
+from bench_tasks import digit_box_mask  # noqa: E402  (scripts/ is on sys.path when run as a script)
+
 OUT = Path("docs/examples")
 
 
@@ -59,8 +61,7 @@ def main() -> None:
     m[:, 32:] = True
     inp = tasks.inpaint(pipe, x, m, y, seed=1, steps=16)
     new = (y + 3) % 10
-    box = np.zeros((64, 64), bool)
-    box[8:56, 8:56] = True
+    box = digit_box_mask(x)
     ed = tasks.edit(pipe, x, box, new, seed=1, steps=16)
     labelled([big(x), big(masked(x, m)), big(inp.image), big(masked(x, box)), big(ed.image)],
              ["input", "mask (right half)", f"inpainted as {y}", "mask", f"edited to {new}"]).save(OUT / "inpaint_edit.png")
