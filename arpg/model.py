@@ -86,7 +86,8 @@ class Attention(nn.Module):
             cache[1][:, :, start:end] = v
             k, v = cache[0][:, :, :end], cache[1][:, :, :end]
             if causal:  # new token i also sees new tokens 0..i only (a prefill in training's order)
-                mask = torch.arange(end, device=x.device)[None] <= start + torch.arange(x.shape[1], device=x.device)[:, None]
+                new = start + torch.arange(x.shape[1], device=x.device)
+                mask = torch.arange(end, device=x.device)[None] <= new[:, None]
                 causal = False
         return self.proj(_attend(q, k, v, mask, causal))
 
