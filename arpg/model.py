@@ -80,15 +80,11 @@ class Attention(nn.Module):
         q = apply_rope(_heads(self.to_q(x), self.n_head), freqs).transpose(1, 2)  # (B, nh, T, hs)
         k = apply_rope(_heads(self.to_k(x), self.n_head), freqs).transpose(1, 2)
         v = _heads(self.to_v(x), self.n_head).transpose(1, 2)
-        if cache is not None:  # append in place, attend to everything so far
+        if cache is not None:  # append in place, attend to everything so far (unless ``mask`` says otherwise)
             end = start + x.shape[1]
             cache[0][:, :, start:end] = k
             cache[1][:, :, start:end] = v
             k, v = cache[0][:, :, :end], cache[1][:, :, :end]
-            if causal:  # new token i also sees new tokens 0..i only (a prefill in training's order)
-                new = start + torch.arange(x.shape[1], device=x.device)
-                mask = torch.arange(end, device=x.device)[None] <= new[:, None]
-                causal = False
         return self.proj(_attend(q, k, v, mask, causal))
 
 
@@ -290,9 +286,13 @@ class ARPG(nn.Module):
         start, n = cache.length, ids.shape[1]
         if start + n > cache.max_len:
             raise ValueError(f"cache overflow: {start} + {n} > {cache.max_len}")
+        mask = None
+        if causal:  # new token i sees the cache and new tokens 0..i (one mask for every layer)
+            new = start + torch.arange(n, device=self.device)
+            mask = torch.arange(start + n, device=self.device)[None] <= new[:, None]
         x = self.embeddings(ids)
         for i, layer in enumerate(self.layers.self_dec):
-            x = layer(x, freqs, cache=(cache.self_k[i], cache.self_v[i]), start=start, causal=causal)
+            x = layer(x, freqs, mask=mask, cache=(cache.self_k[i], cache.self_v[i]), start=start)
         k, v = self.layers.shared_kv(x, freqs)
         cache.k[:, :, start:start + n] = k
         cache.v[:, :, start:start + n] = v
