@@ -100,7 +100,8 @@ def cmd_convert(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     from .train import run_recipe
 
-    info = run_recipe(a.recipe, out=a.out, run_dir=a.run_dir, plots=a.plots, threads=a.threads)
+    info = run_recipe(a.recipe, out=a.out, run_dir=a.run_dir, plots=a.plots, threads=a.threads, device=a.device,
+                      workers=a.workers)
     print(json.dumps(info, indent=2))
     return 0
 
@@ -154,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-dir", default=None, help="resumable checkpoints (default runs/<recipe>)")
     s.add_argument("--plots", default="docs/training")
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--device", default="cpu", help="where the ARPG phases run, e.g. cuda (default cpu)")
+    s.add_argument("--workers", type=int, default=None, help="processes rendering training images")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="quality table of the shipped model (PSNR, judge, accuracy, Frechet)")

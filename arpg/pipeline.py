@@ -74,7 +74,7 @@ class Pipeline:
         judge = load_judge(d / "judge.safetensors") if (d / "judge.safetensors").exists() else None
         # Constant guidance: the small model settles a digit's shape in the first few steps,
         # where the linear schedule's guidance is still near zero (README, "The shipped model").
-        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=4.5,
+        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=3.0,
                    default_cfg_schedule="constant")
 
     @classmethod

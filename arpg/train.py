@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing
+import os
 import time
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,14 @@ class Recipe:
     focus_steps: int = 2600  # phase 2: continues phase 1 on the "centred" style (0: no phase 2)
     focus_lr: float = 1e-3
     focus_style: str = data.GENERATOR_STYLE
+    # phase 3: continues phase 2 on many more images of the focus style, with an exponential moving
+    # average of the weights (shipped when polish_ema > 0).  Sized for a GPU: 6.5 min on one H200
+    # (scripts/gpu_polish.py); about 41 hours at 2.2 s per 40 images on the 2-core CPU.  0 steps: none.
+    polish_steps: int = 10_546
+    polish_batch: int = 256
+    polish_lr: float = 1e-3
+    polish_images: int = 600_000
+    polish_ema: float = 0.999
     label_dropout: float = 0.1
     judge_steps: int = 300
     judge_batch: int = 128
@@ -54,7 +65,8 @@ RECIPES = {
     "digits": Recipe(),
     # A seconds-long recipe on tiny models, for tests of the training code itself.
     "smoke": Recipe(vq="VQ-tiny", arpg="ARPG-tiny", vq_steps=6, vq_batch=4, token_images=32,
-                    arpg_steps=6, arpg_batch=4, focus_steps=4, judge_steps=4, judge_batch=8, bf16=False),
+                    arpg_steps=6, arpg_batch=4, focus_steps=4, polish_steps=5, polish_batch=6, polish_images=48,
+                    polish_ema=0.9, judge_steps=4, judge_batch=8, bf16=False),
 }
 
 
@@ -69,39 +81,63 @@ def lr_at(step: int, total: int, peak: float, warmup_frac: float = 0.05, floor: 
 
 def save_weights(model: torch.nn.Module, path: Path, config: dict) -> None:
     """Write ``path`` (.safetensors) and its config sidecar ``path.with_suffix('.json')``."""
+    _save_state(model.state_dict(), path, config)
+
+
+def _save_state(state: dict[str, torch.Tensor], path: Path, config: dict) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(path))
     path.with_suffix(".json").write_text(json.dumps(config, indent=2) + "\n")
 
 
-def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+def _autocast(enabled: bool, device: torch.device | str = "cpu"):
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 class _Stage:
-    """Resumable optimisation loop state: model + optimiser + step + loss history."""
+    """Resumable optimisation loop state: model + optimiser + step + loss history
+    (+ an exponential moving average of the weights when ``ema`` > 0)."""
 
-    def __init__(self, name: str, run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer):
-        self.name, self.model, self.opt = name, model, opt
+    def __init__(self, name: str, run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                 ema: float = 0.0):
+        self.name, self.model, self.opt, self.ema_decay = name, model, opt, ema
         self.path = run_dir / f"{name}_ckpt.pt"
-        self.step, self.losses = 0, []
+        self.step, self._losses, self._pending = 0, [], []
+        self.ema = {k: v.detach().float().clone() for k, v in model.state_dict().items()} if ema > 0 else None
         if self.path.exists():
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = torch.load(self.path, map_location=_device_of(model), weights_only=True)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["opt"])
-            self.step, self.losses = int(state["step"]), list(state["losses"])
+            self.step, self._losses = int(state["step"]), list(state["losses"])
+            if self.ema is not None and "ema" in state:
+                self.ema = {k: v.float() for k, v in state["ema"].items()}
             log.info("resuming %s at step %d", name, self.step)
 
+    @property
+    def losses(self) -> list[float]:
+        """Loss per step so far (device values are read in bulk, not one sync per step)."""
+        if self._pending:
+            self._losses.extend(torch.stack(self._pending).float().cpu().tolist())
+            self._pending = []
+        return self._losses
+
     def update(self, loss: torch.Tensor, clip: float | None = None, save_every: int = 100) -> None:
-        """One optimiser step on ``loss``; record it, show it, checkpoint every ``save_every`` steps."""
+        """One optimiser step on ``loss``; record it, checkpoint every ``save_every`` steps."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.opt.step()
-        self.losses.append(loss.item())
+        if self.ema is not None:
+            live = self.model.state_dict()
+            torch._foreach_lerp_(list(self.ema.values()), [live[k].float() for k in self.ema], 1 - self.ema_decay)
+        self._pending.append(loss.detach())
         self.step += 1
         if self.step % save_every == 0:
             self.save()
@@ -109,22 +145,28 @@ class _Stage:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                    "losses": self.losses}, tmp)
+        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+                 "losses": self.losses}
+        if self.ema is not None:
+            state["ema"] = self.ema
+        torch.save(state, tmp)
         tmp.replace(self.path)
 
 
-def _plot(losses: dict[str, list[float]], title: str, path: Path) -> None:
+def _plot(losses: dict[str, list[float] | tuple[np.ndarray, list[float]]], title: str, path: Path,
+          xlabel: str = "step") -> None:
+    """Smoothed curves, each given as ys (x = step) or as (xs, ys)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 3.2), dpi=100)
     ax = fig.add_subplot()
-    for name, ys in losses.items():
+    for name, curve in losses.items():
+        xs, ys = curve if isinstance(curve, tuple) else (np.arange(len(curve)), curve)
         ys = np.asarray(ys, dtype=float)
         k = max(1, len(ys) // 50)
         smooth = np.convolve(ys, np.ones(k) / k, mode="valid") if len(ys) > k else ys
-        ax.plot(np.arange(len(smooth)) + k - 1, smooth, label=name)
-    ax.set_xlabel("step")
+        ax.plot(np.asarray(xs)[k - 1:][:len(smooth)], smooth, label=name)
+    ax.set_xlabel(xlabel)
     ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -179,20 +221,39 @@ def _restart_dead_codes(model: VQModel, x: torch.Tensor, usage: torch.Tensor, fi
 
 
 # -- stage 2: token data set --------------------------------------------------------------
+def _render_chunk(args: tuple[int, int, str]) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi, style = args
+    return data.sample(range(lo, hi), seed=data.TRAIN_SEED + 1, style=style)
+
+
+def _rendered(n: int, style: str, chunk: int, workers: int):
+    """Chunks of training images 0..n of ``style``, in order, rendered by ``workers`` processes."""
+    jobs = [(lo, min(lo + chunk, n), style) for lo in range(0, n, chunk)]
+    if workers <= 1:
+        yield from map(_render_chunk, jobs)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_render_chunk, jobs)
+
+
 @torch.no_grad()
-def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path, style: str = "wide") -> tuple[torch.Tensor, torch.Tensor]:
-    path = run_dir / ("tokens.pt" if style == "wide" else f"tokens_{style}.pt")
+def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path, style: str = "wide", n_images: int | None = None,
+                   workers: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens (n, 256) int16 and labels of training images 0..n of ``style``, cached in ``run_dir``."""
+    n = n_images or r.token_images
+    name = "tokens" if style == "wide" else f"tokens_{style}"
+    path = run_dir / (f"{name}.pt" if n == r.token_images else f"{name}_{n}.pt")
     if path.exists():
         d = torch.load(path, map_location="cpu", weights_only=True)
         return d["codes"], d["labels"]
     vq.eval()
+    device = _device_of(vq)
+    bs = 256 if device.type == "cpu" else 2048
     codes, labels = [], []
-    bs = 256
-    for i in tqdm(range(0, r.token_images, bs), desc=f"encoding ({style})"):
-        imgs, labs = data.sample(range(i, min(i + bs, r.token_images)), seed=data.TRAIN_SEED + 1, style=style)
-        with _autocast(r.bf16):
-            c = vq.encode(from_uint8(torch.from_numpy(imgs)))
-        codes.append(c.flatten(1).to(torch.int16))
+    for imgs, labs in tqdm(_rendered(n, style, bs, workers), desc=f"encoding ({style})", total=math.ceil(n / bs)):
+        with _autocast(r.bf16, device):
+            c = vq.encode(from_uint8(torch.from_numpy(imgs)).to(device))
+        codes.append(c.flatten(1).to(torch.int16).cpu())
         labels.append(torch.from_numpy(labs))
     out = torch.cat(codes), torch.cat(labels)
     torch.save({"codes": out[0], "labels": out[1]}, path)
@@ -212,6 +273,7 @@ def fit_arpg(model: ARPG, st: _Stage, codes: torch.Tensor, labels: torch.Tensor,
              batch: int, label_dropout: float, seed: int, bf16: bool, desc: str = "arpg") -> None:
     """Teacher-forced random-order training: every sequence gets its own random order."""
     cfg = model.cfg
+    device = model.device
     N = codes.shape[1]
     bar = tqdm(range(st.step, steps), desc=desc, initial=st.step, total=steps)
     for step in bar:
@@ -221,39 +283,90 @@ def fit_arpg(model: ARPG, st: _Stage, codes: torch.Tensor, labels: torch.Tensor,
         drop = torch.rand(batch, generator=g) < label_dropout
         lab[drop] = cfg.num_classes  # the null class
         order = torch.rand(batch, N, generator=g).argsort(dim=1)
+        tokens, lab, order = tokens.to(device), lab.to(device), order.to(device)
         for group in st.opt.param_groups:
             group["lr"] = lr_at(step, steps, lr)
         model.train()
-        with _autocast(bf16):
+        with _autocast(bf16, device):
             logits = model(tokens, lab, order)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.gather(1, order).flatten())
-        st.update(loss, clip=1.0, save_every=50)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        st.update(loss, clip=1.0, save_every=50 if device.type == "cpu" else 2000)
+        if step % 25 == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     st.save()
 
 
-def train_arpg(r: Recipe, vq: VQModel, run_dir: Path, out: Path, plots: Path) -> ARPG:
-    """Phase 1 on the wide data style, then (``focus_steps``) phase 2 on ``focus_style``,
-    starting from phase 1's weights with a fresh optimiser and schedule."""
+@dataclass(frozen=True)
+class Phase:
+    """One ARPG training phase: a fresh AdamW + warm-up/cosine on ``images`` training images of ``style``."""
+
+    name: str
+    style: str
+    steps: int
+    batch: int
+    lr: float
+    images: int
+    seed: int
+    ema: float = 0.0
+
+
+def arpg_phases(r: Recipe) -> list[Phase]:
+    """The recipe's ARPG phases in order; each starts from the weights the one before ended with."""
+    phases = [Phase("arpg", "wide", r.arpg_steps, r.arpg_batch, r.arpg_lr, r.token_images, r.seed),
+              Phase("arpg_focus", r.focus_style, r.focus_steps, r.arpg_batch, r.focus_lr, r.token_images, r.seed + 1),
+              Phase("arpg_polish", r.focus_style, r.polish_steps, r.polish_batch, r.polish_lr, r.polish_images,
+                    r.seed + 2, r.polish_ema)]
+    return [p for p in phases if p.steps]
+
+
+def phase_losses(run_dir: Path, name: str) -> list[float]:
+    """A phase's loss curve: its JSON (written when it finishes), else its checkpoint, else empty."""
+    js, ckpt = run_dir / f"{name}_losses.json", run_dir / f"{name}_ckpt.pt"
+    if js.exists():
+        return json.loads(js.read_text())
+    if ckpt.exists():
+        return list(torch.load(ckpt, map_location="cpu", weights_only=True)["losses"])
+    return []
+
+
+def plot_arpg(r: Recipe, run_dir: Path, path: Path) -> None:
+    """Loss against training images seen (millions), one curve per phase."""
+    curves, seen = {}, 0
+    for i, ph in enumerate(arpg_phases(r)):
+        ys = phase_losses(run_dir, ph.name)
+        xs = (seen + np.arange(1, len(ys) + 1) * ph.batch) / 1e6
+        curves[f"phase {i + 1}: {ph.style}, batch {ph.batch}"] = (xs, ys)
+        seen += ph.steps * ph.batch
+    _plot(curves, "ARPG", path, xlabel="training images seen (millions)")
+
+
+def train_arpg(r: Recipe, vq: VQModel, run_dir: Path, out: Path, plots: Path, device: str | torch.device = "cpu",
+               workers: int = 1) -> ARPG:
+    """Run the recipe's ARPG phases (``arpg_phases``).  A finished phase leaves
+    ``run_dir/<phase>.safetensors``; a rerun starts after the last finished one."""
     cfg = ARPGConfig.from_name(r.arpg)
     torch.manual_seed(r.seed)
-    model = ARPG(cfg).init_weights()
-    first = _Stage("arpg", run_dir, model, new_arpg_optimizer(model, r.arpg_lr))
-    curves = {}
-    if first.step < r.arpg_steps:
-        codes, labels = encode_dataset(r, vq, run_dir)
-        fit_arpg(model, first, codes, labels, r.arpg_steps, r.arpg_lr, r.arpg_batch, r.label_dropout, r.seed,
-                 r.bf16, desc="arpg (wide)")
-    curves["phase 1 (wide)"] = first.losses
-    if r.focus_steps:
-        second = _Stage("arpg_focus", run_dir, model, new_arpg_optimizer(model, r.focus_lr))
-        if second.step < r.focus_steps:
-            codes, labels = encode_dataset(r, vq, run_dir, style=r.focus_style)
-            fit_arpg(model, second, codes, labels, r.focus_steps, r.focus_lr, r.arpg_batch, r.label_dropout,
-                     r.seed + 1, r.bf16, desc=f"arpg ({r.focus_style})")
-        curves[f"phase 2 ({r.focus_style})"] = [math.nan] * len(first.losses) + second.losses
+    model = ARPG(cfg).init_weights().to(device)
+    phases = arpg_phases(r)
+    done = [i for i, ph in enumerate(phases) if (run_dir / f"{ph.name}.safetensors").exists()]
+    start = done[-1] + 1 if done else 0
+    if done:
+        _load(model, run_dir / f"{phases[done[-1]].name}.safetensors")
+    final = model.state_dict()
+    for ph in phases[start:]:
+        st = _Stage(ph.name, run_dir, model, new_arpg_optimizer(model, ph.lr), ema=ph.ema)
+        if st.step < ph.steps:
+            codes, labels = encode_dataset(r, vq, run_dir, style=ph.style, n_images=ph.images, workers=workers)
+            fit_arpg(model, st, codes, labels, ph.steps, ph.lr, ph.batch, r.label_dropout, ph.seed, r.bf16,
+                     desc=f"{ph.name} ({ph.style})")
+        final = st.ema if st.ema is not None else model.state_dict()
+        save_weights(model, run_dir / f"{ph.name}.safetensors", cfg.to_dict())
+        if st.ema is not None:
+            _save_state(final, run_dir / f"{ph.name}_ema.safetensors", cfg.to_dict())
+        (run_dir / f"{ph.name}_losses.json").write_text(json.dumps(st.losses))
+    model.load_state_dict(final)
     save_weights(model, out / "arpg.safetensors", cfg.to_dict())
-    _plot(curves, "ARPG", plots / "arpg_loss.png")
+    plot_arpg(r, run_dir, plots / "arpg_loss.png")
     return model.eval()
 
 
@@ -284,13 +397,19 @@ def train_judge(r: Recipe, run_dir: Path, out: Path, plots: Path) -> Judge:
 
 
 def run_recipe(name: str, out: str | Path = "assets/models", run_dir: str | Path | None = None,
-               plots: str | Path = "docs/training", threads: int | None = None) -> dict:
-    """Run every stage of recipe ``name``; finished stages (weights on disk) are skipped."""
-    if name not in RECIPES:
+               plots: str | Path = "docs/training", threads: int | None = None, device: str = "cpu",
+               workers: int | None = None, recipe: Recipe | None = None) -> dict:
+    """Run every stage of recipe ``name`` (or ``recipe``, saved under that name); finished stages
+    (weights on disk) are skipped.  ``device`` runs the ARPG phases and the token encoding there
+    (the small tokenizer and judge train on the CPU); ``workers`` processes render images for encoding."""
+    if recipe is None and name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
-    r = RECIPES[name]
+    r = recipe or RECIPES[name]
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but PyTorch sees no CUDA device here")
     if threads:
         torch.set_num_threads(threads)
+    workers = workers or min(8, os.cpu_count() or 1)
     out, plots = Path(out), Path(plots)
     run_dir = Path(run_dir or Path("runs") / name)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -303,7 +422,8 @@ def run_recipe(name: str, out: str | Path = "assets/models", run_dir: str | Path
     times["tokenizer_s"] = time.time() - t0
     t0 = time.time()
     if not (out / "arpg.safetensors").exists():
-        train_arpg(r, vq, run_dir, out, plots)
+        train_arpg(r, vq.to(device), run_dir, out, plots, device=device, workers=workers)
+        vq.cpu()
     times["arpg_s"] = time.time() - t0
     t0 = time.time()
     if not (out / "judge.safetensors").exists():

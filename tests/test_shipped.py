@@ -65,7 +65,7 @@ def test_inpaint_same_class_few_trials(pipe):
 
 
 def test_shipped_default_guidance_is_constant(pipe):
-    assert (pipe.default_cfg, pipe.default_cfg_schedule) == (4.5, "constant")
+    assert (pipe.default_cfg, pipe.default_cfg_schedule) == (3.0, "constant")
 
 
 def test_model_default_cfg_schedule_applies_unless_given():

@@ -1,0 +1,37 @@
+"""scripts/gpu_polish.py: the weights it packs on the GPU machine come back whole."""
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_polish.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("gpu_polish", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_parts_stay_small_and_join_back_exactly(tmp_path, monkeypatch):
+    gp = _script()
+    monkeypatch.setattr(gp, "PART_BYTES", 4096)
+    torch.manual_seed(0)
+    states = {stem: {f"w{i}": torch.randn(16, 16) for i in range(10)} for stem in ("arpg_polish", "arpg_polish_ema")}
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    parts = {stem: gp.split_save(st, pack / stem) for stem, st in states.items()}
+    assert all(len(names) > 1 for names in parts.values())
+    assert all(p.stat().st_size <= 4096 + 1024 for p in pack.glob("*.safetensors"))  # + header
+    (pack / "polish_info.json").write_text(json.dumps({
+        "config": {"dim": 16}, "losses": [1.0, 0.5], "parts": parts, "step_s": 0.01, "train_s": 60,
+        "recipe": {"polish_steps": 2, "polish_batch": 4}}))
+    gp.unpack(pack, tmp_path / "run")
+    for stem, st in states.items():
+        back = load_file(str(tmp_path / "run" / f"{stem}.safetensors"))
+        assert back.keys() == st.keys() and all(torch.equal(back[k], st[k]) for k in st)
+        assert json.loads((tmp_path / "run" / f"{stem}.json").read_text()) == {"dim": 16}
+    assert json.loads((tmp_path / "run" / "arpg_polish_losses.json").read_text()) == [1.0, 0.5]
