@@ -7,7 +7,7 @@ export GRADIO_ANALYTICS_ENABLED=False NO_PROXY=localhost,127.0.0.1 HF_HUB_OFFLIN
 python -m arpg eval --per-class 100 --fd-per-class 20 --json docs/benchmarks/quality.json
 python scripts/bench_tasks.py --trials 100 --resize-trials 30 --json docs/benchmarks/tasks.json
 python scripts/bench_tasks.py --trials 100 --resize-trials 30 --style wide --json docs/benchmarks/tasks-wide.json
-python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 \
+python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 --quality --quality-per-class 20 \
     --json docs/benchmarks/shipped.json --plot docs/benchmarks/shipped.png
 python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 --dtype bfloat16 \
     --json docs/benchmarks/shipped-bf16.json --plot docs/benchmarks/shipped-bf16.png

@@ -423,3 +423,14 @@ def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{")
     assert saved_files(tmp_path) == ["shipped.json"]
     assert order_rows(orders) == [["raster", 32, 0.9, 1.5, 0.1, 256, 2.49]]
+
+
+def test_default_steps_are_32_for_the_small_model_and_16_for_a_large_one_on_cpu(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from arpg.pipeline import Pipeline
+    from demo.tabs import common
+
+    pipe = Pipeline.random()  # a few parameters, on the CPU
+    assert common.default_steps(pipe, cells=256) == 32 and common.default_steps(pipe, cells=10) == 10
+    monkeypatch.setattr(common, "LARGE_MODEL_PARAMS", 0)  # every model counts as large now
+    assert common.default_steps(pipe, cells=256) == 16
