@@ -1,10 +1,11 @@
 """Phase 3 ("polish") of the digits recipe on one GPU, sized to a time budget.
 
-Phase 3 continues the shipped ARPG weights (the end of phase 2) on many more images of the
-generator's data style, with a larger batch and an exponential moving average of the weights.
-On a CUDA machine, from the repository root, with the phase-2 weights in assets/models:
+Phase 3 continues phase 2's ARPG weights on many more images of the generator's data style,
+with a larger batch and an exponential moving average of the weights.  On a CUDA machine,
+from the repository root, with phase 2's weights given by ``--phase2`` (they were the shipped
+weights before phase 3 existed: ``git show 15c28fd:assets/models/arpg.safetensors > phase2.safetensors``):
 
-    python scripts/gpu_polish.py --minutes 6 --pack OUT_DIR
+    python scripts/gpu_polish.py --phase2 phase2.safetensors --minutes 6 --pack OUT_DIR
 
 It renders and encodes the token set, times a few training steps, picks the step count that
 fills the budget, runs ``arpg.train.run_recipe`` with it, and writes the new weights to
@@ -98,6 +99,7 @@ def main() -> int:
     ap.add_argument("--pack", type=Path, help="write the weights in parts (and logs) to this folder")
     ap.add_argument("--unpack", type=Path, help="join parts written by --pack into --run-dir")
     ap.add_argument("--run-dir", type=Path, default=Path("runs/digits"))
+    ap.add_argument("--phase2", type=Path, help="phase 2's ARPG weights (default: RUN_DIR/arpg_focus.safetensors)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--images", type=int, default=None)
@@ -113,9 +115,11 @@ def main() -> int:
     r = replace(r, polish_batch=a.batch or r.polish_batch, polish_images=a.images or r.polish_images)
     run_dir, models = a.run_dir, Path("assets/models")
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "arpg_focus.safetensors").exists():  # the shipped weights are where phase 2 ended
-        shutil.copy(models / "arpg.safetensors", run_dir / "arpg_focus.safetensors")
+    if a.phase2:
+        shutil.copy(a.phase2, run_dir / "arpg_focus.safetensors")
         shutil.copy(models / "arpg.json", run_dir / "arpg_focus.json")
+    if not (run_dir / "arpg_focus.safetensors").exists():
+        ap.error(f"phase 2's weights are needed: pass --phase2 or put them at {run_dir / 'arpg_focus.safetensors'}")
     print(f"torch {torch.__version__}, device {a.device}"
           + (f" ({torch.cuda.get_device_name()})" if a.device.startswith("cuda") else ""), flush=True)
     vq = train._load(VQModel(VQConfig.from_name(r.vq)), models / "vq.safetensors").to(a.device)
