@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -350,21 +350,25 @@ def train_arpg(r: Recipe, vq: VQModel, run_dir: Path, out: Path, plots: Path, de
     phases = arpg_phases(r)
     done = [i for i, ph in enumerate(phases) if (run_dir / f"{ph.name}.safetensors").exists()]
     start = done[-1] + 1 if done else 0
+    final = None  # what ships when it is not the live weights: the last phase's moving average
     if done:
-        _load(model, run_dir / f"{phases[done[-1]].name}.safetensors")
-    final = model.state_dict()
+        last = phases[done[-1]]
+        _load(model, run_dir / f"{last.name}.safetensors")
+        if last.ema and (run_dir / f"{last.name}_ema.safetensors").exists():
+            final = _load_state(run_dir / f"{last.name}_ema.safetensors")
     for ph in phases[start:]:
         st = _Stage(ph.name, run_dir, model, new_arpg_optimizer(model, ph.lr), ema=ph.ema)
         if st.step < ph.steps:
             codes, labels = encode_dataset(r, vq, run_dir, style=ph.style, n_images=ph.images, workers=workers)
             fit_arpg(model, st, codes, labels, ph.steps, ph.lr, ph.batch, r.label_dropout, ph.seed, r.bf16,
                      desc=f"{ph.name} ({ph.style})")
-        final = st.ema if st.ema is not None else model.state_dict()
+        final = st.ema
         save_weights(model, run_dir / f"{ph.name}.safetensors", cfg.to_dict())
         if st.ema is not None:
-            _save_state(final, run_dir / f"{ph.name}_ema.safetensors", cfg.to_dict())
+            _save_state(st.ema, run_dir / f"{ph.name}_ema.safetensors", cfg.to_dict())
         (run_dir / f"{ph.name}_losses.json").write_text(json.dumps(st.losses))
-    model.load_state_dict(final)
+    if final is not None:
+        model.load_state_dict(final)
     save_weights(model, out / "arpg.safetensors", cfg.to_dict())
     plot_arpg(r, run_dir, plots / "arpg_loss.png")
     return model.eval()
@@ -434,8 +438,12 @@ def run_recipe(name: str, out: str | Path = "assets/models", run_dir: str | Path
     return info
 
 
-def _load(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(path)), strict=True)
+    return load_file(str(path))
+
+
+def _load(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+    model.load_state_dict(_load_state(path), strict=True)
     return model.eval()

@@ -36,6 +36,10 @@ def test_smoke_recipe_trains_and_resumes(tmp_path):
     assert info["tokenizer_s"] > 0
     again = run_recipe("smoke", out=out, run_dir=run, plots=plots)  # everything on disk: skipped
     assert again["arpg_s"] < info["arpg_s"]
+    # every phase finished but the shipped file gone: it is written again, from the moving average
+    (out / "arpg.safetensors").unlink()
+    run_recipe("smoke", out=out, run_dir=run, plots=plots)
+    assert all(torch.equal(v, ema[k]) for k, v in load_file(str(out / "arpg.safetensors")).items())
 
 
 def test_a_run_starts_after_the_last_finished_phase(tmp_path):
