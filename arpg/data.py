@@ -53,7 +53,7 @@ STYLES = {
 }
 
 
-# The style the shipped generator learns (phase 2 of the "digits" recipe); quality is measured on it.
+# The style the shipped generator learns (ARPG phases 2 and 3 of the "digits" recipe); quality is measured on it.
 GENERATOR_STYLE = "centred"
 
 

@@ -252,7 +252,7 @@ def sample_many(pipe, out: str | Path, classes: Sequence[int], per_class: int = 
     if seed + n - 1 > MAX_SEED:
         raise ValueError(f"seeds run from --seed to --seed + {n - 1}, past {MAX_SEED}; lower --seed")
     cfg_scale = pipe.default_cfg if cfg_scale is None else float(cfg_scale)
-    cfg_schedule = cfg_schedule or getattr(pipe, "default_cfg_schedule", "linear")
+    cfg_schedule = cfg_schedule or pipe.default_cfg_schedule  # resolved here: the manifest records it
     kw = dict(steps=steps, schedule=schedule, cfg_scale=cfg_scale, cfg_schedule=cfg_schedule,
               temperature=temperature, top_k=top_k, top_p=top_p, order=order)
     if order == "confidence":

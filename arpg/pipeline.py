@@ -125,6 +125,11 @@ class Pipeline:
     def num_classes(self) -> int:
         return self.model.cfg.num_classes
 
+    @property
+    def num_params(self) -> int:
+        """Parameters of the ARPG transformer."""
+        return sum(p.numel() for p in self.model.parameters())
+
     # -- basic operations ----------------------------------------------------------------
     @staticmethod
     def resolve_seed(seed: int | None) -> int:

@@ -56,7 +56,7 @@ def model_line(pipe: "Pipeline") -> str:
     """One line about the loaded model."""
     dev = pipe.device.type.upper() if pipe.device.type != "cpu" else "CPU"
     size = pipe.image_size
-    n_par = sum(p.numel() for p in pipe.model.parameters()) / 1e6
+    n_par = pipe.num_params / 1e6
     return (f"**Model:** {pipe.name} · {n_par:.1f} M parameters · {pipe.num_classes} classes · "
             f"{size}×{size} px images from {pipe.grid[0]}×{pipe.grid[1]} tokens · running on {dev}")
 

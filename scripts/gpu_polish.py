@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -120,10 +121,10 @@ def main() -> int:
         shutil.copy(models / "arpg.json", run_dir / "arpg_focus.json")
     if not (run_dir / "arpg_focus.safetensors").exists():
         ap.error(f"phase 2's weights are needed: pass --phase2 or put them at {run_dir / 'arpg_focus.safetensors'}")
-    print(f"torch {torch.__version__}, device {a.device}"
-          + (f" ({torch.cuda.get_device_name()})" if a.device.startswith("cuda") else ""), flush=True)
+    device_name = torch.cuda.get_device_name() if a.device.startswith("cuda") else a.device
+    print(f"torch {torch.__version__}, device {a.device} ({device_name})", flush=True)
     vq = train._load(VQModel(VQConfig.from_name(r.vq)), models / "vq.safetensors").to(a.device)
-    workers = a.workers or train.os.cpu_count() or 1
+    workers = a.workers or os.cpu_count() or 1
     t0 = time.time()
     codes, labels = train.encode_dataset(r, vq, run_dir, style=r.focus_style, n_images=r.polish_images,
                                          workers=workers)
@@ -146,15 +147,12 @@ def main() -> int:
           f"{sum(tail) / len(tail):.3f}", flush=True)
     if a.pack:
         a.pack.mkdir(parents=True, exist_ok=True)
-        from safetensors.torch import load_file
-
-        parts = {}
-        for stem in ("arpg_polish", "arpg_polish_ema"):
-            parts[stem] = split_save(load_file(str(run_dir / f"{stem}.safetensors")), a.pack / stem)
+        parts = {stem: split_save(train._load_state(run_dir / f"{stem}.safetensors"), a.pack / stem)
+                 for stem in ("arpg_polish", "arpg_polish_ema")}
         meta = {"config": json.loads((run_dir / "arpg_polish.json").read_text()),
-                "losses": train.phase_losses(run_dir, "arpg_polish"), "recipe": asdict(r), "step_s": t_step, "train_s": train_s, "total_s": time.time() - t_start,
-                "images": len(codes), "device": torch.cuda.get_device_name() if a.device.startswith("cuda")
-                else a.device, "torch": torch.__version__, "parts": parts, "run_info": info}
+                "losses": train.phase_losses(run_dir, "arpg_polish"), "recipe": asdict(r), "step_s": t_step,
+                "train_s": train_s, "total_s": time.time() - t_start, "images": len(codes), "device": device_name,
+                "torch": torch.__version__, "parts": parts, "run_info": info}
         (a.pack / "polish_info.json").write_text(json.dumps(meta, indent=2) + "\n")
         print(f"packed into {a.pack}: {sorted(p.name for p in a.pack.iterdir())}")
     return 0

@@ -170,7 +170,7 @@ def default_steps(pipe: Any, cells: int | None = None) -> int:
     """32 steps (the shipped model's measured default), 16 for a large model on a CPU;
     never more than the number of cells."""
     cells = cells or pipe.grid[0] * pipe.grid[1]
-    large = sum(p.numel() for p in pipe.model.parameters()) > LARGE_MODEL_PARAMS
+    large = pipe.num_params > LARGE_MODEL_PARAMS
     return min(cells, 16 if large and pipe.device.type == "cpu" else 32)
 
 
@@ -218,7 +218,7 @@ def sampling_controls(pipe: Any, steps: int | None = None, max_steps: int | None
         with gr.Row():
             cfg = knob(1.0, 10.0, value=float(pipe.default_cfg), step=0.25, label="Guidance scale",
                        info="classifier-free guidance; 1 = none")
-            cfg_schedule = gr.Dropdown(list(CFG_SCHEDULES), value=getattr(pipe, "default_cfg_schedule", "linear"),
+            cfg_schedule = gr.Dropdown(list(CFG_SCHEDULES), value=pipe.default_cfg_schedule,
                                        label="Guidance schedule",
                                        info="linear: guidance grows over the steps; constant: full from the start")
         with gr.Row():
