@@ -1,9 +1,12 @@
 """Start the ARPG Sandbox web app: ``python app.py`` serves the shipped model on 127.0.0.1:7860.
 
 Released checkpoints: ``python app.py --weights ARPG-L`` (or a local file, or
-``hf://hp-l33/ARPG/arpg_300m.pt``); the tokenizer defaults to LlamaGen's ``vq_ds16_c2i.pt``.
-When they cannot be loaded (offline, missing file) the app falls back to the shipped model
-and says so at the top of the page.
+``hf://hp-l33/ARPG/arpg_300m.pt``), or the same in ``$ARPG_WEIGHTS`` (a flag wins; a Space
+sets the variable); the tokenizer (``--tokenizer`` / ``$ARPG_TOKENIZER``) defaults to
+LlamaGen's ``vq_ds16_c2i.pt``. When they cannot be loaded (offline, missing file) the app
+falls back to the shipped model and says so at the top of the page. The page's Model dropdown
+also offers the shipped model and every released model present in the hub cache; each
+browser session (and each API call, by its ``model`` argument) uses the one it chose.
 """
 from __future__ import annotations
 
@@ -12,12 +15,17 @@ import logging
 import os
 import sys
 
+# torch, gradio and the app are imported inside main(): ``python app.py`` restarts itself once
+# (see the end of this file) and must not import them twice.
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line flags."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", help="ARPG checkpoint: a path, hf://org/repo/file, or ARPG-L / ARPG-XL / ARPG-XXL")
-    p.add_argument("--tokenizer", help="VQ tokenizer: a path or hf://org/repo/file (default: LlamaGen vq_ds16_c2i)")
+    p.add_argument("--weights", help="ARPG checkpoint: a path, hf://org/repo/file, or ARPG-L / ARPG-XL / ARPG-XXL "
+                   "(default: $ARPG_WEIGHTS, else the shipped model)")
+    p.add_argument("--tokenizer", help="VQ tokenizer: a path or hf://org/repo/file (default: $ARPG_TOKENIZER, else "
+                   "LlamaGen vq_ds16_c2i for released weights)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -29,13 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     """Load the model (with fallbacks), build the app and serve it until interrupted."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from demo.ui import build_demo, launch_options
-    from demo.weights import load_app_pipeline
+    from demo import server
 
-    pipe = load_app_pipeline(args.weights, args.tokenizer, device=args.device)
-    if pipe.notice:
-        logging.getLogger("app").warning(pipe.notice)
-    demo = build_demo(pipe)
+    server.prepare_process()  # before gradio is imported: one temp folder, removed on SIGTERM/SIGINT/exit
+    from arpg.hub import env_choice
+    from demo.ui import build_demo, launch_options, model_store
+
+    weights, tokenizer = env_choice(args.weights, args.tokenizer)
+    demo = build_demo(model_store(weights, tokenizer, args.device))
     demo.launch(**launch_options(server_name=args.host, server_port=args.port, share=args.share))
 
 

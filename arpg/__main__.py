@@ -1,3 +1,4 @@
+"""``python -m arpg <command>``: the same command line as the ``arpg`` console script."""
 import sys
 
 from .cli import main

@@ -1,129 +1,68 @@
-"""The command line: ``python -m arpg <command>``; one parser built here for every command."""
+"""The command line: ``arpg <command>`` (or ``python -m arpg <command>``).
+
+Every argparse definition of the project is here; what each command does is in
+:mod:`arpg.commands`.  Sampling flags default to "not given": the model's own defaults
+(``pipe.defaults``, from its JSON config) fill in the rest.  Bad input ends with one
+line, ``error: ...``, and exit code 2.
+"""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from pathlib import Path
+from typing import Any
 
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+from . import commands
+from .config import ARPG_PRESETS
+from .measure.probes import DTYPES
+from .measure.runner import DEFAULT_STEPS
+from .options import SAMPLER_ORDERS, SCHEDULES
+from .orders import ORDER_NAMES
+from .sampling import METHODS
+from .schedules import CFG_SCHEDULES
+
+
+class UsageError(Exception):
+    """A flag argparse cannot parse (reported as one line by :func:`main`)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, not the usage text (subparsers inherit it)."""
+
+    def error(self, message: str) -> Any:
+        """Raise :class:`UsageError` instead of printing the usage and exiting."""
+        raise UsageError(message)
 
 
 # -- shared argument groups -------------------------------------------------------------------
 def add_model_args(p: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--tokenizer``, ``--device``, ``--dtype``."""
     g = p.add_argument_group("model")
-    g.add_argument("--weights", help="ARPG checkpoint (.safetensors or .pt); default: the shipped digits model")
-    g.add_argument("--tokenizer", help="VQ tokenizer checkpoint (required with --weights)")
+    g.add_argument("--weights", help="ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
+                   "ARPG-L / ARPG-XL / ARPG-XXL (default: the shipped digits model)")
+    g.add_argument("--tokenizer", help="VQ tokenizer, same forms (default with --weights: LlamaGen VQ-16)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     g.add_argument("--dtype", choices=sorted(DTYPES), default=None,
-                   help="weights dtype for the transformer (default: as stored)")
+                   help="weights dtype for the transformer (default: as stored; bf16 for released weights on CUDA)")
 
 
-def add_sampling_args(p: argparse.ArgumentParser, steps: int = 32) -> None:
-    g = p.add_argument_group("sampling")
-    g.add_argument("--steps", type=int, default=steps, help="decoding steps (forward passes)")
-    g.add_argument("--schedule", default="arccos", help="tokens per step: arccos, cosine, linear or k=<int>")
-    g.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
-    g.add_argument("--cfg-schedule", default=None, choices=["linear", "constant"],
-                   help="guidance schedule (default: the model's)")
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-k", type=int, default=0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--order", default="random", help="random, raster, spiral-in, spiral-out, z-curve, alternate")
-    g.add_argument("--seed", type=int, default=0)
+def add_sampling_args(p: argparse.ArgumentParser, orders: tuple[str, ...] = SAMPLER_ORDERS,
+                      steps_help: str = "decoding steps (forward passes)") -> None:
+    """The flags of :class:`arpg.options.SamplingOptions` (default: the model's) and ``--seed``."""
+    g = p.add_argument_group("sampling (flags not given keep the model's defaults)")
+    g.add_argument("--steps", type=int, default=None, help=steps_help)
+    g.add_argument("--schedule", default=None, help=f"tokens per step: {', '.join(SCHEDULES)} or k=<int>")
+    g.add_argument("--cfg", type=float, default=None, help="guidance scale")
+    g.add_argument("--cfg-schedule", default=None, help=f"guidance schedule: {', '.join(CFG_SCHEDULES)}")
+    g.add_argument("--temperature", type=float, default=None, help="softmax temperature (> 0)")
+    g.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0: all)")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1]")
+    g.add_argument("--order", default=None, help=f"decoding order: {', '.join(orders)}")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
-def sampling_kwargs(a: argparse.Namespace) -> dict:
-    return dict(steps=a.steps, schedule=a.schedule, cfg_scale=a.cfg, cfg_schedule=a.cfg_schedule,
-                temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, order=a.order, seed=a.seed)
-
-
-def load_pipeline(a: argparse.Namespace):
-    import torch
-
-    from .pipeline import SHIPPED_DIR, Pipeline
-
-    dtype = getattr(torch, a.dtype) if getattr(a, "dtype", None) else None
-    if a.weights or a.tokenizer:
-        if not (a.weights and a.tokenizer):
-            raise ValueError("--weights and --tokenizer go together: give both files")
-        return Pipeline.from_files(a.weights, a.tokenizer, device=a.device, dtype=dtype)
-    if not (SHIPPED_DIR / "arpg.safetensors").exists():
-        raise ValueError(f"the shipped model is missing from {SHIPPED_DIR}; run `python -m arpg train` "
-                         "or pass --weights/--tokenizer")
-    return Pipeline.shipped(device=a.device, dtype=dtype)
-
-
-def _label(pipe, value: str) -> int:
-    return pipe.label_of(value)
-
-
-# -- commands ------------------------------------------------------------------------------------
-def cmd_sample(a: argparse.Namespace) -> int:
-    from demo.render import image_grid
-
-    pipe = load_pipeline(a)
-    if not 1 <= a.n <= 256:
-        raise ValueError(f"-n must be between 1 and 256, got {a.n}")
-    out = pipe.generate([_label(pipe, a.class_)] * a.n, **sampling_kwargs(a))
-    if not 1 <= a.upscale <= 16:
-        raise ValueError(f"--upscale must be between 1 and 16, got {a.upscale}")
-    img = image_grid(list(out.images), ncols=a.cols or min(a.n, 8), pad=2 if a.n > 1 else 0)
-    img = img.resize((img.width * a.upscale, img.height * a.upscale), 0)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    img.save(a.out)
-    print(f"wrote {a.out} ({a.n} image(s), class {out.labels[0]} '{pipe.class_names[out.labels[0]]}', "
-          f"{out.trace.forward_passes} steps, seed {out.seed})")
-    return 0
-
-
-def cmd_animate(a: argparse.Namespace) -> int:
-    from .animate import decoding_animation
-
-    pipe = load_pipeline(a)
-    path = decoding_animation(pipe, _label(pipe, a.class_), a.out, compare=a.compare, fps=a.fps,
-                              **sampling_kwargs(a))
-    print(f"wrote {path}")
-    return 0
-
-
-def cmd_convert(a: argparse.Namespace) -> int:
-    from .checkpoints import convert
-
-    family = convert(a.input, a.output)
-    print(f"wrote {a.output} ({'ARPG model' if family == 'arpg' else 'VQ tokenizer'}) and "
-          f"{Path(a.output).with_suffix('.json')}")
-    return 0
-
-
-def cmd_train(a: argparse.Namespace) -> int:
-    from .train import run_recipe
-
-    info = run_recipe(a.recipe, out=a.out, run_dir=a.run_dir, plots=a.plots, threads=a.threads, device=a.device,
-                      workers=a.workers)
-    print(json.dumps(info, indent=2))
-    return 0
-
-
-def cmd_eval(a: argparse.Namespace) -> int:
-    from .evaluate import evaluate, format_table
-
-    pipe = load_pipeline(a)
-    steps = [int(s) for s in a.steps.split(",") if s]
-    res = evaluate(pipe, per_class=a.per_class, steps_list=steps, fd_per_class=a.fd_per_class, out=a.json,
-                   raster=not a.no_raster)
-    print(format_table(res))
-    if a.json:
-        print(f"wrote {a.json}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m arpg", description="ARPG Sandbox: randomized parallel decoding")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True, metavar="command")
-
+# -- one parser per command ------------------------------------------------------------------
+def _add_sample(sub: Any) -> None:
     s = sub.add_parser("sample", help="generate images of one class")
     s.add_argument("--class", dest="class_", default="3", help="class id or name")
     s.add_argument("-n", type=int, default=1, help="number of images (tiled in a grid)")
@@ -132,71 +71,139 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out.png")
     add_sampling_args(s)
     add_model_args(s)
-    s.set_defaults(func=cmd_sample)
+    s.set_defaults(func=commands.cmd_sample)
 
+
+def _add_animate(sub: Any) -> None:
     s = sub.add_parser("animate", help="animate the decoding order (GIF or MP4)")
     s.add_argument("--class", dest="class_", default="3", help="class id or name")
     s.add_argument("--out", default="order.gif", help=".gif or .mp4")
     s.add_argument("--compare", action="store_true",
-                   help="raster 1/step, random 1/step and ARPG side by side")
-    s.add_argument("--fps", type=float, default=6.0)
-    add_sampling_args(s, steps=16)
+                   help="raster 1/step, random 1/step and ARPG side by side, on one clock of measured decode time")
+    s.add_argument("--fps", type=float, default=None,
+                   help="frames per second (default 6; 8 with --compare, fewer when a long comparison needs it)")
+    s.add_argument("--slow", type=float, default=None,
+                   help="with --compare: on-screen seconds per second of decoding (default: ARPG lasts >= 1 s)")
+    add_sampling_args(s, steps_help=f"decoding steps (default {commands.ANIMATE_STEPS}: one frame per step)")
     add_model_args(s)
-    s.set_defaults(func=cmd_animate)
+    s.set_defaults(func=commands.cmd_animate)
 
+
+def _add_convert(sub: Any) -> None:
     s = sub.add_parser("convert", help="convert a released .pt checkpoint to .safetensors (+ .json config)")
     s.add_argument("input")
     s.add_argument("output")
-    s.set_defaults(func=cmd_convert)
+    s.set_defaults(func=commands.cmd_convert)
 
+
+def _add_train(sub: Any) -> None:
     s = sub.add_parser("train", help="train the shipped tokenizer, model and judge")
     s.add_argument("--recipe", default="digits")
-    s.add_argument("--out", default="assets/models")
+    s.add_argument("--out", default=None, help="where the weights go (default: the recipe's folder)")
     s.add_argument("--run-dir", default=None, help="resumable checkpoints (default runs/<recipe>)")
-    s.add_argument("--plots", default="docs/training")
+    s.add_argument("--plots", default=None, help="loss plots (default: the recipe's folder)")
+    s.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after about this long with everything saved; run again to continue")
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--device", default="cpu", help="where the ARPG phases run, e.g. cuda (default cpu)")
     s.add_argument("--workers", type=int, default=None, help="processes rendering training images")
-    s.set_defaults(func=cmd_train)
+    s.set_defaults(func=commands.cmd_train)
 
+
+def _add_eval(sub: Any) -> None:
     s = sub.add_parser("eval", help="quality table of the shipped model (PSNR, judge, accuracy, Frechet)")
     s.add_argument("--per-class", type=int, default=100, help="samples per class at 32 steps")
     s.add_argument("--fd-per-class", type=int, default=None,
                    help="samples per class for the other settings (default: --per-class)")
-    s.add_argument("--steps", default="4,8,16,32,64,256")
-    s.add_argument("--no-raster", action="store_true")
+    s.add_argument("--steps", default="4,8,16,32,64,256", help="step counts, comma-separated")
+    s.add_argument("--no-raster", action="store_true", help="leave out raster order, one token per step")
     s.add_argument("--json", default="docs/benchmarks/quality.json")
     add_model_args(s)
-    s.set_defaults(func=cmd_eval)
+    s.set_defaults(func=commands.cmd_eval)
 
-    for register in _extra_commands():
-        register(sub)
+
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench", help="speed, memory and quality of ARPG vs one-token-per-step decoding",
+        description="ARPG parallel decoding vs raster and random one-token-per-step decoding, interleaved "
+                    "on the same weights and batch: images/s, latency, forward passes, KV cache bytes, "
+                    "peak memory, achieved FLOP/s vs the measured matmul peak, and (shipped model) quality.")
+    p.add_argument("--model", default=None,
+                   help=f"shipped (default) or a preset with random weights: {', '.join(ARPG_PRESETS)}")
+    p.add_argument("--batch", default="16", help="images per generate call (default 16); several: 1,16")
+    p.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)), help="ARPG step counts, comma-separated")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)} (and baseline)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per setting; medians are reported (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed passes over all settings first (default 1)")
+    p.add_argument("--quality", action="store_true", help="judge accuracy and Frechet distance (shipped model)")
+    p.add_argument("--orders", default=None,
+                   help=f"compare decoding orders instead (shipped model), some of: {', '.join(SAMPLER_ORDERS)}; "
+                        "quality with --quality-per-class images per class")
+    p.add_argument("--quality-per-class", type=int, default=20, help="images per class and setting for --quality")
+    p.add_argument("--baseline", action="store_true",
+                   help="also time the same weights as a plain model (float32, unfused, not prepacked): "
+                        "every row then has its speed-up over it")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of the table: where one generate call (largest --batch, first --steps) spends "
+                        "its time per step, by part and by operator (with --baseline: the plain model too)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the step function (extend/query)")
+    p.add_argument("--autocast", action="store_true", help="bf16 autocast over float32 weights")
+    p.add_argument("--no-decode", action="store_true", help="time the transformer only (no tokenizer decode)")
+    p.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--plot", default=None, help="write the trade-off figure here (PNG)")
+    add_model_args(p)
+    p.set_defaults(func=commands.cmd_bench)
+
+
+def _add_sample_many(sub: Any) -> None:
+    s = sub.add_parser(
+        "sample-many", help="many images for FID: PNGs + one .npz; runs under torchrun on many GPUs",
+        description="Sample len(classes) x per-class images, image i with seed --seed + i; under "
+                    "torchrun --nproc_per_node=K each rank takes a share. Resumable; the .npz "
+                    "(arr_0: N x H x W x 3 uint8) is in the ADM evaluator's format.")
+    s.add_argument("--classes", default=None, help="comma-separated class ids, a-b ranges or names (default: all)")
+    s.add_argument("--per-class", type=int, default=50, help="images per class (default 50, the ImageNet protocol)")
+    s.add_argument("--batch-size", type=int, default=16, help="images per forward pass, per process")
+    s.add_argument("--out", default="samples", help="output folder (PNGs in <out>/images)")
+    s.add_argument("--npz", default=None, help="path of the .npz (default <out>/samples_NxHxWx3.npz)")
+    s.add_argument("--limit", type=int, default=None,
+                   help="stop after about this many new images per process (time-boxed jobs; rerun to continue)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--random-model", default=None, help=argparse.SUPPRESS)  # tests: e.g. ARPG-tiny,VQ-tiny
+    add_sampling_args(s, orders=ORDER_NAMES)
+    add_model_args(s)
+    s.set_defaults(func=commands.cmd_sample_many)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command."""
+    p = _Parser(prog="arpg", description="ARPG Sandbox: randomized parallel decoding")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+    for add in (_add_sample, _add_animate, _add_convert, _add_train, _add_eval, _add_bench, _add_sample_many):
+        add(sub)
     return p
 
 
-def _extra_commands():
-    """Commands defined in their own modules (each exposes ``register(subparsers)``)."""
-    regs = []
-    for mod in ("arpg.bench", "arpg.distributed"):
-        try:
-            module = __import__(mod, fromlist=["register"])
-        except ImportError:
-            continue
-        if hasattr(module, "register"):
-            regs.append(module.register)
-    return regs
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    a = parser.parse_args(argv)
+    """Run one command; returns the exit code (2 and one ``error:`` line for bad input)."""
+    try:
+        a = build_parser().parse_args(argv)
+    except UsageError as e:
+        return _fail(str(e))
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(message)s")
     try:
         return a.func(a) or 0
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -6,7 +6,7 @@ follows LlamaGen's ``vq_ds16_c2i``.  Small presets exist for the model shipped i
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
@@ -27,12 +27,20 @@ class ARPGConfig:
     multiple_of: int = 256
     rope_base: float = 10000.0
     norm_eps: float = 1e-5
+    # The token grids (rows, cols) the weights were trained on, as training records them in the
+    # JSON config; empty: the ``grid_size`` square (the released models: 16x16).  Not an architecture
+    # field: any weights run on any grid, but queries beyond these sizes are out of distribution.
+    trained_grids: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.dim % self.n_head:
             raise ValueError(f"dim ({self.dim}) must be divisible by n_head ({self.n_head})")
         if self.head_dim % 4:
             raise ValueError(f"head_dim ({self.head_dim}) must be a multiple of 4 for 2D RoPE")
+        grids = tuple(tuple(g) for g in self.trained_grids)
+        if any(len(g) != 2 or not all(isinstance(n, int) and n > 0 for n in g) for g in grids):
+            raise ValueError(f"trained_grids must be (rows, cols) pairs of positive ints, got {self.trained_grids!r}")
+        object.__setattr__(self, "trained_grids", grids)
 
     # -- derived quantities -------------------------------------------------
     @property
@@ -43,6 +51,11 @@ class ARPGConfig:
     def ffn_dim(self) -> int:
         # SwiGLU hidden size as in LlamaGen / ARPG: 2/3 of 4*dim, rounded up.
         return find_multiple(int(2 * 4 * self.dim / 3), self.multiple_of)
+
+    @property
+    def trained_sizes(self) -> tuple[tuple[int, int], ...]:
+        """The grids the weights were trained on: ``trained_grids``, else ``((grid_size, grid_size),)``."""
+        return self.trained_grids or ((self.grid_size, self.grid_size),)
 
     @property
     def n_embeddings(self) -> int:
@@ -62,7 +75,7 @@ class ARPGConfig:
 
     # -- presets --------------------------------------------------------------
     @classmethod
-    def from_name(cls, name: str) -> "ARPGConfig":
+    def from_name(cls, name: str) -> ARPGConfig:
         try:
             return cls(**ARPG_PRESETS[name])
         except KeyError:
@@ -72,7 +85,8 @@ class ARPGConfig:
         return {"family": "arpg", **asdict(self)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ARPGConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ARPGConfig:
+        """The config of a JSON sidecar; keys that are not fields (``family``, ``sampling``) are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -84,10 +98,23 @@ ARPG_PRESETS: dict[str, dict[str, Any]] = {
     # The model shipped in assets/models: digits on a 16x16 token grid.
     "ARPG-digits": dict(dim=256, n_head=4, n_self_layers=4, n_cross_layers=4,
                         vocab_size=512, num_classes=10, multiple_of=128),
+    # The scenes model (arpg.train.scenes): landscapes on variable canvases of 64 px high, 4 px per token
+    # (trained on the grids of RECIPES["scenes"].canvases in arpg.train.recipes, recorded in its JSON).
+    "ARPG-scenes": dict(dim=320, n_head=5, n_self_layers=5, n_cross_layers=5,
+                        vocab_size=1024, num_classes=10, multiple_of=128),
     # A tiny model for tests.
     "ARPG-tiny": dict(dim=64, n_head=2, n_self_layers=2, n_cross_layers=2,
                       vocab_size=32, num_classes=10, grid_size=4, multiple_of=32),
 }
+
+
+def arpg_preset_name(cfg: ARPGConfig) -> str | None:
+    """The preset with ``cfg``'s architecture (every field but ``grid_size`` and ``trained_grids``, which
+    weights do not fix), or None."""
+    for name, entries in ARPG_PRESETS.items():
+        if replace(ARPGConfig(**entries), grid_size=cfg.grid_size, trained_grids=cfg.trained_grids) == cfg:
+            return name
+    return None
 
 
 @dataclass(frozen=True)
@@ -109,7 +136,7 @@ class VQConfig:
         return 2 ** (len(self.ch_mult) - 1)
 
     @classmethod
-    def from_name(cls, name: str) -> "VQConfig":
+    def from_name(cls, name: str) -> VQConfig:
         try:
             return cls(**VQ_PRESETS[name])
         except KeyError:
@@ -121,7 +148,8 @@ class VQConfig:
         return {"family": "vq", **d}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VQConfig":
+    def from_dict(cls, d: dict[str, Any]) -> VQConfig:
+        """The config of a JSON sidecar; keys that are not fields (``family``) are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -130,6 +158,9 @@ VQ_PRESETS: dict[str, dict[str, Any]] = {
     "VQ-16": dict(),
     # The tokenizer shipped in assets/models: 64x64 px -> 16x16 tokens.
     "VQ-digits": dict(codebook_size=512, codebook_dim=8, ch=32, ch_mult=(1, 2, 2),
+                      z_channels=64, num_res_blocks=1, norm_groups=16),
+    # The scenes tokenizer: 4 px per token, a larger codebook for the richer images.
+    "VQ-scenes": dict(codebook_size=1024, codebook_dim=8, ch=48, ch_mult=(1, 2, 2),
                       z_channels=64, num_res_blocks=1, norm_groups=16),
     "VQ-tiny": dict(codebook_size=32, codebook_dim=4, ch=16, ch_mult=(1, 2, 2), z_channels=16,
                     num_res_blocks=1, norm_groups=8),

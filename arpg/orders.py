@@ -1,14 +1,20 @@
-"""Decoding orders over a ``rows x cols`` token grid.
+"""Decoding orders over a ``rows x cols`` token grid, and the order policies of the decode loop.
 
 Every generator returns a 1-D ``torch.long`` tensor of shape ``(rows * cols,)`` that is a
 permutation of ``range(rows * cols)``; entry ``i`` is the raster index ``r * cols + c`` of
 the ``i``-th cell to decode (first-decoded first).
+
+An :class:`OrderPolicy` tells :func:`arpg.sampling.generate` which cells each step queries
+(:meth:`~OrderPolicy.targets`) and which of the sampled ones it keeps
+(:meth:`~OrderPolicy.choose`): :class:`FixedOrder` for an order known in advance,
+:class:`ConfidenceOrder` for confidence-first decoding.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -22,6 +28,12 @@ __all__ = [
     "checkerboard",
     "make_order",
     "check_permutation",
+    "SAMPLER_ORDERS",
+    "OrderPolicy",
+    "FixedOrder",
+    "ConfidenceOrder",
+    "ADAPTIVE_ORDERS",
+    "make_policy",
 ]
 
 #: Names accepted by :func:`make_order`.
@@ -204,3 +216,99 @@ def check_permutation(order: Any, n: int, name: str = "order") -> torch.Tensor:
             f"missing {_preview(missing)}"
         )
     return t
+
+
+# -- order policies: which cells each decoding step queries, and which it keeps -------------------
+class OrderPolicy:
+    """How :func:`arpg.sampling.generate` picks the cells of each step.
+
+    ``order``: (R, M) long raster indices of the M free cells in decode order, one row shared
+    by the batch (R = 1) or one per image; complete once the last step has run. A new way of
+    ordering is a new subclass: a fixed order in :data:`ORDER_NAMES` / :func:`make_order`,
+    an order decided step by step in :data:`ADAPTIVE_ORDERS`.
+    """
+
+    #: True when the policy picks cells from the whole batch (it needs one shared generator).
+    batch_shared: bool = False
+    order: torch.Tensor
+
+    def targets(self, done: int, n: int) -> torch.Tensor:
+        """(R, q) cells queried by the step that decodes cells ``done .. done + n - 1`` of the order."""
+        raise NotImplementedError
+
+    def choose(self, targets: torch.Tensor, logits: torch.Tensor, sampled: torch.Tensor, done: int, n: int,
+               temperature: float) -> torch.Tensor | None:
+        """After sampling: the (n,) columns of ``targets`` to keep, or ``None`` to keep them all.
+
+        logits: (B, q, V) guided logits of the queried cells; sampled: (B, q) the ids drawn.
+        """
+        return None
+
+
+class FixedOrder(OrderPolicy):
+    """An order known before decoding: a named one (random, raster, spirals, ...) or a given permutation."""
+
+    def __init__(self, order: torch.Tensor) -> None:
+        self.order = order  # (R, M)
+
+    def targets(self, done: int, n: int) -> torch.Tensor:
+        return self.order[:, done:done + n]
+
+
+class ConfidenceOrder(OrderPolicy):
+    """Confidence first: every step queries all remaining cells and keeps the ``n`` whose samples
+    are most likely (probability under the guided, tempered logits, averaged over the batch)."""
+
+    batch_shared = True
+
+    def __init__(self, free: torch.Tensor) -> None:
+        self.remaining = free  # (M',) cells not decoded yet, raster order
+        self.order = free.clone()[None]  # (1, M), overwritten step by step
+
+    def targets(self, done: int, n: int) -> torch.Tensor:
+        return self.remaining[None]
+
+    def choose(self, targets: torch.Tensor, logits: torch.Tensor, sampled: torch.Tensor, done: int, n: int,
+               temperature: float) -> torch.Tensor:
+        probs = torch.softmax(logits / max(temperature, 1e-5), dim=-1)
+        conf = probs.gather(-1, sampled[..., None])[..., 0].mean(0)  # (q,)
+        keep = torch.topk(conf, n).indices.sort().values
+        cells = targets[0, keep]
+        self.remaining = self.remaining[~torch.isin(self.remaining, cells)]
+        self.order[0, done:done + n] = cells
+        return keep
+
+
+#: Orders decided while decoding, by name (their class is built from the free cells in raster order).
+ADAPTIVE_ORDERS: dict[str, type[OrderPolicy]] = {"confidence": ConfidenceOrder}
+#: Every order name :func:`arpg.sampling.generate` accepts.
+SAMPLER_ORDERS: tuple[str, ...] = (*ORDER_NAMES, *ADAPTIVE_ORDERS)
+
+
+def _fixed_free_order(order: Any, rows: int, cols: int, free: torch.Tensor,
+                      generator: torch.Generator | None) -> torch.Tensor:
+    """(M,) the free cells (``free``: (N,) bool, CPU) in the order ``order`` (a name or a permutation)."""
+    if isinstance(order, str) and order == "random":
+        cells = free.nonzero().flatten()
+        gen_dev = generator.device if generator is not None else torch.device("cpu")
+        return cells[torch.randperm(len(cells), generator=generator, device=gen_dev).cpu()]
+    full = make_order(order, rows, cols) if isinstance(order, str) else check_permutation(order, rows * cols).cpu()
+    return full[free[full]]
+
+
+def make_policy(order: Any, rows: int, cols: int, free: torch.Tensor, generators: Sequence[torch.Generator | None],
+                per_image: bool = False, device: torch.device | str = "cpu") -> OrderPolicy:
+    """The policy for ``order`` (a name of :data:`SAMPLER_ORDERS` or a permutation of the grid's cells).
+
+    free: (rows * cols,) bool, True for the cells to decode. generators: one shared by the batch,
+    or one per image with ``per_image`` (image b's random order then comes from ``generators[b]``).
+    The policy's tensors live on ``device``.
+    """
+    free = free.cpu()
+    if isinstance(order, str) and order in ADAPTIVE_ORDERS:
+        cls = ADAPTIVE_ORDERS[order]
+        if per_image and cls.batch_shared:
+            raise ValueError(f"order {order!r} picks cells from the whole batch; it needs one shared generator")
+        return cls(free.nonzero().flatten().to(device))
+    rows_of = [_fixed_free_order(order, rows, cols, free, g) for g in generators]
+    return FixedOrder(torch.stack(rows_of).to(device))

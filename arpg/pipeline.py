@@ -4,27 +4,35 @@ The web app, the command line and the benchmarks all go through :class:`Pipeline
 """
 from __future__ import annotations
 
+import json
 import logging
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from . import data
+from .checkpoints import load_arpg, load_vq
+from .config import ARPGConfig, VQConfig
+from .devices import default_dtype, resolve_device
+from .measure.judge import load_judge
 from .model import ARPG
-from .sampling import Context, GenerationResult, Trace, generate
+from .options import SamplingOptions, model_defaults, with_overrides
+from .sampling import Context, StepCallback, Trace, generate
 from .tokenizer import VQModel, from_uint8, to_uint8
+from .train import digits
+from .train.data import DATASETS
+from .validation import check_seed
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parent / "assets"  # a link to the repository's assets/ (package data)
 SHIPPED_DIR = ASSETS / "models"
-MAX_SEED = 2**31 - 1
 
 
 def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet class names (``assets/imagenet_classes.txt``), else "class <i>"."""
     path = ASSETS / "imagenet_classes.txt"
     if path.exists():
         names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -33,8 +41,31 @@ def imagenet_class_names() -> list[str]:
     return [f"class {i}" for i in range(1000)]
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def class_names(num_classes: int, weights: str | Path | None = None) -> list[str]:
+    """Readable class names: those of the data set named by ``"data"`` in the JSON beside ``weights``
+    (this project's models), ImageNet's for 1000 classes, the digits' for 10, else "class <i>"."""
+    side = Path(weights).with_suffix(".json") if weights is not None else None
+    try:
+        name = json.loads(side.read_text()).get("data") if side is not None and side.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        name = None
+    if name is not None and name in DATASETS:
+        names = list(DATASETS[name].CLASS_NAMES)
+    elif num_classes == 1000:
+        names = imagenet_class_names()
+    elif num_classes == 10:
+        names = list(digits.CLASS_NAMES)
+    else:
+        names = []
+    return names if len(names) == num_classes else [f"class {i}" for i in range(num_classes)]
+
+
+def load_fast(path: str | Path, device: torch.device, dtype: torch.dtype | None = None) -> ARPG:
+    """An ARPG checkpoint ready for fast decoding: in ``dtype`` (default: the device's fast dtype,
+    :func:`~arpg.devices.default_dtype`), projections fused and, on a CPU, weights prepacked.
+    The state dict keeps the released keys; ``docs/benchmarks/`` measures the gain."""
+    model = load_arpg(path, device=device, dtype=dtype or default_dtype(device))
+    return model.fuse().prepack()
 
 
 @dataclass
@@ -51,52 +82,58 @@ class Output:
 
 @dataclass
 class Pipeline:
+    """An ARPG model, its tokenizer, class names and sampling defaults.
+
+    defaults: the model's :class:`SamplingOptions` (the ``"sampling"`` section of its JSON
+    config, see :func:`arpg.options.model_defaults`); every task starts from them.
+    """
+
     model: ARPG
     vq: VQModel
     class_names: list[str]
     name: str = "model"
     judge: torch.nn.Module | None = None
-    default_cfg: float = 4.0
-    default_cfg_schedule: str = "linear"  # the released models' schedule; the shipped one uses "constant"
+    defaults: SamplingOptions = field(default_factory=SamplingOptions)
     notice: str | None = None  # shown by the UI, e.g. why the released weights are not in use
 
     # -- construction ------------------------------------------------------------------
     @classmethod
     def shipped(cls, directory: str | Path = SHIPPED_DIR, device: str | torch.device | None = None,
-                dtype: torch.dtype | None = None) -> "Pipeline":
-        """The small digits model trained by this project (``assets/models``)."""
-        from .checkpoints import load_arpg, load_vq
+                dtype: torch.dtype | None = None) -> Pipeline:
+        """The small digits model trained by this project (``assets/models``).
 
+        Its sampling defaults are in ``arpg.json`` (constant guidance: the small model settles a
+        digit's shape in the first few steps, where linear guidance is still near zero).
+        """
         d = Path(directory)
-        device = torch.device(device) if device else default_device()
-        model = load_arpg(d / "arpg.safetensors", device=device, dtype=dtype)
+        device = resolve_device(device)
+        model = load_fast(d / "arpg.safetensors", device, dtype)
         vq = load_vq(d / "vq.safetensors", device=device)
         judge = load_judge(d / "judge.safetensors") if (d / "judge.safetensors").exists() else None
-        # Constant guidance: the small model settles a digit's shape in the first few steps,
-        # where the linear schedule's guidance is still near zero (README, "The shipped model").
-        return cls(model, vq, list(data.CLASS_NAMES), name="shipped digits model", judge=judge, default_cfg=3.0,
-                   default_cfg_schedule="constant")
+        return cls(model, vq, class_names(model.cfg.num_classes, d / "arpg.safetensors"), name="shipped digits model",
+                   judge=judge, defaults=model_defaults(model.cfg, d / "arpg.safetensors"))
 
     @classmethod
     def from_files(cls, weights: str | Path, tokenizer: str | Path, device: str | torch.device | None = None,
-                   dtype: torch.dtype | None = None) -> "Pipeline":
-        """Released (or converted) checkpoints: an ARPG file and a VQ file."""
-        from .checkpoints import load_arpg, load_vq
+                   dtype: torch.dtype | None = None) -> Pipeline:
+        """Released (or converted) checkpoints: an ARPG file and a VQ file.
 
-        device = torch.device(device) if device else default_device()
-        model = load_arpg(weights, device=device, dtype=dtype)
+        Sampling defaults: the released preset with the model's architecture, overridden by the
+        ``"sampling"`` section of ``<weights stem>.json`` when there is one. Weights as in
+        :func:`load_fast` (bf16 on CUDA, as the paper measures); fp32 matmuls on CUDA may use TF32.
+        """
+        device = resolve_device(device)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        model = load_fast(weights, device, dtype)
         vq = load_vq(tokenizer, device=device)
-        C = model.cfg.num_classes
-        names = imagenet_class_names() if C == 1000 else (
-            list(data.CLASS_NAMES) if C == 10 else [f"class {i}" for i in range(C)])
-        default_cfg = {1024: 5.0, 1280: 6.0, 1536: 7.5}.get(model.cfg.dim, 4.0)
-        return cls(model, vq, names, name=Path(weights).stem, default_cfg=default_cfg)
+        names = class_names(model.cfg.num_classes, weights)
+        return cls(model, vq, names, name=Path(weights).stem, defaults=model_defaults(model.cfg, weights))
 
     @classmethod
-    def random(cls, arpg: str = "ARPG-tiny", vq: str = "VQ-tiny", seed: int = 0) -> "Pipeline":
+    def random(cls, arpg: str = "ARPG-tiny", vq: str = "VQ-tiny", seed: int = 0) -> Pipeline:
         """Randomly initialised components (tests and smoke runs)."""
-        from .config import ARPGConfig, VQConfig
-
         torch.manual_seed(seed)
         model = ARPG(ARPGConfig.from_name(arpg)).init_weights(0.2).eval()
         v = VQModel(VQConfig.from_name(vq)).eval()
@@ -131,20 +168,8 @@ class Pipeline:
         return sum(p.numel() for p in self.model.parameters())
 
     # -- basic operations ----------------------------------------------------------------
-    @staticmethod
-    def resolve_seed(seed: int | None) -> int:
-        """A seed in 0..2**31-1; None draws a fresh one (shown to the user so it can be reused)."""
-        if seed is None:
-            return random.randint(0, MAX_SEED)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) and not (
-                isinstance(seed, float) and float(seed).is_integer()):
-            raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
-        seed = int(seed)
-        if not 0 <= seed <= MAX_SEED:
-            raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {seed}")
-        return seed
-
     def generator(self, seed: int) -> torch.Generator:
+        """A generator on the model's device seeded with ``seed``."""
         return torch.Generator(self.device).manual_seed(seed)
 
     @torch.inference_mode()
@@ -167,15 +192,19 @@ class Pipeline:
         return [img for i in range(0, len(snaps), batch) for img in self.decode(snaps[i:i + batch])]
 
     # -- tasks ---------------------------------------------------------------------------
-    def generate(self, labels, seed: int | None = None, cfg_scale: float | None = None,
-                 grid: tuple[int, int] | None = None, context: Context | None = None, **kw) -> Output:
-        """Class-conditional generation; ``kw`` are :func:`arpg.sampling.generate` options."""
-        seed = self.resolve_seed(seed)
-        cfg_scale = self.default_cfg if cfg_scale is None else cfg_scale
-        if kw.get("cfg_schedule") is None:
-            kw["cfg_schedule"] = self.default_cfg_schedule
-        res: GenerationResult = generate(self.model, labels, cfg_scale=cfg_scale, generator=self.generator(seed),
-                                         grid=grid or self.grid, context=context, **kw)
+    def generate(self, labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None,
+                 grid: tuple[int, int] | None = None, context: Context | None = None, snapshots: bool = False,
+                 callback: StepCallback | None = None, **overrides: Any) -> Output:
+        """Class-conditional generation of ``labels`` (B,) into (B, H, W, 3) uint8 images.
+
+        options: None for :attr:`defaults`; ``overrides`` are SamplingOptions field names applied
+        on top (``steps=8``; ``None`` keeps the field). seed: None draws a fresh one (returned in
+        the output). grid, context, snapshots, callback: as in :func:`arpg.sampling.generate`.
+        """
+        seed = check_seed(seed)
+        opts = with_overrides(options, overrides, self.defaults)
+        res = generate(self.model, labels, opts, generator=self.generator(seed), grid=grid or self.grid,
+                       context=context, snapshots=snapshots, callback=callback)
         lab = torch.as_tensor(labels).reshape(-1).tolist()
         return Output(self.decode(res.tokens), res.tokens, res.trace, seed, lab)
 
@@ -196,12 +225,3 @@ class Pipeline:
             raise ValueError(f"class must be in 0..{self.num_classes - 1}, got {label}")
         return int(label)
 
-
-def load_judge(path: str | Path) -> torch.nn.Module:
-    from safetensors.torch import load_file
-
-    from .judge import Judge
-
-    judge = Judge()
-    judge.load_state_dict(load_file(str(path)), strict=True)
-    return judge.eval()

@@ -7,7 +7,8 @@ the row index and pairs 16..31 with the column index; pairs are interleaved
 (cos = sin = 0), so the class token's rotated queries and keys are zero.
 
 Tables are computed, never stored in the state_dict, so one set of weights works
-on any (rows, cols) grid.
+on any (rows, cols) grid.  A forward pass turns its rows of the table into complex
+numbers once (:func:`rope_complex`) and every layer rotates with them (:func:`rotate`).
 """
 from __future__ import annotations
 
@@ -40,14 +41,28 @@ def rope_table(rows: int, cols: int, head_dim: int, base: float = 10000.0) -> to
     return torch.cat([torch.zeros(1, head_dim // 2, 2), cells], dim=0)
 
 
+def rope_complex(freqs: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    """Table rows (T, D/2, 2) or (B, T, D/2, 2) -> (1|B, T, D/2) complex64 ``cos + i sin``, on ``device``."""
+    if freqs.dim() == 3:
+        freqs = freqs.unsqueeze(0)
+    return torch.view_as_complex(freqs.to(device=device, dtype=torch.float32).contiguous())
+
+
+def rotate(x: torch.Tensor, fc: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs of ``x`` (B, T, ..., D) by ``fc`` (1|B, T, D/2) complex.
+
+    The dims between T and D (heads, or q/k and heads) share one rotation.  Computed in
+    fp32, returned in x's dtype and contiguous.
+    """
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (B, T, ..., D/2)
+    fc = fc.view(*fc.shape[:2], *([1] * (x.dim() - 3)), fc.shape[-1])
+    return torch.view_as_real(xc * fc).flatten(-2).type_as(x)
+
+
 def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     """Rotate interleaved pairs of ``x``.
 
     x: (B, T, H, D); freqs: (T, D // 2, 2) or (B, T, D // 2, 2). Computed in fp32,
     returned in x's dtype.
     """
-    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (B, T, H, D/2)
-    if freqs.dim() == 3:
-        freqs = freqs.unsqueeze(0)
-    fc = torch.view_as_complex(freqs.to(x.device).float().contiguous()).unsqueeze(2)  # (B|1, T, 1, D/2)
-    return torch.view_as_real(xc * fc).flatten(3).type_as(x)
+    return rotate(x, rope_complex(freqs, x.device))

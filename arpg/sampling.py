@@ -7,18 +7,27 @@ the tokens decoded at the previous step.  Differences, all deliberate: every ran
 comes from an explicit ``torch.Generator``; caches are allocated once at their final size;
 top-p is correct; known tokens (``context``) can be prefilled so zero-shot tasks decode
 only the rest; any rows x cols grid works.
+
+Pieces, in the order ``generate`` uses them: :func:`check_options` (a
+:class:`~arpg.options.SamplingOptions` against the grid: counts and guidance per step),
+:func:`_known_cells` (the context), an order policy (:func:`arpg.orders.make_policy`: which
+cells each step queries and keeps) and :class:`_Decoder` (one forward pass per step).
+Tokens, orders and ``step_of`` stay on the model's device; the host sees them at the end,
+or after each step only when a caller asks for it (``snapshots``, ``callback``).
 """
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 import torch
 
 from .model import ARPG
-from .orders import ORDER_NAMES, check_permutation, make_order
-from .schedules import CFG_SCHEDULES, cfg_scales, token_counts
+from .options import SamplingOptions, with_overrides
+from .orders import OrderPolicy, check_permutation, make_policy
+from .schedules import cfg_scales, token_counts
+from .validation import check_int, show
 
 #: Decoding strategies compared by the benchmarks and the visualizer.
 METHODS = ("arpg", "raster", "random1")
@@ -55,6 +64,8 @@ class Trace:
 
 @dataclass
 class GenerationResult:
+    """What :func:`generate` returns: the tokens and the trace of the decode."""
+
     tokens: torch.Tensor  # (B, rows, cols) long, raster order
     trace: Trace = field(repr=False)
 
@@ -95,44 +106,24 @@ def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
 
 
 # -- argument checks -----------------------------------------------------------------------
-def check_number(name: str, value, lo: float, hi: float, lo_open: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-        left = "(" if lo_open else "["
-        raise ValueError(f"{name} must be in {left}{lo}, {hi}], got {value!r}")
-    return v
-
-
-def check_int(name: str, value, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-            isinstance(value, float) and value.is_integer()):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.integer):
-                value = int(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    value = int(value)
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _as_generator(g, device: torch.device) -> torch.Generator:
+def _as_generator(g: torch.Generator | int, device: torch.device) -> torch.Generator:
     if isinstance(g, torch.Generator):
         return g
     if isinstance(g, bool) or not isinstance(g, int):
-        raise ValueError(f"generator must be a torch.Generator or an int seed, got {g!r}")
+        raise ValueError(f"generator must be a torch.Generator or an int seed, got {show(g)}")
     return torch.Generator(device).manual_seed(g)
 
 
-def _labels(model: ARPG, labels) -> torch.Tensor:
+def _generators(generator: Any, batch: int, device: torch.device) -> tuple[list[torch.Generator | None], bool]:
+    """(generators, per_image): one shared by the batch, or a list of one per image."""
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != batch:
+            raise ValueError(f"generator: need one per image, got {len(generator)} for {batch} labels")
+        return [_as_generator(g, device) for g in generator], True
+    return [None if generator is None else _as_generator(generator, device)], False
+
+
+def _labels(model: ARPG, labels: Any) -> torch.Tensor:
     C = model.cfg.num_classes
     bad = ValueError(f"labels must be a non-empty 1-D list of class ids in 0..{C - 1} (or {C} for "
                      f"unconditional), got {labels!r:.80}")
@@ -151,196 +142,189 @@ def _labels(model: ARPG, labels) -> torch.Tensor:
     return t.long().to(model.device)
 
 
-#: Orders accepted by name: the fixed ones of :mod:`arpg.orders` plus "confidence", which
-#: at each step queries every remaining cell and keeps the n most confident samples.
-SAMPLER_ORDERS = (*ORDER_NAMES, "confidence")
-
-
-def _free_order(order, rows: int, cols: int, known: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Decode order over the unknown cells (raster indices); raster order for "confidence"
-    (the real order is chosen step by step)."""
-    N = rows * cols
-    free_mask = ~known.flatten().cpu()
-    if order is None:
-        order = "random"
-    if isinstance(order, str):
-        if order not in SAMPLER_ORDERS:
-            raise ValueError(f"order must be one of {SAMPLER_ORDERS} or a permutation of 0..{N - 1}, got {order!r}")
-        if order == "confidence":
-            return free_mask.nonzero().flatten()
-        if order == "random":
-            free = free_mask.nonzero().flatten()
-            gen_dev = generator.device if generator is not None else torch.device("cpu")
-            perm = torch.randperm(len(free), generator=generator, device=gen_dev).cpu()
-            return free[perm]
-        full = make_order(order, rows, cols)
-    else:
-        full = check_permutation(order, N, "order").cpu()
-    return full[free_mask[full]]
-
-
 def _grid(model: ARPG, grid: tuple[int, int] | None) -> tuple[int, int]:
     if grid is None:
         return model.cfg.grid_size, model.cfg.grid_size
     try:
         rows, cols = grid
     except (TypeError, ValueError):
-        raise ValueError(f"grid must be (rows, cols), got {grid!r}") from None
+        raise ValueError(f"grid must be (rows, cols), got {show(grid)}") from None
     return check_int("rows", rows, 1, 4096), check_int("cols", cols, 1, 4096)
 
 
-def check_options(model: ARPG, grid: tuple[int, int] | None = None, steps: int = 32, schedule: str = "arccos",
-                  cfg_scale: float = 4.0, cfg_schedule: str = "linear", temperature: float = 1.0, top_k: int = 0,
-                  top_p: float = 1.0, order=None, n_free: int | None = None) -> dict:
-    """Validate sampling options (ValueError naming the argument and its allowed range).
+@dataclass(frozen=True)
+class StepPlan:
+    """Checked options for one grid: tokens decoded per step and the guidance weight per step."""
 
-    Returns the checked values plus ``counts`` (tokens per step over ``n_free`` cells,
-    default the whole grid) and ``ws`` (guidance weight per step)."""
+    rows: int
+    cols: int
+    options: SamplingOptions
+    counts: list[int]
+    ws: list[float]
+
+
+def check_options(model: ARPG, grid: tuple[int, int] | None = None, options: SamplingOptions | None = None, *,
+                  n_free: int | None = None, **overrides: Any) -> StepPlan:
+    """Check ``options`` (with ``overrides``, see :func:`arpg.options.with_overrides`) against a grid.
+
+    Checks what needs the grid: ``steps`` against the ``n_free`` cells to decode (default the
+    whole grid; not for ``schedule="k=<n>"``) and a permutation ``order``. ValueError names the
+    argument and its allowed range. Returns the per-step counts and guidance weights.
+    """
+    opts = with_overrides(options, overrides)
     rows, cols = _grid(model, grid)
     n = rows * cols if n_free is None else n_free
-    out = dict(rows=rows, cols=cols,
-               cfg_scale=check_number("cfg_scale", cfg_scale, 0.0, 100.0),
-               temperature=check_number("temperature", temperature, 0.0, 100.0, lo_open=True),
-               top_k=check_int("top_k", top_k, 0, 10**9),
-               top_p=check_number("top_p", top_p, 0.0, 1.0, lo_open=True))
-    if isinstance(order, str) and order not in SAMPLER_ORDERS:
-        raise ValueError(f"order must be one of {SAMPLER_ORDERS} or a permutation of 0..{rows * cols - 1}, "
-                         f"got {order!r}")
-    if order is not None and not isinstance(order, str):
-        check_permutation(order, rows * cols, "order")
-    if cfg_schedule not in CFG_SCHEDULES:
-        raise ValueError(f"cfg_schedule must be one of {CFG_SCHEDULES}, got {cfg_schedule!r:.40}")
-    if not (isinstance(schedule, str) and schedule.startswith("k=")):
-        steps = check_int("steps", steps, 1, n)
-    out["counts"] = token_counts(n, steps, schedule)
-    out["ws"] = cfg_scales(out["counts"], out["cfg_scale"], cfg_schedule)
-    return out
+    if not isinstance(opts.order, str):
+        check_permutation(opts.order, rows * cols, "order")
+    if not opts.schedule.startswith("k="):
+        check_int("steps", opts.steps, 1, n)
+    counts = token_counts(n, opts.steps, opts.schedule)
+    return StepPlan(rows, cols, opts, counts, cfg_scales(counts, opts.cfg_scale, opts.cfg_schedule))
+
+
+# -- context preparation -----------------------------------------------------------------------
+@dataclass
+class _Known:
+    """The known cells: ``index`` (K,) raster indices and ``tokens`` (B, K) on the model's device;
+    ``free`` (N,) bool on the CPU, True for the cells to decode."""
+
+    index: torch.Tensor
+    tokens: torch.Tensor
+    free: torch.Tensor
+
+
+def _known_cells(model: ARPG, context: Context | None, rows: int, cols: int, batch: int) -> _Known:
+    N, dev = rows * cols, model.device
+    if context is None:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        return _Known(empty, empty.expand(batch, 0), torch.ones(N, dtype=torch.bool))
+    known = torch.as_tensor(context.known, dtype=torch.bool).cpu()
+    if known.shape != (rows, cols):
+        raise ValueError(f"context.known must have shape {(rows, cols)}, got {tuple(known.shape)}")
+    ctx = torch.as_tensor(context.tokens).long()
+    if ctx.shape[-2:] != (rows, cols) or ctx.dim() not in (2, 3) or (ctx.dim() == 3 and len(ctx) not in (1, batch)):
+        raise ValueError(f"context.tokens must have shape (rows, cols) or (B, rows, cols) with "
+                         f"{(rows, cols)} and B = {batch}, got {tuple(ctx.shape)}")
+    index = known.flatten().nonzero().flatten()
+    tokens = ctx.reshape(-1, N).to(dev)[:, index.to(dev)].expand(batch, -1)  # (B, K)
+    V = model.cfg.vocab_size
+    if tokens.numel() and (tokens.min() < 0 or tokens.max() >= V):
+        raise ValueError(f"context tokens must be codes in 0..{V - 1}")
+    if len(index) == N:
+        raise ValueError("nothing to decode: every cell is given by the context")
+    return _Known(index.to(dev), tokens, ~known.flatten())
 
 
 # -- the decode loop -----------------------------------------------------------------------
-@torch.inference_mode()
-def generate(model: ARPG, labels, steps: int = 32, schedule: str = "arccos", cfg_scale: float = 4.0,
-             cfg_schedule: str = "linear", temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-             order=None, generator: torch.Generator | int | None = None, grid: tuple[int, int] | None = None,
-             context: Context | None = None, snapshots: bool = False, keep_logits: bool = False,
-             callback: StepCallback | None = None) -> GenerationResult:
-    """Decode images of ``labels`` with randomized parallel decoding.
+class _Decoder:
+    """One decode in progress: the cache, the tokens so far (on the model's device) and what the
+    next forward pass feeds. :meth:`step` runs one pass; nothing is copied to the host unless a
+    caller asks (snapshots, callback) or the decode is over (:meth:`result`)."""
 
-    labels: (B,) class ids (``num_classes`` = unconditional). steps: number of forward
-    passes (1 .. number of free cells; ignored for ``schedule="k=<int>"``). order: None or
-    "random" (drawn from ``generator``), another name from :data:`arpg.orders.ORDER_NAMES`,
-    or a permutation of all rows*cols cells (context cells are skipped). generator: a
-    ``torch.Generator`` or an int seed, shared by the batch (one order for all images);
-    or a list of them, one per image: image b then gets its own order and draws, exactly
-    the tokens a call with ``[labels[b]]`` and ``generator[b]`` alone would give (the
-    trace's ``order``/``step_of`` are then per image). context: tokens known beforehand, prefilled with
-    the class token in the first forward pass. callback(step, steps, tokens) is called
-    after each step with the (B, rows, cols) tokens so far (-1 = unknown).
-    Returns tokens (B, rows, cols) in raster order and a :class:`Trace`.
-    """
-    cfg = model.cfg
-    labels = _labels(model, labels)
-    B = labels.shape[0]
-    per_image = isinstance(generator, (list, tuple))
-    if per_image:
-        if len(generator) != B:
-            raise ValueError(f"generator: need one per image, got {len(generator)} for {B} labels")
-        gens = [_as_generator(g, model.device) for g in generator]
-        if order == "confidence":
-            raise ValueError("order 'confidence' picks cells from the whole batch; it needs one shared generator")
-    elif generator is not None:
-        generator = _as_generator(generator, model.device)
-
-    # Known cells.
-    dev = model.device
-    rows, cols = _grid(model, grid)
-    N = rows * cols
-    if context is None:
-        known = torch.zeros(rows, cols, dtype=torch.bool)
-        ctx_tokens = torch.zeros(B, N, dtype=torch.long)
-    else:
-        known = torch.as_tensor(context.known, dtype=torch.bool).cpu()
-        if known.shape != (rows, cols):
-            raise ValueError(f"context.known must have shape {(rows, cols)}, got {tuple(known.shape)}")
-        ctx = torch.as_tensor(context.tokens).long().cpu()
-        if ctx.shape[-2:] != (rows, cols) or ctx.dim() not in (2, 3):
-            raise ValueError(f"context.tokens must have shape (rows, cols) or (B, rows, cols) with "
-                             f"{(rows, cols)}, got {tuple(ctx.shape)}")
-        ctx_tokens = ctx.reshape(-1, N).expand(B, N)
-        kt = ctx_tokens[:, known.flatten()]
-        if kt.numel() and (kt.min() < 0 or kt.max() >= cfg.vocab_size):
-            raise ValueError(f"context tokens must be codes in 0..{cfg.vocab_size - 1}")
-    known_idx = known.flatten().nonzero().flatten()
-    M = N - len(known_idx)
-    if M == 0:
-        raise ValueError("nothing to decode: every cell is given by the context")
-    opts = check_options(model, (rows, cols), steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p,
-                         order, n_free=M)
-    counts, ws = opts["counts"], opts["ws"]
-    temperature, top_k, top_p = opts["temperature"], opts["top_k"], opts["top_p"]
-    use_cfg = opts["cfg_scale"] != 1.0
-
-    if per_image:  # (R, M): one order per image, or one (R = 1) shared by the batch
-        orders = torch.stack([_free_order(order, rows, cols, known, g) for g in gens])
-    else:
-        orders = _free_order(order, rows, cols, known, generator)[None]
-    table = model.rope(rows, cols)
-    branches = 2 if use_cfg else 1
-    cache = model.new_cache(branches * B, 1 + len(known_idx) + M - counts[-1])
-    tokens = torch.full((B, N), -1, dtype=torch.long)
-    tokens[:, known_idx] = ctx_tokens[:, known_idx]
-    step_of = torch.full((len(orders), N), -1, dtype=torch.long)
-
-    cls = model.class_tokens(labels)
-    if use_cfg:
-        cls = torch.cat([cls, model.class_tokens(torch.full_like(labels, cfg.num_classes))])
-    ctx_ids = tokens[:, known_idx].to(dev).repeat(branches, 1)
-    prev_ids = torch.cat([cls[:, None], ctx_ids], dim=1)  # (branches*B, 1 + K)
-    prev_pos = torch.cat([torch.zeros(1, dtype=torch.long), known_idx + 1]).to(dev)[None]  # (1, 1 + K)
-    shared = len(orders) == 1
-    trace = Trace(rows, cols, orders[0] if shared else orders, counts, ws,
-                  step_of.view(rows, cols) if shared else step_of.view(B, rows, cols), cache.nbytes,
-                  snapshots=[] if snapshots else None, logits=[] if keep_logits else None)
-    confidence = isinstance(order, str) and order == "confidence"
-    remaining = orders[0].clone()  # for "confidence": cells not decoded yet
-    done = 0
-    for s, n in enumerate(counts):
-        targets = remaining[None] if confidence else orders[:, done:done + n]  # (R, n or remaining)
-        pos = (targets.to(dev) + 1).repeat(1 if shared else branches, 1)  # RoPE rows per cache row
+    def __init__(self, model: ARPG, labels: torch.Tensor, known: _Known, plan: StepPlan, policy: OrderPolicy,
+                 generators: list[torch.Generator | None], per_image: bool) -> None:
+        self.model, self.plan, self.policy = model, plan, policy
+        self.generators, self.per_image = generators, per_image
+        dev, B, N, K = model.device, len(labels), plan.rows * plan.cols, len(known.index)
+        self.use_cfg = plan.options.cfg_scale != 1.0
+        self.branches = 2 if self.use_cfg else 1
+        self.table = model.rope(plan.rows, plan.cols)
+        M = N - K
+        self.cache = model.new_cache(self.branches * B, 1 + K + M - plan.counts[-1])
+        self.tokens = torch.full((B, N), -1, dtype=torch.long, device=dev)
+        self.tokens[:, known.index] = known.tokens
+        self.step_of = torch.full((len(policy.order), N), -1, dtype=torch.long, device=dev)
+        cls = model.class_tokens(labels)
+        if self.use_cfg:
+            cls = torch.cat([cls, model.class_tokens(torch.full_like(labels, model.cfg.num_classes))])
         # The first pass prefills the class token and any context causally, as the first
         # tokens of a training sequence; later passes add one step's tokens as a block.
-        model.extend(cache, prev_ids, table[prev_pos], causal=s == 0)
-        logits = model.query(cache, table[pos])  # (branches*B, n or remaining, V)
-        trace.forward_passes += 1
-        trace.queries += targets.shape[1]
+        self.prev_ids = torch.cat([cls[:, None], known.tokens.repeat(self.branches, 1)], dim=1)  # (branches*B, 1+K)
+        self.prev_pos = torch.cat([torch.zeros(1, dtype=torch.long, device=dev), known.index + 1])[None]  # (1, 1+K)
+        self.done = self.forward_passes = self.queries = 0
+        self.logits: list[torch.Tensor] = []
+
+    def _sample(self, logits: torch.Tensor) -> torch.Tensor:
+        o = self.plan.options
+        if self.per_image:
+            return torch.cat([sample_logits(logits[b:b + 1], o.temperature, o.top_k, o.top_p, g)
+                              for b, g in enumerate(self.generators)])
+        return sample_logits(logits, o.temperature, o.top_k, o.top_p, self.generators[0])
+
+    def step(self, s: int, keep_logits: bool = False) -> None:
+        """Decode the ``counts[s]`` cells of step ``s``."""
+        n, B = self.plan.counts[s], self.tokens.shape[0]
+        targets = self.policy.targets(self.done, n)  # (R, q)
+        pos = (targets + 1).repeat(1 if len(targets) == 1 else self.branches, 1)  # RoPE rows per cache row
+        self.model.extend(self.cache, self.prev_ids, self.table[self.prev_pos], causal=s == 0)
+        logits = self.model.query(self.cache, self.table[pos])  # (branches*B, q, V)
+        self.forward_passes += 1
+        self.queries += targets.shape[1]
         if keep_logits:
-            trace.logits.append(logits.clone())
-        if use_cfg:
+            self.logits.append(logits.clone())
+        if self.use_cfg:
             cond, uncond = logits.chunk(2)
-            logits = uncond + ws[s] * (cond - uncond)
-        if per_image:
-            new = torch.cat([sample_logits(logits[b:b + 1], temperature, top_k, top_p, g) for b, g in enumerate(gens)])
-        else:
-            new = sample_logits(logits, temperature, top_k, top_p, generator)  # (B, n or remaining)
-        nxt = targets
-        if confidence:  # keep the n cells whose samples are most likely (mean over the batch)
-            probs = torch.softmax(logits / max(temperature, 1e-5), dim=-1)
-            conf = probs.gather(-1, new[..., None])[..., 0].mean(0)
-            keep = torch.topk(conf, n).indices.sort().values
-            nxt, new = targets[:, keep.cpu()], new[:, keep]
-            pos = pos[:, keep]
-            remaining = remaining[~torch.isin(remaining, nxt[0])]
-            orders[0, done:done + n] = nxt[0]
-        new = new.cpu()
-        tokens.scatter_(1, nxt.expand(B, -1), new)
-        step_of.scatter_(1, nxt, s)
-        prev_ids, prev_pos = new.to(dev).repeat(branches, 1), pos
-        done += n
-        if snapshots:
-            trace.snapshots.append(tokens.view(B, rows, cols).clone())
+            logits = uncond + self.plan.ws[s] * (cond - uncond)
+        new = self._sample(logits)  # (B, q)
+        keep = self.policy.choose(targets, logits, new, self.done, n, self.plan.options.temperature)
+        if keep is not None:
+            targets, new, pos = targets[:, keep], new[:, keep], pos[:, keep]
+        self.tokens.scatter_(1, targets.expand(B, -1), new)
+        self.step_of.scatter_(1, targets, s)
+        self.prev_ids, self.prev_pos = new.repeat(self.branches, 1), pos
+        self.done += n
+
+    def grid_tokens(self) -> torch.Tensor:
+        """(B, rows, cols) tokens so far (-1 = unknown), on the CPU."""
+        return self.tokens.view(-1, self.plan.rows, self.plan.cols).cpu()
+
+    def result(self, snapshots: list[torch.Tensor] | None, keep_logits: bool) -> GenerationResult:
+        p, order = self.plan, self.policy.order.cpu()
+        step_of = self.step_of.cpu()
+        shared = len(order) == 1
+        trace = Trace(p.rows, p.cols, order[0] if shared else order, p.counts, p.ws,
+                      step_of.view(p.rows, p.cols) if shared else step_of.view(-1, p.rows, p.cols),
+                      self.cache.nbytes, self.forward_passes, self.queries, snapshots,
+                      self.logits if keep_logits else None)
+        return GenerationResult(self.grid_tokens(), trace)
+
+
+@torch.inference_mode()
+def generate(model: ARPG, labels: Any, options: SamplingOptions | None = None, *,
+             generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
+             grid: tuple[int, int] | None = None, context: Context | None = None, snapshots: bool = False,
+             keep_logits: bool = False, callback: StepCallback | None = None, **overrides: Any) -> GenerationResult:
+    """Decode images of ``labels`` with randomized parallel decoding.
+
+    labels: (B,) class ids (``num_classes`` = unconditional). options: a :class:`SamplingOptions`
+    (None: its defaults); ``overrides`` are its field names (``steps=8, order="raster"``), applied
+    with :func:`arpg.options.with_overrides`. ``steps`` must not exceed the free cells (ignored
+    for ``schedule="k=<n>"``); ``order`` "random" is drawn from ``generator``, other names come
+    from :mod:`arpg.orders`, a permutation lists all rows*cols cells (context cells are skipped).
+    generator: a ``torch.Generator`` or an int seed, shared by the batch (one order for all
+    images); or a list, one per image: image b then gets its own order and draws, exactly the
+    tokens a call with ``[labels[b]]`` and ``generator[b]`` alone would give (the trace's
+    ``order``/``step_of`` are then per image). context: tokens known beforehand, prefilled with
+    the class token in the first forward pass. callback(step, steps, tokens) is called after
+    each step with the (B, rows, cols) tokens so far (-1 = unknown), on the CPU.
+    Returns tokens (B, rows, cols) in raster order (CPU) and a :class:`Trace`.
+    """
+    opts = with_overrides(options, overrides)
+    labels = _labels(model, labels)
+    generators, per_image = _generators(generator, len(labels), model.device)
+    rows, cols = _grid(model, grid)
+    known = _known_cells(model, context, rows, cols, len(labels))
+    plan = check_options(model, (rows, cols), opts, n_free=int(known.free.sum()))
+    policy = make_policy(opts.order, rows, cols, known.free, generators, per_image, model.device)
+    dec = _Decoder(model, labels, known, plan, policy, generators, per_image)
+    shots: list[torch.Tensor] | None = [] if snapshots else None
+    for s in range(len(plan.counts)):
+        dec.step(s, keep_logits)
+        if shots is not None:
+            shots.append(dec.tokens.view(-1, rows, cols).to("cpu", copy=True))
         if callback is not None:
-            callback(s, len(counts), tokens.view(B, rows, cols))
-    return GenerationResult(tokens.view(B, rows, cols), trace)
+            callback(s, len(plan.counts), dec.grid_tokens())
+    return dec.result(shots, keep_logits)
 
 
 def method_kwargs(method: str, steps: int, n_cells: int) -> dict:

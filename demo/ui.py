@@ -1,13 +1,25 @@
-"""The web app: one gr.Blocks with a header and one tab per task (see ``demo/tabs``)."""
+"""The web app: one gr.Blocks with a header (the model line and the session's Model dropdown)
+and one tab per task (see ``demo/tabs``)."""
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import gradio as gr
+import gradio as gr
 
-    from arpg.pipeline import Pipeline
+from arpg.hub import load_app_pipeline, shipped_missing
+from arpg.images import limit_pillow
+from arpg.pipeline import Pipeline
+from arpg.store import SHIPPED_NAME, ModelStore
+
+from . import server
+from .tabs import generate, inpaint, outpaint, resolution, tradeoffs, visualize
+from .tabs.models import ModelChoice, model_line
+
+log = logging.getLogger("app")
 
 TITLE = "ARPG Sandbox"
 TABS = ("generate", "inpaint", "outpaint", "resolution", "visualize", "tradeoffs")
@@ -35,8 +47,6 @@ INTRO = (
 
 def theme() -> Any:
     """The app's theme (passed to ``launch``)."""
-    import gradio as gr
-
     return gr.themes.Soft(primary_hue="indigo", secondary_hue="slate")
 
 
@@ -47,52 +57,56 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
     a malformed API payload) to the caller; callbacks already turn theirs into gr.Error.
     """
     opts: dict[str, Any] = dict(theme=theme(), css=CSS, max_file_size="10mb", show_error=True,
-                                footer_links=["api", "gradio"])
+                                footer_links=["api", "gradio"], app_kwargs=server.app_kwargs())
     opts.update(overrides)
     return opts
 
 
-def model_line(pipe: "Pipeline") -> str:
-    """One line about the loaded model."""
-    dev = pipe.device.type.upper() if pipe.device.type != "cpu" else "CPU"
-    size = pipe.image_size
-    n_par = pipe.num_params / 1e6
-    return (f"**Model:** {pipe.name} · {n_par:.1f} M parameters · {pipe.num_classes} classes · "
-            f"{size}×{size} px images from {pipe.grid[0]}×{pipe.grid[1]} tokens · running on {dev}")
+def model_store(weights: str | None = None, tokenizer: str | None = None, device: str | None = None,
+                offer: Sequence[str] = ()) -> ModelStore:
+    """The models the app offers: the requested one (or the shipped model, with the app's
+    fallbacks: :func:`arpg.hub.load_app_pipeline`) first; the shipped model when the first is
+    another one; the released models present offline; the requested one again when it could
+    not be loaded (a retry once its files are there); and the names in ``offer``."""
+    pipe = load_app_pipeline(weights, tokenizer, device=device)
+    if pipe.notice:
+        log.warning(pipe.notice)
+    shipped = None
+    if pipe.name != SHIPPED_NAME and not shipped_missing():
+        shipped = functools.partial(Pipeline.shipped, device=device)
+    extra = ([weights] if weights and pipe.notice else []) + list(offer)
+    return ModelStore(pipe, extra=extra, device=device, shipped=shipped, tokenizer=tokenizer)
 
 
-def build_demo(pipeline: "Pipeline", benchmarks_dir: str | Path | None = None) -> "gr.Blocks":
-    """The whole app for ``pipeline``; queue configured.  Launch it with ``launch_options()``."""
-    import gradio as gr
-
-    from PIL import Image
-
-    from arpg.tasks import MAX_INPUT_PIXELS
-
-    from .tabs import generate, inpaint, outpaint, resolution, tradeoffs, visualize
-
-    # Uploads are decoded by Pillow before our own checks: make Pillow refuse (it raises
-    # above twice this limit) what the tasks would refuse anyway.
-    Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS // 2
-    with gr.Blocks(title=f"{TITLE} · {pipeline.name}", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
+def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None = None) -> gr.Blocks:
+    """The whole app for ``models`` (a store, or one pipeline: a store of that model and the
+    released ones present offline); queue configured.  Launch it with ``launch_options()``."""
+    store = models if isinstance(models, ModelStore) else ModelStore(models)
+    first = store.first
+    limit_pillow()  # uploads are decoded by Pillow before our own checks: refuse what the tasks would refuse
+    with gr.Blocks(title=f"{TITLE} · {first.name}", delete_cache=server.DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Column(elem_id="header"):
             gr.Markdown(f"# {TITLE}\n{INTRO}")
-            gr.Markdown(model_line(pipeline), elem_id="model-line")
-            if pipeline.notice:
-                gr.Markdown(f"⚠️ {pipeline.notice}", elem_id="notice")
+            with gr.Row(equal_height=True):
+                line = gr.Markdown(model_line(first), elem_id="model-line")
+                choice = ModelChoice.build(store)
+            if first.notice:
+                gr.Markdown(f"⚠️ {first.notice}", elem_id="notice")
         last = gr.State(None)  # the last generated image, for the editing tabs
         with gr.Tabs():
             with gr.Tab("Generate", id="generate"):
-                generate.build(pipeline, last)
+                generate.build(choice, last)
             with gr.Tab("Inpaint", id="inpaint"):
-                inpaint.build(pipeline, last)
+                inpaint.build(choice, last)
             with gr.Tab("Outpaint", id="outpaint"):
-                outpaint.build(pipeline, last)
+                outpaint.build(choice, last)
             with gr.Tab("Resolution", id="resolution"):
-                resolution.build(pipeline, last)
+                resolution.build(choice, last)
             with gr.Tab("Visualize", id="visualize"):
-                visualize.build(pipeline)
+                visualize.build(choice)
             with gr.Tab("Trade-offs", id="tradeoffs") as trade_tab:
-                tradeoffs.build(pipeline, trade_tab, benchmarks_dir)
+                tradeoffs.build(choice, trade_tab, benchmarks_dir)
+        choice.attach(line)
     demo.queue(default_concurrency_limit=2, max_size=32)
+    server.harden(demo)
     return demo

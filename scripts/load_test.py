@@ -1,72 +1,73 @@
 #!/usr/bin/env python
-"""Load test of the web app: concurrent gradio_client users, a fixed number of requests
-mixing the endpoints, bounded in time, on loopback only.
+"""Load test of the web app: concurrent gradio_client users, a fixed number of requests mixing
+the endpoints, bounded in time, on loopback only; optionally the abuse probes.
 
-By default the app is launched in this process on a random tiny model (4x4 tokens, 16 px
-images) with its own Gradio temporary folder, so its memory and its files can be measured:
+By default the app runs in this process on a random tiny model (4x4 tokens, 16 px images), started
+as ``app.py`` starts it (``demo.server.prepare_process``: its own temporary folder; the fair queue,
+the body limit, the purge), so its memory and files can be measured. Against a running app give
+``--url http://127.0.0.1:7860/ --pid PID --cache-dir DIR``.
 
-    python scripts/load_test.py                      # 16 users, 200 requests
-    python scripts/load_test.py --users 4 --requests 24 --json load.json
+    python scripts/load_test.py --users 12 --requests 96 --probes --purge-age 60 --wait-purge 90
 
-Against a running app (``python app.py``), give its process id and temporary folder for the
-memory and file figures:
-
-    GRADIO_TEMP_DIR=/tmp/arpg-load python app.py &
-    python scripts/load_test.py --url http://127.0.0.1:7860/ --pid $! --cache-dir /tmp/arpg-load
-
-Reports, per endpoint and overall: answered, errors, lost (no answer before ``--timeout``) and
-not started, latency percentiles (p50/p90/p99/max); the server's resident memory after the
-first 20 requests and after all of them (the leak check: within ``--leak-tolerance``, 10 %);
-the files in Gradio's temporary folder before, after the requests and after shutdown
-(``delete_cache``).  Exit status 0 when every request was answered without error and the
-memory check passed, 1 otherwise.  ``/measure`` (a benchmark that saturates the machine on
-purpose) is only run when named with ``--endpoints``.
+Reports answered / errors / lost requests and latency percentiles per endpoint; resident memory
+before, after the first 20 requests and after all (leak check within ``--leak-tolerance``); files
+and bytes in the app's temporary folder after the requests, after ``--wait-purge`` s and after
+shutdown. ``--probes``: 8 concurrent requests with a 64 MP PNG of 80 kB (peak memory growth),
+and a 30 MB image as a ``data:`` URL (HTTP 413); tests/test_server.py shows the fair queue and
+clean exits. Exit status 0 when all passed. ``/measure`` only runs when named with ``--endpoints``.
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import gc
 import json
 import os
 import queue
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ENDPOINTS = ("generate", "inpaint", "outpaint", "panorama", "resize", "animate", "side_by_side", "compare",
                      "saved_results")
 ALL_ENDPOINTS = (*DEFAULT_ENDPOINTS, "measure")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MEMORY_AFTER = 20  # the first memory reading is taken after this many answered requests
+MB = 2**20
 
 
 # -- measurements -------------------------------------------------------------------------------------
-def rss_bytes(pid: int | None = None) -> int | None:
-    """Resident set size of process ``pid`` (this process when None), from /proc; None elsewhere."""
+def rss_bytes(pid: int | None = None, key: str = "VmRSS") -> int | None:
+    """Resident memory of process ``pid`` (this one when None) from /proc: ``VmRSS`` now, or ``VmHWM``
+    the peak since :func:`reset_peak`; None where there is no /proc."""
     try:
         text = Path(f"/proc/{pid or 'self'}/status").read_text()
     except OSError:
         return None
-    for line in text.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return None
+    return next((int(line.split()[1]) * 1024 for line in text.splitlines() if line.startswith(key + ":")), None)
 
 
-def count_files(folder: str | Path | None) -> int | None:
-    """Regular files under ``folder`` (None when there is no folder to count)."""
+def reset_peak(pid: int | None = None) -> None:
+    """Start a new peak-resident measurement (Linux: ``5`` to ``clear_refs`` resets ``VmHWM``)."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid or 'self'}/clear_refs").write_text("5")
+
+
+def usage(folder: str | Path | None) -> tuple[int, int] | None:
+    """(files, bytes) under ``folder`` (None when there is no folder to count)."""
     if not folder or not Path(folder).is_dir():
         return None
-    return sum(1 for p in Path(folder).rglob("*") if p.is_file())
+    sizes = [p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()]
+    return len(sizes), sum(sizes)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -90,40 +91,36 @@ SAMPLE_RESULTS = {  # one saved benchmark result, for /saved_results
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_in_process(workdir: Path, model: str) -> tuple[str, Any, Callable[[], None]]:
-    """Build and launch the app on a random model; (url, demo, close)."""
+def launch_in_process(workdir: Path, a: argparse.Namespace) -> tuple[str, Callable[[], None]]:
+    """Build, harden and launch the app on a random model as ``app.py`` does; (url, close)."""
     from arpg.pipeline import Pipeline
+    from demo import server
     from demo.ui import build_demo, launch_options
 
     bench = workdir / "benchmarks"
     bench.mkdir()
     (bench / "tiny.json").write_text(json.dumps(SAMPLE_RESULTS))
-    pipe = Pipeline.random(*({"tiny": ("ARPG-tiny", "VQ-tiny"), "digits": ("ARPG-digits", "VQ-digits")}[model]))
-    demo = build_demo(pipe, benchmarks_dir=bench)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **launch_options())
-    return f"http://127.0.0.1:{port}/", demo, demo.close
+    pipe = Pipeline.random(*({"tiny": ("ARPG-tiny", "VQ-tiny"), "digits": ("ARPG-digits", "VQ-digits")}[a.model]))
+    demo = server.harden(build_demo(pipe, benchmarks_dir=bench))  # as app.py serves it (idempotent)
+    if (a.purge_every, a.purge_age) != (server.PURGE_EVERY_S, server.PURGE_AGE_S):  # a faster purge, to watch it
+        server.start_purging(server.prepare_process(), a.purge_every, a.purge_age, lambda: server.kept_files(demo))
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,  # a free port from 7860 on
+                **launch_options(app_kwargs=server.app_kwargs()))
+    return demo.local_url, demo.close
 
 
-def write_inputs(folder: Path) -> tuple[str, str]:
-    """An RGB image and a brush layer (RGBA, one painted square) as PNG files."""
+def write_inputs(folder: Path) -> tuple[str, str, str]:
+    """An RGB image, a brush layer (RGBA, one painted square) and an 8000x8000 grey PNG (64 MP)."""
     import numpy as np
     from PIL import Image
 
-    image = folder / "image.png"
+    image, brush, bomb = folder / "image.png", folder / "brush.png", folder / "grey-64mp.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(image)
-    brush = folder / "brush.png"
     m = np.zeros((64, 64, 4), np.uint8)
     m[8:40, 8:40] = (255, 46, 136, 255)
     Image.fromarray(m).save(brush)
-    return str(image), str(brush)
+    Image.new("L", (8000, 8000), 128).save(bomb, optimize=True)
+    return str(image), str(brush), str(bomb)
 
 
 def make_request(endpoint: str, rng: random.Random, image: str, brush: str, steps: int) -> tuple[tuple, dict]:
@@ -132,38 +129,31 @@ def make_request(endpoint: str, rng: random.Random, image: str, brush: str, step
 
     cls, seed = f"class {rng.randrange(10)}", rng.randrange(2**31 - 1)
     opts = dict(steps=steps)
-    if endpoint == "generate":
-        return (cls, rng.choice([1, 2, 4]), seed, False), opts
-    if endpoint == "inpaint":
-        editor = {"background": handle_file(image), "layers": [handle_file(brush)], "composite": None}
-        return (editor, cls, rng.choice([0, 1]), True, seed, False), opts
-    if endpoint == "outpaint":
-        return (handle_file(image), cls, [rng.choice(["left", "right", "top", "bottom"])], 2, seed, False), opts
-    if endpoint == "panorama":
-        return (handle_file(image), cls, rng.choice(["right", "bottom"]), 2, seed, False), opts
-    if endpoint == "resize":
-        return (handle_file(image), cls, rng.choice([1.5, 2.0]), rng.choice(["lattice", "reencode"]), 0.5, seed,
-                False), opts
-    if endpoint == "animate":
-        return (cls, rng.choice(["random", "raster", "spiral-in"]), steps, seed, False, 8), {}
-    if endpoint == "side_by_side":
-        first, second = rng.sample(["random", "raster", "spiral-in", "z-curve"], 2)
-        return (cls, first, second, steps, seed, False, 8), {}
-    if endpoint == "compare":
-        return (cls, steps, seed, False, 8), {}
-    if endpoint == "saved_results":
-        return ("tiny.json",), {}
-    if endpoint == "measure":
-        return ([1], [4], False, 1), {}
-    raise ValueError(f"unknown endpoint {endpoint!r}")
+    calls: dict[str, Callable[[], tuple[tuple, dict]]] = {
+        "generate": lambda: ((cls, rng.choice([1, 2, 4]), seed, False), opts),
+        "inpaint": lambda: (({"background": handle_file(image), "layers": [handle_file(brush)], "composite": None},
+                             cls, rng.choice([0, 1]), True, seed, False), opts),
+        "outpaint": lambda: ((handle_file(image), cls, [rng.choice(["left", "right", "top", "bottom"])], 2, seed,
+                              False), opts),
+        "panorama": lambda: ((handle_file(image), cls, rng.choice(["right", "bottom"]), 2, seed, False), opts),
+        "resize": lambda: ((handle_file(image), cls, rng.choice([1.5, 2.0]), rng.choice(["lattice", "reencode"]),
+                            0.5, seed, False), opts),
+        "animate": lambda: ((cls, rng.choice(["random", "raster", "spiral-in"]), steps, seed, False, 8), {}),
+        "side_by_side": lambda: ((cls, *rng.sample(["random", "raster", "spiral-in", "z-curve"], 2), steps, seed,
+                                  False, 8), {}),
+        "compare": lambda: ((cls, steps, seed, False, 8), {}),
+        "saved_results": lambda: (("tiny.json",), {}),
+        "measure": lambda: (([1], [4], False, 1), {}),
+    }
+    if endpoint not in calls:
+        raise ValueError(f"unknown endpoint {endpoint!r}")
+    return calls[endpoint]()
 
 
 # -- the users ------------------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
     endpoint: str
-    user: int
-    start_s: float
     latency_s: float | None = None
     status: str = "ok"  # ok | error | lost
     error: str | None = None
@@ -174,7 +164,6 @@ class Run:
     """Shared state of one load test."""
 
     deadline: float
-    total: int
     outcomes: list[Outcome] = field(default_factory=list)
     memory: list[tuple[int, int | None]] = field(default_factory=list)  # (answered, rss bytes)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -188,7 +177,7 @@ class Run:
                 self.memory.append((answered, rss_bytes(self.pid)))
 
 
-def user(index: int, url: str, work: queue.Queue, run: Run, download_dir: str) -> None:
+def user(url: str, work: queue.Queue, run: Run, download_dir: str) -> None:
     """One user: its own client, taking requests from ``work`` until it is empty or time is up."""
     from gradio_client import Client
 
@@ -198,25 +187,54 @@ def user(index: int, url: str, work: queue.Queue, run: Run, download_dir: str) -
             endpoint, args, kwargs = work.get_nowait()
         except queue.Empty:
             return
-        left = run.deadline - time.monotonic()
-        t0 = time.monotonic()
-        out = Outcome(endpoint, index, t0)
+        left, t0 = run.deadline - time.monotonic(), time.monotonic()
+        out = Outcome(endpoint)
         if left <= 0:
             out.status, out.error = "lost", "not started before the time limit"
-            run.record(out)
-            continue
-        job = client.submit(*args, **kwargs, api_name=f"/{endpoint}")
-        try:
-            job.result(timeout=left)
-            out.latency_s = time.monotonic() - t0
-        except TimeoutError:
-            out.status, out.error = "lost", f"no answer within {left:.0f} s"
-            job.cancel()
-        except Exception as exc:  # the app answered with an error
-            first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
-            out.status, out.error = "error", f"{type(exc).__name__}: {first_line}"
-            out.latency_s = time.monotonic() - t0
+        else:
+            job = client.submit(*args, **kwargs, api_name=f"/{endpoint}")
+            try:
+                job.result(timeout=left)
+            except TimeoutError:
+                out.status, out.error = "lost", f"no answer within {left:.0f} s"
+                job.cancel()
+            except Exception as exc:  # the app answered with an error
+                out.status, out.error = "error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            if out.status != "lost":
+                out.latency_s = time.monotonic() - t0
         run.record(out)
+
+
+# -- abuse probes ---------------------------------------------------------------------------------------------
+def probe_bomb(url: str, bomb: str, pid: int | None, n: int = 8) -> dict[str, Any]:
+    """``n`` users at once send the 64 MP PNG to /outpaint: memory peak and after, the answers."""
+    from gradio_client import Client, handle_file
+
+    clients = [Client(url, verbose=False) for _ in range(n)]
+    gc.collect()
+    before = rss_bytes(pid) or 0
+    reset_peak(pid)
+    jobs = [c.submit(handle_file(bomb), "class 1", ["right"], 2, 1, False, api_name="/outpaint") for c in clients]
+    answers = [str(j.exception(timeout=120) or "decoded") for j in jobs]
+    peak = rss_bytes(pid, "VmHWM") or 0
+    gc.collect()
+    after = rss_bytes(pid) or 0
+    refused = sum("too large" in a for a in answers)
+    return {"requests": n, "refused": refused, "answer": answers[0][:160], "before_mb": before / MB,
+            "peak_growth_mb": (peak - before) / MB, "after_mb": after / MB,
+            "ok": refused == n and peak - before <= 300 * MB and after <= before * 1.1}
+
+
+def probe_data_url(url: str) -> dict[str, Any]:
+    """A 30 MB image as a ``data:`` URL in the JSON body: HTTP 413 before it is decoded."""
+    import httpx
+
+    body = {"data": [{"url": "data:image/png;base64," + base64.b64encode(os.urandom(30 * MB)).decode(),
+                      "meta": {"_type": "gradio.FileData"}}, "class 1", ["right"], 2, 1, False]}
+    t0 = time.monotonic()
+    r = httpx.post(f"{url}gradio_api/call/outpaint", json=body, timeout=60)
+    return {"status": r.status_code, "seconds": time.monotonic() - t0, "detail": r.text[:160],
+            "ok": r.status_code == 413}
 
 
 # -- report ---------------------------------------------------------------------------------------------------
@@ -231,28 +249,40 @@ def summarise(run: Run, endpoints: list[str]) -> dict[str, Any]:
     return by
 
 
+def memory_report(run: Run, before: int | None, after: int | None, answered: int, tolerance: float) -> dict:
+    """The leak check: memory after all requests against after the first ``MEMORY_AFTER``."""
+    first = next(((n, r) for n, r in run.memory if n >= min(MEMORY_AFTER, answered) and r), None)
+    report: dict[str, Any] = {"before_mb": before / MB if before else None, "first_at": None,
+                              "after_first_mb": None, "all_at": answered, "after_all_mb": None, "growth_pct": None,
+                              "tolerance_pct": 100 * tolerance, "ok": None,
+                              "series_mb": [(n, round(r / MB, 1)) for n, r in run.memory if r]}
+    if first and after:
+        growth = after / first[1] - 1
+        report.update(first_at=first[0], after_first_mb=first[1] / MB, after_all_mb=after / MB,
+                      growth_pct=100 * growth, ok=growth <= tolerance)
+    return report
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(f"\n{report['users']} users, {report['requests']} requests, {report['wall_s']:.1f} s "
           f"({report['throughput_rps']:.2f} requests/s) against {report['url']}")
-    print(f"{'endpoint':<14}{'requests':>9}{'ok':>6}{'errors':>8}{'lost':>6}{'p50 s':>9}{'p90 s':>9}{'p99 s':>9}"
-          f"{'max s':>9}")
+    keys = ("requests", "ok", "errors", "lost", "p50", "p90", "p99", "max")
+    print(f"{'endpoint':<14}" + "".join(f"{k:>9}" for k in keys))
     for name, r in report["endpoints"].items():
-        cells = [f"{r[k]:>9.3f}" if r[k] is not None else f"{'-':>9}" for k in ("p50", "p90", "p99", "max")]
-        print(f"{name:<14}{r['requests']:>9}{r['ok']:>6}{r['errors']:>8}{r['lost']:>6}{''.join(cells)}")
+        print(f"{name:<14}" + "".join(f"{'-':>9}" if r[k] is None else f"{r[k]:>9.3g}" for k in keys))
     for e in report["first_errors"]:
         print(f"  error: {e}")
     m = report["memory"]
     if m["after_first_mb"] is not None:
-        print(f"memory (RSS): {m['after_first_mb']:.1f} MB after {m['first_at']} requests, {m['after_all_mb']:.1f} MB "
-              f"after {m['all_at']} ({m['growth_pct']:+.1f} %, limit {m['tolerance_pct']:.0f} %): "
-              f"{'ok' if m['ok'] else 'LEAK?'}")
+        print(f"memory (RSS): {m['before_mb']:.1f} MB before, {m['after_first_mb']:.1f} MB after {m['first_at']} "
+              f"requests, {m['after_all_mb']:.1f} MB after {m['all_at']} ({m['growth_pct']:+.1f} %, limit "
+              f"{m['tolerance_pct']:.0f} %): {'ok' if m['ok'] else 'LEAK?'}")
     else:
         print("memory: not measured (give --pid for a server in another process)")
-    f = report["files"]
-    print(f"gradio temporary files: {f['before']} before, {f['after_requests']} after the requests, "
-          f"{f['after_shutdown']} after shutdown ({f['folder']}; the example images are kept on purpose)")
-    if f.get("app_outputs_after") is not None:
-        print(f"app output files (GIF/JSON downloads): {f['app_outputs_after']} ({f['app_output_folder']})")
+    print("temporary files (files, bytes): " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                          for k, v in report["files"].items()))
+    for name, probe in report.get("probes", {}).items():
+        print(f"probe {name}: {'ok' if probe['ok'] else 'FAILED'} {json.dumps(probe, default=str)}")
     print("PASS" if report["pass"] else "FAIL")
 
 
@@ -260,9 +290,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", help="a running app on loopback (default: launch one in this process)")
     p.add_argument("--pid", type=int, help="process id of the app at --url (memory figures)")
-    p.add_argument("--cache-dir", help="GRADIO_TEMP_DIR of the app at --url (file figures)")
-    p.add_argument("--users", type=int, default=16, help="concurrent users, each with its own client")
-    p.add_argument("--requests", type=int, default=200, help="requests in all, shared by the users")
+    p.add_argument("--cache-dir", help="temporary folder of the app at --url (file figures)")
+    p.add_argument("--users", type=int, default=12, help="concurrent users, each with its own client")
+    p.add_argument("--requests", type=int, default=96, help="requests in all, shared by the users")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
     p.add_argument("--endpoints", default=",".join(DEFAULT_ENDPOINTS),
                    help=f"comma-separated, from {', '.join(ALL_ENDPOINTS)} (or 'all')")
@@ -270,9 +300,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", choices=["tiny", "digits"], default="tiny", help="random model served in-process")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the in-process app")
     p.add_argument("--leak-tolerance", type=float, default=0.10, help="allowed memory growth, first 20 -> all")
+    p.add_argument("--probes", action="store_true", help="also run the abuse probes (after the load)")
+    p.add_argument("--purge-every", type=float, default=60.0, help="in-process app: seconds between purges")
+    p.add_argument("--purge-age", type=float, default=300.0, help="in-process app: purge files older than this")
+    p.add_argument("--wait-purge", type=float, default=0.0, help="seconds to wait after the run, then count files")
     p.add_argument("--seed", type=int, default=0, help="seed of the request mix")
     p.add_argument("--json", help="write the report here")
-    p.add_argument("--keep", action="store_true", help="keep the working folder (inputs, downloads, temp files)")
     a = p.parse_args(argv)
     if a.users < 1 or a.requests < 1 or a.timeout <= 0 or a.steps < 1:
         p.error("--users, --requests, --timeout and --steps must be positive")
@@ -286,100 +319,75 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
-    work_dir = Path(tempfile.mkdtemp(prefix="arpg-load-"))
-    in_process = not a.url
-    if in_process:  # before gradio is imported: a private temporary folder, no analytics
-        os.environ["GRADIO_TEMP_DIR"] = str(work_dir / "gradio")
-        os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-        os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1"
-        sys.path.insert(0, str(ROOT))
-        import torch
-
-        torch.set_num_threads(a.threads)
-    cache_dir = os.environ["GRADIO_TEMP_DIR"] if in_process else a.cache_dir
-    files_before = count_files(cache_dir) or 0
-    close: Callable[[], None] | None = None
-    if in_process:
-        url, _, close = launch_in_process(work_dir, a.model)
-    else:
-        url = a.url if a.url.endswith("/") else a.url + "/"
-    from gradio_client import Client
-
-    named = set(Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"])
-    missing = [e for e in a.endpoints if f"/{e}" not in named]
-    if missing:
-        print(f"error: the app has no endpoint(s) {', '.join('/' + e for e in missing)}", file=sys.stderr)
-        if close is not None:
-            close()
-        return 2
-    skipped = sorted(named - {f"/{e}" for e in a.endpoints})
-    if skipped:
-        print(f"not exercised: {', '.join(skipped)}")
-    image, brush = write_inputs(work_dir)
+def run_users(a: argparse.Namespace, url: str, inputs: tuple[str, str], workdir: Path, pid: int | None) -> Run:
+    """The load itself: ``a.requests`` mixed requests shared by ``a.users`` users."""
     rng = random.Random(a.seed)
     mix = [a.endpoints[i % len(a.endpoints)] for i in range(a.requests)]
     rng.shuffle(mix)
     work: queue.Queue = queue.Queue()
     for endpoint in mix:
-        work.put((endpoint, *make_request(endpoint, rng, image, brush, a.steps)))
-    run = Run(deadline=time.monotonic() + a.timeout, total=a.requests, pid=None if in_process else a.pid)
-    downloads = work_dir / "downloads"
-    downloads.mkdir()
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=user, args=(i, url, work, run, str(downloads)), name=f"user-{i}", daemon=True)
-               for i in range(a.users)]
+        work.put((endpoint, *make_request(endpoint, rng, *inputs, a.steps)))
+    run = Run(deadline=time.monotonic() + a.timeout, pid=pid)
+    (workdir / "downloads").mkdir()
+    threads = [threading.Thread(target=user, args=(url, work, run, str(workdir / "downloads")), daemon=True)
+               for _ in range(a.users)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(max(0.0, run.deadline - time.monotonic()) + 30)
-    wall = time.monotonic() - t0
     while not work.empty():  # users that never got to these (time limit)
         endpoint, _, _ = work.get_nowait()
-        run.outcomes.append(Outcome(endpoint, -1, wall, status="lost", error="not started before the time limit"))
+        run.outcomes.append(Outcome(endpoint, status="lost", error="not started in time"))
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="arpg-load-"))
+    close: Callable[[], None] | None = None
+    if a.url:
+        url, pid, cache_dir = (a.url if a.url.endswith("/") else a.url + "/"), a.pid, a.cache_dir
+    else:  # as app.py does, before gradio is imported
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1"
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        import torch
+
+        from demo import server
+
+        cache_dir, pid = str(server.prepare_process()), None
+        torch.set_num_threads(a.threads)
+        url, close = launch_in_process(workdir, a)
+    image, brush, bomb = write_inputs(workdir)
+    gc.collect()
+    memory_before = rss_bytes(pid) if (pid or not a.url) else None
+    t0 = time.monotonic()
+    run = run_users(a, url, (image, brush), workdir, pid)
+    wall = time.monotonic() - t0
     gc.collect()
     answered = sum(o.status != "lost" for o in run.outcomes)
-    rss_all = rss_bytes(run.pid) if (in_process or run.pid) else None
-    files_after = count_files(cache_dir)
-    out_dir = None
-    if in_process:  # the app's own download folder (GIFs, benchmark JSON)
-        from demo.tabs import common
-
-        out_dir = getattr(common, "_OUT_DIR", None)
-    app_outputs = count_files(out_dir) if out_dir else None
+    memory = memory_report(run, memory_before, rss_bytes(pid) if (pid or not a.url) else None, answered,
+                           a.leak_tolerance)
+    files = {"after_requests": usage(cache_dir)}
+    probes = {"bomb": probe_bomb(url, bomb, pid), "data_url": probe_data_url(url)} if a.probes else {}
+    if a.wait_purge > 0:
+        time.sleep(a.wait_purge)
+        files[f"after_{a.wait_purge:g}_s"] = usage(cache_dir)
     if close is not None:
         close()
         time.sleep(1.0)
-    files_shutdown = count_files(cache_dir)
-
-    first = next(((n, r) for n, r in run.memory if n >= min(MEMORY_AFTER, answered) and r), None)
-    mem_ok = True
-    memory: dict[str, Any] = {"first_at": None, "after_first_mb": None, "all_at": answered, "after_all_mb": None,
-                              "growth_pct": None, "tolerance_pct": 100 * a.leak_tolerance, "ok": None,
-                              "series_mb": [(n, round(r / 2**20, 1)) for n, r in run.memory if r]}
-    if first and rss_all:
-        growth = rss_all / first[1] - 1
-        mem_ok = growth <= a.leak_tolerance
-        memory.update(first_at=first[0], after_first_mb=first[1] / 2**20, after_all_mb=rss_all / 2**20,
-                      growth_pct=100 * growth, ok=mem_ok)
+        files["after_shutdown"] = usage(cache_dir)
     endpoints = summarise(run, a.endpoints)
     total = endpoints["all"]
-    report = {
-        "url": url, "in_process": in_process, "model": a.model if in_process else None, "users": a.users,
-        "requests": a.requests, "steps": a.steps, "timeout_s": a.timeout, "wall_s": wall,
-        "throughput_rps": total["ok"] / wall if wall else 0.0, "endpoints": endpoints,
-        "first_errors": [f"/{o.endpoint}: {o.error}" for o in run.outcomes if o.status != "ok"][:10],
-        "memory": memory,
-        "not_exercised": skipped,
-        "files": {"folder": cache_dir, "before": files_before, "after_requests": files_after,
-                  "after_shutdown": files_shutdown, "app_output_folder": str(out_dir) if out_dir else None,
-                  "app_outputs_after": app_outputs},
-        "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None},
-    }
-    if not a.keep:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    report["pass"] = bool(total["ok"] == a.requests and total["errors"] == 0 and total["lost"] == 0 and mem_ok)
+    report = {"url": url, "in_process": not a.url, "model": None if a.url else a.model, "users": a.users,
+              "requests": a.requests, "steps": a.steps, "timeout_s": a.timeout, "wall_s": wall,
+              "throughput_rps": total["ok"] / wall if wall else 0.0, "endpoints": endpoints,
+              "first_errors": [f"/{o.endpoint}: {o.error}" for o in run.outcomes if o.status != "ok"][:10],
+              "memory": memory, "files": {"folder": cache_dir, **files}, "probes": probes,
+              "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None}}
+    shutil.rmtree(workdir, ignore_errors=True)
+    report["pass"] = bool(total["ok"] == a.requests and memory["ok"] is not False
+                          and all(p["ok"] for p in probes.values()))
     print_report(report)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

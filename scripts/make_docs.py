@@ -4,20 +4,17 @@
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
+from bench_tasks import digit_box_mask  # scripts/ is sys.path[0] when this runs as a script
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from arpg import data, tasks  # noqa: E402
-from arpg.animate import comparison_frames, trace_frames  # noqa: E402
-from arpg.pipeline import Pipeline  # noqa: E402
-from demo.render import image_grid, save_animation, step_heatmap  # noqa: E402
-
-from bench_tasks import digit_box_mask  # noqa: E402  (scripts/ is on sys.path when run as a script)
+from arpg import tasks
+from arpg.pipeline import Pipeline
+from arpg.train import digits as data
+from arpg.viz.animate import comparison_animation, save_animation, trace_frames
+from arpg.viz.frames import image_grid, step_heatmap
 
 OUT = Path("docs/examples")
 
@@ -49,38 +46,39 @@ def masked(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.shipped()
+    opts16 = pipe.defaults.replace(steps=16)
     # samples: 8 per class at 32 steps
     rows = []
     for c in range(10):
-        rows.extend(pipe.generate([c] * 8, seed=c, steps=32).images)
+        rows.extend(pipe.generate([c] * 8, pipe.defaults.replace(steps=32), seed=c).images)
     image_grid(rows, ncols=8).save(OUT / "samples.png")
     imgs, labels = data.sample(range(4), seed=data.HELDOUT_SEED + 5, style=data.GENERATOR_STYLE)
     x, y = imgs[0], int(labels[0])
     # inpainting and editing
     m = np.zeros((64, 64), bool)
     m[:, 32:] = True
-    inp = tasks.inpaint(pipe, x, m, y, seed=1, steps=16)
+    inp = tasks.inpaint(pipe, x, m, y, options=opts16, seed=1)
     new = (y + 3) % 10
     box = digit_box_mask(x)
-    ed = tasks.edit(pipe, x, box, new, seed=1, steps=16)
-    labelled([big(x), big(masked(x, m)), big(inp.image), big(masked(x, box)), big(ed.image)],
-             ["input", "mask (right half)", f"inpainted as {y}", "mask", f"edited to {new}"]).save(OUT / "inpaint_edit.png")
+    ed = tasks.edit(pipe, x, box, new, options=opts16, seed=1)
+    titles = ["input", "mask (right half)", f"inpainted as {y}", "mask", f"edited to {new}"]
+    labelled([big(x), big(masked(x, m)), big(inp.image), big(masked(x, box)), big(ed.image)], titles).save(
+        OUT / "inpaint_edit.png")
     # outpainting and panorama
-    out = tasks.outpaint(pipe, x, y, left=4, right=4, top=2, bottom=2, seed=2, steps=16)
-    pano = tasks.panorama(pipe, imgs[1], int(labels[1]), times=4, seed=3, steps=16)
+    out = tasks.outpaint(pipe, x, y, left=4, right=4, top=2, bottom=2, options=opts16, seed=2)
+    pano = tasks.panorama(pipe, imgs[1], int(labels[1]), times=4, options=opts16, seed=3)
     labelled([big(x), big(out.image)], ["input 16x16 tokens", "outpainted to 20x24 tokens"]).save(OUT / "outpaint.png")
     labelled([big(pano.image, 2)], ["panorama: input extended 4x to the right"]).save(OUT / "panorama.png")
     # resolution change
-    lat = tasks.resize(pipe, x, y, scale=1.5, strategy="lattice", seed=4, steps=16)
-    ree = tasks.resize(pipe, x, y, scale=1.5, strategy="reencode", seed=4, steps=16)
+    lat = tasks.resize(pipe, x, y, scale=1.5, strategy="lattice", options=opts16, seed=4)
+    ree = tasks.resize(pipe, x, y, scale=1.5, strategy="reencode", options=opts16, seed=4)
     labelled([big(x, 3), big(lat.image, 2), big(ree.image, 2)],
              ["input 64 px", "lattice, 96 px", "re-encode, 96 px"]).save(OUT / "resize.png")
     # decoding order
-    o = pipe.generate([y], seed=5, steps=16, snapshots=True)
+    o = pipe.generate([y], opts16, seed=5, snapshots=True)
     save_animation(trace_frames(pipe, o, label_text=pipe.class_names[y]), OUT / "order.gif", fps=4)
     step_heatmap(o.trace.step_of.numpy(), title="step at which each cell was decoded").save(OUT / "heatmap.png")
-    frames, _ = comparison_frames(pipe, y, steps=16, seed=5)
-    save_animation(frames, OUT / "compare.gif", fps=8)
+    comparison_animation(pipe, y, OUT / "compare.gif", opts16, seed=5)
     print("wrote", sorted(p.name for p in OUT.iterdir()))
 
 

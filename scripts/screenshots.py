@@ -1,8 +1,9 @@
-"""Screenshots of every tab of the app, for the documentation.
+"""Screenshots of every tab of the app, and of the Model dropdown open, for the documentation.
 
 Starts the app in this process on the chosen model (default: the shipped model, with the
-app's usual fallbacks), drives each tab with headless Chromium (Playwright) so it shows a
-result, saves ``<out>/<tab>.png`` and stops the app::
+app's usual fallbacks, and the other models the app offers), drives each tab with headless
+Chromium (Playwright) so it shows a result, saves ``<out>/<tab>.png`` (and ``<out>/model.png``)
+and stops the app::
 
     python scripts/screenshots.py                    # shipped model -> docs/screenshots/
     python scripts/screenshots.py --random digits    # an untrained model of the same shape
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TABS = ("generate", "inpaint", "outpaint", "resolution", "visualize", "tradeoffs")
+SCREENS = (*TABS, "model")  # "model": the header's Model dropdown, open
 TAB_LABELS = {"generate": "Generate", "inpaint": "Inpaint", "outpaint": "Outpaint", "resolution": "Resolution",
               "visualize": "Visualize", "tradeoffs": "Trade-offs"}
 log = logging.getLogger("screenshots")
@@ -36,26 +37,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tokenizer", help="VQ tokenizer checkpoint")
     p.add_argument("--device", default=None, help="cpu or cuda")
     p.add_argument("--random", choices=["tiny", "digits"], help="use an untrained model of this size instead")
+    p.add_argument("--offer", nargs="*", default=["ARPG-L", "ARPG-XL", "ARPG-XXL"],
+                   help="also list these models in the Model dropdown (loaded only if chosen)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="output folder")
-    p.add_argument("--tabs", nargs="+", choices=TABS, default=list(TABS), help="only these tabs")
+    p.add_argument("--tabs", nargs="+", choices=SCREENS, default=list(SCREENS),
+                   help="only these tabs (model: the Model dropdown)")
     p.add_argument("--width", type=int, default=1280, help="browser width in px")
     p.add_argument("--chromium", default=CHROMIUM, help="the Chromium executable")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
     return p.parse_args(argv)
 
 
-def load_pipeline(a: argparse.Namespace) -> Any:
-    """The model the screenshots show."""
+def load_models(a: argparse.Namespace) -> Any:
+    """The models the screenshots show (a ModelStore, as the app builds it)."""
+    from demo.ui import model_store
+
     if a.random:
         from arpg.pipeline import Pipeline
+        from arpg.store import ModelStore
 
         pipe = Pipeline.random("ARPG-digits", "VQ-digits") if a.random == "digits" else Pipeline.random()
         pipe.notice = ("This is an **untrained, randomly initialised** model: the images are noise; "
                        "the app works the same with the trained one.")
-        return pipe
-    from demo.weights import load_app_pipeline
-
-    return load_app_pipeline(a.weights, a.tokenizer, device=a.device)
+        return ModelStore(pipe, extra=a.offer, device=a.device)
+    return model_store(a.weights, a.tokenizer, device=a.device, offer=a.offer)
 
 
 def free_port() -> int:
@@ -138,6 +143,24 @@ def shrink(path: Path) -> None:
     small.save(path, optimize=True)
 
 
+def capture(page: Any, screen: str, a: argparse.Namespace) -> Path:
+    """Screenshot ``screen`` (a tab with a result, or "model": the Model dropdown open) to ``<out>/<screen>.png``."""
+    path = a.out / f"{screen}.png"
+    if screen == "model":
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator("#model-choice input").click()
+        page.get_by_role("option").first.wait_for(timeout=a.timeout * 1000)
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(path), full_page=False)  # the header and the open list
+        page.keyboard.press("Escape")
+    else:
+        open_tab(page, screen)
+        drive(page, screen, a.timeout)
+        page.screenshot(path=str(path), full_page=True)
+    shrink(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -150,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from demo.ui import build_demo, launch_options
 
-    pipe = load_pipeline(a)
-    demo = build_demo(pipe)
+    demo = build_demo(load_models(a))
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **launch_options())
@@ -163,12 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
             page.wait_for_selector("#generate-btn", timeout=a.timeout * 1000)
             page.wait_for_timeout(1000)
-            for tab in a.tabs:
-                open_tab(page, tab)
-                drive(page, tab, a.timeout)
-                path = a.out / f"{tab}.png"
-                page.screenshot(path=str(path), full_page=True)
-                shrink(path)
+            for screen in a.tabs:
+                path = capture(page, screen, a)
                 log.info("%s (%d kB)", path, path.stat().st_size // 1024)
             browser.close()
     finally:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ["NO_PROXY"] = "localhost,127.0.0.1"
 os.environ["no_proxy"] = "localhost,127.0.0.1"
 
-#: A small benchmark result in the documented JSON shape (see demo.render.tradeoff_plot).
+#: A small benchmark result in the documented JSON shape (see arpg.viz.plots.tradeoff_plot).
 SAMPLE_RESULTS: dict[str, Any] = {
     "model": "random ARPG-tiny",
     "machine": "CPU, test",
@@ -37,6 +38,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve(demo: Any) -> Iterator[str]:
+    """Launch ``demo`` on a free port of 127.0.0.1, yield its URL, close it afterwards."""
+    from demo.ui import launch_options
+
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True, **launch_options())
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 @dataclass
@@ -70,7 +83,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
 @pytest.fixture(scope="module")
 def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The tiny random model and tokenizer as .safetensors files (+ .json configs)."""
-    from arpg.checkpoints import save_model
+    from arpg.checkpoints import save_checkpoint as save_model
     from arpg.pipeline import Pipeline
 
     d = tmp_path_factory.mktemp("tiny")
@@ -78,3 +91,15 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     save_model(p.model, d / "arpg.safetensors")
     save_model(p.vq, d / "vq.safetensors")
     return d / "arpg.safetensors", d / "vq.safetensors"
+
+
+#: Fixtures that start a server or a browser: tests using them belong to the slow tier.
+SERVER_FIXTURES = {"app_server", "client", "page", "browser", "network_attempts"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark server, browser and whole-app tests ``slow`` (``pytest -m "not slow"`` is the fast tier)."""
+    for item in items:
+        in_e2e = "e2e" in Path(str(item.fspath)).parts
+        if in_e2e or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -1,7 +1,9 @@
-"""Checkpoint I/O: released key lists, safe loading, strict checks, inference, conversion."""
+"""Checkpoint I/O: released key lists, safe loading, strict checks, inference, conversion, the one writer.
+
+(``arpg.state_dicts`` reads files and infers configs; ``arpg.checkpoints`` loads models and writes.)
+"""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pickle
@@ -9,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-from arpg.checkpoints import (CheckpointError, convert, detect_family, infer_arpg_config, infer_vq_config,
-                              load_arpg, load_into, load_vq, read_state_dict, save_model)
+import arpg.checkpoints
+from arpg.checkpoints import convert, load_arpg, load_into, load_vq, save_checkpoint
 from arpg.config import ARPGConfig, VQConfig
 from arpg.model import ARPG
+from arpg.state_dicts import CheckpointError, detect_family, infer_arpg_config, infer_vq_config, read_state_dict
+from arpg.tokenizer import VQModel
 
 DATA = Path(__file__).parent / "data"
-HAS_TOKENIZER = importlib.util.find_spec("arpg.tokenizer") is not None
-needs_tokenizer = pytest.mark.skipif(not HAS_TOKENIZER, reason="arpg.tokenizer not written yet")
 
 
 def read_keys(name: str) -> dict[str, tuple[int, ...]]:
@@ -68,10 +70,7 @@ def test_arpg_keys_match_release(preset, keys, count):
     assert detect_family(m.state_dict()) == "arpg"
 
 
-@needs_tokenizer
 def test_vq16_keys_match_release():
-    from arpg.tokenizer import VQModel
-
     with torch.device("meta"):
         m = VQModel(VQConfig.from_name("VQ-16"))
     ref = read_keys("vq16_keys.txt")
@@ -105,7 +104,7 @@ def test_wrapper_priority_and_prefixes(tmp_path):
 def test_safetensors_round_trip_and_dtype(tmp_path):
     m = tiny_model()
     path = tmp_path / "tiny.safetensors"
-    save_model(m, path, m.cfg)
+    save_checkpoint(m, path, m.cfg)
     assert json.loads(path.with_suffix(".json").read_text())["family"] == "arpg"
     loaded = load_arpg(path)  # config from the sidecar
     assert_same(loaded.state_dict(), m.state_dict())
@@ -136,10 +135,7 @@ def test_convert_pt_to_safetensors(tmp_path):
     assert_same(load_arpg(dst).state_dict(), m.state_dict())
 
 
-@needs_tokenizer
 def test_vq_tiny_convert_and_load(tmp_path):
-    from arpg.tokenizer import VQModel
-
     torch.manual_seed(0)
     cfg = VQConfig.from_name("VQ-tiny")
     vq = VQModel(cfg)
@@ -153,7 +149,7 @@ def test_vq_tiny_convert_and_load(tmp_path):
     assert_same(loaded.state_dict(), vq.state_dict())  # includes quantize.codebook_used
     with pytest.raises(CheckpointError, match="looks like a VQ tokenizer checkpoint, expected an ARPG model"):
         load_arpg(dst)
-    save_model(tiny_model(), tmp_path / "a.safetensors")
+    save_checkpoint(tiny_model(), tmp_path / "a.safetensors")
     with pytest.raises(CheckpointError, match="looks like an ARPG model checkpoint, expected a VQ tokenizer"):
         load_vq(tmp_path / "a.safetensors")
 
@@ -305,7 +301,47 @@ def test_no_tensors(tmp_path):
 def test_bad_sidecar_family(tmp_path):
     m = tiny_model()
     path = tmp_path / "tiny.safetensors"
-    save_model(m, path)
+    save_checkpoint(m, path)
     path.with_suffix(".json").write_text(json.dumps(VQConfig().to_dict()))
     with pytest.raises(CheckpointError, match="config family 'vq'"):
         load_arpg(path)
+
+
+# -- the one writer ------------------------------------------------------------------------
+def test_save_checkpoint_takes_a_state_dict_and_a_dict_config(tmp_path):
+    sd = {"w": torch.arange(6.0).reshape(2, 3).t(), "b": torch.ones(3)}  # w is not contiguous
+    sd["view"] = sd["b"][:2]  # shares b's storage
+    path = save_checkpoint(sd, tmp_path / "sub" / "x.safetensors", {"family": "judge", "num_classes": 10})
+    back = load_file(str(path))
+    assert all(torch.equal(back[k], sd[k]) for k in sd)
+    assert json.loads(path.with_suffix(".json").read_text()) == {"family": "judge", "num_classes": 10}
+    save_checkpoint(sd, tmp_path / "bare.safetensors")  # no config, no .cfg: no JSON
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.safetensors", "sub"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.json", "x.safetensors"]  # no temporary files
+
+
+def test_save_checkpoint_refuses_bad_input_before_writing(tmp_path):
+    with pytest.raises(CheckpointError, match="must end in .safetensors"):
+        save_checkpoint({"w": torch.ones(1)}, tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="meta device"):
+        save_checkpoint({"w": torch.ones(1, device="meta")}, tmp_path / "x.safetensors")
+    with pytest.raises(CheckpointError, match="config is a list"):
+        save_checkpoint({"w": torch.ones(1)}, tmp_path / "x.safetensors", [1, 2])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
+    """A write that dies half-way leaves the old weights and config in place and no temporary file."""
+    m = tiny_model()
+    path = save_checkpoint(m, tmp_path / "tiny.safetensors")
+    before = path.read_bytes(), path.with_suffix(".json").read_text()
+
+    def dies(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(arpg.checkpoints, "save_file", dies)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(tiny_model(1), path, {"family": "arpg", "changed": True})
+    assert (path.read_bytes(), path.with_suffix(".json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]

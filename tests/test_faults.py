@@ -1,6 +1,7 @@
 """Faults and concurrency: an exception inside one request (out of memory, a bug) reaches
 that user only and the next request succeeds; concurrent decodes give exactly the images of
-sequential ones (no shared mutable state); the queue is bounded and says so when full.
+sequential ones (no shared mutable state); the queue is bounded and says so when full, and one
+address cannot fill it (the fair queue of :mod:`demo.server`).
 
 The app is launched in-process on a random tiny model, like ``tests/conftest.py`` does, but
 on its own (this module patches its pipeline and fills its queue).
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import numpy as np
@@ -19,7 +21,9 @@ import torch
 from PIL import Image
 
 from arpg import tasks
+from arpg.options import SamplingOptions
 from arpg.pipeline import Pipeline
+from demo import server
 from tests.conftest import free_port
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -30,16 +34,16 @@ OPTS = dict(steps=2)
 
 
 class App:
-    """The app on a random tiny model, its pipeline and its URL."""
+    """The app on a random tiny model, hardened as ``app.py`` serves it; its pipeline and its URL."""
 
     def __init__(self) -> None:
         from demo.ui import build_demo, launch_options
 
         self.pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
-        self.demo = build_demo(self.pipe)
+        self.demo = server.harden(build_demo(self.pipe))
         port = free_port()
         self.demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
-                         **launch_options())
+                         **launch_options(app_kwargs=server.app_kwargs()))
         self.url = f"http://127.0.0.1:{port}/"
 
 
@@ -94,13 +98,22 @@ def fail_on_seed(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, exc: Callable[
     real = pipe.generate
     failed: list[int] = []
 
-    def generate(labels: Any, seed: int | None = None, **kw: Any) -> Any:
+    def generate(labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None, **kw: Any) -> Any:
         if seed == FAULT_SEED:
             failed.append(seed)
             raise exc()
-        return real(labels, seed=seed, **kw)
+        return real(labels, options, seed=seed, **kw)
 
+    def canvas(pipe_: Any, labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None,
+               **kw: Any) -> Any:  # windowed decoding of a canvas larger than the trained grid
+        if seed == FAULT_SEED:
+            failed.append(seed)
+            raise exc()
+        return real_canvas(pipe_, labels, options, seed=seed, **kw)
+
+    real_canvas = tasks.generate_canvas
     monkeypatch.setattr(pipe, "generate", generate)
+    monkeypatch.setattr(tasks, "generate_canvas", canvas)
     return failed
 
 
@@ -165,10 +178,10 @@ def test_a_fault_in_the_tokenizer_is_contained_too(app: App, client: Client,
 def test_concurrent_generate_calls_equal_sequential_ones() -> None:
     pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
     seeds = list(range(12))
-    kw = dict(steps=3, order="random", temperature=1.0, cfg_scale=3.0)
+    options = SamplingOptions(steps=3, order="random", temperature=1.0, cfg_scale=3.0)
 
     def run(seed: int) -> np.ndarray:
-        return pipe.generate([seed % 10, (seed + 3) % 10], seed=seed, **kw).images
+        return pipe.generate([seed % 10, (seed + 3) % 10], options, seed=seed).images
 
     sequential = [run(s) for s in seeds]
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -182,12 +195,13 @@ def test_concurrent_tasks_equal_sequential_ones() -> None:
     img = np.random.default_rng(1).integers(0, 255, (16, 16, 3), dtype=np.uint8)
     mask = np.zeros((16, 16), bool)
     mask[:, 8:] = True
+    two = pipe.defaults.replace(steps=2)
     jobs: list[Callable[[], np.ndarray]] = []
     for seed in range(4):
-        jobs += [lambda s=seed: tasks.inpaint(pipe, img, mask, 1, seed=s, steps=2).image,
-                 lambda s=seed: tasks.outpaint(pipe, img, 2, right=2, seed=s, steps=2).image,
-                 lambda s=seed: tasks.resize(pipe, img, 3, scale=1.5, strategy="reencode", seed=s, steps=2).image,
-                 lambda s=seed: tasks.panorama(pipe, img, 4, times=2, seed=s, steps=2).image]
+        jobs += [lambda s=seed: tasks.inpaint(pipe, img, mask, 1, two, seed=s).image,
+                 lambda s=seed: tasks.outpaint(pipe, img, 2, two, right=2, seed=s).image,
+                 lambda s=seed: tasks.resize(pipe, img, 3, two, scale=1.5, strategy="reencode", seed=s).image,
+                 lambda s=seed: tasks.panorama(pipe, img, 4, two, times=2, seed=s).image]
     sequential = [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=6) as pool:
         concurrent = list(pool.map(lambda job: job(), jobs))
@@ -210,6 +224,7 @@ def test_concurrent_users_get_the_images_of_sequential_calls(app: App) -> None:
 
 
 # -- the queue: bounded, per-event limits, a plain message when full ----------------------------------------
+@pytest.mark.slow  # a server
 def test_queue_is_bounded_with_a_concurrency_limit_per_event(app: App) -> None:
     queue = app.demo._queue
     assert isinstance(queue.max_size, int) and 1 <= queue.max_size <= 256
@@ -225,7 +240,8 @@ def test_queue_is_bounded_with_a_concurrency_limit_per_event(app: App) -> None:
 
 def test_a_full_queue_says_so_and_drains(app: App, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoding blocked: requests beyond the queue's size are refused with HTTP 503 and a
-    message; once unblocked every accepted request completes and the app serves again."""
+    message; once unblocked every accepted request completes and the app serves again. (The
+    fair queue's per-address limit is lifted: all test clients share 127.0.0.1.)"""
     release = threading.Event()
     real = app.pipe.generate
 
@@ -234,8 +250,9 @@ def test_a_full_queue_says_so_and_drains(app: App, client: Client, monkeypatch: 
         return real(*args, **kw)
 
     monkeypatch.setattr(app.pipe, "generate", blocked)
+    monkeypatch.setattr(server.fair_queue(app.demo), "per_address", 10**6)
     max_size = app.demo._queue.max_size
-    data = ["class 3", 1, 1, False, 2, "arccos", 2.0, "linear", 1.0, 0, 1.0, "random"]
+    data = payload(client, "/generate", class_name="class 3", n_images=1, seed=1, randomize=False, steps=2)
     accepted, refused = [], []
     try:
         for _ in range(max_size + 8):
@@ -253,3 +270,71 @@ def test_a_full_queue_says_so_and_drains(app: App, client: Client, monkeypatch: 
     assert time.time() - t0 < 120
     monkeypatch.setattr(app.pipe, "generate", real)
     assert client.predict("class 3", 1, 2, False, **OPTS, api_name="/generate")[1] == 2
+
+
+def payload(client: Client, api: str, **values: Any) -> list[Any]:
+    """A raw JSON payload of ``api``: every parameter's default, ``values`` by parameter name."""
+    params = client.view_api(print_info=False, return_format="dict")["named_endpoints"][api]["parameters"]
+    return [values.get(p["parameter_name"], p.get("parameter_default")) for p in params]
+
+
+def test_one_client_cannot_fill_the_queue(app: App, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding blocked: a client submitting 50 jobs gets at most ``PER_SESSION`` of them queued,
+    the rest refused at once; a second client is still queued, and served once decoding resumes."""
+    release = threading.Event()
+    real = app.pipe.generate
+
+    def blocked(*args: Any, **kw: Any) -> Any:
+        release.wait(60)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(app.pipe, "generate", blocked)
+    greedy, other = Client(app.url, verbose=False), Client(app.url, verbose=False)
+    try:
+        jobs = [greedy.submit("class 3", 1, i, False, **OPTS, api_name="/generate") for i in range(50)]
+        time.sleep(3)
+        refused = [j for j in jobs if j.done() and j.exception() is not None]
+        assert len(refused) == 50 - server.PER_SESSION
+        waiting = other.submit("class 5", 1, 7, False, **OPTS, api_name="/generate")
+        time.sleep(1)
+        assert not waiting.done()  # queued, not refused
+    finally:
+        release.set()
+    assert waiting.result(timeout=120)[1] == 7
+
+
+
+# -- cancelled work stops ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("endpoint", ["/animate", "/side_by_side", "/compare"])
+def test_cancelled_requests_stop_within_2_s(app: App, client: Client, endpoint: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decode step made slow (0.25 s): after 6 x (submit, wait 1 s, cancel) no decode step
+    starts later than 2 s after the last cancel, and never more requests decode at once than the
+    concurrency limit (steps are recorded by the thread that runs them)."""
+    calls: list[tuple[float, int]] = []
+
+    def slow_step(*_: Any) -> None:
+        calls.append((time.monotonic(), threading.get_ident()))
+        time.sleep(0.25)
+
+    hook = app.pipe.model.head.register_forward_pre_hook(slow_step)
+    monkeypatch.setattr(server.fair_queue(app.demo), "per_address", 10**6)
+    monkeypatch.setattr(server.fair_queue(app.demo), "per_session", 10**6)
+    args = {"/animate": ("class 4", "random", 16, 1, False, 8),  # 16 steps of 0.25 s
+            "/side_by_side": ("class 4", "random", "raster", 16, 1, False, 8),
+            "/compare": ("class 4", 2, 1, False, 8)}[endpoint]  # two 16-step raster decodes first
+    try:
+        for _ in range(6):
+            job = client.submit(*args, api_name=endpoint)
+            time.sleep(1.0)
+            job.cancel()
+        last_cancel = time.monotonic()
+        time.sleep(4.0)
+    finally:
+        hook.remove()
+    assert calls, "nothing decoded"
+    late = max(t for t, _ in calls) - last_cancel
+    assert late <= 2.0, f"a cancelled request still decoded {late:.1f} s after the last cancel"
+    for t, _ in calls:  # threads decoding within 0.3 s of each step
+        busy = {ident for u, ident in calls if abs(u - t) < 0.3}
+        assert len(busy) <= app.demo._queue.default_concurrency_limit, f"{len(busy)} requests decoding at once"

@@ -1,5 +1,5 @@
-import torch
 import pytest
+import torch
 
 from arpg.config import ARPGConfig
 from arpg.model import ARPG, block_masks

@@ -8,9 +8,13 @@ import torch
 
 from arpg.orders import (
     ORDER_NAMES,
+    SAMPLER_ORDERS,
+    ConfidenceOrder,
+    FixedOrder,
     check_permutation,
     checkerboard,
     make_order,
+    make_policy,
     random_order,
     raster,
     spiral_in,
@@ -144,3 +148,29 @@ def test_check_permutation_rejects(order: object, n: int, match: str) -> None:
 def test_check_permutation_bad_n() -> None:
     with pytest.raises(ValueError, match=r"n must be >= 1"):
         check_permutation([0], 0)
+
+
+def test_fixed_policy_lists_the_free_cells_in_order_per_image_or_shared() -> None:
+    free = torch.ones(12, dtype=torch.bool)
+    free[[0, 5, 6]] = False
+    pol = make_policy("spiral-in", 3, 4, free, [None])
+    assert isinstance(pol, FixedOrder) and pol.order.shape == (1, 9)
+    assert pol.order[0].tolist() == [c for c in spiral_in(3, 4).tolist() if free[c]]
+    assert torch.equal(pol.targets(2, 3), pol.order[:, 2:5])
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    per = make_policy("random", 3, 4, free, gens, per_image=True)
+    alone = make_policy("random", 3, 4, free, [torch.Generator().manual_seed(2)])
+    assert per.order.shape == (2, 9) and torch.equal(per.order[1], alone.order[0])
+    assert sorted(per.order[0].tolist()) == free.nonzero().flatten().tolist()
+
+
+def test_confidence_policy_keeps_the_most_likely_samples() -> None:
+    assert "confidence" in SAMPLER_ORDERS and "confidence" not in ORDER_NAMES
+    free = torch.tensor([True, False, True, True])
+    pol = make_policy("confidence", 2, 2, free, [None])
+    assert isinstance(pol, ConfidenceOrder) and pol.targets(0, 1).tolist() == [[0, 2, 3]]
+    logits = torch.tensor([[[0.0, 0.0], [5.0, 0.0], [0.0, 1.0]]])  # (B=1, q=3, V=2)
+    keep = pol.choose(pol.targets(0, 1), logits, torch.tensor([[0, 0, 1]]), 0, 1, temperature=1.0)
+    assert keep.tolist() == [1] and pol.order[0, 0] == 2 and pol.targets(1, 2).tolist() == [[0, 3]]
+    with pytest.raises(ValueError, match="shared generator"):
+        make_policy("confidence", 2, 2, free, [None, None], per_image=True)

@@ -6,6 +6,7 @@ import torch
 
 from arpg.config import ARPGConfig
 from arpg.model import ARPG
+from arpg.options import SamplingOptions
 from arpg.sampling import Context, filter_logits, generate, method_kwargs, sample_logits
 from arpg.schedules import cfg_scales, token_counts
 
@@ -95,6 +96,7 @@ def test_seed_reproduces_and_differs(model):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.slow
 def test_seed_reproduces_across_processes(model, tmp_path):
     path = tmp_path / "m.pt"
     torch.save(model.state_dict(), path)
@@ -136,7 +138,8 @@ def test_forward_passes_equal_steps_and_cache_size(model):
         L = 1 + 16 - res.trace.counts[-1]
         assert res.trace.kv_cache_bytes == 2 * (2 + 1) * 2 * L * 64 * 4
     one = generate(model, [0], steps=4, cfg_scale=1.0, generator=0)
-    assert one.trace.kv_cache_bytes * 2 == generate(model, [0], steps=4, cfg_scale=2.0, generator=0).trace.kv_cache_bytes
+    two = generate(model, [0], steps=4, cfg_scale=2.0, generator=0)
+    assert one.trace.kv_cache_bytes * 2 == two.trace.kv_cache_bytes
 
 
 def test_non_square_grid(model):
@@ -209,3 +212,14 @@ def test_one_generator_per_image_equals_single_calls(model):
     assert batch.trace.step_of.shape == (3, 4, 4)
     with pytest.raises(ValueError, match="generator"):
         generate(model, labels, steps=4, generator=[1, 2])
+
+
+def test_options_value_and_keyword_overrides_agree(model):
+    opts = SamplingOptions(steps=5, order="z-curve", cfg_scale=2.0)
+    a = generate(model, [1, 2], opts, generator=3)
+    b = generate(model, [1, 2], generator=3, steps=5, order="z-curve", cfg_scale=2.0)
+    c = generate(model, [1, 2], opts.replace(steps=4), generator=3, steps=5)  # overrides win over the value
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.tokens, c.tokens)
+    assert a.trace.forward_passes == 5 and a.tokens.device.type == a.trace.order.device.type == "cpu"
+    with pytest.raises(TypeError, match="stpes"):
+        generate(model, [1], stpes=4)

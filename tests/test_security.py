@@ -6,6 +6,8 @@ launched with ``demo.ui.launch_options()``, as ``app.py`` does).
 """
 from __future__ import annotations
 
+import base64
+import functools
 import io
 import json
 import os
@@ -22,8 +24,8 @@ import pytest
 import torch
 from PIL import Image
 
-from arpg.checkpoints import CheckpointError, read_state_dict
 from arpg.pipeline import Pipeline
+from arpg.state_dicts import CheckpointError, read_state_dict
 from tests.conftest import RunningApp, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +94,7 @@ def test_malicious_pickle_makes_the_app_fall_back_without_running_it(tmp_path: P
                                                                      tiny_files: tuple[Path, Path],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import arpg.pipeline
-    from demo.weights import load_app_pipeline
+    from arpg.hub import load_app_pipeline
 
     monkeypatch.setattr(arpg.pipeline, "SHIPPED_DIR", tmp_path / "no-models")  # fall back to a random model
     marker = tmp_path / "pwned"
@@ -149,13 +151,28 @@ def _call(url: str, api: str, data: list[Any]) -> str:
     return httpx.get(f"{url}gradio_api/call/{api}/{r.json()['event_id']}", timeout=120).text
 
 
-def _file_inputs(fd: dict) -> dict[str, list[Any]]:
+@functools.cache
+def _parameters(url: str) -> dict[str, list[tuple[str, Any]]]:
+    """Each endpoint's (parameter name, default) from the app's API page."""
+    info = httpx.get(f"{url}gradio_api/info", timeout=30).json()["named_endpoints"]
+    return {api: [(p["parameter_name"], p.get("parameter_default")) for p in ep["parameters"]]
+            for api, ep in info.items()}
+
+
+def _payload(url: str, api: str, *values: Any) -> list[Any]:
+    """A raw JSON payload for ``api``: ``values`` first, the defaults of the other parameters after."""
+    params = _parameters(url)[f"/{api}"]
+    return [*values, *(default for _, default in params[len(values):])]
+
+
+def _file_inputs(url: str, fd: dict) -> dict[str, list[Any]]:
     """A payload for every endpoint with a file input, ``fd`` in each file slot."""
     return {
-        "outpaint": [fd, "class 1", ["right"], 2, 1, False, *OPTS],
-        "panorama": [fd, "class 1", "right", 2, 1, False, *OPTS],
-        "resize": [fd, "class 1", 2.0, "lattice", 0.5, 1, False, *OPTS],
-        "inpaint": [{"background": fd, "layers": [fd], "composite": fd}, "class 1", 0, True, 1, False, *OPTS],
+        "outpaint": _payload(url, "outpaint", fd, "class 1", ["right"], 2, 1, False, *OPTS),
+        "panorama": _payload(url, "panorama", fd, "class 1", "right", 2, 1, False, *OPTS),
+        "resize": _payload(url, "resize", fd, "class 1", 2.0, "lattice", 0.5, 1, False, *OPTS),
+        "inpaint": _payload(url, "inpaint", {"background": fd, "layers": [fd], "composite": fd}, "class 1", 0, True,
+                            1, False, *OPTS),
     }
 
 
@@ -168,7 +185,7 @@ def test_file_inputs_refuse_files_that_were_not_uploaded(app_server: RunningApp,
         fd = {"path": "image.png", "url": target[4:].format(port=port), "meta": {"_type": "gradio.FileData"}}
     else:
         fd = {"path": target, "meta": {"_type": "gradio.FileData"}}
-    for api, data in _file_inputs(fd).items():
+    for api, data in _file_inputs(app_server.url, fd).items():
         stream = _call(app_server.url, api, data)
         assert "event: error" in stream or stream.startswith("HTTP 4"), (api, stream[-300:])
         assert not PASSWD_LINE.search(stream) and "def main" not in stream
@@ -176,7 +193,7 @@ def test_file_inputs_refuse_files_that_were_not_uploaded(app_server: RunningApp,
 
 def test_saved_results_never_reads_outside_its_folder(app_server: RunningApp) -> None:
     for name in ("../../../../../../etc/passwd", "/etc/passwd", "..", "tiny.json/../../../etc/passwd", ""):
-        stream = _call(app_server.url, "saved_results", [name])
+        stream = _call(app_server.url, "saved_results", _payload(app_server.url, "saved_results", name))
         assert not PASSWD_LINE.search(stream)
         assert "tiny.json" in stream  # the choice falls back to a file of the listing
 
@@ -218,14 +235,35 @@ def _upload_png(url: str, image: Image.Image) -> dict:
     return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
 
 
-@pytest.mark.parametrize("size, message", [((9000, 9000), "decompression bomb"), ((20000, 20000), "decompression bomb")])
-def test_images_with_too_many_pixels_are_refused(app_server: RunningApp, size: tuple[int, int],
-                                                 message: str) -> None:
-    """A few kB of PNG can claim hundreds of megapixels: the app lowers Pillow's limit so that
-    anything over MAX_INPUT_PIXELS (64 MP) is refused before it is decoded."""
+@pytest.mark.parametrize("size", [(8000, 8000), (9000, 9000), (20000, 20000)])
+def test_images_with_too_many_pixels_are_refused(app_server: RunningApp, size: tuple[int, int]) -> None:
+    """A few kB of PNG can claim tens or hundreds of megapixels (8000x8000 is exactly 64 MP): the
+    app makes Pillow refuse anything over the decoded-size budget (arpg.images.MAX_PIXELS, 16 MP)
+    when the upload is opened, before it is decoded, and says so in one plain sentence."""
     fd = _upload_png(app_server.url, Image.new("1", size))
-    stream = _call(app_server.url, "outpaint", _file_inputs(fd)["outpaint"])
-    assert "event: error" in stream and message in stream, stream[-300:]
+    stream = _call(app_server.url, "outpaint", _file_inputs(app_server.url, fd)["outpaint"])
+    megapixels = f"{size[0] * size[1] / 1e6:.1f}"
+    assert f"The image is too large ({megapixels} megapixels): at most 16 megapixels" in stream, stream[-300:]
+    assert "/tmp" not in stream and "decompression bomb" not in stream
+
+
+def test_undecodable_uploads_get_one_plain_sentence(app_server: RunningApp) -> None:
+    r = httpx.post(app_server.url + "gradio_api/upload", files={"files": ("x.png", b"not a PNG", "image/png")},
+                   timeout=30)
+    fd = {"path": r.json()[0], "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}
+    stream = _call(app_server.url, "outpaint", _file_inputs(app_server.url, fd)["outpaint"])
+    assert "The uploaded file is not an image that can be read: use PNG, JPEG or WebP." in stream, stream[-300:]
+    assert "/tmp" not in stream and "preprocess" not in stream
+
+
+def test_a_30_mb_data_url_gets_413_before_it_is_decoded(app_server: RunningApp) -> None:
+    """The 10 MB upload limit cannot be bypassed by sending the image inside the JSON body."""
+    fd = {"url": "data:image/png;base64," + base64.b64encode(os.urandom(30 * 2**20)).decode(),
+          "meta": {"_type": "gradio.FileData"}}
+    for api in ("outpaint", "resize"):
+        r = httpx.post(f"{app_server.url}gradio_api/call/{api}", json={"data": _file_inputs(app_server.url, fd)[api]},
+                       timeout=60)
+        assert r.status_code == 413 and "too large" in r.text, (api, r.status_code, r.text[:200])
 
 
 def test_uploaded_html_is_served_as_an_attachment(app_server: RunningApp) -> None:
@@ -260,12 +298,13 @@ NETWORK_PROBE = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     import arpg, arpg.cli, arpg.pipeline, arpg.sampling, arpg.tasks, arpg.checkpoints
-    import demo.ui, demo.weights, demo.render, app
-    from demo.tabs import common, generate, inpaint, outpaint, resolution, tradeoffs, visualize
+    import arpg.hub, arpg.viz.animate, arpg.viz.plots, demo.ui, app
+    from demo.tabs import (errors, files, generate, inpaint, outpaint, pictures, resolution, runner, tradeoffs,
+                           visualize, widgets)
 
     def start(phase):
         attempts["phase"] = phase
-        pipe = demo.weights.load_app_pipeline(device="cpu")
+        pipe = arpg.hub.load_app_pipeline(device="cpu")
         ui = demo.ui.build_demo(pipe)
         ui.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=int(sys.argv[1]), quiet=True,
                   **demo.ui.launch_options())
@@ -293,6 +332,7 @@ def network_attempts() -> dict[str, list[str]]:
     return json.loads(line[len("ATTEMPTS "):])
 
 
+@pytest.mark.slow
 def test_no_network_at_import(network_attempts: dict[str, list[str]]) -> None:
     assert network_attempts["import"] == []
 

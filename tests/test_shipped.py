@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 
-from arpg.judge import judge_images
+from arpg import tasks
+from arpg.measure.judge import judge_images
+from arpg.options import SamplingOptions
 from arpg.pipeline import SHIPPED_DIR, Pipeline
+from arpg.train import digits as data
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +39,6 @@ def test_generates_recognisable_digits(pipe):
 
 @pytest.mark.parametrize("style", ["wide", "centred"])
 def test_judge_on_real_images(pipe, style):
-    from arpg import data
-
     imgs, labels = data.sample(range(100), seed=data.HELDOUT_SEED + 7, style=style)
     pred, _ = judge_images(pipe.judge, imgs)
     assert (pred == labels).mean() >= 0.95
@@ -45,8 +46,6 @@ def test_judge_on_real_images(pipe, style):
 
 @pytest.mark.parametrize("style", ["wide", "centred"])
 def test_tokenizer_round_trip(pipe, style):
-    from arpg import data
-
     imgs, _ = data.sample(range(20), seed=data.HELDOUT_SEED, style=style)
     rec = pipe.decode(pipe.encode(imgs))
     mse = ((rec.astype(float) - imgs.astype(float)) ** 2).mean()
@@ -54,8 +53,6 @@ def test_tokenizer_round_trip(pipe, style):
 
 
 def test_inpaint_same_class_few_trials(pipe):
-    from arpg import data, tasks
-
     imgs, labels = data.sample(range(6), seed=data.HELDOUT_SEED + 21, style=data.GENERATOR_STYLE)
     m = np.zeros((64, 64), bool)
     m[:, 32:] = True
@@ -64,15 +61,20 @@ def test_inpaint_same_class_few_trials(pipe):
     assert (pred == labels).mean() >= 0.5  # loose; 100 trials in scripts/bench_tasks.py
 
 
-def test_shipped_default_guidance_is_constant(pipe):
-    assert (pipe.default_cfg, pipe.default_cfg_schedule) == (3.0, "constant")
+def test_shipped_defaults_come_from_its_json(pipe):
+    """Constant guidance 3.0 over 32 steps, read from assets/models/arpg.json's "sampling" section."""
+    assert pipe.defaults == SamplingOptions(steps=32, cfg_scale=3.0, cfg_schedule="constant")
+    out = pipe.generate([3], seed=0, steps=4)
+    assert out.trace.cfg == [3.0] * 4
 
 
-def test_model_default_cfg_schedule_applies_unless_given():
+def test_model_defaults_apply_unless_given():
     p = Pipeline.random()
-    p.default_cfg_schedule = "constant"
-    kw = dict(seed=3, steps=4, cfg_scale=3.0)
-    assert list(p.generate([1, 2], **kw).trace.cfg) == [3.0] * 4
-    assert list(p.generate([1, 2], cfg_schedule=None, **kw).trace.cfg) == [3.0] * 4
-    linear = list(p.generate([1, 2], cfg_schedule="linear", **kw).trace.cfg)
+    p.defaults = p.defaults.replace(cfg_schedule="constant", cfg_scale=3.0, steps=4)
+    assert list(p.generate([1, 2], seed=3).trace.cfg) == [3.0] * 4
+    assert list(p.generate([1, 2], seed=3, cfg_schedule=None).trace.cfg) == [3.0] * 4
+    linear = list(p.generate([1, 2], seed=3, cfg_schedule="linear").trace.cfg)
     assert linear[-1] == 3.0 and linear[0] < 3.0
+    given = SamplingOptions(steps=2, cfg_scale=2.0)  # an options value replaces the defaults entirely
+    cfg = p.generate([1], given, seed=3).trace.cfg
+    assert len(cfg) == 2 and cfg[0] < cfg[1] == 2.0  # linear: the random model's own default schedule

@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from arpg import tasks
+from arpg.images import prepare_image
 from arpg.pipeline import Pipeline
 
 
@@ -20,14 +21,14 @@ def test_inpaint_keeps_known_cells_token_exact(pipe):
     img = rand_image()
     mask = np.zeros((16, 16), bool)
     mask[:, 8:] = True  # right half
-    codes = pipe.encode(tasks.prepare_image(img, 4, 4)[None])[0]
+    codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.inpaint(pipe, img, mask, 1, seed=0, steps=3)
     assert torch.equal(res.tokens[:, :2], codes[:, :2])
     assert torch.equal(res.known, torch.tensor([[True, True, False, False]] * 4))
     assert (res.trace.step_of[:, :2] == -1).all() and (res.trace.step_of[:, 2:] >= 0).all()
     assert sorted(res.trace.order.tolist()) == [2, 3, 6, 7, 10, 11, 14, 15]
     # blended output keeps the original pixels outside the regenerated cells
-    orig = tasks.prepare_image(img, 4, 4)
+    orig = prepare_image(img, 4, 4)
     assert np.array_equal(res.image[:, :8], orig[:, :8])
     assert res.image.shape == res.raw.shape == (16, 16, 3)
 
@@ -54,24 +55,16 @@ def test_empty_mask_is_refused_full_mask_is_generation(pipe):
     assert res.note and "plain generation" in res.note
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "I;16", "CMYK", "1"])
-def test_image_modes_are_converted(pipe, mode):
-    img = rand_image(20, 12).convert(mode) if mode != "I;16" else Image.fromarray(
-        np.random.default_rng(0).integers(0, 65535, (12, 20), dtype=np.uint16))
-    arr = tasks.prepare_image(img, 4, 4)
-    assert arr.dtype == np.uint8 and arr.shape[0] == 16 and arr.shape[1] % 4 == 0 and arr.shape[2] == 3
-
-
 def test_outpaint_zero_returns_input_tokens(pipe):
     img = rand_image()
-    codes = pipe.encode(tasks.prepare_image(img, 4, 4)[None])[0]
+    codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.outpaint(pipe, img, 1)
     assert torch.equal(res.tokens, codes) and res.note
 
 
 def test_outpaint_all_around_places_original(pipe):
     img = rand_image()
-    codes = pipe.encode(tasks.prepare_image(img, 4, 4)[None])[0]
+    codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.outpaint(pipe, img, 1, left=2, right=1, top=1, bottom=3, seed=0, steps=4)
     assert res.tokens.shape == (8, 7)
     assert torch.equal(res.tokens[1:5, 2:6], codes)
@@ -87,7 +80,7 @@ def test_panorama_is_four_times_wider(pipe):
 @pytest.mark.parametrize("strategy", tasks.RESIZE_STRATEGIES)
 def test_resize_strategies(pipe, strategy):
     img = rand_image()
-    codes = pipe.encode(tasks.prepare_image(img, 4, 4)[None])[0]
+    codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.resize(pipe, img, 1, scale=2, strategy=strategy, seed=0, steps=3)
     assert res.tokens.shape == (8, 8) and res.image.shape == (32, 32, 3)
     if strategy == "lattice":
@@ -125,6 +118,6 @@ def test_steps_are_capped_at_free_cells_with_a_note(pipe):
 
 def test_resize_scale_one_lattice_returns_input(pipe):
     img = rand_image()
-    codes = pipe.encode(tasks.prepare_image(img, 4, 4)[None])[0]
+    codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.resize(pipe, img, 1, scale=1.0, strategy="lattice", seed=0)
     assert torch.equal(res.tokens, codes) and res.note

@@ -12,7 +12,7 @@ def vq16():
     return VQModel(VQConfig.from_name("VQ-16")).eval()
 
 
-@pytest.mark.parametrize("size", [256, 384])
+@pytest.mark.parametrize("size", [64, 80])  # 4x4 and 5x5 tokens: any multiple of 16
 @torch.no_grad()
 def test_vq16_round_trip_shapes(vq16, size):
     x = torch.rand(1, 3, size, size) * 2 - 1

@@ -1,1 +1,7 @@
-"""One module per tab of the app; each has ``build(pipe, ...)`` called inside the Blocks."""
+"""One module per tab of the app (``generate``, ``inpaint``, ``outpaint``, ``resolution``,
+``visualize``, ``tradeoffs``), each with ``build(choice, ...)`` called inside the Blocks and
+``*_handler(pipe)`` factories of its callbacks, and the pieces they share: ``models`` (the
+session's Model dropdown: callbacks on the chosen model, what follows a switch), ``widgets``
+(inputs, sampling controls), ``runner`` (seed, streaming of partial images, summary),
+``errors`` (plain-words gr.Error, ZeroGPU durations), ``pictures`` (image inputs, display) and
+``files`` (downloads)."""

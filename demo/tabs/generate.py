@@ -1,54 +1,73 @@
-"""Generate tab: class-conditional images, streamed step by step while they decode."""
+"""Generate tab: class-conditional images, streamed step by step while they decode; returned at
+their native pixels (the gallery shows them enlarged and crisp)."""
 from __future__ import annotations
 
-import time
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gradio as gr
+import numpy as np
 
-from .common import (MAX_IMAGES, action, class_dropdown, knob, partial_images, pick_seed, sampling_controls,
-                     sampling_options, seed_controls, stream_steps, summary, upscale)
+from arpg.cost import check_request
+from arpg.options import SamplingOptions
+
+from .errors import action
+from .models import ModelChoice
+from .pictures import native, page_style
+from .runner import Run, plural
+from .widgets import MAX_IMAGES, class_dropdown, class_update, knob, sampling_controls, seed_controls
+
+INTRO = ("Pick a class and press **Generate**: the images appear token by token, several tokens per step, "
+         "in a random order.")
 
 
-def build(pipe: Any, last: gr.State) -> None:
-    """The Generate tab; ``last`` receives the first generated image for the other tabs."""
+def gallery(images: list[np.ndarray]) -> list[np.ndarray]:
+    """The images at their native pixels (the gallery enlarges them)."""
+    return [native(im) for im in images]
 
-    def generate(class_name: str, n_images: int, seed: int | None, randomize: bool, steps: int, schedule: str,
-                 cfg_scale: float, cfg_schedule: str, temperature: float, top_k: int, top_p: float, order: str,
+
+def generate_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Generate button: (gallery, seed, summary, last image) while decoding."""
+
+    def generate(class_name: str, n_images: int, seed: int | None, randomize: bool, options: SamplingOptions,
                  progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
-        label = pipe.label_of(class_name)
-        seed = pick_seed(seed, randomize)
-        opts = sampling_options(steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
-        t0 = time.perf_counter()
-        for ev in stream_steps(lambda cb: pipe.generate([label] * int(n_images), seed=seed, callback=cb, **opts),
-                               progress, "Decoding"):
-            if ev.result is None:
-                yield ([upscale(im) for im in partial_images(pipe, ev.tokens)], seed,
-                       f"step {ev.step + 1} of {ev.n_steps} …", gr.skip())
-                continue
-            out = ev.result
-            took = time.perf_counter() - t0
-            info = summary(f"**{pipe.class_names[label]}**", f"seed {out.seed}", f"{len(out.trace.counts)} steps",
-                           f"{out.trace.forward_passes} forward passes",
-                           f"{took:.2f} s ({len(out.images) / took:.2f} images/s)")
-            yield ([upscale(im) for im in out.images], out.seed, info,
-                   {"image": out.images[0], "label": pipe.class_names[label]})
+        run = Run.start(pipe, class_name, seed, randomize, progress)
+        labels = [run.label] * int(n_images)
+        check_request(pipe, "generate", options, batch=len(labels))
 
+        def finish(out: Any, took: float) -> tuple:
+            info = run.summary(plural(len(out.trace.counts), "step"), f"{out.trace.forward_passes} forward passes",
+                               f"{took:.2f} s ({len(out.images) / took:.2f} images/s)")
+            return gallery(out.images), out.seed, info, {"image": out.images[0], "label": run.class_name}
+
+        def work(callback: Callable) -> Any:
+            return pipe.generate(labels, options, seed=run.seed, callback=callback)
+
+        yield from run.stream(work, "Decoding", gallery, finish, keep=1)
+
+    return generate
+
+
+def build(choice: ModelChoice, last: gr.State) -> None:
+    """The Generate tab; ``last`` receives the first generated image for the other tabs."""
+    pipe = choice.first
+    page_style()
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            cls = class_dropdown(pipe, info="what to draw")
+            cls = class_dropdown(pipe, info="what to draw", elem_id="generate-class")
             n_images = knob(1, MAX_IMAGES, value=4, step=1, precision=0, label="Number of images",
                             info="decoded together in one batch")
             seed, randomize = seed_controls()
             controls = sampling_controls(pipe)
             run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
         with gr.Column(scale=3, min_width=320):
-            gallery = gr.Gallery(label="Images", columns=4, height=420, object_fit="contain",
-                                 elem_id="generate-gallery", elem_classes=["pixelated"], format="png",
-                                 buttons=["download", "fullscreen"])
-            info = gr.Markdown(label="summary", elem_id="generate-info", value=(
-                "Pick a class and press **Generate**: the images appear token by token, several tokens per "
-                "step, in a random order."))
-    run.click(action(generate), [cls, n_images, seed, randomize, *controls.inputs], [gallery, seed, info, last],
+            images = gr.Gallery(label="Images", columns=4, height=420, object_fit="contain",
+                                elem_id="generate-gallery", elem_classes=["pixelated"], format="png",
+                                buttons=["download", "fullscreen"])
+            info = gr.Markdown(INTRO, label="summary", elem_id="generate-info")
+    choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
+    run.click(action(choice.callback(generate_handler)),
+              [cls, n_images, seed, randomize, *controls.inputs, choice.dropdown], [images, seed, info, last],
               api_name="generate", show_progress_on=info,
-              api_description="Class-conditional images; returns the images, the seed used and a one-line summary.")
+              api_description="Class-conditional images of the chosen `model`; returns the images, the seed used "
+                              "and a one-line summary.")

@@ -2,75 +2,116 @@
 another class: class-conditional editing)."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gradio as gr
+import numpy as np
 
-from .common import (action, class_dropdown, editor_parts, fit_steps, knob, partial_images, pick_seed, refuse,
-                     sampling_controls, sampling_options, seed_controls, stream_steps, summary, upscale)
+from arpg import masks, tasks
+from arpg.cost import check_request
+from arpg.images import prepare_image
+from arpg.measure.judge import judge_images
+from arpg.options import SamplingOptions
+from arpg.pipeline import ASSETS
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+from .errors import action, refuse
+from .models import ModelChoice
+from .pictures import editor_parts, far_note, first_native, native, use_last
+from .runner import Run, plural
+from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
-
-def use_last(last: dict | None) -> tuple[Any, Any]:
-    """The last generated image (upscaled so brushing is easy) and its class."""
-    if not last:
-        gr.Warning("Nothing generated yet: use the Generate tab first, or upload an image.")
-        return gr.skip(), gr.skip()
-    return upscale(last["image"]), last["label"]
-
-
-def examples(pipe: Any) -> list[list[Any]]:
-    """Example inputs ``[path, class name]`` for the digits models (none for other class sets)."""
-    rows: list[list[Any]] = []
-    if pipe.num_classes != 10:
-        return rows
-    for path in sorted(EXAMPLES.glob("digit_*.png")):
-        digit = int(path.stem.split("_")[-1])
-        if digit < pipe.num_classes:
-            rows.append([str(path), pipe.class_names[digit]])
-    return rows
+EXAMPLES = ASSETS / "examples"
+INTRO = ("Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
+         "and press **Inpaint**. Only the painted token cells are decoded; the others are given to the model as "
+         "context. To change the class, a stroke across the glyph is enough: with another class than the one the "
+         "image shows (read by the model's judge), the whole shape under the stroke is regenerated.")
+#: What an edit regenerates, per :data:`arpg.masks.EDIT_REGIONS`, as the summary says it.
+GROWN = {"box": "the box around the shape under the stroke", "shape": "the shape under the stroke",
+         "dilate": "the stroke widened", "painted": "the stroke as painted"}
 
 
-def build(pipe: Any, last: gr.State) -> None:
-    """The Inpaint tab."""
+def image_class(pipe: Any, image: Any) -> int | None:
+    """The class ``pipe``'s judge reads in ``image`` (None for a model without a judge)."""
+    if getattr(pipe, "judge", None) is None:
+        return None
+    img = prepare_image(image, pipe.factor, pipe.grid[0])
+    return int(judge_images(pipe.judge, np.array(img[None]))[0][0])
+
+
+def regenerated(res: tasks.TaskResult, region: str, shown: str | None) -> str:
+    """What an inpainting or edit regenerated, in words: the region (for an edit: grown from the
+    stroke over ``shown``, the class the image showed) and the count of tokens and steps."""
+    n_new, steps = int((~res.known).sum()), plural(len(res.trace.counts), "step")
+    counted = f"{n_new} of {res.known.numel()} tokens"
+    if region == "painted":
+        return f"{counted} regenerated in {steps}"
+    return f"edit of the {shown}: {GROWN[region]} regenerated, {counted} in {steps}"
+
+
+def examples(class_names: list[str] | None) -> list[list[Any]]:
+    """Example inputs ``[path, class name]``: the digit images, labelled with ``class_names``
+    (the ten digit classes of a model; none without them)."""
+    if not class_names or len(class_names) != 10:
+        return []
+    return [[str(path), class_names[int(path.stem.split("_")[-1])]] for path in sorted(EXAMPLES.glob("digit_*.png"))]
+
+
+def example_box(choice: ModelChoice, inputs: list[Any], label: str, elem_id: str) -> None:
+    """The digit examples for ``inputs`` (image, class), shown while the session's model has the
+    classes they are labelled with (see :meth:`ModelChoice.example_classes`)."""
+    names = choice.example_classes()
+    rows = examples(names)
+    if not rows:
+        return
+    with gr.Column(visible=list(choice.first.class_names) == names) as box:
+        gr.Examples(rows, inputs, label=label, elem_id=elem_id)
+    choice.follow([box], lambda p: [gr.update(visible=list(p.class_names) == names)])
+
+
+def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Inpaint button: (image, seed, summary) while decoding."""
 
     def inpaint(editor: dict | None, class_name: str, dilate: int, blend: bool, seed: int | None, randomize: bool,
-                steps: int, schedule: str, cfg_scale: float, cfg_schedule: str, temperature: float, top_k: int,
-                top_p: float, order: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
-        from arpg.tasks import inpaint as run_inpaint
-
+                options: SamplingOptions, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         image, mask = editor_parts(editor)
         if not mask.any():
             raise refuse("The mask is empty: paint over the part of the image to regenerate.")
-        label = pipe.label_of(class_name)
-        seed = pick_seed(seed, randomize)
-        opts = sampling_options(steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        run = Run.start(pipe, class_name, seed, randomize, progress)
+        check_request(pipe, "inpaint", options, image)
+        shown = image_class(pipe, image)
+        region = masks.EDIT_REGION if masks.is_edit(shown, run.label) else "painted"
 
-        def work(cb: Any) -> Any:
-            return fit_steps(lambda s: run_inpaint(pipe, image, mask, label, dilate=int(dilate), blend=bool(blend),
-                                                   seed=seed, callback=cb, **{**opts, "steps": s}), opts["steps"])
+        def work(callback: Callable) -> tasks.TaskResult:
+            return tasks.inpaint(pipe, image, mask, run.label, options=options, dilate=int(dilate),
+                                 blend=bool(blend), region=region, seed=run.seed, callback=callback)
 
-        for ev in stream_steps(work, progress, "Inpainting"):
-            if ev.result is None:
-                yield upscale(partial_images(pipe, ev.tokens)[0]), seed, f"step {ev.step + 1} of {ev.n_steps} …"
-                continue
-            res, note = ev.result
-            n_new = int((~res.known).sum())
-            info = summary(f"**{pipe.class_names[label]}**", f"seed {res.seed}",
-                           f"{n_new} of {res.known.numel()} tokens regenerated in {len(res.trace.counts)} steps",
-                           note, res.note)
-            yield upscale(res.image), res.seed, info
+        def finish(res: tasks.TaskResult, took: float) -> tuple:
+            name = None if shown is None else pipe.class_names[shown]
+            return native(res.image), res.seed, run.summary(regenerated(res, region, name), res.note,
+                                                            far_note(pipe, image))
 
+        yield from run.stream(work, "Inpainting", first_native, finish)
+
+    return inpaint
+
+
+def _editor() -> gr.ImageEditor:
+    return gr.ImageEditor(label="Image: paint the region to regenerate", type="numpy", image_mode="RGBA",
+                          sources=("upload", "clipboard"), transforms=(), layers=False, format="png",
+                          brush=gr.Brush(default_size=28, colors=["#ff2e88"], color_mode="fixed"),
+                          eraser=gr.Eraser(default_size=28), height=440, elem_id="inpaint-editor")
+
+
+def build(choice: ModelChoice, last: gr.State) -> None:
+    """The Inpaint tab."""
+    pipe = choice.first
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            editor = gr.ImageEditor(label="Image: paint the region to regenerate", type="numpy", image_mode="RGBA",
-                                    sources=("upload", "clipboard"), transforms=(), layers=False, format="png",
-                                    brush=gr.Brush(default_size=28, colors=["#ff2e88"], color_mode="fixed"),
-                                    eraser=gr.Eraser(default_size=28), height=440, elem_id="inpaint-editor")
+            editor = _editor()
             use = gr.Button("Use last generated image", size="sm", elem_id="inpaint-use-last")
-            cls = class_dropdown(pipe, label="Class", info="the image's class to fill it in; another class edits it")
+            cls = class_dropdown(pipe, info="the image's class to fill it in; another class edits it",
+                                 elem_id="inpaint-class")
             with gr.Row():
                 dilate = knob(0, 3, value=0, step=1, precision=0, label="Grow mask (cells)",
                               info="regenerate this many extra token cells around the brush")
@@ -81,16 +122,12 @@ def build(pipe: Any, last: gr.State) -> None:
         with gr.Column(scale=1, min_width=320):
             result = gr.Image(label="Result", type="numpy", format="png", interactive=False, height=440,
                               elem_id="inpaint-result", elem_classes=["pixelated"])
-            info = gr.Markdown(label="summary", elem_id="inpaint-info", value=(
-                "Upload an image (or take the last generated one), paint over the part to regenerate, "
-                "choose the class and press **Inpaint**. Only the painted token cells are decoded; the "
-                "others are given to the model as context."))
-            rows = examples(pipe)
-            if rows:
-                gr.Examples(rows, [editor, cls], label="Examples: pick one, then paint on it",
-                            elem_id="inpaint-examples")
+            info = gr.Markdown(INTRO, label="summary", elem_id="inpaint-info")
+            example_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
+    choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     use.click(use_last, [last], [editor, cls], api_visibility="private")
-    run.click(action(inpaint), [editor, cls, dilate, blend, seed, randomize, *controls.inputs], [result, seed, info],
+    run.click(action(choice.callback(inpaint_handler)),
+              [editor, cls, dilate, blend, seed, randomize, *controls.inputs, choice.dropdown], [result, seed, info],
               api_name="inpaint", show_progress_on=info,
               api_description="Regenerate the painted part of an image (the editor's background is the "
-                              "image, its layers the mask).")
+                              "image, its layers the mask) with the chosen `model`.")

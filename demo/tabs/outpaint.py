@@ -1,117 +1,190 @@
 """Outpaint tab: extend an image by whole token cells on any side, or into a panorama."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gradio as gr
 
-from .common import (action, class_dropdown, fit_steps, image_input, knob, partial_images, pick_seed, refuse,
-                     sampling_controls, sampling_options, seed_controls, stream_steps, summary, upscale)
-from .inpaint import examples
+from arpg import tasks
+from arpg.cost import check_request
+from arpg.options import SamplingOptions
+from arpg.windows import DECODINGS
+
+from .errors import action, refuse
+from .inpaint import example_box
+from .models import ModelChoice
+from .pictures import far_note, first_native, image_input, native, use_last
+from .runner import Run, plural, stream_steps
+from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
 SIDES = ("left", "right", "top", "bottom")
+INTRO = ("The original tokens stay as they are and become context on a bigger grid; only the new cells are "
+         "decoded.")
+DECODING_INFO = ("windowed: in windows of a grid size the model was trained on, each seeing every known token "
+                 "inside it; whole: the bigger grid in one decode (positions the model may never have seen)")
 
 
-def use_last(last: dict | None) -> tuple[Any, Any]:
-    """The last generated image and its class."""
-    if not last:
-        gr.Warning("Nothing generated yet: use the Generate tab first, or upload an image.")
-        return gr.skip(), gr.skip()
-    return upscale(last["image"]), last["label"]
+def checked_directions(directions: list[str] | None) -> list[str]:
+    """The chosen sides (at least one, each of :data:`SIDES`)."""
+    directions = [d for d in (directions or []) if d]
+    bad = [d for d in directions if d not in SIDES]
+    if bad:
+        raise refuse(f"Unknown direction {bad[0]!r}: use left, right, top or bottom.")
+    if not directions:
+        raise refuse("Pick at least one direction to extend.")
+    return directions
 
 
-def build(pipe: Any, last: gr.State) -> None:
-    """The Outpaint tab."""
-    rows, cols = pipe.grid
+def decoding_radio(task: str) -> gr.Radio:
+    """The "Decoding" choice of a canvas task (:data:`arpg.windows.DECODINGS`), on ``task``'s default
+    (:data:`arpg.tasks.DEFAULT_DECODING`, the same for every model: see :func:`arpg.tasks.decoding_for`)."""
+    return gr.Radio(list(DECODINGS), value=tasks.decoding_for(task), label="Decoding", info=DECODING_INFO)
+
+
+def decoding_before_model(callback: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
+    """A :meth:`ModelChoice.callback` of a handler whose last own input is ``decoding``, taking that input
+    after the sampling controls instead, just before ``model`` (still the last), so API calls that give
+    the earlier inputs by position keep working."""
+    sig = inspect.signature(callback)
+    params = list(sig.parameters.values())
+    names = [p.name for p in params]
+    src, dst = names.index("decoding"), names.index("model") - 1
+    params.insert(dst, params.pop(src))
+
+    def reordered(*args: Any, **kwargs: Any) -> Iterator[tuple]:
+        values = list(args)
+        if len(values) > dst:
+            values.insert(src, values.pop(dst))
+        yield from callback(*values, **kwargs)
+
+    reordered.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    reordered.__name__, reordered.__qualname__, reordered.__doc__ = (callback.__name__, callback.__qualname__,
+                                                                     callback.__doc__)
+    return reordered
+
+
+def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Outpaint button: (image, seed, summary) while decoding."""
 
     def outpaint(image: Any, class_name: str, directions: list[str], amount: int, seed: int | None,
-                 randomize: bool, steps: int, schedule: str, cfg_scale: float, cfg_schedule: str,
-                 temperature: float, top_k: int, top_p: float, order: str,
+                 randomize: bool, decoding: str | None, options: SamplingOptions,
                  progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
-        from arpg.tasks import outpaint as run_outpaint
-
         img = image_input(image)
-        directions = [d for d in (directions or []) if d]
-        bad = [d for d in directions if d not in SIDES]
-        if bad:
-            raise refuse(f"Unknown direction {bad[0]!r}: use left, right, top or bottom.")
-        if not directions:
-            raise refuse("Pick at least one direction to extend.")
-        label = pipe.label_of(class_name)
-        seed = pick_seed(seed, randomize)
-        opts = sampling_options(steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        directions = checked_directions(directions)
         ext = {d: int(amount) for d in directions}
+        check_request(pipe, "outpaint", options, img, decoding=decoding, **ext)
+        run = Run.start(pipe, class_name, seed, randomize, progress)
 
-        def work(cb: Any) -> Any:
-            return fit_steps(lambda s: run_outpaint(pipe, img, label, seed=seed, callback=cb, **ext,
-                                                    **{**opts, "steps": s}), opts["steps"])
+        def work(callback: Callable) -> tasks.TaskResult:
+            return tasks.outpaint(pipe, img, run.label, options=options, seed=run.seed, decoding=decoding,
+                                  callback=callback, **ext)
 
-        for ev in stream_steps(work, progress, "Outpainting"):
-            if ev.result is None:
-                yield upscale(partial_images(pipe, ev.tokens)[0]), seed, f"step {ev.step + 1} of {ev.n_steps} …"
-                continue
-            res, note = ev.result
+        def finish(res: tasks.TaskResult, took: float) -> tuple:
             h, w = res.image.shape[:2]
-            info = summary(f"**{pipe.class_names[label]}**", f"seed {res.seed}",
-                           f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px",
-                           f"{int((~res.known).sum())} new tokens in {len(res.trace.counts)} steps", note, res.note)
-            yield upscale(res.image), res.seed, info
+            decoded = f"{plural(int((~res.known).sum()), 'new token')} in {plural(len(res.trace.counts), 'step')}"
+            info = run.summary(f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px", decoded, res.note,
+                               far_note(pipe, img))
+            return native(res.image), res.seed, info
+
+        yield from run.stream(work, "Outpainting", first_native, finish)
+
+    return outpaint
+
+
+def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
+    """The callback of the panorama button: (image, seed, summary) after every round, then the result."""
 
     def panorama(image: Any, class_name: str, side: str, times: int, seed: int | None, randomize: bool,
-                 steps: int, schedule: str, cfg_scale: float, cfg_schedule: str, temperature: float, top_k: int,
-                 top_p: float, order: str, progress: gr.Progress = gr.Progress()) -> tuple:
-        from arpg.tasks import panorama as run_panorama
-
+                 decoding: str | None, options: SamplingOptions,
+                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         img = image_input(image)
-        label = pipe.label_of(class_name)
-        seed = pick_seed(seed, randomize)
-        opts = sampling_options(steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
-        rounds = {"n": 0}
+        check_request(pipe, "panorama", options, img, times=int(times), side=side, decoding=decoding)
+        run = Run.start(pipe, class_name, seed, randomize, progress)
+        rounds: list[tasks.TaskResult] = []  # filled by the decoding thread, one per finished round
 
-        def cb(step: int, n_steps: int, tokens: Any) -> None:
-            if step == 0:
-                rounds["n"] += 1
-            progress((step + 1, n_steps), desc=f"Panorama, round {rounds['n']}")
+        def work(callback: Callable) -> tasks.TaskResult:
+            return tasks.panorama(pipe, img, run.label, options=options, times=int(times), side=side, seed=run.seed,
+                                  decoding=decoding, callback=callback, on_round=rounds.append)
 
-        res, note = fit_steps(lambda s: run_panorama(pipe, img, label, times=int(times), side=side, seed=seed,
-                                                     callback=cb, **{**opts, "steps": s}), opts["steps"])
-        h, w = res.image.shape[:2]
-        info = summary(f"**{pipe.class_names[label]}**", f"seed {res.seed}",
-                       f"{int(times)}× towards the {side} in {rounds['n']} rounds: {w}×{h} px", note)
-        return upscale(res.image), res.seed, info
+        shown = 0
+        for ev in stream_steps(work):
+            done = len(rounds)
+            if ev.result is not None:
+                h, w = ev.result.image.shape[:2]
+                info = run.summary(f"{int(times)}× towards the {side} in {plural(done, 'round')}: {w}×{h} px",
+                                   ev.result.note, far_note(pipe, img))
+                yield native(ev.result.image), ev.result.seed, info
+                return
+            if progress is not None:
+                progress((ev.step + 1, ev.n_steps), desc=f"Panorama, round {done + 1}")
+            if done > shown:  # a round finished: show the image so far
+                shown = done
+                yield native(rounds[done - 1].image), run.seed, f"round {done} done, round {done + 1} decoding …"
 
+    return panorama
+
+
+def _image_inputs(pipe: Any) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
+    image = gr.Image(label="Image", type="numpy", image_mode="RGB", sources=("upload", "clipboard"),
+                     height=300, elem_id="outpaint-input", elem_classes=["pixelated"])
+    use = gr.Button("Use last generated image", size="sm", elem_id="outpaint-use-last")
+    cls = class_dropdown(pipe, info="what the extended image shows", elem_id="outpaint-class")
+    return image, use, cls
+
+
+def _amount_range(pipe: Any) -> dict[str, Any]:
+    """The "Amount" slider's range, default and help for ``pipe``'s grid."""
+    rows, cols = pipe.grid
+    return dict(maximum=max(rows, cols), value=max(1, cols // 2),
+                info=f"one cell is {pipe.factor} px; the image is {cols}×{rows} cells")
+
+
+def _extend_inputs(pipe: Any) -> tuple[gr.CheckboxGroup, gr.Slider, gr.Button]:
+    with gr.Tab("Extend"):
+        directions = gr.CheckboxGroup(list(SIDES), value=["right"], label="Directions")
+        r = _amount_range(pipe)
+        amount = knob(1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)",
+                      info=r["info"])
+        run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
+    return directions, amount, run
+
+
+def _panorama_inputs() -> tuple[gr.Radio, gr.Slider, gr.Button]:
+    with gr.Tab("Panorama"):
+        side = gr.Radio(list(SIDES), value="right", label="Grow towards")
+        times = knob(2, 8, value=4, step=1, precision=0, label="Times as long",
+                     info="repeated outpainting, half an image per round")
+        run = gr.Button("Make panorama", variant="primary", elem_id="panorama-btn")
+    return side, times, run
+
+
+def build(choice: ModelChoice, last: gr.State) -> None:
+    """The Outpaint tab."""
+    pipe = choice.first
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            image = gr.Image(label="Image", type="numpy", image_mode="RGB", sources=("upload", "clipboard"),
-                             height=300, elem_id="outpaint-input", elem_classes=["pixelated"])
-            use = gr.Button("Use last generated image", size="sm", elem_id="outpaint-use-last")
-            cls = class_dropdown(pipe, label="Class", info="what the extended image shows")
+            image, use, cls = _image_inputs(pipe)
             seed, randomize = seed_controls()
-            with gr.Tab("Extend"):
-                directions = gr.CheckboxGroup(list(SIDES), value=["right"], label="Directions")
-                amount = knob(1, max(rows, cols), value=max(1, cols // 2), step=1, precision=0,
-                              label="Amount (token cells)",
-                              info=f"one cell is {pipe.factor} px; the image is {cols}×{rows} cells")
-                run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
-            with gr.Tab("Panorama"):
-                side = gr.Radio(list(SIDES), value="right", label="Grow towards")
-                times = knob(2, 8, value=4, step=1, precision=0, label="Times as long",
-                             info="repeated outpainting, half an image per round")
-                run_pano = gr.Button("Make panorama", variant="primary", elem_id="panorama-btn")
+            directions, amount, run = _extend_inputs(pipe)
+            side, times, run_pano = _panorama_inputs()
             controls = sampling_controls(pipe)
+            with gr.Accordion("Canvas decoding", open=False):
+                decoding = decoding_radio("outpaint")
         with gr.Column(scale=1, min_width=320):
             result = gr.Image(label="Result", type="numpy", format="png", interactive=False, height=440,
                               elem_id="outpaint-result", elem_classes=["pixelated"])
-            info = gr.Markdown(label="summary", elem_id="outpaint-info", value=(
-                "The original tokens stay as they are and become context on a bigger grid; only the new "
-                "cells are decoded."))
-            rows_ex = examples(pipe)
-            if rows_ex:
-                gr.Examples(rows_ex, [image, cls], label="Examples", elem_id="outpaint-examples")
+            info = gr.Markdown(INTRO, label="summary", elem_id="outpaint-info")
+            example_box(choice, [image, cls], "Examples", "outpaint-examples")
+    choice.follow([cls, amount, *controls.inputs],
+                  lambda p: [class_update(p), gr.update(**_amount_range(p)), *controls.updates(p)])
     use.click(use_last, [last], [image, cls], api_visibility="private")
-    run.click(action(outpaint), [image, cls, directions, amount, seed, randomize, *controls.inputs],
+    run.click(action(decoding_before_model(choice.callback(outpaint_handler))),
+              [image, cls, directions, amount, seed, randomize, *controls.inputs, decoding, choice.dropdown],
               [result, seed, info], api_name="outpaint", show_progress_on=info,
               api_description="Extend an image by `amount` token cells in each chosen direction.")
-    run_pano.click(action(panorama), [image, cls, side, times, seed, randomize, *controls.inputs],
+    run_pano.click(action(decoding_before_model(choice.callback(panorama_handler))),
+                   [image, cls, side, times, seed, randomize, *controls.inputs, decoding, choice.dropdown],
                    [result, seed, info], api_name="panorama",
                    api_description="Repeated outpainting until the image is `times` as long.")

@@ -1,14 +1,15 @@
 """The app in a real browser (headless Chromium through Playwright): generate, inpaint
-with a painted mask, animate the decoding order, open the trade-off plots."""
+with a painted mask, animate the decoding order, open the trade-off plots, switch models."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from scripts.screenshots import paint_stroke
-from tests.conftest import RunningApp
+from tests.conftest import RunningApp, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,17 +22,41 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium
 
 
 @pytest.fixture(scope="module")
-def page(app_server: RunningApp) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.set_default_timeout(TIMEOUT_MS)
-        pg.goto(app_server.url, wait_until="load")
-        pg.wait_for_selector("#generate-btn")
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser: Any, url: str) -> Any:
+    pg = browser.new_page(viewport={"width": 1280, "height": 900})
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(url, wait_until="load")
+    pg.wait_for_selector("#generate-btn")
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(app_server: RunningApp, browser: Any) -> Iterator[Any]:
+    pg = open_page(browser, app_server.url)
+    yield pg
+    pg.close()
+
+
+@pytest.fixture(scope="module")
+def models_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second app: the shipped model first, and a fake ARPG-L (a tiny 1000-class model, 16 px
+    images) in a hub cache, offered by the Model dropdown."""
+    from arpg.pipeline import Pipeline
+    from arpg.store import ModelStore
+    from demo.ui import build_demo
+    from tests.test_hub import fake_hub_cache
+
+    cache = fake_hub_cache(tmp_path_factory.mktemp("models") / "hub", num_classes=1000)
+    yield from serve(build_demo(ModelStore(Pipeline.shipped(device="cpu"), device="cpu", cache_dir=cache)))
 
 
 def wait_text(page: Any, elem_id: str, text: str) -> None:
@@ -85,9 +110,10 @@ def test_paint_a_mask_and_inpaint(page: Any) -> None:
     page.wait_for_timeout(1500)
     paint_stroke(page, "inpaint-editor")
     page.click("#inpaint-btn")
-    wait_text(page, "inpaint-info", "regenerated")
+    wait_text(page, "inpaint-info", " tokens regenerated in ")
     info = page.locator("#inpaint-info").inner_text()
-    n_new = int(info.split(" of ")[0].split()[-1])
+    assert " tokens regenerated in " in info, info
+    n_new = int(info.split(" tokens regenerated")[0].split(" of ")[-2].split()[-1])
     assert 0 < n_new < 16  # only the painted cells of the 4x4 grid
     page.locator("#inpaint-result img").wait_for()
     shot(page, "03-inpaint")
@@ -113,3 +139,40 @@ def test_tradeoff_plots_open(page: Any) -> None:
     table = page.locator("#tradeoffs-table").inner_text()
     assert "arpg" in table and "raster" in table
     shot(page, "05-tradeoffs")
+
+
+def choose(page: Any, elem_id: str, option: str, typed: str | None = None) -> None:
+    """Open the dropdown ``#elem_id`` (typing ``typed`` to filter it) and pick ``option``."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    if typed is not None:
+        box.fill("")
+        box.press_sequentially(typed, delay=30)  # key by key, as a person types: the list filters
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_the_model_dropdown_switches_models_and_their_class_names(browser: Any, models_app: str) -> None:
+    pg = open_page(browser, models_app)
+    try:
+        assert "shipped digits model" in pg.locator("#model-line").inner_text()
+        assert pg.locator("#generate-class input").input_value() == "zero"
+        pg.locator("#model-choice input").click()
+        pg.get_by_role("option", name="ARPG-L", exact=True).wait_for()
+        shot(pg, "06-model-choice", full_page=False)
+        pg.get_by_role("option", name="ARPG-L", exact=True).click()
+        wait_text(pg, "model-line", "Model: ARPG-L")  # (while it loads the line says "Loading ARPG-L …")
+        assert "1000 classes" in pg.locator("#model-line").inner_text()
+        pg.wait_for_function("() => document.querySelector('#generate-class input').value === 'tench'")
+        choose(pg, "generate-class", "golden retriever", typed="golden")  # searchable ImageNet names
+        pg.click("#generate-btn")
+        wait_text(pg, "generate-info", "golden retriever")
+        pg.locator("#generate-gallery img").first.wait_for()
+        shot(pg, "07-model-arpg-l")
+        choose(pg, "model-choice", "shipped digits model")
+        wait_text(pg, "model-line", "Model: shipped digits model")
+        pg.wait_for_function("() => document.querySelector('#generate-class input').value === 'zero'")
+        pg.locator("#generate-class input").click()
+        assert pg.get_by_role("option", name="nine", exact=True).count() == 1
+        assert pg.get_by_role("option", name="golden retriever", exact=True).count() == 0
+    finally:
+        pg.close()

@@ -1,0 +1,275 @@
+"""What each command of the command line does; the flags are defined in :mod:`arpg.cli`.
+
+Every handler takes the parsed flags and returns an exit code; bad input raises
+``ValueError`` (printed by :func:`arpg.cli.main` as one ``error:`` line).  Sampling flags
+become one :class:`~arpg.options.SamplingOptions`: ``pipe.defaults`` with the flags given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import hub
+from .checkpoints import convert
+from .devices import default_dtype, resolve_device
+from .measure import report
+from .measure.evaluate import evaluate, order_table
+from .measure.probes import DTYPES, machine_info, machine_string
+from .measure.profile import format_profile, profile_generate
+from .measure.runner import MODEL_CHOICES, plain_copy, random_model, run_bench
+from .model import ARPG
+from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
+from .pipeline import SHIPPED_DIR, Pipeline
+from .sample_many import init_distributed, parse_classes, sample_many
+from .train.run import run_recipe
+from .validation import MAX_SEED, check_choice, check_int, check_number
+from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
+from .viz.frames import image_grid
+from .viz.plots import orders_figure, tradeoff_figure
+
+#: Steps of ``animate`` when ``--steps`` is not given: one frame per step, so fewer than sampling's.
+ANIMATE_STEPS = 16
+
+
+# -- shared pieces ----------------------------------------------------------------------------
+def load_pipeline(a: argparse.Namespace) -> Pipeline:
+    """The pipeline of ``--weights``/``--tokenizer`` (a path, ``hf://org/repo/file`` or ``ARPG-L``/``-XL``/
+    ``-XXL``; the tokenizer defaults to LlamaGen's VQ-16), or the shipped model when neither is given."""
+    dtype = DTYPES[a.dtype] if getattr(a, "dtype", None) else None
+    if a.tokenizer and not a.weights:
+        raise ValueError("--tokenizer needs --weights (the ARPG checkpoint it was trained with)")
+    if a.weights:
+        return hub.load_pipeline(a.weights, a.tokenizer, device=a.device, dtype=dtype)
+    if not (SHIPPED_DIR / "arpg.safetensors").exists():
+        raise ValueError(f"the shipped model is missing from {SHIPPED_DIR}; run `python -m arpg train` "
+                         "or pass --weights/--tokenizer")
+    return Pipeline.shipped(device=a.device, dtype=dtype)
+
+
+def sampling_options(a: argparse.Namespace, base: SamplingOptions) -> SamplingOptions:
+    """``base`` (usually ``pipe.defaults``) with the sampling flags that were given (validated)."""
+    return base.replace(steps=a.steps, schedule=a.schedule, cfg_scale=a.cfg, cfg_schedule=a.cfg_schedule,
+                        temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, order=a.order)
+
+
+def parse_ints(name: str, text: str, lo: int = 1) -> list[int]:
+    """``"8,16,32"`` -> ``[8, 16, 32]``, each a whole number >= ``lo``."""
+    parts = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not parts:
+        raise ValueError(f"{name} needs a comma-separated list of integers, got {text!r}")
+    return [check_int(name, t, lo) for t in parts]
+
+
+def _seed(a: argparse.Namespace) -> int:
+    return check_int("seed", a.seed, 0, MAX_SEED)
+
+
+def _report_written(paths: list[Path]) -> None:
+    for path in paths:
+        print(f"wrote {path}")
+
+
+# -- sample, animate, convert, train, eval ----------------------------------------------------
+def cmd_sample(a: argparse.Namespace) -> int:
+    """``sample``: a grid of images of one class."""
+    pipe = load_pipeline(a)
+    n = check_int("-n", a.n, 1, 256)
+    upscale = check_int("--upscale", a.upscale, 1, 16)
+    cols = check_int("--cols", a.cols, 0, 256) or min(n, 8)
+    out = pipe.generate([pipe.label_of(a.class_)] * n, sampling_options(a, pipe.defaults), seed=_seed(a))
+    img = image_grid(list(out.images), ncols=cols, pad=2 if n > 1 else 0)
+    img = img.resize((img.width * upscale, img.height * upscale), 0)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    img.save(a.out)
+    print(f"wrote {a.out} ({n} image(s), class {out.labels[0]} '{pipe.class_names[out.labels[0]]}', "
+          f"{out.trace.forward_passes} steps, seed {out.seed})")
+    return 0
+
+
+def cmd_animate(a: argparse.Namespace) -> int:
+    """``animate``: a GIF/MP4 of one decode, or of three strategies racing on one clock (``--compare``)."""
+    fps = None if a.fps is None else check_number("--fps", a.fps, 0, 60, lo_open=True)
+    slow = None if a.slow is None else check_number("--slow", a.slow, 0.01, 1000)
+    if slow is not None and not a.compare:
+        raise ValueError("--slow only applies to --compare")
+    pipe = load_pipeline(a)
+    options = sampling_options(a, pipe.defaults.replace(steps=ANIMATE_STEPS))
+    label = pipe.label_of(a.class_)
+    if a.compare:
+        cmp = comparison_animation(pipe, label, a.out, options, fps=fps or COMPARE_FPS, slow=slow, seed=_seed(a))
+        print(f"wrote {a.out}: {cmp.timings()}; forward passes {cmp.passes()}; {cmp.pace()}")
+        return 0
+    path = decoding_animation(pipe, label, a.out, options, fps=fps, seed=_seed(a))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_convert(a: argparse.Namespace) -> int:
+    """``convert``: a released ``.pt`` checkpoint to ``.safetensors`` plus its JSON config."""
+    family = convert(a.input, a.output)
+    print(f"wrote {a.output} ({'ARPG model' if family == 'arpg' else 'VQ tokenizer'}) and "
+          f"{Path(a.output).with_suffix('.json')}")
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    """``train``: every stage of a recipe (finished stages are skipped)."""
+    minutes = None if a.max_minutes is None else check_number("--max-minutes", a.max_minutes, 0.0, None, lo_open=True)
+    info = run_recipe(a.recipe, out=a.out, run_dir=a.run_dir, plots=a.plots, threads=a.threads, device=a.device,
+                      workers=a.workers, max_minutes=minutes)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    """``eval``: the quality table of a model with a judge."""
+    steps = parse_ints("--steps", a.steps)
+    per_class = check_int("--per-class", a.per_class, 1)
+    fd_per_class = None if a.fd_per_class is None else check_int("--fd-per-class", a.fd_per_class, 1)
+    pipe = load_pipeline(a)
+    res = evaluate(pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=a.json,
+                   raster=not a.no_raster)
+    print(report.format_quality_table(res))
+    if a.json:
+        print(f"wrote {a.json}")
+    return 0
+
+
+# -- bench ------------------------------------------------------------------------------------
+def _check_bench_model(a: argparse.Namespace) -> None:
+    """The model flags of ``bench`` that contradict each other."""
+    a.model = a.model or "shipped"
+    check_choice("--model", a.model, MODEL_CHOICES)
+    if a.weights and a.model != "shipped":
+        raise ValueError("--model and --weights are alternatives: give one")
+    if a.quality and a.model != "shipped":
+        raise ValueError("--quality needs the shipped model's judge classifier; presets have random weights")
+    if a.autocast and a.dtype not in (None, "float32"):
+        raise ValueError("--autocast runs over float32 weights; drop --dtype or use --dtype float32")
+    resolve_device(a.device)  # an unknown device or missing CUDA fails before any work
+
+
+def _bench_subject(a: argparse.Namespace) -> tuple[Any, str, SamplingOptions]:
+    """What ``bench`` times: the shipped/--weights pipeline or a preset with random weights, and its options."""
+    if a.weights or a.model == "shipped":
+        pipe = load_pipeline(a)
+        return pipe, pipe.name, pipe.defaults.replace(cfg_scale=a.cfg)
+    device = resolve_device(a.device)
+    dtype = DTYPES[a.dtype] if a.dtype else default_dtype(device)
+    model = random_model(a.model, dtype=dtype, device=device, seed=a.seed).fuse().prepack()
+    return model, f"{a.model}, random weights", model_defaults(model.cfg).replace(cfg_scale=a.cfg)
+
+
+def _print_progress(frac: float, text: str) -> None:
+    print(f"[{100 * frac:5.1f}%] {text}", file=sys.stderr, flush=True)
+
+
+def _write_and_report(res: dict, a: argparse.Namespace, figure: Callable[[dict], Any]) -> int:
+    _report_written(report.write_outputs(res, a.json, a.plot, figure))
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    """``bench``: run, print the table, write JSON / PNG (``--orders``: the decoding-order table)."""
+    steps, batch = parse_ints("--steps", a.steps), parse_ints("--batch", a.batch)
+    repeats, warmup = check_int("--repeats", a.repeats, 1), check_int("--warmup", a.warmup, 0)
+    per_class = check_int("--quality-per-class", a.quality_per_class, 1)
+    seed = _seed(a)
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    if a.threads is not None:
+        torch.set_num_threads(check_int("--threads", a.threads, 1))
+    _check_bench_model(a)
+    if a.orders:
+        return _bench_orders(a, steps, per_class)
+    if a.baseline and "baseline" not in methods:
+        methods.append("baseline")
+    t0 = time.perf_counter()
+    subject, name, options = _bench_subject(a)
+    build_s = time.perf_counter() - t0
+    if a.profile:
+        return _bench_profile(a, subject, name, options.replace(steps=steps[0]), max(batch), seed)
+    res = run_bench(subject, steps=steps, batch=batch, methods=methods, repeats=repeats, warmup=warmup,
+                    quality=a.quality, quality_per_class=per_class, decode_images=not a.no_decode,
+                    progress=_print_progress if a.verbose else None, options=options, seed=seed,
+                    autocast=a.autocast, compile=a.compile, model_name=name, command=report.bench_command(a))
+    res["build_s"] = build_s
+    print(report.format_table(res))
+    return _write_and_report(res, a, tradeoff_figure)
+
+
+def _bench_profile(a: argparse.Namespace, subject: Any, name: str, options: SamplingOptions, batch: int,
+                   seed: int) -> int:
+    """``bench --profile``: the time of one generate call by part (default path; with --baseline the plain model)."""
+    model = subject if isinstance(subject, ARPG) else subject.model
+    labels = torch.randint(model.cfg.num_classes, (batch,), generator=torch.Generator().manual_seed(seed)).tolist()
+    models = {"default path": model} | ({"baseline": plain_copy(model)} if a.baseline else {})
+    res: dict[str, Any] = {"model": name, "batch": batch, "steps": options.steps, "command": report.bench_command(a),
+                           "machine": machine_string(machine_info(model.device)), "profiles": {}}
+    for label, m in models.items():
+        prof = profile_generate(m, labels, options, seed=seed)
+        res["profiles"][f"{label} ({str(m.dtype).removeprefix('torch.')})"] = prof
+        print(format_profile(f"{name}, {label}, batch {batch}", prof))
+        if a.verbose:
+            print(prof["ops"])
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+        print(f"wrote {a.json}")
+    return 0
+
+
+def _bench_orders(a: argparse.Namespace, steps: list[int], per_class: int) -> int:
+    """``bench --orders``: the decoding-order table (quality and speed per order)."""
+    orders = [o.strip() for o in a.orders.split(",") if o.strip()]
+    bad = [o for o in orders if o not in SAMPLER_ORDERS]
+    if bad or not orders:
+        raise ValueError(f"--orders takes {', '.join(SAMPLER_ORDERS)}; unknown: {', '.join(bad) or 'none given'}")
+    if a.model != "shipped" or a.weights:
+        raise ValueError("--orders measures quality with the shipped model's judge: drop --model/--weights")
+    pipe = load_pipeline(a)
+    res = order_table(pipe, orders, steps, per_class=per_class, progress=a.verbose,
+                      options=pipe.defaults.replace(cfg_scale=a.cfg))
+    res["command"] = report.bench_command(a)
+    print(report.format_order_table(res))
+    return _write_and_report(res, a, orders_figure)
+
+
+# -- sample-many ------------------------------------------------------------------------------
+def _sample_many_pipeline(a: argparse.Namespace, device: torch.device) -> Pipeline:
+    """The pipeline on this rank's device (``--random-model ARPG,VQ``: random weights, for tests)."""
+    if a.random_model:
+        parts = [p.strip() for p in a.random_model.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"--random-model takes ARPG,VQ config names, got {a.random_model!r}")
+        pipe = Pipeline.random(parts[0], parts[1], seed=0)
+        pipe.model.to(device=device, dtype=DTYPES[a.dtype] if a.dtype else None)
+        pipe.vq.to(device)
+        return pipe
+    a.device = str(device)
+    return load_pipeline(a)
+
+
+def cmd_sample_many(a: argparse.Namespace) -> int:
+    """``sample-many``: see :func:`arpg.sample_many.sample_many`."""
+    env = init_distributed(a.device)
+    try:
+        pipe = _sample_many_pipeline(a, env.device)
+        res = sample_many(pipe, a.out, parse_classes(a.classes, pipe), sampling_options(a, pipe.defaults),
+                          per_class=a.per_class, batch_size=a.batch_size, seed=a.seed, env=env, limit=a.limit,
+                          npz=a.npz, progress=not a.no_progress)
+    finally:
+        env.close()
+    if env.rank == 0:
+        if res.npz is not None:
+            print(f"wrote {res.npz} ({res.total} images, {env.world} process(es))")
+        else:
+            print(f"{res.on_disk} of {res.total} images in {Path(a.out) / 'images'}; rerun the same command "
+                  "to finish and write the .npz")
+    return 0

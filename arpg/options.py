@@ -1,0 +1,150 @@
+"""``SamplingOptions``: every sampling knob in one validated, immutable value.
+
+The web app, the CLI, ``sample-many``, the benchmarks and the tasks all build one of these
+and pass it on; nothing else defaults a sampling option. A model's own defaults (steps,
+schedule, guidance and its schedule) live in the ``"sampling"`` section of its JSON config
+beside the weights, and for the released models in ``sampling_presets.json`` (package data);
+:func:`model_defaults` reads them, so shipped and released models need no code for their
+defaults. :func:`with_overrides` is the one rule for "options plus keyword overrides".
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ARPGConfig, arpg_preset_name
+from .orders import SAMPLER_ORDERS
+from .schedules import CFG_SCHEDULES, TOKEN_SCHEDULES
+from .validation import check_choice, check_int, check_number, show
+
+__all__ = ["SAMPLER_ORDERS", "SCHEDULES", "SamplingOptions", "check_schedule", "with_overrides", "model_defaults",
+           "sidecar_section", "PRESET_DEFAULTS"]
+
+SCHEDULES = TOKEN_SCHEDULES  # or "k=<n>": n tokens every step
+#: Sampling defaults of the released models by preset name (package data).
+PRESET_DEFAULTS = Path(__file__).with_name("sampling_presets.json")
+
+
+def check_schedule(schedule: Any) -> str:
+    """A tokens-per-step schedule name, or ``"k=<n>"`` with n >= 1."""
+    if isinstance(schedule, str) and schedule.startswith("k="):
+        check_int("schedule's k", schedule[2:], 1, None)
+        return schedule
+    return check_choice("schedule", schedule, SCHEDULES)
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How to decode: validated on construction (``ValueError`` naming the field).
+
+    steps: forward passes (checked against the number of free cells by ``generate``;
+    ignored for ``schedule="k=<n>"``). order: a name from :data:`SAMPLER_ORDERS` or a
+    permutation of the grid's cells (checked by ``generate``, which knows the grid).
+    """
+
+    steps: int = 32
+    schedule: str = "arccos"
+    cfg_scale: float = 4.0
+    cfg_schedule: str = "linear"
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    order: Any = "random"
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "steps", check_int("steps", self.steps, 1, 1 << 20))
+        put(self, "schedule", check_schedule(self.schedule))
+        put(self, "cfg_scale", check_number("cfg_scale", self.cfg_scale, 0.0, 100.0))
+        put(self, "cfg_schedule", check_choice("cfg_schedule", self.cfg_schedule, CFG_SCHEDULES))
+        put(self, "temperature", check_number("temperature", self.temperature, 0.0, 100.0, lo_open=True))
+        put(self, "top_k", check_int("top_k", self.top_k, 0, 10**9))
+        put(self, "top_p", check_number("top_p", self.top_p, 0.0, 1.0, lo_open=True))
+        if self.order is None:
+            put(self, "order", "random")
+        elif isinstance(self.order, str):
+            check_choice("order", self.order, SAMPLER_ORDERS)
+
+    def replace(self, **changes: Any) -> SamplingOptions:
+        """A copy with ``changes`` applied (and validated); ``None`` values keep the current field.
+
+        Unknown names are a ``TypeError`` (a programming error, not a user's value)."""
+        unknown = sorted(set(changes) - _FIELDS)
+        if unknown:
+            raise TypeError(f"unknown sampling option(s): {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments of :func:`arpg.sampling.generate`."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None) -> SamplingOptions:
+        """A model's defaults from the ``"sampling"`` section of its JSON config (unknown keys refused)."""
+        section = dict(section or {})
+        unknown = sorted(set(section) - _FIELDS)
+        if unknown:
+            raise ValueError(f"unknown sampling option(s) in the model config: {show(unknown)}; "
+                             f"known: {', '.join(sorted(_FIELDS))}")
+        return cls(**section)
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(SamplingOptions))
+
+
+def with_overrides(options: SamplingOptions | None, overrides: Mapping[str, Any],
+                   default: SamplingOptions | None = None) -> SamplingOptions:
+    """``options`` (``None``: ``default``, itself ``None``: ``SamplingOptions()``) with ``overrides`` applied.
+
+    overrides: SamplingOptions field names (``steps=8, order="raster"``); a ``None`` value keeps
+    the field, so a caller can pass "not set" through. This is the one rule every entry point
+    (:func:`arpg.sampling.generate`, :meth:`arpg.pipeline.Pipeline.generate`, :mod:`arpg.tasks`) uses.
+    """
+    base = options if options is not None else default if default is not None else SamplingOptions()
+    if not isinstance(base, SamplingOptions):
+        raise TypeError(f"options must be a SamplingOptions, got {type(base).__name__}")
+    return base.replace(**overrides) if overrides else base
+
+
+@functools.cache
+def _preset_sections() -> dict[str, dict[str, Any]]:
+    return json.loads(PRESET_DEFAULTS.read_text())["presets"]
+
+
+def sidecar_section(weights: str | Path) -> dict[str, Any]:
+    """The ``"sampling"`` section of ``<stem>.json`` beside ``weights``; ``{}`` when there is none."""
+    weights = Path(weights)
+    side = weights.with_suffix(".json")
+    if side == weights or not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{side}: unreadable JSON ({str(exc).splitlines()[0]})") from None
+    section = data.get("sampling") if isinstance(data, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{side}: \"sampling\" must be an object of sampling options, got {show(section)}")
+    return section
+
+
+def model_defaults(cfg: ARPGConfig | None = None, weights: str | Path | None = None) -> SamplingOptions:
+    """A model's sampling defaults, later sources winning field by field:
+
+    the fields' defaults of :class:`SamplingOptions`; the released preset with ``cfg``'s
+    architecture (:data:`PRESET_DEFAULTS`); the ``"sampling"`` section of the JSON beside
+    ``weights`` (the shipped model's ``assets/models/arpg.json``, or a user's own file).
+    """
+    preset = _preset_sections().get(arpg_preset_name(cfg), {}) if cfg is not None else {}
+    side = sidecar_section(weights) if weights is not None else {}
+    try:
+        return SamplingOptions.from_config({**preset, **side})
+    except ValueError as exc:
+        where = Path(weights).with_suffix(".json") if side else PRESET_DEFAULTS
+        raise ValueError(f"{where}: {exc}") from None

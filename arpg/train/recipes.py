@@ -1,0 +1,119 @@
+"""What to train: the recipes (data, models, canvases, step counts, batch sizes, learning rates) and ARPG's phases.
+
+``python -m arpg train --recipe digits`` runs :data:`RECIPES` ``["digits"]`` (see
+:func:`arpg.train.run.run_recipe`); ``"scenes"`` trains the scenes models on variable canvases;
+``"smoke"`` and ``"scenes-smoke"`` are the same recipes on tiny models, for tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .data import SQUARE, CanvasSpec, check_style, dataset
+from .digits import GENERATOR_STYLE
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every size and rate of one training run: data, tokenizer, ARPG phases 1-3, judge, where it ships."""
+
+    data: str = "digits"  # the data set (arpg.train.data.DATASETS); the models' presets must suit it
+    style: str | None = "wide"  # the data style of the tokenizer, phase 1 and the judge (None: no styles)
+    # The canvases of the tokenizer and of the ARPG phases: each batch is rendered on one of them, in
+    # turn, with about the pixels (tokens) of ``vq_batch`` (``arpg_batch``) images on the first one.
+    # The ARPG model's JSON records the token grids of ``canvases`` as "trained_grids".
+    vq_canvases: tuple[CanvasSpec, ...] = SQUARE
+    canvases: tuple[CanvasSpec, ...] = SQUARE
+    out: str = "assets/models"  # where the weights ship (the default of run_recipe's ``out``)
+    plots: str = "docs/training"  # where the loss curves go (the default of run_recipe's ``plots``)
+    vq: str = "VQ-digits"
+    arpg: str = "ARPG-digits"
+    seed: int = 0
+    vq_steps: int = 900
+    vq_batch: int = 32
+    vq_lr: float = 5e-4
+    token_images: int = 36_000  # per canvas
+    arpg_steps: int = 1500  # phase 1: the "wide" data style
+    arpg_batch: int = 40
+    arpg_lr: float = 1e-3
+    focus_steps: int = 2600  # phase 2: continues phase 1 on the "centred" style (0: no phase 2)
+    focus_lr: float = 1e-3
+    focus_style: str | None = GENERATOR_STYLE
+    # phase 3: continues phase 2 on many more images of the focus style, with an exponential moving
+    # average of the weights (shipped when polish_ema > 0).  Sized for a GPU: 6.5 min on one H200
+    # (scripts/gpu_polish.py); about 41 hours at 2.2 s per 40 images on the 2-core CPU.  0 steps: none.
+    polish_steps: int = 10_546
+    polish_batch: int = 256
+    polish_lr: float = 1e-3
+    polish_images: int = 600_000
+    polish_ema: float = 0.999
+    label_dropout: float = 0.1
+    judge_steps: int = 300
+    judge_batch: int = 128
+    judge_lr: float = 2e-3
+    bf16: bool = True
+    # The trained model's sampling defaults: the "sampling" section of its JSON config (arpg.json).
+    # Constant guidance: the small model settles a digit's shape in the first few steps, where
+    # linear guidance is still near zero.
+    sampling: dict[str, Any] = field(
+        default_factory=lambda: {"steps": 32, "cfg_scale": 3.0, "cfg_schedule": "constant"})
+
+    def __post_init__(self) -> None:
+        dataset(self.data)
+        check_style(self.data, self.style)
+        if self.focus_steps or self.polish_steps:
+            check_style(self.data, self.focus_style)
+        if not self.canvases or not self.vq_canvases:
+            raise ValueError("a recipe needs at least one canvas for the tokenizer and one for the ARPG model")
+
+
+# The scenes model's canvases: the whole height of a scene, 64 px (16 tokens) high and 1, 1.5 and 2
+# heights wide, and 96x96 px at scale 1.5 (24x24 tokens), so wider canvases and finer grids are in
+# distribution.  The tokenizer also sees scale 2 (Resolution x2 tokenizes 128 px renders).
+SCENE_CANVASES = (CanvasSpec(64, 64), CanvasSpec(64, 96), CanvasSpec(64, 128), CanvasSpec(96, 96, 1.5))
+SCENE_VQ_CANVASES = (CanvasSpec(64, 64), CanvasSpec(96, 96, 1.5), CanvasSpec(128, 128, 2.0))
+_SCENES = dict(data="scenes", style=None, focus_style=None, vq_canvases=SCENE_VQ_CANVASES, canvases=SCENE_CANVASES)
+
+RECIPES = {
+    "digits": Recipe(),
+    # A seconds-long recipe on tiny models, for tests of the training code itself.
+    "smoke": Recipe(vq="VQ-tiny", arpg="ARPG-tiny", vq_steps=6, vq_batch=4, token_images=32,
+                    arpg_steps=6, arpg_batch=4, focus_steps=4, polish_steps=5, polish_batch=6, polish_images=48,
+                    polish_ema=0.9, judge_steps=4, judge_batch=8, bf16=False),
+    # Scenes: one ARPG phase on the four canvases in turn (about 6,100 tokens a step).  On the
+    # 2-core CPU with one thread: the tokenizer and the judge in minutes, token encoding about half
+    # an hour, the ARPG phase hours, run in chunks (``max_minutes``) and resumed.
+    "scenes": Recipe(**_SCENES, out="assets/models/scenes", plots="docs/training/scenes",
+                     vq="VQ-scenes", arpg="ARPG-scenes", vq_steps=1000, vq_batch=16, token_images=6000,
+                     arpg_steps=4000, arpg_batch=24, focus_steps=0, polish_steps=0, judge_steps=300, judge_batch=64),
+    # The scenes recipe on tiny models and a few images per canvas, for tests.
+    "scenes-smoke": Recipe(**_SCENES, out="runs/scenes-smoke/models", plots="runs/scenes-smoke/plots",
+                           vq="VQ-tiny", arpg="ARPG-tiny", vq_steps=6, vq_batch=4, token_images=8, arpg_steps=8,
+                           arpg_batch=4, focus_steps=0, polish_steps=0, judge_steps=4, judge_batch=8, bf16=False),
+}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One ARPG training phase: a fresh AdamW + warm-up/cosine on ``images`` training images of ``style``."""
+
+    name: str
+    style: str | None
+    steps: int
+    batch: int
+    lr: float
+    images: int  # per canvas
+    seed: int
+    ema: float = 0.0
+    canvases: tuple[CanvasSpec, ...] = SQUARE
+
+
+def arpg_phases(r: Recipe) -> list[Phase]:
+    """The recipe's ARPG phases in order; each starts from the weights the one before ended with."""
+    c = r.canvases
+    phases = [Phase("arpg", r.style, r.arpg_steps, r.arpg_batch, r.arpg_lr, r.token_images, r.seed, canvases=c),
+              Phase("arpg_focus", r.focus_style, r.focus_steps, r.arpg_batch, r.focus_lr, r.token_images, r.seed + 1,
+                    canvases=c),
+              Phase("arpg_polish", r.focus_style, r.polish_steps, r.polish_batch, r.polish_lr, r.polish_images,
+                    r.seed + 2, r.polish_ema, canvases=c)]
+    return [p for p in phases if p.steps]

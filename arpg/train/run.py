@@ -1,0 +1,112 @@
+"""``python -m arpg train``: every stage of a recipe in order, skipping (and saying so) the finished ones.
+
+The command writes ``<out>/{vq,judge,arpg}.safetensors`` (+ a JSON config each; ``out`` defaults
+to the recipe's, e.g. ``assets/models/scenes``) and loss curves under ``<plots>/``.  Every stage
+saves a resumable checkpoint under ``runs/<recipe>/``; rerunning the command continues where it
+stopped, so a long recipe can run in chunks of ``max_minutes``.  A stage whose weights are already
+in ``<out>`` is skipped with one log line naming the file and what to delete to train it again (on a
+fresh clone the shipped weights are there, so nothing is retrained); weights of another model there
+(another data set or preset) are an error, never silently kept or overwritten.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import ARPGConfig, VQConfig, arpg_preset_name
+from ..devices import resolve_device
+from ..tokenizer import VQModel
+from .loop import Budget, load_weights
+from .recipes import RECIPES, Recipe
+from .stages import train_arpg, train_judge, train_vq
+
+log = logging.getLogger(__name__)
+
+
+def _sidecar(weights: Path) -> dict[str, Any] | None:
+    """The JSON config beside ``weights``, or None when there is none."""
+    side = weights.with_suffix(".json")
+    return json.loads(side.read_text()) if side.is_file() else None
+
+
+def _same_model(r: Recipe, what: str, weights: Path) -> None:
+    """Raise ``ValueError`` when the JSON beside ``weights`` describes another model than recipe ``r`` trains."""
+    d = _sidecar(weights)
+    if d is None:
+        return
+    if what == "tokenizer":
+        found, wanted = VQConfig.from_dict(d), VQConfig.from_name(r.vq)
+    elif what == "ARPG model":
+        found, wanted = (arpg_preset_name(ARPGConfig.from_dict(d)), d.get("data", "digits")), (r.arpg, r.data)
+    else:
+        found, wanted = d.get("data", "digits"), r.data
+    if found != wanted:
+        raise ValueError(f"{weights} is another {what} ({found}) than this recipe trains ({wanted}); "
+                         f"give another output folder (the recipe's own is {r.out})")
+
+
+def _finished(r: Recipe, what: str, weights: Path, run_dir: Path, leftovers: tuple[str, ...]) -> bool:
+    """Whether ``weights`` exist; if so, log that the stage ``what`` is skipped and how to train it again.
+
+    ``leftovers``: glob patterns in ``run_dir`` of the files a retraining must not resume from
+    (named in the message only when some exist).  Weights of another model: ``ValueError``.
+    """
+    if not weights.exists():
+        return False
+    _same_model(r, what, weights)
+    found = [f"{run_dir / pattern}" for pattern in leftovers if any(run_dir.glob(pattern))]
+    also = f" and {', '.join(found)}" if found else ""
+    log.warning("skipping the %s: %s exists; to train it again delete it%s", what, weights, also)
+    return True
+
+
+def run_recipe(name: str, out: str | Path | None = None, run_dir: str | Path | None = None,
+               plots: str | Path | None = None, threads: int | None = None, device: str = "cpu",
+               workers: int | None = None, recipe: Recipe | None = None, max_minutes: float | None = None) -> dict:
+    """Run every stage of recipe ``name`` (or ``recipe``, saved under that name): tokenizer, judge, ARPG.
+
+    Finished stages (weights in ``out``, default the recipe's ``out``) are skipped, each with a log
+    line.  ``device`` runs the ARPG phases and the token encoding there (the small tokenizer and
+    judge train on the CPU); ``workers`` processes render images for encoding; ``max_minutes``
+    stops the run (state saved) after that long, to be continued by the next run.  Returns what
+    ran: the recipe's fields, seconds per stage and ``finished`` (False when the time ran out).
+    """
+    if recipe is None and name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
+    r = recipe or RECIPES[name]
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    workers = workers or min(8, os.cpu_count() or 1)
+    budget = Budget(max_minutes)
+    out, plots = Path(out or r.out), Path(plots or r.plots)
+    run_dir = Path(run_dir or Path("runs") / name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    times, t0 = {}, time.time()
+    # Token caches and the ARPG model are made with the tokenizer: retraining it means retraining them.
+    if _finished(r, "tokenizer", out / "vq.safetensors", run_dir, ("vq_ckpt.pt", "tokens*.pt")):
+        vq = load_weights(VQModel(VQConfig.from_name(r.vq)), out / "vq.safetensors")
+    else:
+        vq = train_vq(r, run_dir, out, plots, budget)
+    times["tokenizer_s"], t0 = time.time() - t0, time.time()
+    done = vq is not None
+    if done and not _finished(r, "judge", out / "judge.safetensors", run_dir, ("judge_ckpt.pt",)):
+        done = train_judge(r, run_dir, out, plots, budget) is not None
+    times["judge_s"], t0 = time.time() - t0, time.time()
+    if done and not _finished(r, "ARPG model", out / "arpg.safetensors", run_dir, ("arpg*",)):
+        done = train_arpg(r, vq.to(dev), run_dir, out, plots, device=dev, workers=workers, budget=budget) is not None
+        vq.cpu()
+    times["arpg_s"] = time.time() - t0
+    if not done:
+        log.warning("recipe %s stopped after %.1f minutes; run the same command again to continue", name,
+                    sum(times.values()) / 60)
+    info = {"recipe": name, **asdict(r), **times, "finished": done}
+    (run_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info

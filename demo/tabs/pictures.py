@@ -1,0 +1,120 @@
+"""Images in and out of the tabs: uploaded images and painted masks as arrays, the last
+generated image handed between tabs, outputs at their native pixels (the page shows them
+enlarged and crisp: ``elem_classes=["pixelated"]``), and a one-line warning when an input is
+far from what the model knows (:mod:`arpg.ood`)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from arpg import ood
+from arpg.images import to_rgb
+
+from .errors import refuse
+
+DISPLAY_PX = 256  # images are shown at least this tall (nearest-neighbour upscaling)
+#: How the page shows images: outputs (native pixels) enlarged to fill their box, crisp (the
+#: ``pixelated`` class); the Generate gallery in two columns on a phone (a cell is >= 100 px wide,
+#: so four in a row would not fit 390 px).  Best moved into ``demo.ui.CSS``; until then
+#: :func:`page_style` adds it to the page.
+CSS = """
+#pictures-style { display: none; }
+.pixelated .image-frame img { object-fit: contain; image-rendering: pixelated; }
+@media (max-width: 480px) {
+  #generate-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+}
+"""
+MAX_DISPLAY_SIDE = 4096
+NO_IMAGE = "Upload an image first"
+
+
+def upscale(image: Any, px: int = DISPLAY_PX, factor: int | None = None) -> np.ndarray:
+    """Nearest-neighbour upscaling by a whole factor (``factor``, or the smallest one that
+    makes the image at least ``px`` tall)."""
+    arr = np.asarray(image)
+    h, w = arr.shape[:2]
+    f = factor or max(1, math.ceil(px / max(h, 1)))
+    f = max(1, min(f, MAX_DISPLAY_SIDE // max(h, w, 1)))
+    if f == 1:
+        return arr
+    return np.ascontiguousarray(np.repeat(np.repeat(arr, f, axis=0), f, axis=1))
+
+
+def first_upscaled(images: list[np.ndarray]) -> np.ndarray:
+    """The first of ``images``, upscaled for display."""
+    return upscale(images[0])
+
+
+def page_style() -> gr.HTML:
+    """:data:`CSS` as a style element of the page (built once, in the first tab)."""
+    return gr.HTML(f"<style>{CSS}</style>", elem_id="pictures-style", container=False, padding=False)
+
+
+def native(image: Any) -> np.ndarray:
+    """An output image at its own pixels (H, W, 3) uint8: what the API returns; the page enlarges
+    it (components with the ``pixelated`` class are drawn with nearest-neighbour scaling)."""
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def first_native(images: list[np.ndarray]) -> np.ndarray:
+    """The first of ``images`` at its own pixels (partial images while decoding)."""
+    return native(images[0])
+
+
+def far_note(pipe: Any, image: Any) -> str | None:
+    """One line for a result's summary when ``image`` is far from ``pipe``'s data (the measured
+    rule of :func:`arpg.ood.assess`, models with a judge only); None when it is not, or there is
+    no rule for the model."""
+    verdict = ood.assess(pipe, image)
+    if verdict is None or not verdict.far:
+        return None
+    return (f"⚠️ Far from what this model knows: it learnt digit glyphs in two flat colours, and "
+            f"{verdict.reason}. Expect a smear; try one of the examples below.")
+
+
+def _painted(layer: Any, size: tuple[int, int]) -> np.ndarray:
+    """Where a brush layer of the image editor is painted: (H, W) bool at ``size`` (H, W)."""
+    arr = np.asarray(layer)
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        painted = arr[..., 3] > 0
+    elif arr.ndim == 3:
+        painted = arr.max(-1) > 0
+    else:
+        painted = arr > 0
+    h, w = size
+    if painted.shape != (h, w):
+        small = Image.fromarray(painted.astype(np.uint8) * 255)
+        painted = np.asarray(small.resize((w, h), Image.NEAREST)) > 127
+    return painted
+
+
+def editor_parts(value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB image, painted mask (H, W) bool) from a gr.ImageEditor value."""
+    if value is None or not isinstance(value, dict) or value.get("background") is None:
+        raise refuse(f"{NO_IMAGE}, with the region to regenerate painted over it.")
+    bg = value["background"]
+    image = np.asarray(to_rgb(bg if isinstance(bg, Image.Image) else np.asarray(bg)))
+    mask = np.zeros(image.shape[:2], dtype=bool)
+    for layer in value.get("layers") or []:
+        if layer is not None:
+            mask |= _painted(layer, image.shape[:2])
+    return image, mask
+
+
+def image_input(value: Any) -> np.ndarray:
+    """An uploaded image as an RGB array; a plain-words gr.Error when there is none."""
+    if value is None:
+        raise refuse(f"{NO_IMAGE}.")
+    return np.asarray(to_rgb(value if isinstance(value, Image.Image) else np.asarray(value)))
+
+
+def use_last(last: dict | None) -> tuple[Any, Any]:
+    """The last generated image (upscaled, so brushing on it is easy) and its class."""
+    if not last:
+        gr.Warning("Nothing generated yet: use the Generate tab first, or upload an image.")
+        return gr.skip(), gr.skip()
+    return upscale(last["image"]), last["label"]

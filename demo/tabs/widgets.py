@@ -1,0 +1,143 @@
+"""Input widgets shared by the tabs: checked sliders, the seed, the class picker and the
+sampling controls, whose values become one :class:`~arpg.options.SamplingOptions`."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from arpg.options import SAMPLER_ORDERS, SCHEDULES, SamplingOptions
+from arpg.schedules import CFG_SCHEDULES
+from arpg.validation import check_number
+
+from .errors import plain_errors
+
+MAX_IMAGES = 8
+#: Above this many parameters a model counts as large: 16 default steps on a CPU instead of its own default.
+LARGE_MODEL_PARAMS = 50_000_000
+#: The sampling controls, in the order of their inputs: the fields of SamplingOptions.
+SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingOptions))
+
+
+def knob(minimum: float, maximum: float, value: float | None = None, **kwargs: Any) -> gr.Slider:
+    """A slider that refuses out-of-range, NaN and non-numeric values (sent through the API)
+    with a message naming the setting, instead of a bare error."""
+    slider = gr.Slider(minimum, maximum, value=value, **kwargs)
+
+    def preprocess(payload: Any) -> float | int:
+        with plain_errors():
+            return check_number(slider.label or "value", payload, slider.minimum, slider.maximum,
+                                integer=slider.precision == 0)
+
+    slider.preprocess = preprocess  # type: ignore[method-assign]  # (a subclass would write a .pyi)
+    return slider
+
+
+def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
+    """Seed field and "randomize" checkbox (the seed actually used is written back).
+
+    The field has no bounds or rounding of its own (gradio would reject NaN with a bare error
+    and re-creates output components without instance overrides): :func:`demo.tabs.runner.pick_seed` checks it.
+    """
+    with gr.Row(equal_height=True):
+        seed = gr.Number(value=value, label="Seed", scale=2, min_width=160,
+                         info="the seed used is written back, so a result can be reproduced")
+        randomize = gr.Checkbox(value=True, label="Randomize seed", scale=1, min_width=150)
+    return seed, randomize
+
+
+def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = None) -> gr.Dropdown:
+    """A searchable class picker with the readable class names of ``pipe``.
+
+    It accepts any text: the session's model decides what a class is (an API caller may
+    name another model's class), and ``pipe.label_of`` refuses unknown names in words.
+    """
+    return gr.Dropdown(choices=list(pipe.class_names), value=pipe.class_names[0], label="Class", info=info,
+                       filterable=True, allow_custom_value=True, elem_id=elem_id)
+
+
+def class_update(pipe: Any) -> dict[str, Any]:
+    """A class picker's update for a switch to ``pipe``: its class names, the first one chosen."""
+    return gr.update(choices=list(pipe.class_names), value=pipe.class_names[0])
+
+
+def default_steps(pipe: Any, cells: int | None = None) -> int:
+    """The model's default steps (``pipe.defaults``), 16 for a large model on a CPU; never more
+    than the number of cells."""
+    cells = cells or pipe.grid[0] * pipe.grid[1]
+    steps = pipe.defaults.steps
+    if pipe.num_params > LARGE_MODEL_PARAMS and pipe.device.type == "cpu":
+        steps = min(steps, 16)
+    return min(cells, steps)
+
+
+def steps_info(cells: int) -> str:
+    """The help text of a steps slider for a grid of ``cells`` cells."""
+    return f"forward passes, each decoding several tokens at once (an image has {cells})"
+
+
+@dataclass
+class SamplingControls:
+    """The decoding settings of one tab (steps visible, the rest in a closed accordion)."""
+
+    steps: gr.Slider
+    schedule: gr.Dropdown
+    cfg_scale: gr.Slider
+    cfg_schedule: gr.Dropdown
+    temperature: gr.Slider
+    top_k: gr.Slider
+    top_p: gr.Slider
+    order: gr.Dropdown
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        """The controls in the order of :data:`SAMPLING_FIELDS` (a callback gets their values
+        as one :class:`SamplingOptions`, see :meth:`demo.tabs.models.ModelChoice.callback`)."""
+        return [getattr(self, name) for name in SAMPLING_FIELDS]
+
+    def updates(self, pipe: Any) -> list[Any]:
+        """The controls' values after a switch to ``pipe`` (in the order of :attr:`inputs`): its
+        defaults, and the steps slider's range for its grid.
+
+        Only the steps slider gets a component update (which gradio answers with a fresh
+        slider for the session); the others get plain values and keep their own input checks.
+        """
+        d: SamplingOptions = pipe.defaults
+        cells = pipe.grid[0] * pipe.grid[1]
+        steps = gr.update(maximum=cells, value=default_steps(pipe, cells), info=steps_info(cells))
+        return [steps, d.schedule, d.cfg_scale, d.cfg_schedule, d.temperature, d.top_k, d.top_p, _order_name(d)]
+
+
+def _order_name(d: SamplingOptions) -> str:
+    return d.order if isinstance(d.order, str) else "random"
+
+
+def _dropdown(choices: Sequence[str], value: str, **kwargs: Any) -> gr.Dropdown:
+    """A dropdown whose choices include its value (a model default may be outside the usual list)."""
+    return gr.Dropdown(list(dict.fromkeys([*choices, value])), value=value, **kwargs)
+
+
+def sampling_controls(pipe: Any) -> SamplingControls:
+    """Build the steps slider and the "Advanced" accordion, starting from ``pipe.defaults``."""
+    d: SamplingOptions = pipe.defaults
+    cells = pipe.grid[0] * pipe.grid[1]
+    steps = knob(1, cells, value=default_steps(pipe, cells), step=1, precision=0, label="Steps",
+                 info=steps_info(cells))
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            schedule = _dropdown(SCHEDULES, d.schedule, label="Step schedule",
+                                 info="how many tokens each step decodes")
+            order = _dropdown(SAMPLER_ORDERS, _order_name(d), label="Order", info="random is what ARPG is trained for")
+        with gr.Row():
+            cfg = knob(1.0, 10.0, value=d.cfg_scale, step=0.25, label="Guidance scale",
+                       info="classifier-free guidance; 1 = none")
+            cfg_schedule = _dropdown(CFG_SCHEDULES, d.cfg_schedule, label="Guidance schedule",
+                                     info="linear: guidance grows over the steps; constant: full from the start")
+        with gr.Row():
+            temperature = knob(0.05, 3.0, value=d.temperature, step=0.05, label="Temperature")
+            top_k = knob(0, 4096, value=d.top_k, step=1, precision=0, label="Top-k", info="0 = off")
+            top_p = knob(0.05, 1.0, value=d.top_p, step=0.01, label="Top-p", info="1 = off")
+    return SamplingControls(steps, schedule, cfg, cfg_schedule, temperature, top_k, top_p, order)

@@ -1,0 +1,142 @@
+"""Edit regions grown from a stroke, colour-matched blending (arpg.masks), and what they do for
+the tasks on the shipped model (a few digits; 100 trials in scripts/bench_tasks.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from arpg import masks, tasks
+from arpg.train import digits
+
+BG, FG = (200, 180, 40), (60, 60, 160)
+
+
+def two_blobs() -> np.ndarray:
+    """A 32x32 image: two separate squares of the foreground colour on a plain background."""
+    img = np.full((32, 32, 3), BG, np.uint8)
+    img[4:12, 4:12] = FG
+    img[20:28, 18:30] = FG
+    return img
+
+
+def test_foreground_and_background() -> None:
+    img = two_blobs()
+    assert np.allclose(masks.background_colour(img), BG)
+    fg = masks.foreground(img)
+    assert fg.sum() == 64 + 96 and fg[8, 8] and not fg[0, 0]
+
+
+def test_shapes_under_keeps_only_the_touched_shape() -> None:
+    img = two_blobs()
+    stroke = np.zeros((32, 32), bool)
+    stroke[24, 16:20] = True  # touches the second square only
+    shape = masks.shapes_under(masks.foreground(img), stroke)
+    assert shape.sum() == 96 and shape[20:28, 18:30].all() and not shape[4:12, 4:12].any()
+    assert not masks.shapes_under(masks.foreground(img), np.zeros((32, 32), bool)).any()
+
+
+def test_widen_grows_by_whole_pixels() -> None:
+    m = np.zeros((9, 9), bool)
+    m[4, 4] = True
+    assert masks.widen(m, 2).sum() == 25 and masks.widen(m, 0).sum() == 1
+    assert not masks.widen(np.zeros((9, 9), bool), 3).any()
+
+
+@pytest.mark.parametrize("how", masks.EDIT_REGIONS)
+def test_edit_regions_always_contain_the_stroke(how: str) -> None:
+    img = two_blobs()
+    stroke = np.zeros((32, 32), bool)
+    stroke[24, 16:20] = True
+    region = masks.edit_region(img, stroke, how, margin=2)
+    assert (region >= stroke).all()
+    if how == "painted":
+        assert np.array_equal(region, stroke)
+    if how == "box":  # the box of the stroke and the square, 2 px around
+        assert region[18:30, 14:32].all() and region.sum() == 12 * 18
+    if how == "shape":
+        assert region[20:28, 18:30].all() and not region[4:12, 4:12].any()
+    if how == "dilate":
+        assert region.sum() == 5 * 8
+
+
+def test_edit_region_refuses_an_unknown_name() -> None:
+    with pytest.raises(ValueError, match="box, shape, dilate, painted"):
+        masks.edit_region(two_blobs(), np.ones((32, 32), bool), "grow")
+
+
+def test_is_edit() -> None:
+    assert masks.is_edit(3, 8) and not masks.is_edit(3, 3) and not masks.is_edit(None, 8)
+
+
+def test_match_colours_undoes_a_colour_shift() -> None:
+    img = two_blobs()
+    raw = np.clip(img.astype(int) + (25, -20, 15), 0, 255).astype(np.uint8)  # a tokenizer's colour error
+    kept = np.zeros((32, 32), bool)
+    kept[:, :16] = True
+    fixed = masks.match_colours(raw, img, kept)
+    assert np.abs(fixed - img).max() < 2
+    assert np.array_equal(masks.match_colours(raw, img, np.zeros((32, 32), bool)), raw.astype(float))
+
+
+def test_blend_leaves_no_band_where_the_decode_changed_colour() -> None:
+    """Regenerated pixels whose colours are off (as the tokenizer's are) are pasted without a band."""
+    img = np.full((16, 16, 3), BG, np.uint8)
+    raw = np.clip(img.astype(int) + (30, 30, -30), 0, 255).astype(np.uint8)
+    cells = torch.zeros(4, 4, dtype=torch.bool)
+    cells[:, 2:] = True
+    pix = np.zeros((16, 16), bool)
+    pix[:, 8:] = True
+    out = masks.blend(img, raw, cells, pix, 4)
+    assert np.abs(out.astype(int) - img).max() <= 1
+    assert np.array_equal(out[:, :8], img[:, :8])  # kept cells untouched
+    w = masks.soft_mask(cells, pix, 4, 2.0)
+    assert w.shape == (16, 16, 1) and w[:, 8:].min() == 1 and w[:, :8].max() == 0
+
+
+# -- on the shipped model ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped():
+    from arpg.pipeline import Pipeline
+
+    return Pipeline.shipped()
+
+
+def _stroke(img: np.ndarray) -> np.ndarray:
+    """A horizontal stroke 4 px wide across the middle of the glyph."""
+    ys, xs = np.nonzero(masks.foreground(img))
+    m = np.zeros(img.shape[:2], bool)
+    cy = (ys.min() + ys.max()) // 2
+    m[cy - 2:cy + 2, xs.min():xs.max() + 1] = True
+    return m
+
+
+def test_a_thin_stroke_edits_the_class(shipped) -> None:
+    """Before regions grew, a stroke across a digit with another class kept the old digit (0 of 100)."""
+    from arpg.measure.judge import judge_images
+
+    imgs, labels = digits.sample(range(5), seed=digits.HELDOUT_SEED + 21, style=digits.GENERATOR_STYLE)
+    targets = (labels + 3) % 10
+    outs = [tasks.edit(shipped, imgs[i], _stroke(imgs[i]), int(targets[i]), seed=i, steps=8).image for i in range(5)]
+    pred, _ = judge_images(shipped.judge, np.stack(outs))
+    assert (pred == targets).sum() >= 4
+
+
+def _background_shift(out: np.ndarray, img: np.ndarray, region: np.ndarray) -> float:
+    both = region & ~masks.foreground(img) & ~masks.foreground(out)
+    return float(np.linalg.norm((out[both].astype(float) - img[both]).mean(0)))
+
+
+def test_same_class_inpainting_leaves_no_colour_band(shipped) -> None:
+    """The background of the regenerated half keeps the input's colour; pasted as decoded (before
+    colours were matched), it was off by several times more."""
+    imgs, labels = digits.sample(range(4), seed=digits.HELDOUT_SEED + 21, style=digits.GENERATOR_STYLE)
+    shifts, unmatched = [], []
+    for i in range(4):
+        m = np.zeros((64, 64), bool)
+        m[32:] = True
+        r = tasks.inpaint(shipped, imgs[i], m, int(labels[i]), seed=i, steps=8)
+        w = masks.soft_mask(~r.known, m, 4, 2.0)
+        shifts.append(_background_shift(r.image, imgs[i], m))
+        unmatched.append(_background_shift((imgs[i] * (1 - w) + r.raw * w + 0.5).astype(np.uint8), imgs[i], m))
+    assert np.mean(shifts) < 6 and np.mean(shifts) < np.mean(unmatched) / 2
