@@ -94,7 +94,7 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 #: Fixtures that start a server or a browser: tests using them belong to the slow tier.
-SERVER_FIXTURES = {"app_server", "client", "page", "browser", "network_attempts"}
+SERVER_FIXTURES = {"app_server", "client", "page", "browser", "network_attempts", "app"}  # "app": test_faults
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -68,6 +68,7 @@ def test_no_verdict_without_a_rule_for_the_model() -> None:
 
 
 @needs_shipped
+@pytest.mark.slow
 def test_the_rule_on_a_small_measured_sample(shipped: Pipeline) -> None:
     """A smaller run of the measurement in arpg.ood's docstring (0.23 % false positives, 97.8 % of
     photo-like images flagged): held-out and JPEG digits and generated images against landscapes,

@@ -64,6 +64,7 @@ def test_resolution_defaults_are_the_best_measured() -> None:
 
 
 # -- Panorama ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_panorama_streams_every_round(pipe: Pipeline, options: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each round's image is shown while the next one decodes (it came only at the end). Every decode
     is slowed to 0.5 s, longer than the page's 0.2 s between updates, as on a real model."""
