@@ -8,6 +8,7 @@ falls back to the shipped model and says so at the top of the page. The page's M
 also offers the shipped model and every released model present in the hub cache; each
 browser session (and each API call, by its ``model`` argument) uses the one it chose.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,16 @@ import sys
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line flags."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", help="ARPG checkpoint: a path, hf://org/repo/file, or ARPG-L / ARPG-XL / ARPG-XXL "
-                   "(default: $ARPG_WEIGHTS, else the shipped model)")
-    p.add_argument("--tokenizer", help="VQ tokenizer: a path or hf://org/repo/file (default: $ARPG_TOKENIZER, else "
-                   "LlamaGen vq_ds16_c2i for released weights)")
+    p.add_argument(
+        "--weights",
+        help="ARPG checkpoint: a path, hf://org/repo/file, or ARPG-L / ARPG-XL / ARPG-XXL "
+        "(default: $ARPG_WEIGHTS, else the shipped model)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        help="VQ tokenizer: a path or hf://org/repo/file (default: $ARPG_TOKENIZER, else "
+        "LlamaGen vq_ds16_c2i for released weights)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))

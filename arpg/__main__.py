@@ -1,4 +1,5 @@
 """``python -m arpg <command>``: the same command line as the ``arpg`` console script."""
+
 import sys
 
 from .cli import main

@@ -15,6 +15,7 @@ half a file.
 
 Every failure raises :class:`arpg.state_dicts.CheckpointError` with a one-line message.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ def _shape(t: torch.Tensor) -> tuple[int, ...]:
 
 
 # -- loading into a model ------------------------------------------------------------------
-def load_into(model: nn.Module, sd: Mapping[str, torch.Tensor], strict: bool = True,
-              dtype: torch.dtype | None = None) -> nn.Module:
+def load_into(
+    model: nn.Module, sd: Mapping[str, torch.Tensor], strict: bool = True, dtype: torch.dtype | None = None
+) -> nn.Module:
     """Check keys and shapes, then ``model.load_state_dict(sd, assign=True)``.
 
     The model takes the checkpoint's tensors (their dtype and device; floating-point ones
@@ -64,8 +66,11 @@ def load_into(model: nn.Module, sd: Mapping[str, torch.Tensor], strict: bool = T
     expected = {k: _shape(v) for k, v in model.state_dict().items()}
     missing = [k for k in expected if k not in sd]
     unexpected = [k for k in sd if k not in expected]
-    wrong = [f"{k} (checkpoint {_shape(sd[k])} vs model {expected[k]})"
-             for k in expected if k in sd and _shape(sd[k]) != expected[k]]
+    wrong = [
+        f"{k} (checkpoint {_shape(sd[k])} vs model {expected[k]})"
+        for k in expected
+        if k in sd and _shape(sd[k]) != expected[k]
+    ]
     problems = []
     if missing:
         problems.append(f"missing keys: {short_list(missing)}")
@@ -83,8 +88,7 @@ def load_into(model: nn.Module, sd: Mapping[str, torch.Tensor], strict: bool = T
     model.load_state_dict(tensors, strict=False, assign=True)  # keys already checked above
     still_meta = [k for k, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if still_meta:
-        raise CheckpointError(f"{name} still has tensors on the meta device after loading: "
-                              f"{short_list(still_meta)}")
+        raise CheckpointError(f"{name} still has tensors on the meta device after loading: {short_list(still_meta)}")
     return model
 
 
@@ -101,16 +105,16 @@ def _read_sidecar(path: Path, family: str) -> ARPGConfig | VQConfig | None:
         logger.debug("%s has no 'family' entry; not a config sidecar, ignored", side)
         return None
     if d["family"] != family:
-        raise CheckpointError(f"{side}: config family {d['family']!r} but the weights are "
-                              f"a {family!r} checkpoint")
+        raise CheckpointError(f"{side}: config family {d['family']!r} but the weights are a {family!r} checkpoint")
     try:
         return (ARPGConfig if family == "arpg" else VQConfig).from_dict(d)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{side}: invalid {family} config ({first_line(exc)})") from None
 
 
-def _resolve_config(path: Path, sd: StateDict, family: str,
-                    config: ARPGConfig | VQConfig | str | None) -> ARPGConfig | VQConfig:
+def _resolve_config(
+    path: Path, sd: StateDict, family: str, config: ARPGConfig | VQConfig | str | None
+) -> ARPGConfig | VQConfig:
     cls = ARPGConfig if family == "arpg" else VQConfig
     if isinstance(config, str):
         try:
@@ -118,13 +122,11 @@ def _resolve_config(path: Path, sd: StateDict, family: str,
         except ValueError as exc:
             raise CheckpointError(str(exc)) from None
     if config is not None and not isinstance(config, cls):
-        raise CheckpointError(f"config is a {type(config).__name__}, "
-                              f"expected a {cls.__name__} or a preset name")
+        raise CheckpointError(f"config is a {type(config).__name__}, expected a {cls.__name__} or a preset name")
     side = _read_sidecar(path, family)
     if side is not None:
         if config is not None and config != side:
-            logger.warning("%s: the JSON sidecar's config differs from the one given; using the sidecar",
-                           path)
+            logger.warning("%s: the JSON sidecar's config differs from the one given; using the sidecar", path)
         return side
     if config is not None:
         return config
@@ -134,8 +136,7 @@ def _resolve_config(path: Path, sd: StateDict, family: str,
 _FAMILY_NAMES = {"arpg": "an ARPG model", "vq": "a VQ tokenizer"}
 
 
-def _load(path: PathLike, family: str, config: Any, device: torch.device | str,
-          dtype: torch.dtype | None) -> nn.Module:
+def _load(path: PathLike, family: str, config: Any, device: torch.device | str, dtype: torch.dtype | None) -> nn.Module:
     path = Path(path)
     sd = read_state_dict(path)
     found = detect_family(sd)
@@ -155,8 +156,12 @@ def _build_empty(cfg: ARPGConfig | VQConfig) -> nn.Module:
         return ARPG(cfg) if isinstance(cfg, ARPGConfig) else VQModel(cfg)
 
 
-def load_arpg(path: PathLike, config: ARPGConfig | str | None = None, device: torch.device | str = "cpu",
-              dtype: torch.dtype | None = None) -> ARPG:
+def load_arpg(
+    path: PathLike,
+    config: ARPGConfig | str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> ARPG:
     """Load an ARPG model (eval mode) from ``.safetensors`` / ``.pt`` etc.
 
     Config: the JSON sidecar ``<stem>.json`` if present, else ``config`` (object or preset
@@ -165,8 +170,12 @@ def load_arpg(path: PathLike, config: ARPGConfig | str | None = None, device: to
     return _load(path, "arpg", config, device, dtype)  # type: ignore[return-value]
 
 
-def load_vq(path: PathLike, config: VQConfig | str | None = None, device: torch.device | str = "cpu",
-            dtype: torch.dtype | None = None) -> VQModel:
+def load_vq(
+    path: PathLike,
+    config: VQConfig | str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> VQModel:
     """Load a VQ tokenizer (eval mode); config resolved as in :func:`load_arpg`."""
     return _load(path, "vq", config, device, dtype)  # type: ignore[return-value]
 
@@ -214,8 +223,11 @@ def _write_temp(path: Path, write: Callable[[Path], None]) -> Path:
     return tmp
 
 
-def save_checkpoint(weights: nn.Module | Mapping[str, torch.Tensor], path: PathLike,
-                    config: Mapping[str, Any] | ARPGConfig | VQConfig | None = None) -> Path:
+def save_checkpoint(
+    weights: nn.Module | Mapping[str, torch.Tensor],
+    path: PathLike,
+    config: Mapping[str, Any] | ARPGConfig | VQConfig | None = None,
+) -> Path:
     """Write ``weights`` (a module or a state dict) to ``path`` (.safetensors) and ``config`` to ``<stem>.json``.
 
     ``config`` is a dict or a model config; None means the module's ``cfg`` if it has one, else

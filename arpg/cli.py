@@ -5,6 +5,7 @@ Every argparse definition of the project is here; what each command does is in
 (``pipe.defaults``, from its JSON config) fill in the rest.  Bad input ends with one
 line, ``error: ...``, and exit code 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,16 +39,26 @@ class _Parser(argparse.ArgumentParser):
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--weights``, ``--tokenizer``, ``--device``, ``--dtype``."""
     g = p.add_argument_group("model")
-    g.add_argument("--weights", help="ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
-                   "ARPG-L / ARPG-XL / ARPG-XXL (default: the shipped digits model)")
+    g.add_argument(
+        "--weights",
+        help="ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
+        "ARPG-L / ARPG-XL / ARPG-XXL (default: the shipped digits model)",
+    )
     g.add_argument("--tokenizer", help="VQ tokenizer, same forms (default with --weights: LlamaGen VQ-16)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    g.add_argument("--dtype", choices=sorted(DTYPES), default=None,
-                   help="weights dtype for the transformer (default: as stored; bf16 for released weights on CUDA)")
+    g.add_argument(
+        "--dtype",
+        choices=sorted(DTYPES),
+        default=None,
+        help="weights dtype for the transformer (default: as stored; bf16 for released weights on CUDA)",
+    )
 
 
-def add_sampling_args(p: argparse.ArgumentParser, orders: tuple[str, ...] = SAMPLER_ORDERS,
-                      steps_help: str = "decoding steps (forward passes)") -> None:
+def add_sampling_args(
+    p: argparse.ArgumentParser,
+    orders: tuple[str, ...] = SAMPLER_ORDERS,
+    steps_help: str = "decoding steps (forward passes)",
+) -> None:
     """The flags of :class:`arpg.options.SamplingOptions` (default: the model's) and ``--seed``."""
     g = p.add_argument_group("sampling (flags not given keep the model's defaults)")
     g.add_argument("--steps", type=int, default=None, help=steps_help)
@@ -78,12 +89,23 @@ def _add_animate(sub: Any) -> None:
     s = sub.add_parser("animate", help="animate the decoding order (GIF or MP4)")
     s.add_argument("--class", dest="class_", default="3", help="class id or name")
     s.add_argument("--out", default="order.gif", help=".gif or .mp4")
-    s.add_argument("--compare", action="store_true",
-                   help="raster 1/step, random 1/step and ARPG side by side, on one clock of measured decode time")
-    s.add_argument("--fps", type=float, default=None,
-                   help="frames per second (default 6; 8 with --compare, fewer when a long comparison needs it)")
-    s.add_argument("--slow", type=float, default=None,
-                   help="with --compare: on-screen seconds per second of decoding (default: ARPG lasts >= 1 s)")
+    s.add_argument(
+        "--compare",
+        action="store_true",
+        help="raster 1/step, random 1/step and ARPG side by side, on one clock of measured decode time",
+    )
+    s.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frames per second (default 6; 8 with --compare, fewer when a long comparison needs it)",
+    )
+    s.add_argument(
+        "--slow",
+        type=float,
+        default=None,
+        help="with --compare: on-screen seconds per second of decoding (default: ARPG lasts >= 1 s)",
+    )
     add_sampling_args(s, steps_help=f"decoding steps (default {commands.ANIMATE_STEPS}: one frame per step)")
     add_model_args(s)
     s.set_defaults(func=commands.cmd_animate)
@@ -102,8 +124,12 @@ def _add_train(sub: Any) -> None:
     s.add_argument("--out", default=None, help="where the weights go (default: the recipe's folder)")
     s.add_argument("--run-dir", default=None, help="resumable checkpoints (default runs/<recipe>)")
     s.add_argument("--plots", default=None, help="loss plots (default: the recipe's folder)")
-    s.add_argument("--max-minutes", type=float, default=None,
-                   help="stop after about this long with everything saved; run again to continue")
+    s.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after about this long with everything saved; run again to continue",
+    )
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--device", default="cpu", help="where the ARPG phases run, e.g. cuda (default cpu)")
     s.add_argument("--workers", type=int, default=None, help="processes rendering training images")
@@ -113,8 +139,9 @@ def _add_train(sub: Any) -> None:
 def _add_eval(sub: Any) -> None:
     s = sub.add_parser("eval", help="quality table of the shipped model (PSNR, judge, accuracy, Frechet)")
     s.add_argument("--per-class", type=int, default=100, help="samples per class at 32 steps")
-    s.add_argument("--fd-per-class", type=int, default=None,
-                   help="samples per class for the other settings (default: --per-class)")
+    s.add_argument(
+        "--fd-per-class", type=int, default=None, help="samples per class for the other settings (default: --per-class)"
+    )
     s.add_argument("--steps", default="4,8,16,32,64,256", help="step counts, comma-separated")
     s.add_argument("--no-raster", action="store_true", help="leave out raster order, one token per step")
     s.add_argument("--json", default="docs/benchmarks/quality.json")
@@ -124,28 +151,40 @@ def _add_eval(sub: Any) -> None:
 
 def _add_bench(sub: Any) -> None:
     p = sub.add_parser(
-        "bench", help="speed, memory and quality of ARPG vs one-token-per-step decoding",
+        "bench",
+        help="speed, memory and quality of ARPG vs one-token-per-step decoding",
         description="ARPG parallel decoding vs raster and random one-token-per-step decoding, interleaved "
-                    "on the same weights and batch: images/s, latency, forward passes, KV cache bytes, "
-                    "peak memory, achieved FLOP/s vs the measured matmul peak, and (shipped model) quality.")
-    p.add_argument("--model", default=None,
-                   help=f"shipped (default) or a preset with random weights: {', '.join(ARPG_PRESETS)}")
+        "on the same weights and batch: images/s, latency, forward passes, KV cache bytes, "
+        "peak memory, achieved FLOP/s vs the measured matmul peak, and (shipped model) quality.",
+    )
+    p.add_argument(
+        "--model", default=None, help=f"shipped (default) or a preset with random weights: {', '.join(ARPG_PRESETS)}"
+    )
     p.add_argument("--batch", default="16", help="images per generate call (default 16); several: 1,16")
     p.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)), help="ARPG step counts, comma-separated")
     p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)} (and baseline)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per setting; medians are reported (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed passes over all settings first (default 1)")
     p.add_argument("--quality", action="store_true", help="judge accuracy and Frechet distance (shipped model)")
-    p.add_argument("--orders", default=None,
-                   help=f"compare decoding orders instead (shipped model), some of: {', '.join(SAMPLER_ORDERS)}; "
-                        "quality with --quality-per-class images per class")
+    p.add_argument(
+        "--orders",
+        default=None,
+        help=f"compare decoding orders instead (shipped model), some of: {', '.join(SAMPLER_ORDERS)}; "
+        "quality with --quality-per-class images per class",
+    )
     p.add_argument("--quality-per-class", type=int, default=20, help="images per class and setting for --quality")
-    p.add_argument("--baseline", action="store_true",
-                   help="also time the same weights as a plain model (float32, unfused, not prepacked): "
-                        "every row then has its speed-up over it")
-    p.add_argument("--profile", action="store_true",
-                   help="instead of the table: where one generate call (largest --batch, first --steps) spends "
-                        "its time per step, by part and by operator (with --baseline: the plain model too)")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also time the same weights as a plain model (float32, unfused, not prepacked): "
+        "every row then has its speed-up over it",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the table: where one generate call (largest --batch, first --steps) spends "
+        "its time per step, by part and by operator (with --baseline: the plain model too)",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the step function (extend/query)")
     p.add_argument("--autocast", action="store_true", help="bf16 autocast over float32 weights")
     p.add_argument("--no-decode", action="store_true", help="time the transformer only (no tokenizer decode)")
@@ -160,17 +199,23 @@ def _add_bench(sub: Any) -> None:
 
 def _add_sample_many(sub: Any) -> None:
     s = sub.add_parser(
-        "sample-many", help="many images for FID: PNGs + one .npz; runs under torchrun on many GPUs",
+        "sample-many",
+        help="many images for FID: PNGs + one .npz; runs under torchrun on many GPUs",
         description="Sample len(classes) x per-class images, image i with seed --seed + i; under "
-                    "torchrun --nproc_per_node=K each rank takes a share. Resumable; the .npz "
-                    "(arr_0: N x H x W x 3 uint8) is in the ADM evaluator's format.")
+        "torchrun --nproc_per_node=K each rank takes a share. Resumable; the .npz "
+        "(arr_0: N x H x W x 3 uint8) is in the ADM evaluator's format.",
+    )
     s.add_argument("--classes", default=None, help="comma-separated class ids, a-b ranges or names (default: all)")
     s.add_argument("--per-class", type=int, default=50, help="images per class (default 50, the ImageNet protocol)")
     s.add_argument("--batch-size", type=int, default=16, help="images per forward pass, per process")
     s.add_argument("--out", default="samples", help="output folder (PNGs in <out>/images)")
     s.add_argument("--npz", default=None, help="path of the .npz (default <out>/samples_NxHxWx3.npz)")
-    s.add_argument("--limit", type=int, default=None,
-                   help="stop after about this many new images per process (time-boxed jobs; rerun to continue)")
+    s.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="stop after about this many new images per process (time-boxed jobs; rerun to continue)",
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--random-model", default=None, help=argparse.SUPPRESS)  # tests: e.g. ARPG-tiny,VQ-tiny
     add_sampling_args(s, orders=ORDER_NAMES)

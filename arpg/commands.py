@@ -4,6 +4,7 @@ Every handler takes the parsed flags and returns an exit code; bad input raises
 ``ValueError`` (printed by :func:`arpg.cli.main` as one ``error:`` line).  Sampling flags
 become one :class:`~arpg.options.SamplingOptions`: ``pipe.defaults`` with the flags given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ import torch
 from . import hub
 from .checkpoints import convert
 from .devices import default_dtype, resolve_device
+from .distributed import init_distributed
 from .measure import report
 from .measure.evaluate import evaluate, order_table
 from .measure.probes import DTYPES, machine_info, machine_string
@@ -27,7 +29,7 @@ from .measure.runner import MODEL_CHOICES, plain_copy, random_model, run_bench
 from .model import ARPG
 from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
 from .pipeline import SHIPPED_DIR, Pipeline
-from .sample_many import init_distributed, parse_classes, sample_many
+from .sample_many import parse_classes, sample_many
 from .train.run import run_recipe
 from .validation import MAX_SEED, check_choice, check_int, check_number
 from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
@@ -48,15 +50,24 @@ def load_pipeline(a: argparse.Namespace) -> Pipeline:
     if a.weights:
         return hub.load_pipeline(a.weights, a.tokenizer, device=a.device, dtype=dtype)
     if not (SHIPPED_DIR / "arpg.safetensors").exists():
-        raise ValueError(f"the shipped model is missing from {SHIPPED_DIR}; run `python -m arpg train` "
-                         "or pass --weights/--tokenizer")
+        raise ValueError(
+            f"the shipped model is missing from {SHIPPED_DIR}; run `python -m arpg train` or pass --weights/--tokenizer"
+        )
     return Pipeline.shipped(device=a.device, dtype=dtype)
 
 
 def sampling_options(a: argparse.Namespace, base: SamplingOptions) -> SamplingOptions:
     """``base`` (usually ``pipe.defaults``) with the sampling flags that were given (validated)."""
-    return base.replace(steps=a.steps, schedule=a.schedule, cfg_scale=a.cfg, cfg_schedule=a.cfg_schedule,
-                        temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, order=a.order)
+    return base.replace(
+        steps=a.steps,
+        schedule=a.schedule,
+        cfg_scale=a.cfg,
+        cfg_schedule=a.cfg_schedule,
+        temperature=a.temperature,
+        top_k=a.top_k,
+        top_p=a.top_p,
+        order=a.order,
+    )
 
 
 def parse_ints(name: str, text: str, lo: int = 1) -> list[int]:
@@ -88,8 +99,10 @@ def cmd_sample(a: argparse.Namespace) -> int:
     img = img.resize((img.width * upscale, img.height * upscale), 0)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     img.save(a.out)
-    print(f"wrote {a.out} ({n} image(s), class {out.labels[0]} '{pipe.class_names[out.labels[0]]}', "
-          f"{out.trace.forward_passes} steps, seed {out.seed})")
+    print(
+        f"wrote {a.out} ({n} image(s), class {out.labels[0]} '{pipe.class_names[out.labels[0]]}', "
+        f"{out.trace.forward_passes} steps, seed {out.seed})"
+    )
     return 0
 
 
@@ -114,16 +127,26 @@ def cmd_animate(a: argparse.Namespace) -> int:
 def cmd_convert(a: argparse.Namespace) -> int:
     """``convert``: a released ``.pt`` checkpoint to ``.safetensors`` plus its JSON config."""
     family = convert(a.input, a.output)
-    print(f"wrote {a.output} ({'ARPG model' if family == 'arpg' else 'VQ tokenizer'}) and "
-          f"{Path(a.output).with_suffix('.json')}")
+    print(
+        f"wrote {a.output} ({'ARPG model' if family == 'arpg' else 'VQ tokenizer'}) and "
+        f"{Path(a.output).with_suffix('.json')}"
+    )
     return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     """``train``: every stage of a recipe (finished stages are skipped)."""
     minutes = None if a.max_minutes is None else check_number("--max-minutes", a.max_minutes, 0.0, None, lo_open=True)
-    info = run_recipe(a.recipe, out=a.out, run_dir=a.run_dir, plots=a.plots, threads=a.threads, device=a.device,
-                      workers=a.workers, max_minutes=minutes)
+    info = run_recipe(
+        a.recipe,
+        out=a.out,
+        run_dir=a.run_dir,
+        plots=a.plots,
+        threads=a.threads,
+        device=a.device,
+        workers=a.workers,
+        max_minutes=minutes,
+    )
     print(json.dumps(info, indent=2))
     return 0
 
@@ -134,8 +157,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
     per_class = check_int("--per-class", a.per_class, 1)
     fd_per_class = None if a.fd_per_class is None else check_int("--fd-per-class", a.fd_per_class, 1)
     pipe = load_pipeline(a)
-    res = evaluate(pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=a.json,
-                   raster=not a.no_raster)
+    res = evaluate(
+        pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=a.json, raster=not a.no_raster
+    )
     print(report.format_quality_table(res))
     if a.json:
         print(f"wrote {a.json}")
@@ -195,23 +219,44 @@ def cmd_bench(a: argparse.Namespace) -> int:
     build_s = time.perf_counter() - t0
     if a.profile:
         return _bench_profile(a, subject, name, options.replace(steps=steps[0]), max(batch), seed)
-    res = run_bench(subject, steps=steps, batch=batch, methods=methods, repeats=repeats, warmup=warmup,
-                    quality=a.quality, quality_per_class=per_class, decode_images=not a.no_decode,
-                    progress=_print_progress if a.verbose else None, options=options, seed=seed,
-                    autocast=a.autocast, compile=a.compile, model_name=name, command=report.bench_command(a))
+    res = run_bench(
+        subject,
+        steps=steps,
+        batch=batch,
+        methods=methods,
+        repeats=repeats,
+        warmup=warmup,
+        quality=a.quality,
+        quality_per_class=per_class,
+        decode_images=not a.no_decode,
+        progress=_print_progress if a.verbose else None,
+        options=options,
+        seed=seed,
+        autocast=a.autocast,
+        compile=a.compile,
+        model_name=name,
+        command=report.bench_command(a),
+    )
     res["build_s"] = build_s
     print(report.format_table(res))
     return _write_and_report(res, a, tradeoff_figure)
 
 
-def _bench_profile(a: argparse.Namespace, subject: Any, name: str, options: SamplingOptions, batch: int,
-                   seed: int) -> int:
+def _bench_profile(
+    a: argparse.Namespace, subject: Any, name: str, options: SamplingOptions, batch: int, seed: int
+) -> int:
     """``bench --profile``: the time of one generate call by part (default path; with --baseline the plain model)."""
     model = subject if isinstance(subject, ARPG) else subject.model
     labels = torch.randint(model.cfg.num_classes, (batch,), generator=torch.Generator().manual_seed(seed)).tolist()
     models = {"default path": model} | ({"baseline": plain_copy(model)} if a.baseline else {})
-    res: dict[str, Any] = {"model": name, "batch": batch, "steps": options.steps, "command": report.bench_command(a),
-                           "machine": machine_string(machine_info(model.device)), "profiles": {}}
+    res: dict[str, Any] = {
+        "model": name,
+        "batch": batch,
+        "steps": options.steps,
+        "command": report.bench_command(a),
+        "machine": machine_string(machine_info(model.device)),
+        "profiles": {},
+    }
     for label, m in models.items():
         prof = profile_generate(m, labels, options, seed=seed)
         res["profiles"][f"{label} ({str(m.dtype).removeprefix('torch.')})"] = prof
@@ -234,8 +279,9 @@ def _bench_orders(a: argparse.Namespace, steps: list[int], per_class: int) -> in
     if a.model != "shipped" or a.weights:
         raise ValueError("--orders measures quality with the shipped model's judge: drop --model/--weights")
     pipe = load_pipeline(a)
-    res = order_table(pipe, orders, steps, per_class=per_class, progress=a.verbose,
-                      options=pipe.defaults.replace(cfg_scale=a.cfg))
+    res = order_table(
+        pipe, orders, steps, per_class=per_class, progress=a.verbose, options=pipe.defaults.replace(cfg_scale=a.cfg)
+    )
     res["command"] = report.bench_command(a)
     print(report.format_order_table(res))
     return _write_and_report(res, a, orders_figure)
@@ -261,15 +307,27 @@ def cmd_sample_many(a: argparse.Namespace) -> int:
     env = init_distributed(a.device)
     try:
         pipe = _sample_many_pipeline(a, env.device)
-        res = sample_many(pipe, a.out, parse_classes(a.classes, pipe), sampling_options(a, pipe.defaults),
-                          per_class=a.per_class, batch_size=a.batch_size, seed=a.seed, env=env, limit=a.limit,
-                          npz=a.npz, progress=not a.no_progress)
+        res = sample_many(
+            pipe,
+            a.out,
+            parse_classes(a.classes, pipe),
+            sampling_options(a, pipe.defaults),
+            per_class=a.per_class,
+            batch_size=a.batch_size,
+            seed=a.seed,
+            env=env,
+            limit=a.limit,
+            npz=a.npz,
+            progress=not a.no_progress,
+        )
     finally:
         env.close()
     if env.rank == 0:
         if res.npz is not None:
             print(f"wrote {res.npz} ({res.total} images, {env.world} process(es))")
         else:
-            print(f"{res.on_disk} of {res.total} images in {Path(a.out) / 'images'}; rerun the same command "
-                  "to finish and write the .npz")
+            print(
+                f"{res.on_disk} of {res.total} images in {Path(a.out) / 'images'}; rerun the same command "
+                "to finish and write the .npz"
+            )
     return 0

@@ -4,6 +4,7 @@ The ARPG presets follow the released checkpoints (hp-l33/ARPG); the VQ-16 preset
 follows LlamaGen's ``vq_ds16_c2i``.  Small presets exist for the model shipped in
 ``assets/models`` and for fast tests.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -96,15 +97,18 @@ ARPG_PRESETS: dict[str, dict[str, Any]] = {
     "ARPG-XL": dict(dim=1280, n_head=20, n_self_layers=18, n_cross_layers=18),
     "ARPG-XXL": dict(dim=1536, n_head=24, n_self_layers=24, n_cross_layers=24),
     # The model shipped in assets/models: digits on a 16x16 token grid.
-    "ARPG-digits": dict(dim=256, n_head=4, n_self_layers=4, n_cross_layers=4,
-                        vocab_size=512, num_classes=10, multiple_of=128),
+    "ARPG-digits": dict(
+        dim=256, n_head=4, n_self_layers=4, n_cross_layers=4, vocab_size=512, num_classes=10, multiple_of=128
+    ),
     # The scenes model (arpg.train.scenes): landscapes on variable canvases of 64 px high, 4 px per token
     # (trained on the grids of RECIPES["scenes"].canvases in arpg.train.recipes, recorded in its JSON).
-    "ARPG-scenes": dict(dim=320, n_head=5, n_self_layers=5, n_cross_layers=5,
-                        vocab_size=1024, num_classes=10, multiple_of=128),
+    "ARPG-scenes": dict(
+        dim=320, n_head=5, n_self_layers=5, n_cross_layers=5, vocab_size=1024, num_classes=10, multiple_of=128
+    ),
     # A tiny model for tests.
-    "ARPG-tiny": dict(dim=64, n_head=2, n_self_layers=2, n_cross_layers=2,
-                      vocab_size=32, num_classes=10, grid_size=4, multiple_of=32),
+    "ARPG-tiny": dict(
+        dim=64, n_head=2, n_self_layers=2, n_cross_layers=2, vocab_size=32, num_classes=10, grid_size=4, multiple_of=32
+    ),
 }
 
 
@@ -157,11 +161,14 @@ class VQConfig:
 VQ_PRESETS: dict[str, dict[str, Any]] = {
     "VQ-16": dict(),
     # The tokenizer shipped in assets/models: 64x64 px -> 16x16 tokens.
-    "VQ-digits": dict(codebook_size=512, codebook_dim=8, ch=32, ch_mult=(1, 2, 2),
-                      z_channels=64, num_res_blocks=1, norm_groups=16),
+    "VQ-digits": dict(
+        codebook_size=512, codebook_dim=8, ch=32, ch_mult=(1, 2, 2), z_channels=64, num_res_blocks=1, norm_groups=16
+    ),
     # The scenes tokenizer: 4 px per token, a larger codebook for the richer images.
-    "VQ-scenes": dict(codebook_size=1024, codebook_dim=8, ch=48, ch_mult=(1, 2, 2),
-                      z_channels=64, num_res_blocks=1, norm_groups=16),
-    "VQ-tiny": dict(codebook_size=32, codebook_dim=4, ch=16, ch_mult=(1, 2, 2), z_channels=16,
-                    num_res_blocks=1, norm_groups=8),
+    "VQ-scenes": dict(
+        codebook_size=1024, codebook_dim=8, ch=48, ch_mult=(1, 2, 2), z_channels=64, num_res_blocks=1, norm_groups=16
+    ),
+    "VQ-tiny": dict(
+        codebook_size=32, codebook_dim=4, ch=16, ch_mult=(1, 2, 2), z_channels=16, num_res_blocks=1, norm_groups=8
+    ),
 }

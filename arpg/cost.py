@@ -19,6 +19,7 @@ both, for example on a GPU Space serving a released model.
 :func:`check_cost` refuses a request over the ceiling with a sentence naming cheaper settings;
 :func:`check_request` is the one call a request handler makes.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,12 +33,25 @@ from PIL import Image
 from .images import working_size
 from .options import SamplingOptions
 from .schedules import token_counts
-from .tasks import decoding_for
+from .task_core import decoding_for
 from .validation import check_choice, check_int
 from .windows import pick_window, plan_windows
 
-__all__ = ["QUERY_WEIGHT", "CPU_MAX_COST", "GPU_MAX_COST", "COST_ENV", "TASKS", "Cost", "estimate", "for_options",
-           "task_cost", "max_cost", "check_cost", "check_task_cost", "check_request"]
+__all__ = [
+    "QUERY_WEIGHT",
+    "CPU_MAX_COST",
+    "GPU_MAX_COST",
+    "COST_ENV",
+    "TASKS",
+    "Cost",
+    "estimate",
+    "for_options",
+    "task_cost",
+    "max_cost",
+    "check_cost",
+    "check_task_cost",
+    "check_request",
+]
 
 QUERY_WEIGHT = 16  # a query costs about as much as 16 cell-passes (fitted on the shipped model, CPU)
 CPU_MAX_COST = 2_000_000  # about 30 s for one request of the shipped model on 2 CPU cores
@@ -59,28 +73,36 @@ class Cost:
     @property
     def units(self) -> int:
         """Cell-passes, guidance and the weight of queries included."""
-        return self.batch * (2 if self.guidance else 1) * (self.forward_passes * self.cells
-                                                           + QUERY_WEIGHT * self.queries)
+        return (
+            self.batch * (2 if self.guidance else 1) * (self.forward_passes * self.cells + QUERY_WEIGHT * self.queries)
+        )
 
     def describe(self) -> str:
         """``"4.2 M units (4096 cells x 32 forward passes x 2 with guidance, 4,096 queries)"``."""
         images = f" x {self.batch} images" if self.batch != 1 else ""
         cfg = " x 2 with guidance" if self.guidance else ""
-        return (f"{_millions(self.units)} units ({self.cells} cells x {self.forward_passes} forward passes{images}"
-                f"{cfg}, {self.queries:,} queries)")
+        return (
+            f"{_millions(self.units)} units ({self.cells} cells x {self.forward_passes} forward passes{images}"
+            f"{cfg}, {self.queries:,} queries)"
+        )
 
 
 def _millions(units: float) -> str:
     return f"{units / 1e6:.1f} M" if units >= 100_000 else f"{units:,.0f}"
 
 
-def estimate(cells: int, forward_passes: int, batch: int = 1, queries: int | None = None, *,
-             guidance: bool = True) -> Cost:
+def estimate(
+    cells: int, forward_passes: int, batch: int = 1, queries: int | None = None, *, guidance: bool = True
+) -> Cost:
     """The cost of ``forward_passes`` passes over ``cells`` cells for ``batch`` images;
     ``queries`` defaults to ``cells`` (every cell queried once, as the fixed orders do)."""
-    return Cost(check_int("cells", cells, 1), check_int("forward_passes", forward_passes, 1),
-                check_int("batch", batch, 1), check_int("queries", cells if queries is None else queries, 0),
-                bool(guidance))
+    return Cost(
+        check_int("cells", cells, 1),
+        check_int("forward_passes", forward_passes, 1),
+        check_int("batch", batch, 1),
+        check_int("queries", cells if queries is None else queries, 0),
+        bool(guidance),
+    )
 
 
 def _counts(options: SamplingOptions, n_free: int) -> list[int]:
@@ -88,8 +110,9 @@ def _counts(options: SamplingOptions, n_free: int) -> list[int]:
     return token_counts(n_free, min(options.steps, n_free), options.schedule)
 
 
-def for_options(options: SamplingOptions, cells: int, n_free: int | None = None, batch: int = 1,
-                rounds: int = 1) -> Cost:
+def for_options(
+    options: SamplingOptions, cells: int, n_free: int | None = None, batch: int = 1, rounds: int = 1
+) -> Cost:
     """The cost of decoding ``n_free`` of ``cells`` grid cells (default all) with ``options``,
     ``rounds`` times (a panorama's rounds) for ``batch`` images."""
     cells = check_int("cells", cells, 1)
@@ -143,8 +166,10 @@ def _canvas(task: str, grid: tuple[int, int], params: dict[str, Any]) -> tuple[i
     """The (rows, cols) of the finished canvas of an outpaint, panorama or resize."""
     rows, cols = grid
     if task == "outpaint":
-        return (rows + params.get("top", 0) + params.get("bottom", 0),
-                cols + params.get("left", 0) + params.get("right", 0))
+        return (
+            rows + params.get("top", 0) + params.get("bottom", 0),
+            cols + params.get("left", 0) + params.get("right", 0),
+        )
     if task == "panorama":
         times = params.get("times", 4)
         return (rows * times, cols) if params.get("side", "right") in ("top", "bottom") else (rows, cols * times)
@@ -152,8 +177,15 @@ def _canvas(task: str, grid: tuple[int, int], params: dict[str, Any]) -> tuple[i
     return round(rows * scale), round(cols * scale)
 
 
-def task_cost(task: str, options: SamplingOptions, grid: tuple[int, int], batch: int = 1,
-              window: Any = None, decoding: str | None = None, **params: Any) -> Cost:
+def task_cost(
+    task: str,
+    options: SamplingOptions,
+    grid: tuple[int, int],
+    batch: int = 1,
+    window: Any = None,
+    decoding: str | None = None,
+    **params: Any,
+) -> Cost:
     """An upper bound of the cost of one task of :mod:`arpg.tasks` on an image of ``grid`` =
     (rows, cols) token cells (the native grid for ``generate``).
 
@@ -166,8 +198,9 @@ def task_cost(task: str, options: SamplingOptions, grid: tuple[int, int], batch:
     return for_options(options, cells, n_free, batch, rounds)
 
 
-def _geometry(task: str, grid: tuple[int, int], window: Any, decoding: str | None,
-              params: dict[str, Any]) -> tuple[int, int, int]:
+def _geometry(
+    task: str, grid: tuple[int, int], window: Any, decoding: str | None, params: dict[str, Any]
+) -> tuple[int, int, int]:
     """(cells, free cells, rounds) of ``task``, whole or in windows (see :func:`task_cost`)."""
     cells, n_free, rounds = _task_geometry(task, grid, params)
     if task in ("outpaint", "panorama", "resize") and window is not None and decoding_for(task, decoding) == "windowed":
@@ -188,9 +221,11 @@ def max_cost(device: Any = None) -> int:
     return GPU_MAX_COST if kind.startswith("cuda") else CPU_MAX_COST
 
 
-def _cheaper(options: SamplingOptions, cells: int, n_free: int | None, batch: int, rounds: int,
-             ceiling: int) -> list[str]:
+def _cheaper(
+    options: SamplingOptions, cells: int, n_free: int | None, batch: int, rounds: int, ceiling: int
+) -> list[str]:
     """Settings that would fit under ``ceiling``, in the order a user would try them."""
+
     def fits(opts: SamplingOptions, b: int = batch) -> bool:
         return for_options(opts, cells, n_free, b, rounds).units <= ceiling
 
@@ -210,29 +245,45 @@ def _cheaper(options: SamplingOptions, cells: int, n_free: int | None, batch: in
     return tips
 
 
-def check_cost(options: SamplingOptions, cells: int, n_free: int | None = None, batch: int = 1, rounds: int = 1,
-               ceiling: int | None = None) -> Cost:
+def check_cost(
+    options: SamplingOptions,
+    cells: int,
+    n_free: int | None = None,
+    batch: int = 1,
+    rounds: int = 1,
+    ceiling: int | None = None,
+) -> Cost:
     """:func:`for_options`, refused with ``ValueError`` over ``ceiling`` (default :func:`max_cost`);
     the message says what it would cost and names cheaper settings that fit."""
     cost = for_options(options, cells, n_free, batch, rounds)
     ceiling = max_cost() if ceiling is None else check_int("ceiling", ceiling, 1)
     if cost.units > ceiling:
         tips = _cheaper(options, cells, n_free, batch, rounds, ceiling)
-        raise ValueError(f"this request is too expensive for this server: about {cost.describe()}, over the "
-                         f"limit of {_millions(ceiling)}; try {', or '.join(tips)}")
+        raise ValueError(
+            f"this request is too expensive for this server: about {cost.describe()}, over the "
+            f"limit of {_millions(ceiling)}; try {', or '.join(tips)}"
+        )
     return cost
 
 
-def check_task_cost(task: str, options: SamplingOptions, grid: tuple[int, int], batch: int = 1,
-                    ceiling: int | None = None, window: Any = None, decoding: str | None = None,
-                    **params: Any) -> Cost:
+def check_task_cost(
+    task: str,
+    options: SamplingOptions,
+    grid: tuple[int, int],
+    batch: int = 1,
+    ceiling: int | None = None,
+    window: Any = None,
+    decoding: str | None = None,
+    **params: Any,
+) -> Cost:
     """:func:`task_cost`, refused over the ceiling as :func:`check_cost` does (one call per handler)."""
     cells, n_free, rounds = _geometry(task, grid, window, decoding, params)
     return check_cost(options, cells, n_free, batch, rounds, ceiling)
 
 
-def check_request(pipe: Any, task: str, options: SamplingOptions, image: Any = None, batch: int = 1,
-                  **params: Any) -> Cost:
+def check_request(
+    pipe: Any, task: str, options: SamplingOptions, image: Any = None, batch: int = 1, **params: Any
+) -> Cost:
     """The one call a request handler makes before decoding: :func:`check_task_cost` for ``task`` on
     ``pipe``'s native grid, or on the grid ``image`` (an (H, W, ...) array or a PIL image) becomes,
     with the ceiling of ``pipe``'s device (:func:`max_cost`)."""
@@ -241,5 +292,6 @@ def check_request(pipe: Any, task: str, options: SamplingOptions, image: Any = N
     if image is not None:
         width, height = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
         grid = (rows, working_size(width, height, factor, rows)[0] // factor)
-    return check_task_cost(task, options, grid, batch, ceiling=max_cost(pipe.device),
-                           window=list(pipe.model.cfg.trained_sizes), **params)
+    return check_task_cost(
+        task, options, grid, batch, ceiling=max_cost(pipe.device), window=list(pipe.model.cfg.trained_sizes), **params
+    )

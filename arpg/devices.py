@@ -2,6 +2,7 @@
 
 Also which dtype weights run in by default there (:func:`default_dtype`).
 """
+
 from __future__ import annotations
 
 import functools

@@ -12,6 +12,7 @@
   there.  The packed copy lives beside the weight (weights' memory twice), is not in the
   state dict, and is only used while the weight is the tensor it was made from.
 """
+
 from __future__ import annotations
 
 import functools
@@ -72,8 +73,13 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in) -> (..., out); the packed matmul when :attr:`packed` and ``x`` has the weight's dtype."""
-        if (self._packed is not None and x.dtype == self.weight.dtype and self.packed
-                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()):
+        if (
+            self._packed is not None
+            and x.dtype == self.weight.dtype
+            and self.packed
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()
+        ):
             return torch.ops.mkldnn._linear_pointwise(x, self._packed[0], None, "none", [], "")
         return F.linear(x, self.weight)
 
@@ -135,7 +141,7 @@ def _split_fused(module: Fusable, state_dict: dict, prefix: str, local_metadata:
         if not module.is_fused(fused) or key not in state_dict:
             continue
         keys = list(state_dict)
-        tail = {k: state_dict.pop(k) for k in keys[keys.index(key):]}
+        tail = {k: state_dict.pop(k) for k in keys[keys.index(key) :]}
         for name, part in zip(names, tail.pop(key).split(module._modules[fused].sizes)):
             state_dict[f"{prefix}{name}.weight"] = part
         state_dict.update(tail)

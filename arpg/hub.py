@@ -10,6 +10,7 @@ as one line); :func:`load_app_pipeline` never fails: when the requested weights 
 loaded it falls back to the shipped digits model (or to a random model when that is
 missing too) and says why in ``pipe.notice``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,7 +58,7 @@ def hub_offline() -> bool:
 
 def parse_hub_spec(spec: str) -> tuple[str, str]:
     """``hf://org/name/path/to/file`` -> (``org/name``, ``path/to/file``)."""
-    rest = spec[len(HF_PREFIX):].strip("/")
+    rest = spec[len(HF_PREFIX) :].strip("/")
     parts = rest.split("/")
     if len(parts) < 3 or not all(parts):
         raise WeightsUnavailable(f"{spec!r} is not a hub file; write it as hf://<org>/<repo>/<filename>")
@@ -106,8 +107,7 @@ def env_choice(weights: str | None = None, tokenizer: str | None = None) -> tupl
     return weights, tokenizer
 
 
-def resolve_weights(spec: str | Path, cache_dir: str | Path | None = None,
-                    timeout: float = DEFAULT_TIMEOUT) -> Path:
+def resolve_weights(spec: str | Path, cache_dir: str | Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> Path:
     """A local path for ``spec`` (a path, ``hf://org/repo/file`` or a short name in :data:`RELEASED`).
 
     Hub files are looked up in the cache (``cache_dir``, default the hub cache) without any
@@ -138,8 +138,13 @@ def resolve_weights(spec: str | Path, cache_dir: str | Path | None = None,
         raise WeightsUnavailable(f"could not download {filename} from {repo_id}: {first}") from exc
 
 
-def load_pipeline(weights: str | Path, tokenizer: str | Path | None = None, device: str | None = None,
-                  cache_dir: str | Path | None = None, dtype: torch.dtype | None = None) -> Pipeline:
+def load_pipeline(
+    weights: str | Path,
+    tokenizer: str | Path | None = None,
+    device: str | None = None,
+    cache_dir: str | Path | None = None,
+    dtype: torch.dtype | None = None,
+) -> Pipeline:
     """The pipeline of ``weights`` (a path, ``hf://...`` or ``ARPG-L``/``ARPG-XL``/``ARPG-XXL``) and
     ``tokenizer`` (same forms; default: the LlamaGen VQ-16 the released models were trained with).
 
@@ -177,9 +182,11 @@ def _shipped_or_random(device: str | None, reason: str | None) -> Pipeline:
         pipe.vq.to(device)
     where = "/".join(SHIPPED_DIR.parts[-2:])
     first = f"{reason}, and the shipped" if reason else "The shipped"
-    pipe.notice = (f"{first} model files are missing from `{where}/` ({', '.join(missing)}): this is an "
-                   "**untrained, randomly initialised** digits model, so its images are noise. Train it with "
-                   "`python -m arpg train`, or start the app with `--weights` and `--tokenizer`.")
+    pipe.notice = (
+        f"{first} model files are missing from `{where}/` ({', '.join(missing)}): this is an "
+        "**untrained, randomly initialised** digits model, so its images are noise. Train it with "
+        "`python -m arpg train`, or start the app with `--weights` and `--tokenizer`."
+    )
     return pipe
 
 
@@ -188,8 +195,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_app_pipeline(weights: str | None = None, tokenizer: str | None = None,
-                      device: str | None = None, cache_dir: str | Path | None = None) -> Pipeline:
+def load_app_pipeline(
+    weights: str | None = None,
+    tokenizer: str | None = None,
+    device: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Pipeline:
     """The pipeline the app serves; falls back (with ``pipe.notice``) instead of failing.
 
     No ``weights``: the shipped model.  ``weights`` without ``tokenizer``: a released ARPG

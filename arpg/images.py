@@ -19,6 +19,7 @@
 Readers we do not control (the web framework decodes uploads with Pillow) are bounded by
 :func:`limit_pillow`, which makes Pillow itself refuse oversized images when they are opened.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .validation import show
 
-__all__ = ["MAX_PIXELS", "MAX_ASPECT", "REDUCE_GAP", "ImageSource", "limit_pillow", "open_image", "load_image",
-           "to_rgb", "prepare_image", "mask_to_array", "working_size"]
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_ASPECT",
+    "REDUCE_GAP",
+    "ImageSource",
+    "limit_pillow",
+    "open_image",
+    "load_image",
+    "to_rgb",
+    "prepare_image",
+    "mask_to_array",
+    "working_size",
+]
 
 MAX_PIXELS = 16_000_000  # decoded-size budget: 16 MP is 16 MB (grey) to 64 MB (RGBA) while decoding
 MAX_ASPECT = 8  # at most this many times the native grid's width (or height)
@@ -57,8 +69,10 @@ def limit_pillow(max_pixels: int = MAX_PIXELS) -> None:
 
 def _too_large(width: int, height: int, max_pixels: int, decoded: tuple[int, int] | None = None) -> ValueError:
     at = f", {decoded[0]}x{decoded[1]} when decoded reduced" if decoded and decoded != (width, height) else ""
-    return ValueError(f"the image is too large ({width}x{height}, {width * height / 1e6:.1f} megapixels{at}); "
-                      f"at most {max_pixels / 1e6:g} megapixels: scale it down first")
+    return ValueError(
+        f"the image is too large ({width}x{height}, {width * height / 1e6:.1f} megapixels{at}); "
+        f"at most {max_pixels / 1e6:g} megapixels: scale it down first"
+    )
 
 
 def _check_budget(width: int, height: int, max_pixels: int) -> None:
@@ -75,8 +89,9 @@ def _name(source: object) -> str:
     return "data"
 
 
-def open_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview,
-               max_pixels: int = MAX_PIXELS) -> Image.Image:
+def open_image(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """A lazily opened image (header read, no pixel decoded) from a path or encoded bytes.
 
     Raises ``ValueError`` with a plain sentence for a missing or undecodable file and for an
@@ -89,8 +104,9 @@ def open_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview,
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f" ({int(found.group(1)) / 1e6:.1f} megapixels)" if found else ""
-        raise ValueError(f"the image is too large{size}; at most {max_pixels / 1e6:g} megapixels: "
-                         "scale it down first") from None
+        raise ValueError(
+            f"the image is too large{size}; at most {max_pixels / 1e6:g} megapixels: scale it down first"
+        ) from None
     except FileNotFoundError:
         raise ValueError(f"no image: {_name(source)} does not exist") from None
     except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError, EOFError):
@@ -121,8 +137,10 @@ def _decode(im: Image.Image, target_height: int | None, max_pixels: int, source:
 def _from_array(arr: np.ndarray, max_pixels: int) -> Image.Image:
     """A numeric (H, W) or (H, W, 1|3|4) array as a PIL image (bool -> 0/255, others clipped to 0..255)."""
     if arr.dtype.kind not in "biuf" or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (1, 3, 4))):
-        raise ValueError(f"expected an image array of shape (H, W) or (H, W, 1|3|4) with numbers, "
-                         f"got shape {arr.shape} of {arr.dtype}")
+        raise ValueError(
+            f"expected an image array of shape (H, W) or (H, W, 1|3|4) with numbers, "
+            f"got shape {arr.shape} of {arr.dtype}"
+        )
     _check_budget(arr.shape[1], arr.shape[0], max_pixels)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]

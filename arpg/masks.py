@@ -23,6 +23,7 @@ soft edge for inpainting).
 
 Everything is NumPy and torch (no SciPy at import time: the tasks import this module).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
-__all__ = ["EDIT_REGIONS", "EDIT_REGION", "EDIT_MARGIN", "FOREGROUND_DISTANCE", "background_colour", "foreground",
-           "shapes_under", "widen", "edit_region", "is_edit", "match_colours", "soft_mask", "blend", "paste_into"]
+__all__ = [
+    "EDIT_REGIONS",
+    "EDIT_REGION",
+    "EDIT_MARGIN",
+    "FOREGROUND_DISTANCE",
+    "background_colour",
+    "foreground",
+    "shapes_under",
+    "widen",
+    "edit_region",
+    "is_edit",
+    "match_colours",
+    "soft_mask",
+    "blend",
+    "paste_into",
+]
 
 EDIT_REGIONS = ("box", "shape", "dilate", "painted")
 EDIT_REGION = "box"  # 4 px strokes, 100 digits: new class read in 98% (shape 74%, dilate 12 px 86%, painted 0%)
@@ -87,7 +102,7 @@ def _box(mask: np.ndarray) -> np.ndarray:
     out = np.zeros_like(mask)
     ys, xs = np.nonzero(mask)
     if len(ys):
-        out[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+        out[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
     return out
 
 
@@ -145,8 +160,14 @@ def soft_mask(cells: torch.Tensor, pixel_mask: np.ndarray, factor: int, feather:
     return w[..., None]
 
 
-def blend(image: np.ndarray, raw: np.ndarray, cells: torch.Tensor, pixel_mask: np.ndarray, factor: int,
-          feather: float | None = None) -> np.ndarray:
+def blend(
+    image: np.ndarray,
+    raw: np.ndarray,
+    cells: torch.Tensor,
+    pixel_mask: np.ndarray,
+    factor: int,
+    feather: float | None = None,
+) -> np.ndarray:
     """The regenerated pixels of ``raw`` pasted into ``image`` (both (H, W, 3) uint8): colours matched
     on the kept cells (:func:`match_colours`), then a soft edge of ``feather`` px (default half a cell)
     inside the regenerated ``cells`` (rows, cols) bool. Returns (H, W, 3) uint8."""
@@ -162,9 +183,9 @@ def paste_into(raw: np.ndarray, image: np.ndarray, top: int, left: int) -> np.nd
     where they overlap), so the new part has no band of another tone. Returns (H, W, 3) uint8."""
     h, w = image.shape[:2]
     canvas = np.array(raw, dtype=np.uint8)
-    canvas[top:top + h, left:left + w] = image
+    canvas[top : top + h, left : left + w] = image
     kept = np.zeros(canvas.shape[:2], dtype=bool)
-    kept[top:top + h, left:left + w] = True
+    kept[top : top + h, left : left + w] = True
     out = np.rint(match_colours(raw, canvas, kept)).astype(np.uint8)
     out[kept] = canvas[kept]
     return out

@@ -15,6 +15,7 @@ small cache interface (:meth:`ARPG.new_cache`, :meth:`ARPG.extend`,
 :meth:`ARPG.query`).  For inference, :meth:`ARPG.fuse` and :meth:`ARPG.prepack`
 (:mod:`arpg.fused`) change how the linears run, never the state-dict keys.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,8 +66,7 @@ def _heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     return x.view(*x.shape[:2], n_head, -1)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-            causal: bool) -> torch.Tensor:
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
     """q (B, nh, Tq, hs), k/v (B, nh, Tk, hs) -> (B, Tq, nh*hs)."""
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
     return out.transpose(1, 2).flatten(2)
@@ -95,9 +95,15 @@ class Attention(Fusable):
         k = rotate(_heads(self.to_k(x), self.n_head), fc)
         return q, k, _heads(self.to_v(x), self.n_head)
 
-    def forward(self, x: torch.Tensor, fc: torch.Tensor, mask: torch.Tensor | None = None,
-                causal: bool = False, cache: tuple[torch.Tensor, torch.Tensor] | None = None,
-                start: int = 0) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        fc: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        causal: bool = False,
+        cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int = 0,
+    ) -> torch.Tensor:
         """x (B, T, C), fc (1|B, T, hs/2) complex RoPE -> (B, T, C)."""
         q, k, v = (t.transpose(1, 2) for t in self._qkv(x, fc))  # (B, nh, T, hs)
         if cache is not None:  # append in place, attend to everything so far (unless ``mask`` says otherwise)
@@ -117,8 +123,15 @@ class CrossAttention(nn.Module):
         self.to_q = Linear(cfg.dim, cfg.dim)
         self.proj = Linear(cfg.dim, cfg.dim)
 
-    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fc: torch.Tensor,
-                mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        fc: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        causal: bool = False,
+    ) -> torch.Tensor:
         q = rotate(_heads(self.to_q(x), self.n_head), fc).transpose(1, 2)
         return self.proj(_attend(q, k, v, mask, causal))
 
@@ -144,8 +157,7 @@ class CrossDecoder(nn.Module):
         self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fc: torch.Tensor,
-                **attn_kw) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fc: torch.Tensor, **attn_kw) -> torch.Tensor:
         q = q + self.attn(self.attn_norm(q), k, v, fc, **attn_kw)
         return q + self.ffn(self.ffn_norm(q))
 
@@ -208,8 +220,9 @@ def block_masks(counts: list[int], device: torch.device | None = None) -> tuple[
     Query i (decoded at step s) sees content blocks 0..s.  All ones -> plain causal masks.
     Returns (self_mask (N, N), cross_mask (N, N)), bool, True = attend.
     """
-    step = torch.repeat_interleave(torch.arange(len(counts), device=device),
-                                   torch.tensor(counts, device=device))  # (N,) step of target i
+    step = torch.repeat_interleave(
+        torch.arange(len(counts), device=device), torch.tensor(counts, device=device)
+    )  # (N,) step of target i
     block = torch.cat([torch.zeros(1, dtype=torch.long, device=device), step[:-1] + 1])  # (N,)
     self_mask = block[None, :] <= block[:, None]
     cross_mask = block[None, :] <= step[:, None]
@@ -295,8 +308,14 @@ class ARPG(nn.Module):
         return self.head(self.norm(q)).float()
 
     # -- teacher-forced pass -------------------------------------------------------
-    def forward(self, tokens: torch.Tensor, labels: torch.Tensor, order: torch.Tensor,
-                counts: list[int] | None = None, grid: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        labels: torch.Tensor,
+        order: torch.Tensor,
+        counts: list[int] | None = None,
+        grid: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
         """Teacher-forced logits.
 
         tokens (B, N) long in raster order; labels (B,) long (class id, or num_classes for
@@ -358,8 +377,8 @@ class ARPG(nn.Module):
         for i, layer in enumerate(self.layers.self_dec):
             x = layer(x, fc, mask=mask, cache=(cache.self_k[i], cache.self_v[i]), start=start)
         k, v = self.layers.shared_kv(x, fc)
-        cache.k[:, :, start:start + n] = k
-        cache.v[:, :, start:start + n] = v
+        cache.k[:, :, start : start + n] = k
+        cache.v[:, :, start : start + n] = v
         cache.length = start + n
 
     def query(self, cache: KVCache, freqs: torch.Tensor) -> torch.Tensor:

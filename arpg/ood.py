@@ -30,6 +30,7 @@ images) and the Mahalanobis distance of the judge's features (generated images r
 crops start at 15), so neither separates as well.  Only models with a judge and the ten digit classes get a verdict
 (:func:`has_rule`): the thresholds belong to that data and tokenizer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,18 @@ import numpy as np
 
 from .images import ImageSource, prepare_image
 
-__all__ = ["MIN_PSNR_DB", "MAX_BLEND", "BLEND_MARGIN", "DIGIT_CLASSES", "Verdict", "blend_share", "round_trip_psnr",
-           "features", "has_rule", "assess"]
+__all__ = [
+    "MIN_PSNR_DB",
+    "MAX_BLEND",
+    "BLEND_MARGIN",
+    "DIGIT_CLASSES",
+    "Verdict",
+    "blend_share",
+    "round_trip_psnr",
+    "features",
+    "has_rule",
+    "assess",
+]
 
 MIN_PSNR_DB = 20.5  # far below this tokenizer round-trip PSNR ...
 MAX_BLEND = 0.5  # ... or above this share of pixels mixing the two dominant colours
@@ -101,7 +112,7 @@ def round_trip_psnr(pipe: Any, image: np.ndarray) -> float:
     """PSNR (dB) of an RGB uint8 image (H, W, 3) against its tokenizer round trip through ``pipe``."""
     rec = pipe.decode(pipe.encode(image[None]))[0]
     mse = float(((rec.astype(np.float64) - image.astype(np.float64)) ** 2).mean())
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
 def features(pipe: Any, image: np.ndarray) -> Verdict:

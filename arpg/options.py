@@ -7,6 +7,7 @@ beside the weights, and for the released models in ``sampling_presets.json`` (pa
 :func:`model_defaults` reads them, so shipped and released models need no code for their
 defaults. :func:`with_overrides` is the one rule for "options plus keyword overrides".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,16 @@ from .orders import SAMPLER_ORDERS
 from .schedules import CFG_SCHEDULES, TOKEN_SCHEDULES
 from .validation import check_choice, check_int, check_number, show
 
-__all__ = ["SAMPLER_ORDERS", "SCHEDULES", "SamplingOptions", "check_schedule", "with_overrides", "model_defaults",
-           "sidecar_section", "PRESET_DEFAULTS"]
+__all__ = [
+    "SAMPLER_ORDERS",
+    "SCHEDULES",
+    "SamplingOptions",
+    "check_schedule",
+    "with_overrides",
+    "model_defaults",
+    "sidecar_section",
+    "PRESET_DEFAULTS",
+]
 
 SCHEDULES = TOKEN_SCHEDULES  # or "k=<n>": n tokens every step
 #: Sampling defaults of the released models by preset name (package data).
@@ -89,16 +98,18 @@ class SamplingOptions:
         section = dict(section or {})
         unknown = sorted(set(section) - _FIELDS)
         if unknown:
-            raise ValueError(f"unknown sampling option(s) in the model config: {show(unknown)}; "
-                             f"known: {', '.join(sorted(_FIELDS))}")
+            raise ValueError(
+                f"unknown sampling option(s) in the model config: {show(unknown)}; known: {', '.join(sorted(_FIELDS))}"
+            )
         return cls(**section)
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(SamplingOptions))
 
 
-def with_overrides(options: SamplingOptions | None, overrides: Mapping[str, Any],
-                   default: SamplingOptions | None = None) -> SamplingOptions:
+def with_overrides(
+    options: SamplingOptions | None, overrides: Mapping[str, Any], default: SamplingOptions | None = None
+) -> SamplingOptions:
     """``options`` (``None``: ``default``, itself ``None``: ``SamplingOptions()``) with ``overrides`` applied.
 
     overrides: SamplingOptions field names (``steps=8, order="raster"``); a ``None`` value keeps
@@ -130,7 +141,7 @@ def sidecar_section(weights: str | Path) -> dict[str, Any]:
     if section is None:
         return {}
     if not isinstance(section, dict):
-        raise ValueError(f"{side}: \"sampling\" must be an object of sampling options, got {show(section)}")
+        raise ValueError(f'{side}: "sampling" must be an object of sampling options, got {show(section)}')
     return section
 
 

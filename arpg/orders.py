@@ -57,9 +57,7 @@ def _check_dim(value: Any, arg: str) -> int:
     try:
         v = operator.index(value)
     except TypeError:
-        raise ValueError(
-            f"{arg} must be an integer >= 1, got {type(value).__name__} {value!r}"
-        ) from None
+        raise ValueError(f"{arg} must be an integer >= 1, got {type(value).__name__} {value!r}") from None
     if v < 1:
         raise ValueError(f"{arg} must be >= 1, got {v}")
     return v
@@ -71,9 +69,7 @@ def raster(rows: int, cols: int) -> torch.Tensor:
     return torch.arange(rows * cols, dtype=torch.long)
 
 
-def random_order(
-    rows: int, cols: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def random_order(rows: int, cols: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniformly random permutation (``torch.randperm`` with ``generator``); ``(rows*cols,)``."""
     rows, cols = _check_dim(rows, "rows"), _check_dim(cols, "cols")
     return torch.randperm(rows * cols, generator=generator, dtype=torch.long)
@@ -138,9 +134,7 @@ _GRID_ORDERS: dict[str, Callable[[int, int], torch.Tensor]] = {
 }
 
 
-def make_order(
-    name: str, rows: int, cols: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def make_order(name: str, rows: int, cols: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Build the order called ``name`` (one of ``ORDER_NAMES``) for a ``rows x cols`` grid.
 
     ``generator`` is used only by ``'random'``. Case and ``_``/``-`` are ignored;
@@ -149,9 +143,7 @@ def make_order(
     """
     allowed = ", ".join(repr(x) for x in ORDER_NAMES)
     if not isinstance(name, str):
-        raise ValueError(
-            f"name must be a string, one of {allowed}; got {type(name).__name__} {name!r}"
-        )
+        raise ValueError(f"name must be a string, one of {allowed}; got {type(name).__name__} {name!r}")
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key == "random":
@@ -185,35 +177,24 @@ def check_permutation(order: Any, n: int, name: str = "order") -> torch.Tensor:
                 f"could not convert {type(order).__name__}: {e}"
             ) from None
     if t.numel() != n and t.dim() == 1:
-        raise ValueError(
-            f"{name} must have length {n} (a permutation of 0..{n - 1}), got {t.numel()}"
-        )
+        raise ValueError(f"{name} must have length {n} (a permutation of 0..{n - 1}), got {t.numel()}")
     if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-        raise ValueError(
-            f"{name} must contain integers (a permutation of 0..{n - 1}), got dtype {t.dtype}"
-        )
+        raise ValueError(f"{name} must contain integers (a permutation of 0..{n - 1}), got dtype {t.dtype}")
     if t.dim() != 1:
-        raise ValueError(
-            f"{name} must be 1-D (a permutation of 0..{n - 1}), got shape {tuple(t.shape)}"
-        )
+        raise ValueError(f"{name} must be 1-D (a permutation of 0..{n - 1}), got shape {tuple(t.shape)}")
     if t.numel() != n:
-        raise ValueError(
-            f"{name} must have length {n} (a permutation of 0..{n - 1}), got {t.numel()}"
-        )
+        raise ValueError(f"{name} must have length {n} (a permutation of 0..{n - 1}), got {t.numel()}")
     t = t.to(torch.long)
     lo, hi = int(t.min()), int(t.max())
     if lo < 0 or hi >= n:
         bad = t[(t < 0) | (t >= n)].tolist()
-        raise ValueError(
-            f"{name} values must be in [0, {n - 1}], found out-of-range {_preview(bad)}"
-        )
+        raise ValueError(f"{name} values must be in [0, {n - 1}], found out-of-range {_preview(bad)}")
     counts = torch.bincount(t.cpu(), minlength=n)
     if bool((counts != 1).any()):
         dup = torch.nonzero(counts > 1).flatten().tolist()
         missing = torch.nonzero(counts == 0).flatten().tolist()
         raise ValueError(
-            f"{name} must be a permutation of 0..{n - 1}: duplicates {_preview(dup)}, "
-            f"missing {_preview(missing)}"
+            f"{name} must be a permutation of 0..{n - 1}: duplicates {_preview(dup)}, missing {_preview(missing)}"
         )
     return t
 
@@ -236,8 +217,9 @@ class OrderPolicy:
         """(R, q) cells queried by the step that decodes cells ``done .. done + n - 1`` of the order."""
         raise NotImplementedError
 
-    def choose(self, targets: torch.Tensor, logits: torch.Tensor, sampled: torch.Tensor, done: int, n: int,
-               temperature: float) -> torch.Tensor | None:
+    def choose(
+        self, targets: torch.Tensor, logits: torch.Tensor, sampled: torch.Tensor, done: int, n: int, temperature: float
+    ) -> torch.Tensor | None:
         """After sampling: the (n,) columns of ``targets`` to keep, or ``None`` to keep them all.
 
         logits: (B, q, V) guided logits of the queried cells; sampled: (B, q) the ids drawn.
@@ -252,7 +234,7 @@ class FixedOrder(OrderPolicy):
         self.order = order  # (R, M)
 
     def targets(self, done: int, n: int) -> torch.Tensor:
-        return self.order[:, done:done + n]
+        return self.order[:, done : done + n]
 
 
 class ConfidenceOrder(OrderPolicy):
@@ -268,14 +250,15 @@ class ConfidenceOrder(OrderPolicy):
     def targets(self, done: int, n: int) -> torch.Tensor:
         return self.remaining[None]
 
-    def choose(self, targets: torch.Tensor, logits: torch.Tensor, sampled: torch.Tensor, done: int, n: int,
-               temperature: float) -> torch.Tensor:
+    def choose(
+        self, targets: torch.Tensor, logits: torch.Tensor, sampled: torch.Tensor, done: int, n: int, temperature: float
+    ) -> torch.Tensor:
         probs = torch.softmax(logits / max(temperature, 1e-5), dim=-1)
         conf = probs.gather(-1, sampled[..., None])[..., 0].mean(0)  # (q,)
         keep = torch.topk(conf, n).indices.sort().values
         cells = targets[0, keep]
         self.remaining = self.remaining[~torch.isin(self.remaining, cells)]
-        self.order[0, done:done + n] = cells
+        self.order[0, done : done + n] = cells
         return keep
 
 
@@ -285,8 +268,9 @@ ADAPTIVE_ORDERS: dict[str, type[OrderPolicy]] = {"confidence": ConfidenceOrder}
 SAMPLER_ORDERS: tuple[str, ...] = (*ORDER_NAMES, *ADAPTIVE_ORDERS)
 
 
-def _fixed_free_order(order: Any, rows: int, cols: int, free: torch.Tensor,
-                      generator: torch.Generator | None) -> torch.Tensor:
+def _fixed_free_order(
+    order: Any, rows: int, cols: int, free: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """(M,) the free cells (``free``: (N,) bool, CPU) in the order ``order`` (a name or a permutation)."""
     if isinstance(order, str) and order == "random":
         cells = free.nonzero().flatten()
@@ -296,8 +280,15 @@ def _fixed_free_order(order: Any, rows: int, cols: int, free: torch.Tensor,
     return full[free[full]]
 
 
-def make_policy(order: Any, rows: int, cols: int, free: torch.Tensor, generators: Sequence[torch.Generator | None],
-                per_image: bool = False, device: torch.device | str = "cpu") -> OrderPolicy:
+def make_policy(
+    order: Any,
+    rows: int,
+    cols: int,
+    free: torch.Tensor,
+    generators: Sequence[torch.Generator | None],
+    per_image: bool = False,
+    device: torch.device | str = "cpu",
+) -> OrderPolicy:
     """The policy for ``order`` (a name of :data:`SAMPLER_ORDERS` or a permutation of the grid's cells).
 
     free: (rows * cols,) bool, True for the cells to decode. generators: one shared by the batch,

@@ -2,6 +2,7 @@
 
 The web app, the command line and the benchmarks all go through :class:`Pipeline`.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,12 @@ class Pipeline:
 
     # -- construction ------------------------------------------------------------------
     @classmethod
-    def shipped(cls, directory: str | Path = SHIPPED_DIR, device: str | torch.device | None = None,
-                dtype: torch.dtype | None = None) -> Pipeline:
+    def shipped(
+        cls,
+        directory: str | Path = SHIPPED_DIR,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Pipeline:
         """The small digits model trained by this project (``assets/models``).
 
         Its sampling defaults are in ``arpg.json`` (constant guidance: the small model settles a
@@ -110,12 +115,23 @@ class Pipeline:
         model = load_fast(d / "arpg.safetensors", device, dtype)
         vq = load_vq(d / "vq.safetensors", device=device)
         judge = load_judge(d / "judge.safetensors") if (d / "judge.safetensors").exists() else None
-        return cls(model, vq, class_names(model.cfg.num_classes, d / "arpg.safetensors"), name="shipped digits model",
-                   judge=judge, defaults=model_defaults(model.cfg, d / "arpg.safetensors"))
+        return cls(
+            model,
+            vq,
+            class_names(model.cfg.num_classes, d / "arpg.safetensors"),
+            name="shipped digits model",
+            judge=judge,
+            defaults=model_defaults(model.cfg, d / "arpg.safetensors"),
+        )
 
     @classmethod
-    def from_files(cls, weights: str | Path, tokenizer: str | Path, device: str | torch.device | None = None,
-                   dtype: torch.dtype | None = None) -> Pipeline:
+    def from_files(
+        cls,
+        weights: str | Path,
+        tokenizer: str | Path,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Pipeline:
         """Released (or converted) checkpoints: an ARPG file and a VQ file.
 
         Sampling defaults: the released preset with the model's architecture, overridden by the
@@ -189,12 +205,21 @@ class Pipeline:
         if not trace.snapshots:
             raise ValueError("this trace has no per-step snapshots; generate with snapshots=True")
         snaps = torch.stack([s[index] for s in trace.snapshots])
-        return [img for i in range(0, len(snaps), batch) for img in self.decode(snaps[i:i + batch])]
+        return [img for i in range(0, len(snaps), batch) for img in self.decode(snaps[i : i + batch])]
 
     # -- tasks ---------------------------------------------------------------------------
-    def generate(self, labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None,
-                 grid: tuple[int, int] | None = None, context: Context | None = None, snapshots: bool = False,
-                 callback: StepCallback | None = None, **overrides: Any) -> Output:
+    def generate(
+        self,
+        labels: Any,
+        options: SamplingOptions | None = None,
+        *,
+        seed: int | None = None,
+        grid: tuple[int, int] | None = None,
+        context: Context | None = None,
+        snapshots: bool = False,
+        callback: StepCallback | None = None,
+        **overrides: Any,
+    ) -> Output:
         """Class-conditional generation of ``labels`` (B,) into (B, H, W, 3) uint8 images.
 
         options: None for :attr:`defaults`; ``overrides`` are SamplingOptions field names applied
@@ -203,8 +228,16 @@ class Pipeline:
         """
         seed = check_seed(seed)
         opts = with_overrides(options, overrides, self.defaults)
-        res = generate(self.model, labels, opts, generator=self.generator(seed), grid=grid or self.grid,
-                       context=context, snapshots=snapshots, callback=callback)
+        res = generate(
+            self.model,
+            labels,
+            opts,
+            generator=self.generator(seed),
+            grid=grid or self.grid,
+            context=context,
+            snapshots=snapshots,
+            callback=callback,
+        )
         lab = torch.as_tensor(labels).reshape(-1).tolist()
         return Output(self.decode(res.tokens), res.tokens, res.trace, seed, lab)
 
@@ -224,4 +257,3 @@ class Pipeline:
         if not 0 <= int(label) < self.num_classes:
             raise ValueError(f"class must be in 0..{self.num_classes - 1}, got {label}")
         return int(label)
-

@@ -10,6 +10,7 @@ Tables are computed, never stored in the state_dict, so one set of weights works
 on any (rows, cols) grid.  A forward pass turns its rows of the table into complex
 numbers once (:func:`rope_complex`) and every layer rotates with them (:func:`rotate`).
 """
+
 from __future__ import annotations
 
 import torch

@@ -17,9 +17,9 @@ into one ``.npz`` (``arr_0`` uint8 N x H x W x 3, ``arr_1`` labels) in the forma
 ADM evaluator.  ``<out>/sample-many.json`` records the settings; resuming with other
 settings is refused.
 """
+
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import logging
@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from PIL import Image
 from tqdm import tqdm
 
-from .devices import resolve_device
+from .distributed import DistEnv
 from .model import ARPG
 from .options import SamplingOptions
 from .orders import ORDER_NAMES
@@ -48,7 +47,6 @@ from .validation import MAX_SEED, check_int
 log = logging.getLogger(__name__)
 
 MANIFEST = "sample-many.json"
-BARRIER_TIMEOUT = datetime.timedelta(hours=1)
 
 
 def _refuse_confidence(options: SamplingOptions) -> None:
@@ -56,8 +54,14 @@ def _refuse_confidence(options: SamplingOptions) -> None:
         raise ValueError(f"sample-many takes --order {', '.join(ORDER_NAMES)}, got 'confidence'")
 
 
-def generate_each(model: ARPG, labels: Sequence[int], generators: Sequence[torch.Generator],
-                  options: SamplingOptions, *, grid: tuple[int, int] | None = None) -> torch.Tensor:
+def generate_each(
+    model: ARPG,
+    labels: Sequence[int],
+    generators: Sequence[torch.Generator],
+    options: SamplingOptions,
+    *,
+    grid: tuple[int, int] | None = None,
+) -> torch.Tensor:
     """Decode B images in one batch, image b with its own order and ``generators[b]``: the
     tokens :func:`arpg.sampling.generate` gives for ``[labels[b]]`` with ``generators[b]``
     alone.  Returns (B, rows, cols) long on the CPU."""
@@ -122,8 +126,9 @@ def _load_png(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e}; delete it and rerun") from None
     if arr.shape != shape:
-        raise ValueError(f"{path} is {arr.shape[1]}x{arr.shape[0]}, expected {shape[1]}x{shape[0]}; "
-                         "delete it and rerun")
+        raise ValueError(
+            f"{path} is {arr.shape[1]}x{arr.shape[0]}, expected {shape[1]}x{shape[0]}; delete it and rerun"
+        )
     return arr
 
 
@@ -135,8 +140,11 @@ def write_npz(paths: Sequence[Path], labels: Sequence[int], shape: tuple[int, in
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-              "shape": (len(paths), *shape)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+        "fortran_order": False,
+        "shape": (len(paths), *shape),
+    }
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             with zf.open("arr_0.npy", "w", force_zip64=True) as f:
@@ -150,71 +158,6 @@ def write_npz(paths: Sequence[Path], labels: Sequence[int], shape: tuple[int, in
         if tmp.exists():
             tmp.unlink()
     return out
-
-
-# -- processes ----------------------------------------------------------------------------------
-@dataclass
-class DistEnv:
-    """This process's place in the job (from torchrun's environment variables)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def initialized(self) -> bool:
-        """True when this process has joined a process group of several ranks."""
-        return self.world > 1 and dist.is_available() and dist.is_initialized()
-
-    def barrier(self) -> None:
-        """Wait for every rank (nothing to wait for alone)."""
-        if self.initialized:
-            if self.device.type == "cuda":
-                dist.barrier(device_ids=[self.device.index])
-            else:
-                dist.barrier()
-
-    def close(self) -> None:
-        """Leave the process group."""
-        if self.initialized:
-            dist.destroy_process_group()
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
-
-
-def init_distributed(device: str | None = None) -> DistEnv:
-    """Read RANK/WORLD_SIZE/LOCAL_RANK; join the process group when WORLD_SIZE > 1.
-
-    Device: cuda:LOCAL_RANK when CUDA is available (or ``device`` is "cuda"), else the CPU;
-    backend: nccl on CUDA, gloo on the CPU.
-    """
-    world, rank, local = _env_int("WORLD_SIZE", 1), _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"bad torchrun environment: RANK={rank}, WORLD_SIZE={world}")
-    want = resolve_device(device)
-    if want.type == "cuda":
-        index = want.index if want.index is not None else local
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"LOCAL_RANK {local} needs cuda:{index} but this node has "
-                             f"{torch.cuda.device_count()} CUDA device(s); lower --nproc_per_node")
-        want = torch.device("cuda", index)
-        torch.cuda.set_device(want)
-    env = DistEnv(rank, world, local, want)
-    if world > 1:
-        backend = "nccl" if want.type == "cuda" else "gloo"
-        kw = {"device_id": want} if want.type == "cuda" else {}
-        dist.init_process_group(backend=backend, timeout=BARRIER_TIMEOUT, **kw)
-        log.info("rank %d of %d on %s (%s)", rank, world, want, backend)
-    return env
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -253,8 +196,9 @@ class _Job:
         return [image_path(self.images_dir, i, self.n) for i in range(self.n)]
 
 
-def _job(pipe: Any, out: str | Path, classes: Sequence[int], per_class: int, seed: int,
-         options: SamplingOptions) -> _Job:
+def _job(
+    pipe: Any, out: str | Path, classes: Sequence[int], per_class: int, seed: int, options: SamplingOptions
+) -> _Job:
     """Check the job's arguments (``ValueError`` naming the flag) before anything is written."""
     labels = [c for c in classes for _ in range(per_class)]
     if not labels:
@@ -270,10 +214,19 @@ def _job(pipe: Any, out: str | Path, classes: Sequence[int], per_class: int, see
 
 def _manifest(pipe: Any, job: _Job, classes: Sequence[int], per_class: int) -> dict:
     """The settings a folder's images were made with (compared when a job resumes)."""
-    return {"format": 1, "model": pipe.name, "weights": _fingerprint(pipe.model),
-            "tokenizer": _fingerprint(pipe.vq), "device_type": pipe.device.type,
-            "classes": list(classes), "per_class": per_class, "seed": job.seed, "sampling": job.options.as_kwargs(),
-            "image_shape": list(job.shape), "num_images": job.n}
+    return {
+        "format": 1,
+        "model": pipe.name,
+        "weights": _fingerprint(pipe.model),
+        "tokenizer": _fingerprint(pipe.vq),
+        "device_type": pipe.device.type,
+        "classes": list(classes),
+        "per_class": per_class,
+        "seed": job.seed,
+        "sampling": job.options.as_kwargs(),
+        "image_shape": list(job.shape),
+        "num_images": job.n,
+    }
 
 
 def _prepare_folder(job: _Job, manifest: dict, rank: int) -> None:
@@ -287,8 +240,10 @@ def _prepare_folder(job: _Job, manifest: dict, rank: int) -> None:
             raise ValueError(f"{mpath} is unreadable; use a new --out folder") from None
         if old != manifest:
             diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-            raise ValueError(f"{job.out} holds images made with other settings ({', '.join(diff)}); "
-                             "use a new --out folder or the same settings")
+            raise ValueError(
+                f"{job.out} holds images made with other settings ({', '.join(diff)}); "
+                "use a new --out folder or the same settings"
+            )
     if rank != 0:
         return
     job.images_dir.mkdir(parents=True, exist_ok=True)
@@ -302,13 +257,25 @@ def _prepare_folder(job: _Job, manifest: dict, rank: int) -> None:
         os.replace(tmp, mpath)
 
 
-def _decode_share(pipe: Any, job: _Job, mine: list[range], env: DistEnv, limit: int | None, progress: bool,
-                  on_batch: Callable[[int], None] | None) -> int:
+def _decode_share(
+    pipe: Any,
+    job: _Job,
+    mine: list[range],
+    env: DistEnv,
+    limit: int | None,
+    progress: bool,
+    on_batch: Callable[[int], None] | None,
+) -> int:
     """Decode this rank's blocks, writing the images not on disk yet; returns how many were written."""
     paths, generated = job.paths(), 0
     desc = "sample-many" + (f" (rank 0 of {env.world})" if env.world > 1 else "")
-    bar = tqdm(total=sum(len(b) for b in mine), unit="img", desc=desc, dynamic_ncols=True,
-               disable=not progress or env.rank != 0)
+    bar = tqdm(
+        total=sum(len(b) for b in mine),
+        unit="img",
+        desc=desc,
+        dynamic_ncols=True,
+        disable=not progress or env.rank != 0,
+    )
     try:
         for block in mine:
             if limit is not None and generated >= limit:
@@ -344,10 +311,21 @@ def _write_npz_when_complete(job: _Job, npz: str | Path | None) -> tuple[int, Pa
     return on_disk, path
 
 
-def sample_many(pipe: Any, out: str | Path, classes: Sequence[int], options: SamplingOptions | None = None, *,
-                per_class: int = 50, batch_size: int = 16, seed: int = 0, env: DistEnv | None = None,
-                limit: int | None = None, npz: str | Path | None = None, progress: bool = True,
-                on_batch: Callable[[int], None] | None = None) -> SampleManyResult:
+def sample_many(
+    pipe: Any,
+    out: str | Path,
+    classes: Sequence[int],
+    options: SamplingOptions | None = None,
+    *,
+    per_class: int = 50,
+    batch_size: int = 16,
+    seed: int = 0,
+    env: DistEnv | None = None,
+    limit: int | None = None,
+    npz: str | Path | None = None,
+    progress: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> SampleManyResult:
     """Decode this rank's share of ``len(classes) * per_class`` images into ``out``; see the module doc.
 
     options: how to decode (default ``pipe.defaults``; the manifest records it). limit: stop
@@ -366,9 +344,10 @@ def sample_many(pipe: Any, out: str | Path, classes: Sequence[int], options: Sam
     paths = job.paths()
     missing = [b for b in blocks(job.n, batch_size) if not all(paths[i].exists() for i in b)]
     env.barrier()
-    mine = missing[env.rank::env.world]
-    log.info("rank %d: %d of %d images to decode in %d batch(es)", env.rank, sum(len(b) for b in mine), job.n,
-             len(mine))
+    mine = missing[env.rank :: env.world]
+    log.info(
+        "rank %d: %d of %d images to decode in %d batch(es)", env.rank, sum(len(b) for b in mine), job.n, len(mine)
+    )
     generated = _decode_share(pipe, job, mine, env, limit, progress, on_batch)
     env.barrier()
     on_disk, npz_path = _write_npz_when_complete(job, npz) if env.rank == 0 else (-1, None)

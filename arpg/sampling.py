@@ -15,6 +15,7 @@ cells each step queries and keeps) and :class:`_Decoder` (one forward pass per s
 Tokens, orders and ``step_of`` stay on the model's device; the host sees them at the end,
 or after each step only when a caller asks for it (``snapshots``, ``callback``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -94,8 +95,13 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return out
 
 
-def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_logits(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """(..., V) logits -> (...) sampled ids; never mutates ``logits``."""
     scaled = filter_logits(logits / max(temperature, 1e-5), top_k, top_p)
     if top_k == 1:
@@ -125,8 +131,9 @@ def _generators(generator: Any, batch: int, device: torch.device) -> tuple[list[
 
 def _labels(model: ARPG, labels: Any) -> torch.Tensor:
     C = model.cfg.num_classes
-    bad = ValueError(f"labels must be a non-empty 1-D list of class ids in 0..{C - 1} (or {C} for "
-                     f"unconditional), got {labels!r:.80}")
+    bad = ValueError(
+        f"labels must be a non-empty 1-D list of class ids in 0..{C - 1} (or {C} for unconditional), got {labels!r:.80}"
+    )
     if labels is None or isinstance(labels, (str, bytes, dict)):
         raise bad
     try:
@@ -163,8 +170,14 @@ class StepPlan:
     ws: list[float]
 
 
-def check_options(model: ARPG, grid: tuple[int, int] | None = None, options: SamplingOptions | None = None, *,
-                  n_free: int | None = None, **overrides: Any) -> StepPlan:
+def check_options(
+    model: ARPG,
+    grid: tuple[int, int] | None = None,
+    options: SamplingOptions | None = None,
+    *,
+    n_free: int | None = None,
+    **overrides: Any,
+) -> StepPlan:
     """Check ``options`` (with ``overrides``, see :func:`arpg.options.with_overrides`) against a grid.
 
     Checks what needs the grid: ``steps`` against the ``n_free`` cells to decode (default the
@@ -203,8 +216,10 @@ def _known_cells(model: ARPG, context: Context | None, rows: int, cols: int, bat
         raise ValueError(f"context.known must have shape {(rows, cols)}, got {tuple(known.shape)}")
     ctx = torch.as_tensor(context.tokens).long()
     if ctx.shape[-2:] != (rows, cols) or ctx.dim() not in (2, 3) or (ctx.dim() == 3 and len(ctx) not in (1, batch)):
-        raise ValueError(f"context.tokens must have shape (rows, cols) or (B, rows, cols) with "
-                         f"{(rows, cols)} and B = {batch}, got {tuple(ctx.shape)}")
+        raise ValueError(
+            f"context.tokens must have shape (rows, cols) or (B, rows, cols) with "
+            f"{(rows, cols)} and B = {batch}, got {tuple(ctx.shape)}"
+        )
     index = known.flatten().nonzero().flatten()
     tokens = ctx.reshape(-1, N).to(dev)[:, index.to(dev)].expand(batch, -1)  # (B, K)
     V = model.cfg.vocab_size
@@ -221,8 +236,16 @@ class _Decoder:
     next forward pass feeds. :meth:`step` runs one pass; nothing is copied to the host unless a
     caller asks (snapshots, callback) or the decode is over (:meth:`result`)."""
 
-    def __init__(self, model: ARPG, labels: torch.Tensor, known: _Known, plan: StepPlan, policy: OrderPolicy,
-                 generators: list[torch.Generator | None], per_image: bool) -> None:
+    def __init__(
+        self,
+        model: ARPG,
+        labels: torch.Tensor,
+        known: _Known,
+        plan: StepPlan,
+        policy: OrderPolicy,
+        generators: list[torch.Generator | None],
+        per_image: bool,
+    ) -> None:
         self.model, self.plan, self.policy = model, plan, policy
         self.generators, self.per_image = generators, per_image
         dev, B, N, K = model.device, len(labels), plan.rows * plan.cols, len(known.index)
@@ -247,8 +270,12 @@ class _Decoder:
     def _sample(self, logits: torch.Tensor) -> torch.Tensor:
         o = self.plan.options
         if self.per_image:
-            return torch.cat([sample_logits(logits[b:b + 1], o.temperature, o.top_k, o.top_p, g)
-                              for b, g in enumerate(self.generators)])
+            return torch.cat(
+                [
+                    sample_logits(logits[b : b + 1], o.temperature, o.top_k, o.top_p, g)
+                    for b, g in enumerate(self.generators)
+                ]
+            )
         return sample_logits(logits, o.temperature, o.top_k, o.top_p, self.generators[0])
 
     def step(self, s: int, keep_logits: bool = False) -> None:
@@ -282,18 +309,36 @@ class _Decoder:
         p, order = self.plan, self.policy.order.cpu()
         step_of = self.step_of.cpu()
         shared = len(order) == 1
-        trace = Trace(p.rows, p.cols, order[0] if shared else order, p.counts, p.ws,
-                      step_of.view(p.rows, p.cols) if shared else step_of.view(-1, p.rows, p.cols),
-                      self.cache.nbytes, self.forward_passes, self.queries, snapshots,
-                      self.logits if keep_logits else None)
+        trace = Trace(
+            p.rows,
+            p.cols,
+            order[0] if shared else order,
+            p.counts,
+            p.ws,
+            step_of.view(p.rows, p.cols) if shared else step_of.view(-1, p.rows, p.cols),
+            self.cache.nbytes,
+            self.forward_passes,
+            self.queries,
+            snapshots,
+            self.logits if keep_logits else None,
+        )
         return GenerationResult(self.grid_tokens(), trace)
 
 
 @torch.inference_mode()
-def generate(model: ARPG, labels: Any, options: SamplingOptions | None = None, *,
-             generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
-             grid: tuple[int, int] | None = None, context: Context | None = None, snapshots: bool = False,
-             keep_logits: bool = False, callback: StepCallback | None = None, **overrides: Any) -> GenerationResult:
+def generate(
+    model: ARPG,
+    labels: Any,
+    options: SamplingOptions | None = None,
+    *,
+    generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
+    grid: tuple[int, int] | None = None,
+    context: Context | None = None,
+    snapshots: bool = False,
+    keep_logits: bool = False,
+    callback: StepCallback | None = None,
+    **overrides: Any,
+) -> GenerationResult:
     """Decode images of ``labels`` with randomized parallel decoding.
 
     labels: (B,) class ids (``num_classes`` = unconditional). options: a :class:`SamplingOptions`

@@ -60,9 +60,7 @@ def _as_int(value: Any, arg: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
-        raise ValueError(
-            f"{arg} must be an integer, got {type(value).__name__} {value!r}"
-        ) from None
+        raise ValueError(f"{arg} must be an integer, got {type(value).__name__} {value!r}") from None
 
 
 def _masked_ratio(schedule: str, s: int, steps: int) -> float:
@@ -79,13 +77,11 @@ def _check_schedule_name(schedule: Any) -> str:
     allowed = ", ".join(repr(x) for x in TOKEN_SCHEDULES)
     if not isinstance(schedule, str):
         raise ValueError(
-            f"schedule must be a string, one of {allowed} or 'k=<int>', "
-            f"got {type(schedule).__name__} {schedule!r}"
+            f"schedule must be a string, one of {allowed} or 'k=<int>', got {type(schedule).__name__} {schedule!r}"
         )
     if schedule not in TOKEN_SCHEDULES and not schedule.startswith(_FIXED_PREFIX):
         raise ValueError(
-            f"schedule must be one of {allowed} or 'k=<int>' (fixed k >= 1 tokens per "
-            f"step), got {schedule!r}"
+            f"schedule must be one of {allowed} or 'k=<int>' (fixed k >= 1 tokens per step), got {schedule!r}"
         )
     return schedule
 
@@ -110,8 +106,7 @@ def raw_token_counts(n: int, steps: int, schedule: str = "arccos") -> list[int]:
     schedule = _check_schedule_name(schedule)
     if schedule not in TOKEN_SCHEDULES:
         raise ValueError(
-            f"schedule must be one of {', '.join(map(repr, TOKEN_SCHEDULES))} for "
-            f"raw_token_counts, got {schedule!r}"
+            f"schedule must be one of {', '.join(map(repr, TOKEN_SCHEDULES))} for raw_token_counts, got {schedule!r}"
         )
     return _counts(n, steps, schedule, repair=False)
 
@@ -166,22 +161,18 @@ def token_counts(n: int, steps: int, schedule: str = "arccos") -> list[int]:
     """
     schedule = _check_schedule_name(schedule)
     if schedule.startswith(_FIXED_PREFIX):
-        text = schedule[len(_FIXED_PREFIX):]
+        text = schedule[len(_FIXED_PREFIX) :]
         try:
             k = int(text)
         except ValueError:
-            raise ValueError(
-                f"schedule 'k=<int>' needs an integer k >= 1, got {schedule!r}"
-            ) from None
+            raise ValueError(f"schedule 'k=<int>' needs an integer k >= 1, got {schedule!r}") from None
         return fixed_counts(n, k)
 
     n, steps = _check_n_steps(n, steps)
     return _counts(n, steps, schedule, repair=True)
 
 
-def cfg_scales(
-    counts: Sequence[int], scale: float, schedule: str = "linear"
-) -> list[float]:
+def cfg_scales(counts: Sequence[int], scale: float, schedule: str = "linear") -> list[float]:
     """Classifier-free guidance weight for each decoding step.
 
     Args:
@@ -195,21 +186,14 @@ def cfg_scales(
         list of ``len(counts)`` floats.
     """
     if not isinstance(schedule, str) or schedule not in CFG_SCHEDULES:
-        raise ValueError(
-            f"schedule must be one of {', '.join(map(repr, CFG_SCHEDULES))}, "
-            f"got {schedule!r}"
-        )
+        raise ValueError(f"schedule must be one of {', '.join(map(repr, CFG_SCHEDULES))}, got {schedule!r}")
     if isinstance(scale, (bool, str, bytes)):
-        raise ValueError(
-            f"scale must be a real number, got {type(scale).__name__} {scale!r}"
-        )
+        raise ValueError(f"scale must be a real number, got {type(scale).__name__} {scale!r}")
     if not isinstance(scale, (int, float)):
         try:
             scale = float(scale)  # numpy / torch scalars
         except (TypeError, ValueError):
-            raise ValueError(
-                f"scale must be a real number, got {type(scale).__name__} {scale!r}"
-            ) from None
+            raise ValueError(f"scale must be a real number, got {type(scale).__name__} {scale!r}") from None
     scale = float(scale)
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
@@ -218,9 +202,7 @@ def cfg_scales(
     try:
         items = list(counts)
     except TypeError:
-        raise ValueError(
-            f"counts must be a sequence of positive ints, got {type(counts).__name__}"
-        ) from None
+        raise ValueError(f"counts must be a sequence of positive ints, got {type(counts).__name__}") from None
     if not items:
         raise ValueError("counts must be a non-empty sequence of positive ints, got []")
     ints = [_as_int(c, f"counts[{i}]") for i, c in enumerate(items)]

@@ -19,6 +19,7 @@ checkpoints holding both ``model`` and ``ema`` give the raw weights).  Leading
 
 Every failure raises :class:`CheckpointError` with a one-line message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,7 @@ def _indices(sd: Mapping[str, Any], prefix: str) -> list[int]:
     found = set()
     for k in sd:
         if k.startswith(prefix):
-            head = k[len(prefix):].split(".", 1)[0]
+            head = k[len(prefix) :].split(".", 1)[0]
             if head.isdigit():
                 found.add(int(head))
     return sorted(found)
@@ -104,18 +105,21 @@ def _torch_load(path: Path) -> Any:
                     raise CheckpointError(
                         f"{path}: refusing to unpickle arbitrary objects: a raw pickle (protocol {head[1]}) "
                         "that weights_only loading cannot parse; re-save its state dict with torch.save or "
-                        "convert it to .safetensors") from None
-                raise CheckpointError(f"{path}: corrupt or unreadable checkpoint (pickle opcode "
-                                      f"{op.group(1)} is not supported by weights_only loading)") from None
+                        "convert it to .safetensors"
+                    ) from None
+                raise CheckpointError(
+                    f"{path}: corrupt or unreadable checkpoint (pickle opcode "
+                    f"{op.group(1)} is not supported by weights_only loading)"
+                ) from None
             m = re.search(r"GLOBAL ([\w.]+)", msg)
             needs = f" (it needs {m.group(1)})" if m else ""
             raise CheckpointError(
                 f"{path}: refusing to unpickle arbitrary objects{needs}; only tensors and plain "
                 "containers are loaded (weights_only=True); if you trust the file, re-save just "
-                "its state dict or convert it to .safetensors") from None
+                "its state dict or convert it to .safetensors"
+            ) from None
         if isinstance(exc, EOFError) or not msg:
-            raise CheckpointError(f"{path}: truncated or corrupt checkpoint (unexpected end of file)") \
-                from None
+            raise CheckpointError(f"{path}: truncated or corrupt checkpoint (unexpected end of file)") from None
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first_line(exc)})") from None
 
 
@@ -136,8 +140,10 @@ def _unwrap(obj: Any, path: Path) -> StateDict:
     tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
     if not tensors:
         top = short_list([repr(k) for k in obj]) or "nothing"
-        raise CheckpointError(f"{path}: holds no tensors (top-level keys: {top}); expected a state dict "
-                              f"or a dict with one of {', '.join(repr(k) for k in WRAPPER_KEYS)}")
+        raise CheckpointError(
+            f"{path}: holds no tensors (top-level keys: {top}); expected a state dict "
+            f"or a dict with one of {', '.join(repr(k) for k in WRAPPER_KEYS)}"
+        )
     dropped = [str(k) for k in obj if k not in tensors]
     if dropped:
         logger.warning("%s: ignoring %d non-tensor entries: %s", path, len(dropped), short_list(dropped))
@@ -151,8 +157,7 @@ def _strip_prefixes(sd: StateDict, path: Path) -> StateDict:
         while name.startswith(STRIP_PREFIXES):
             name = name.split(".", 1)[1]
         if name in out:
-            raise CheckpointError(f"{path}: keys {k!r} and another both map to {name!r} "
-                                  "after prefix stripping")
+            raise CheckpointError(f"{path}: keys {k!r} and another both map to {name!r} after prefix stripping")
         out[name] = v
     return out
 
@@ -172,8 +177,10 @@ def read_state_dict(path: PathLike) -> StateDict:
         raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
     ext = path.suffix.lower()
     if ext not in SAFETENSORS_EXTS + PICKLE_EXTS:
-        raise CheckpointError(f"{path}: unsupported file type {ext or '(no extension)'!r}, expected one of "
-                              f"{', '.join(SAFETENSORS_EXTS + PICKLE_EXTS)}")
+        raise CheckpointError(
+            f"{path}: unsupported file type {ext or '(no extension)'!r}, expected one of "
+            f"{', '.join(SAFETENSORS_EXTS + PICKLE_EXTS)}"
+        )
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: file is empty (0 bytes)")
     if ext in SAFETENSORS_EXTS:
@@ -198,7 +205,8 @@ def detect_family(sd: Mapping[str, torch.Tensor]) -> str:
         return "vq"
     raise CheckpointError(
         "unrecognised checkpoint: expected ARPG keys (embeddings.weight, layers.self_dec.*) or VQ keys "
-        f"(encoder.conv_in.weight, quantize.embedding.weight), found {short_list(sorted(sd), 3) or 'no keys'}")
+        f"(encoder.conv_in.weight, quantize.embedding.weight), found {short_list(sorted(sd), 3) or 'no keys'}"
+    )
 
 
 def _multiple_of_for(dim: int, ffn: int) -> int:
@@ -206,8 +214,9 @@ def _multiple_of_for(dim: int, ffn: int) -> int:
     for m in (256, 2048, 1024, 512, 128, 64, 32, 16, 8, 4, 2, 1):
         if find_multiple(int(2 * 4 * dim / 3), m) == ffn:  # as ARPGConfig.ffn_dim
             return m
-    raise CheckpointError(f"cannot infer multiple_of: ffn size {ffn} is not int(8*{dim}/3) rounded up to a "
-                          "power-of-two multiple")
+    raise CheckpointError(
+        f"cannot infer multiple_of: ffn size {ffn} is not int(8*{dim}/3) rounded up to a power-of-two multiple"
+    )
 
 
 def infer_arpg_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None) -> ARPGConfig:
@@ -222,12 +231,17 @@ def infer_arpg_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None)
     head = _need(sd, "head.weight", "ARPG")
     w1 = _need(sd, "layers.self_dec.0.ffn.w1.weight", "ARPG")
     dim, vocab = emb.shape[1], head.shape[0]
-    shapes = dict(dim=dim, vocab_size=vocab, num_classes=emb.shape[0] - vocab - 3,
-                  n_self_layers=len(_indices(sd, "layers.self_dec.")),
-                  n_cross_layers=len(_indices(sd, "layers.cross_dec.")))
+    shapes = dict(
+        dim=dim,
+        vocab_size=vocab,
+        num_classes=emb.shape[0] - vocab - 3,
+        n_self_layers=len(_indices(sd, "layers.self_dec.")),
+        n_cross_layers=len(_indices(sd, "layers.cross_dec.")),
+    )
     if shapes["num_classes"] < 0:
-        raise CheckpointError(f"embeddings.weight has {emb.shape[0]} rows, "
-                              f"expected at least vocab_size + 3 = {vocab + 3}")
+        raise CheckpointError(
+            f"embeddings.weight has {emb.shape[0]} rows, expected at least vocab_size + 3 = {vocab + 3}"
+        )
     ffn = w1.shape[0]
     for name, preset in ARPG_PRESETS.items():
         cfg = ARPGConfig(**preset)
@@ -241,8 +255,7 @@ def infer_arpg_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None)
         shapes["multiple_of"] = _multiple_of_for(dim, ffn)
     if n_head is None:
         if dim % ARPG_HEAD_DIM:
-            raise CheckpointError(f"cannot infer n_head: dim {dim} is not a multiple of {ARPG_HEAD_DIM}; "
-                                  "pass n_head")
+            raise CheckpointError(f"cannot infer n_head: dim {dim} is not a multiple of {ARPG_HEAD_DIM}; pass n_head")
         n_head = dim // ARPG_HEAD_DIM
     try:
         cfg = ARPGConfig(**{**shapes, "n_head": n_head})
@@ -275,8 +288,9 @@ def infer_vq_config(sd: Mapping[str, torch.Tensor]) -> VQConfig:
             raise CheckpointError(f"encoder level {i} has {c} channels, expected a multiple of ch={ch}")
         mult.append(c // ch)
     n_res = len(_indices(sd, "encoder.conv_blocks.0.res."))
-    shapes: dict[str, Any] = dict(codebook_size=n_codes, codebook_dim=code_dim, ch=ch, ch_mult=tuple(mult),
-                                  z_channels=z, num_res_blocks=n_res)
+    shapes: dict[str, Any] = dict(
+        codebook_size=n_codes, codebook_dim=code_dim, ch=ch, ch_mult=tuple(mult), z_channels=z, num_res_blocks=n_res
+    )
     for name, preset in VQ_PRESETS.items():
         cfg = VQConfig(**preset)
         if all(getattr(cfg, k) == v for k, v in shapes.items()):

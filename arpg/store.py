@@ -4,6 +4,7 @@ most one released (large) model is held at a time; switching to another frees th
 The web app keeps one :class:`ModelStore`; every browser session names the model it wants
 and asks the store for its pipeline, so two users can use two models at once.
 """
+
 from __future__ import annotations
 
 import gc
@@ -25,9 +26,15 @@ SHIPPED_NAME = "shipped digits model"
 class ModelStore:
     """Pipelines by name. ``first`` is what the server started with (always resident)."""
 
-    def __init__(self, first: Pipeline, extra: list[str] | None = None, device: str | None = None,
-                 cache_dir: str | Path | None = None, shipped: Callable[[], Pipeline] | None = None,
-                 tokenizer: str | None = None) -> None:
+    def __init__(
+        self,
+        first: Pipeline,
+        extra: list[str] | None = None,
+        device: str | None = None,
+        cache_dir: str | Path | None = None,
+        shipped: Callable[[], Pipeline] | None = None,
+        tokenizer: str | None = None,
+    ) -> None:
         self.first = first
         self.device = device
         self.cache_dir = cache_dir

@@ -5,6 +5,7 @@ lowest resolution, and an l2-normalised codebook.  Parameter names match the rel
 checkpoint so ``vq_ds16_c2i.pt`` loads strictly.  Images are (B, 3, H, W) in [-1, 1];
 codes are (B, H/f, W/f) long with f = 2 ** (len(ch_mult) - 1).
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ Every layer (library, CLI, web app, benchmarks) calls these and gets a ``ValueEr
 message names the argument, the allowed range and the value given, shortened so that a
 huge input is never echoed back in full.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,15 @@ def _bound(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None, *,
-                 integer: bool = False, lo_open: bool = False) -> Any:
+def check_number(
+    name: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    integer: bool = False,
+    lo_open: bool = False,
+) -> Any:
     """``value`` as a finite number in [lo, hi] (``(lo, hi]`` with ``lo_open``).
 
     ``integer=True`` also requires a whole number (int, integral float, NumPy integer, or a

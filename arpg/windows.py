@@ -12,6 +12,7 @@ Every window decodes its free cells in ``options.steps`` steps (fewer when it ha
 cells, as :func:`arpg.tasks.fit_steps` does), so the forward passes of a windowed decode add up
 over its windows. A canvas that fits in a window is exactly one plain ``generate`` call.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -82,8 +83,13 @@ def _starts(n: int, w: int, stride: int) -> list[int]:
     return starts if starts[-1] == n - w else [*starts, n - w]
 
 
-def plan_windows(rows: int, cols: int, window: tuple[int, int], overlap: int | tuple[int, int] | None = None,
-                 known: torch.Tensor | np.ndarray | None = None) -> list[Window]:
+def plan_windows(
+    rows: int,
+    cols: int,
+    window: tuple[int, int],
+    overlap: int | tuple[int, int] | None = None,
+    known: torch.Tensor | np.ndarray | None = None,
+) -> list[Window]:
     """The windows that decode a ``rows`` x ``cols`` canvas, in decoding order.
 
     window: (rows, cols) of each window (clipped to the canvas); overlap: cells shared by
@@ -97,8 +103,11 @@ def plan_windows(rows: int, cols: int, window: tuple[int, int], overlap: int | t
     orr, oc = (wr // 2, wc // 2) if overlap is None else (overlap, overlap) if np.isscalar(overlap) else overlap
     orr, oc = check_int("overlap rows", orr, 0, wr - 1), check_int("overlap cols", oc, 0, wc - 1)
     candidates = [Window(t, le, wr, wc) for t in _starts(rows, wr, wr - orr) for le in _starts(cols, wc, wc - oc)]
-    covered = (np.zeros((rows, cols), dtype=bool) if known is None
-               else torch.as_tensor(known, dtype=torch.bool).cpu().numpy().copy())
+    covered = (
+        np.zeros((rows, cols), dtype=bool)
+        if known is None
+        else torch.as_tensor(known, dtype=torch.bool).cpu().numpy().copy()
+    )
     if covered.shape != (rows, cols):
         raise ValueError(f"known must have shape {(rows, cols)}, got {covered.shape}")
     plan = []
@@ -113,10 +122,12 @@ def plan_windows(rows: int, cols: int, window: tuple[int, int], overlap: int | t
 # -- decoding ------------------------------------------------------------------------------------
 def _own_generators(generator: Any, device: torch.device) -> Any:
     """Int seeds become generators once, so that every window continues the same random streams."""
+
     def one(g: Any) -> Any:
         if isinstance(g, int) and not isinstance(g, bool):
             return torch.Generator(device).manual_seed(g)
         return g
+
     return [one(g) for g in generator] if isinstance(generator, (list, tuple)) else one(generator)
 
 
@@ -127,8 +138,10 @@ def _canvas_context(model: ARPG, context: Context | None, rows: int, cols: int) 
     known = torch.as_tensor(context.known, dtype=torch.bool).cpu()
     tokens = torch.as_tensor(context.tokens).long().cpu()
     if known.shape != (rows, cols) or tokens.dim() not in (2, 3) or tokens.shape[-2:] != (rows, cols):
-        raise ValueError(f"context.known must have shape {(rows, cols)} and context.tokens (rows, cols) or "
-                         f"(B, rows, cols) with {(rows, cols)}; got {tuple(known.shape)} and {tuple(tokens.shape)}")
+        raise ValueError(
+            f"context.known must have shape {(rows, cols)} and context.tokens (rows, cols) or "
+            f"(B, rows, cols) with {(rows, cols)}; got {tuple(known.shape)} and {tuple(tokens.shape)}"
+        )
     tokens = torch.where(known, tokens, -1).reshape(-1, rows, cols)
     V = model.cfg.vocab_size
     if known.any() and (tokens[:, known].min() < 0 or tokens[:, known].max() >= V):
@@ -205,18 +218,36 @@ class _Canvas:
 
     def result(self, snapshots: bool) -> GenerationResult:
         rows, cols = self.covered.shape
-        trace = Trace(rows, cols, torch.cat(self.orders, dim=-1), self.counts, self.cfg, self.step_of,
-                      self.cache_bytes, self.passes, self.queries, self.snapshots if snapshots else None)
+        trace = Trace(
+            rows,
+            cols,
+            torch.cat(self.orders, dim=-1),
+            self.counts,
+            self.cfg,
+            self.step_of,
+            self.cache_bytes,
+            self.passes,
+            self.queries,
+            self.snapshots if snapshots else None,
+        )
         return GenerationResult(self.tokens, trace)
 
 
 @torch.inference_mode()
-def generate_windowed(model: ARPG, labels: Any, options: SamplingOptions | None = None, *,
-                      grid: tuple[int, int] | None = None, context: Context | None = None, window: Any = None,
-                      overlap: int | tuple[int, int] | None = None,
-                      generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
-                      snapshots: bool = False, callback: StepCallback | None = None,
-                      **overrides: Any) -> GenerationResult:
+def generate_windowed(
+    model: ARPG,
+    labels: Any,
+    options: SamplingOptions | None = None,
+    *,
+    grid: tuple[int, int] | None = None,
+    context: Context | None = None,
+    window: Any = None,
+    overlap: int | tuple[int, int] | None = None,
+    generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
+    snapshots: bool = False,
+    callback: StepCallback | None = None,
+    **overrides: Any,
+) -> GenerationResult:
     """:func:`arpg.sampling.generate` on a canvas of any size, in windows of a trained size.
 
     window: a trained (rows, cols), a sequence of them, or None for the model's ``grid_size``
@@ -231,8 +262,16 @@ def generate_windowed(model: ARPG, labels: Any, options: SamplingOptions | None 
     rows, cols = _size("grid", grid) if grid is not None else (model.cfg.grid_size, model.cfg.grid_size)
     wr, wc = pick_window(rows, cols, window, model.cfg)
     if (wr, wc) == (rows, cols):
-        return generate(model, labels, opts, generator=generator, grid=(rows, cols), context=context,
-                        snapshots=snapshots, callback=callback)
+        return generate(
+            model,
+            labels,
+            opts,
+            generator=generator,
+            grid=(rows, cols),
+            context=context,
+            snapshots=snapshots,
+            callback=callback,
+        )
     tokens, known = _canvas_context(model, context, rows, cols)
     plan = plan_windows(rows, cols, (wr, wc), overlap, known)
     n_free = [int((~seen).sum()) for seen in _known_at_turn(plan, known)]
@@ -242,17 +281,35 @@ def generate_windowed(model: ARPG, labels: Any, options: SamplingOptions | None 
     for w, w_opts in zip(plan, per_window):
         sub_known = canvas.covered[w.cells]
         sub_tokens = canvas.tokens[(slice(None), *w.cells)].clamp(min=0)
-        res = generate(model, labels, w_opts, generator=generators, grid=(wr, wc),
-                       context=Context(sub_tokens, sub_known) if sub_known.any() else None,
-                       snapshots=snapshots, callback=canvas.callback(w, callback))
+        res = generate(
+            model,
+            labels,
+            w_opts,
+            generator=generators,
+            grid=(wr, wc),
+            context=Context(sub_tokens, sub_known) if sub_known.any() else None,
+            snapshots=snapshots,
+            callback=canvas.callback(w, callback),
+        )
         canvas.add(w, res, cols)
     return canvas.result(snapshots)
 
 
-def generate_canvas(pipe: Any, labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None,
-                    grid: tuple[int, int] | None = None, context: Context | None = None, decoding: str = "windowed",
-                    window: Any = None, overlap: int | tuple[int, int] | None = None, snapshots: bool = False,
-                    callback: StepCallback | None = None, **overrides: Any) -> Output:
+def generate_canvas(
+    pipe: Any,
+    labels: Any,
+    options: SamplingOptions | None = None,
+    *,
+    seed: int | None = None,
+    grid: tuple[int, int] | None = None,
+    context: Context | None = None,
+    decoding: str = "windowed",
+    window: Any = None,
+    overlap: int | tuple[int, int] | None = None,
+    snapshots: bool = False,
+    callback: StepCallback | None = None,
+    **overrides: Any,
+) -> Output:
     """:meth:`arpg.pipeline.Pipeline.generate` with a choice of ``decoding`` (see :data:`DECODINGS`).
 
     "whole": exactly ``pipe.generate``; "windowed": :func:`generate_windowed` on ``pipe.model``
@@ -261,10 +318,21 @@ def generate_canvas(pipe: Any, labels: Any, options: SamplingOptions | None = No
     """
     decoding = check_choice("decoding", decoding, DECODINGS)
     if decoding == "whole":
-        return pipe.generate(labels, options, seed=seed, grid=grid, context=context, snapshots=snapshots,
-                             callback=callback, **overrides)
+        return pipe.generate(
+            labels, options, seed=seed, grid=grid, context=context, snapshots=snapshots, callback=callback, **overrides
+        )
     seed = check_seed(seed)
     opts = with_overrides(options, overrides, pipe.defaults)
-    res = generate_windowed(pipe.model, labels, opts, grid=grid or pipe.grid, context=context, window=window,
-                            overlap=overlap, generator=pipe.generator(seed), snapshots=snapshots, callback=callback)
+    res = generate_windowed(
+        pipe.model,
+        labels,
+        opts,
+        grid=grid or pipe.grid,
+        context=context,
+        window=window,
+        overlap=overlap,
+        generator=pipe.generator(seed),
+        snapshots=snapshots,
+        callback=callback,
+    )
     return Output(pipe.decode(res.tokens), res.tokens, res.trace, seed, torch.as_tensor(labels).reshape(-1).tolist())

@@ -1,5 +1,6 @@
 """The web app: one gr.Blocks with a header (the model line and the session's Model dropdown)
 and one tab per task (see ``demo/tabs``)."""
+
 from __future__ import annotations
 
 import functools
@@ -56,14 +57,21 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
     ``show_error`` passes the one-line message of input errors caught by gradio itself (e.g.
     a malformed API payload) to the caller; callbacks already turn theirs into gr.Error.
     """
-    opts: dict[str, Any] = dict(theme=theme(), css=CSS, max_file_size="10mb", show_error=True,
-                                footer_links=["api", "gradio"], app_kwargs=server.app_kwargs())
+    opts: dict[str, Any] = dict(
+        theme=theme(),
+        css=CSS,
+        max_file_size="10mb",
+        show_error=True,
+        footer_links=["api", "gradio"],
+        app_kwargs=server.app_kwargs(),
+    )
     opts.update(overrides)
     return opts
 
 
-def model_store(weights: str | None = None, tokenizer: str | None = None, device: str | None = None,
-                offer: Sequence[str] = ()) -> ModelStore:
+def model_store(
+    weights: str | None = None, tokenizer: str | None = None, device: str | None = None, offer: Sequence[str] = ()
+) -> ModelStore:
     """The models the app offers: the requested one (or the shipped model, with the app's
     fallbacks: :func:`arpg.hub.load_app_pipeline`) first; the shipped model when the first is
     another one; the released models present offline; the requested one again when it could

@@ -17,6 +17,7 @@ to the JSON (``--parts`` measures some of them and keeps the others from the fil
 * ``resize``: both strategies at each ``--scales``; the judge reads the result (downscaled to
   64 px) and the PSNR against the bicubic upscale of the input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,9 @@ def half_mask(i: int, size: int = 64) -> np.ndarray:
     """The bottom half (even ``i``) or the right half (odd ``i``) of a ``size`` square."""
     m = np.zeros((size, size), bool)
     if i % 2:
-        m[:, size // 2:] = True
+        m[:, size // 2 :] = True
     else:
-        m[size // 2:] = True
+        m[size // 2 :] = True
     return m
 
 
@@ -54,7 +55,7 @@ def digit_box_mask(img: np.ndarray, margin: int = 4) -> np.ndarray:
     m = np.zeros(fg.shape, bool)
     ys, xs = np.nonzero(fg)
     if len(ys):
-        m[max(0, ys.min() - margin):ys.max() + margin + 1, max(0, xs.min() - margin):xs.max() + margin + 1] = True
+        m[max(0, ys.min() - margin) : ys.max() + margin + 1, max(0, xs.min() - margin) : xs.max() + margin + 1] = True
     else:
         m[16:48, 16:48] = True
     return m
@@ -75,7 +76,7 @@ def stroke_mask(img: np.ndarray, i: int, width: int = STROKE_PX) -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR (dB) of two uint8 images."""
     mse = ((a.astype(float) - b.astype(float)) ** 2).mean()
-    return float(10 * np.log10(255 ** 2 / max(mse, 1e-10)))
+    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
 
 
 def background_shift(out: np.ndarray, img: np.ndarray, cells: np.ndarray, factor: int) -> float:
@@ -118,9 +119,14 @@ def bench_inpaint(pipe: Pipeline, imgs: np.ndarray, labels: np.ndarray, steps: i
         bands.append(background_shift(r.image, imgs[i], cells, pipe.factor))
         old = pasted(imgs[i], r.raw, cells, half_mask(i), pipe.factor)
         before.append(background_shift(old, imgs[i], cells, pipe.factor))
-    return {**judged(pipe, outs, labels), "band": float(np.mean(bands)), "band_max": float(np.max(bands)),
-            "band_unmatched": float(np.mean(before)), "band_unmatched_max": float(np.max(before)),
-            "mask": "right or bottom half"}
+    return {
+        **judged(pipe, outs, labels),
+        "band": float(np.mean(bands)),
+        "band_max": float(np.max(bands)),
+        "band_unmatched": float(np.mean(before)),
+        "band_unmatched_max": float(np.max(before)),
+        "mask": "right or bottom half",
+    }
 
 
 def bench_edit(pipe: Pipeline, imgs: np.ndarray, labels: np.ndarray, steps: int) -> dict:
@@ -169,8 +175,13 @@ def bench_resize(pipe: Pipeline, imgs: np.ndarray, labels: np.ndarray, steps: in
                 ps.append(psnr(r.image, ref))
                 outs.append(np.asarray(Image.fromarray(r.image).resize((64, 64), Image.LANCZOS)))
             rows, cols = r.tokens.shape
-            res[f"{strategy} x{scale:g}"] = {"strategy": strategy, "scale": scale, "grid": f"{rows}x{cols}",
-                                             **judged(pipe, outs, labels), "psnr_vs_bicubic_db": float(np.mean(ps))}
+            res[f"{strategy} x{scale:g}"] = {
+                "strategy": strategy,
+                "scale": scale,
+                "grid": f"{rows}x{cols}",
+                **judged(pipe, outs, labels),
+                "psnr_vs_bicubic_db": float(np.mean(ps)),
+            }
     return res
 
 
@@ -179,14 +190,21 @@ def _args() -> argparse.Namespace:
     p.add_argument("--trials", type=int, default=100, help="digits for inpaint, edit and stroke (default 100)")
     p.add_argument("--resize-trials", type=int, default=50, help="digits per resize setting (default 50)")
     p.add_argument("--scales", default="1.25,1.5,2", help="resize scales, comma-separated (default 1.25,1.5,2)")
-    p.add_argument("--regions", default="painted,dilate,dilate:12,shape,box",
-                   help=f"edit regions for the stroke edit, some of {','.join(masks.EDIT_REGIONS)}, each "
-                        "optionally with :<margin px> (default: the module's margin)")
+    p.add_argument(
+        "--regions",
+        default="painted,dilate,dilate:12,shape,box",
+        help=f"edit regions for the stroke edit, some of {','.join(masks.EDIT_REGIONS)}, each "
+        "optionally with :<margin px> (default: the module's margin)",
+    )
     p.add_argument("--parts", default=",".join(PARTS), help=f"what to measure, some of {','.join(PARTS)}")
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--json", default="docs/benchmarks/tasks.json")
-    p.add_argument("--style", default=digits.GENERATOR_STYLE, choices=sorted(digits.STYLES),
-                   help="data style of the held-out input digits (default: the one the generator learnt)")
+    p.add_argument(
+        "--style",
+        default=digits.GENERATOR_STYLE,
+        choices=sorted(digits.STYLES),
+        help="data style of the held-out input digits (default: the one the generator learnt)",
+    )
     return p.parse_args()
 
 
@@ -197,20 +215,37 @@ def main() -> None:
         raise SystemExit(f"--parts: some of {','.join(PARTS)}")
     pipe = Pipeline.shipped()
     imgs, labels = digits.sample(range(max(a.trials, a.resize_trials)), seed=digits.HELDOUT_SEED + 21, style=a.style)
-    x, y = imgs[:a.trials], labels[:a.trials]
+    x, y = imgs[: a.trials], labels[: a.trials]
     path = Path(a.json)
     res = {k: v for k, v in json.loads(path.read_text()).items() if k in PARTS} if path.exists() else {}
-    res.update({"model": pipe.name, "data_style": a.style, "steps": a.steps, "cfg_scale": pipe.defaults.cfg_scale,
-                "cfg_schedule": pipe.defaults.cfg_schedule})
-    runs = {"inpaint": lambda: bench_inpaint(pipe, x, y, a.steps),
-            "edit": lambda: bench_edit(pipe, x, y, a.steps),
-            "stroke": lambda: bench_stroke(pipe, x, y, a.steps, [s for s in a.regions.split(",") if s]),
-            "resize": lambda: bench_resize(pipe, imgs[:a.resize_trials], labels[:a.resize_trials], a.steps,
-                                           [float(s) for s in a.scales.split(",") if s])}
+    res.update(
+        {
+            "model": pipe.name,
+            "data_style": a.style,
+            "steps": a.steps,
+            "cfg_scale": pipe.defaults.cfg_scale,
+            "cfg_schedule": pipe.defaults.cfg_schedule,
+        }
+    )
+    runs = {
+        "inpaint": lambda: bench_inpaint(pipe, x, y, a.steps),
+        "edit": lambda: bench_edit(pipe, x, y, a.steps),
+        "stroke": lambda: bench_stroke(pipe, x, y, a.steps, [s for s in a.regions.split(",") if s]),
+        "resize": lambda: bench_resize(
+            pipe,
+            imgs[: a.resize_trials],
+            labels[: a.resize_trials],
+            a.steps,
+            [float(s) for s in a.scales.split(",") if s],
+        ),
+    }
     for part in parts:
         t0 = time.time()
-        res[part] = {**runs[part](), "trials": a.trials if part != "resize" else a.resize_trials,
-                     "seconds": round(time.time() - t0, 1)}
+        res[part] = {
+            **runs[part](),
+            "trials": a.trials if part != "resize" else a.resize_trials,
+            "seconds": round(time.time() - t0, 1),
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

@@ -16,6 +16,7 @@ the shipped judge reads the class (:func:`arpg.measure.judge.judge_images`):
 Also recorded per setting: the forward passes of a decode (a panorama: all its rounds) and the
 seconds. The winner of each task is the decoding with the higher accuracy (ties: fewer passes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,19 +42,29 @@ TASKS = ("outpaint", "panorama", "resize lattice", "resize reencode")
 
 def windows_of(image: np.ndarray, size: int = WINDOW_PX, stride: int = STRIDE_PX) -> list[np.ndarray]:
     """The ``size`` square windows of a ``size``-high image, every ``stride`` px from the left."""
-    return [image[:, x:x + size] for x in range(0, image.shape[1] - size + 1, stride)]
+    return [image[:, x : x + size] for x in range(0, image.shape[1] - size + 1, stride)]
 
 
-def run_task(pipe: Pipeline, task: str, img: np.ndarray, label: int, seed: int, steps: int,
-             decoding: str) -> tuple[list[np.ndarray], int]:
+def run_task(
+    pipe: Pipeline, task: str, img: np.ndarray, label: int, seed: int, steps: int, decoding: str
+) -> tuple[list[np.ndarray], int]:
     """One trial: (the windows to judge, forward passes)."""
     if task == "outpaint":
         r = tasks.outpaint(pipe, img, label, right=8, seed=seed, steps=steps, decoding=decoding)
         return [r.image[:, -WINDOW_PX:]], r.trace.forward_passes
     if task == "panorama":
         passes: list[int] = []
-        r = tasks.panorama(pipe, img, label, times=4, side="right", seed=seed, steps=steps, decoding=decoding,
-                           on_round=lambda res: passes.append(res.trace.forward_passes))
+        r = tasks.panorama(
+            pipe,
+            img,
+            label,
+            times=4,
+            side="right",
+            seed=seed,
+            steps=steps,
+            decoding=decoding,
+            on_round=lambda res: passes.append(res.trace.forward_passes),
+        )
         return windows_of(r.image), sum(passes)
     strategy = task.split()[1]
     r = tasks.resize(pipe, img, label, scale=2.0, strategy=strategy, seed=seed, steps=steps, decoding=decoding)
@@ -61,8 +72,15 @@ def run_task(pipe: Pipeline, task: str, img: np.ndarray, label: int, seed: int, 
     return [small], r.trace.forward_passes
 
 
-def measure(pipe: Pipeline, task: str, decoding: str, imgs: np.ndarray, labels: np.ndarray, steps: int,
-            log: Callable[[str], None]) -> dict[str, Any]:
+def measure(
+    pipe: Pipeline,
+    task: str,
+    decoding: str,
+    imgs: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Accuracy, passes and time of ``task`` with ``decoding`` over every input."""
     t0, crops, want, passes, per_trial = time.time(), [], [], [], []
     for i, (img, label) in enumerate(zip(imgs, labels)):
@@ -74,12 +92,18 @@ def measure(pipe: Pipeline, task: str, decoding: str, imgs: np.ndarray, labels: 
     pred, _ = judge_images(pipe.judge, np.stack(crops))
     right = pred == np.asarray(want)
     bounds = np.cumsum([0, *per_trial])
-    res = {"accuracy": round(float(right.mean()), 4), "windows_judged": len(right),
-           "forward_passes": float(np.mean(passes)), "seconds": round(time.time() - t0, 1)}
+    res = {
+        "accuracy": round(float(right.mean()), 4),
+        "windows_judged": len(right),
+        "forward_passes": float(np.mean(passes)),
+        "seconds": round(time.time() - t0, 1),
+    }
     if task == "panorama":
         res["all_windows"] = round(float(np.mean([right[a:b].all() for a, b in zip(bounds, bounds[1:])])), 4)
-    log(f"{task:16s} {decoding:8s} accuracy {res['accuracy']:.3f}  passes {res['forward_passes']:.0f}  "
-        f"{res['seconds']} s")
+    log(
+        f"{task:16s} {decoding:8s} accuracy {res['accuracy']:.3f}  passes {res['forward_passes']:.0f}  "
+        f"{res['seconds']} s"
+    )
     return res
 
 
@@ -106,9 +130,14 @@ def main() -> None:
     imgs, labels = digits.sample(range(a.trials), seed=digits.HELDOUT_SEED + 17, style=digits.GENERATOR_STYLE)
     out: dict[str, Any] = {
         "command": "OMP_NUM_THREADS=1 python scripts/bench_windows.py " + " ".join(sys.argv[1:]),
-        "model": pipe.name, "trained_sizes": [list(s) for s in pipe.model.cfg.trained_sizes],
-        "trials": a.trials, "steps": a.steps, "cfg_scale": pipe.defaults.cfg_scale,
-        "cfg_schedule": pipe.defaults.cfg_schedule, "tasks": {}}
+        "model": pipe.name,
+        "trained_sizes": [list(s) for s in pipe.model.cfg.trained_sizes],
+        "trials": a.trials,
+        "steps": a.steps,
+        "cfg_scale": pipe.defaults.cfg_scale,
+        "cfg_schedule": pipe.defaults.cfg_schedule,
+        "tasks": {},
+    }
     for task in chosen:
         rows = {d: measure(pipe, task, d, imgs, labels, a.steps, print) for d in DECODINGS}
         out["tasks"][task] = {**rows, "winner": winner(rows)}

@@ -1,5 +1,6 @@
 """Held-out quality of the scenes tokenizer and judge (issue 17's must-show): tokenizer PSNR on
 1,000 held-out 64x64 scenes, judge accuracy on 2,000.  ``python scripts/eval_scenes_parts.py``"""
+
 import time
 
 import numpy as np
@@ -18,8 +19,12 @@ def main() -> None:
     vq = load_vq(f"{MODELS}/vq.safetensors", device="cpu").eval()
     imgs, _ = scenes.sample(np.arange(1000), scenes.HELDOUT_SEED)
     with torch.inference_mode():
-        out = np.concatenate([to_uint8(vq.decode(vq.encode(from_uint8(torch.from_numpy(imgs[i:i + 100]))))).numpy()
-                              for i in range(0, len(imgs), 100)])
+        out = np.concatenate(
+            [
+                to_uint8(vq.decode(vq.encode(from_uint8(torch.from_numpy(imgs[i : i + 100]))))).numpy()
+                for i in range(0, len(imgs), 100)
+            ]
+        )
     mse = ((out.astype(float) - imgs.astype(float)) ** 2).reshape(len(imgs), -1).mean(1)
     psnr = np.mean(10 * np.log10(255**2 / np.maximum(mse, 1e-10)))
     print(f"tokenizer PSNR on {len(imgs)} held-out 64x64 scenes: {psnr:.2f} dB (mean of per-image PSNR)")

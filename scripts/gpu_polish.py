@@ -15,6 +15,7 @@ parts into runs/digits/; copy the one to ship to assets/models/arpg.safetensors 
 ``polish_steps`` in the recipe to the step count printed, so ``python -m arpg train
 --recipe digits --device cuda`` repeats the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,18 @@ def step_seconds(r: Recipe, tokens: TokenSet, device: str, probe: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         st = Stage("probe", Path(tmp), model, new_arpg_optimizer(model, r.polish_lr), ema=r.polish_ema)
         st.save = lambda: None  # the real run checkpoints rarely; keep disk writes out of the timing
-        fit = lambda n: fit_arpg(model, st, [tokens], n, r.polish_lr, r.polish_batch,  # noqa: E731
-                                 r.label_dropout, 0, r.bf16, desc="timing")
+        fit = lambda n: fit_arpg(
+            model,
+            st,
+            [tokens],
+            n,
+            r.polish_lr,
+            r.polish_batch,  # noqa: E731
+            r.label_dropout,
+            0,
+            r.bf16,
+            desc="timing",
+        )
         fit(5)  # warm-up (kernels, allocator)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -91,8 +102,10 @@ def unpack(src: Path, run_dir: Path) -> None:
         save_checkpoint(state, run_dir / f"{stem}.safetensors", info["config"])
         print(f"wrote {run_dir / stem}.safetensors ({len(state)} tensors)")
     (run_dir / "arpg_polish_losses.json").write_text(json.dumps(info["losses"]))
-    print(f"polish_steps={info['recipe']['polish_steps']} polish_batch={info['recipe']['polish_batch']} "
-          f"({info['step_s'] * 1e3:.1f} ms/step, {info['train_s'] / 60:.1f} min)")
+    print(
+        f"polish_steps={info['recipe']['polish_steps']} polish_batch={info['recipe']['polish_batch']} "
+        f"({info['step_s'] * 1e3:.1f} ms/step, {info['train_s'] / 60:.1f} min)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,10 +142,16 @@ def sized_recipe(a: argparse.Namespace, deadline: float, workers: int) -> tuple[
 def pack(a: argparse.Namespace, meta: dict) -> None:
     """Write phase 3's weights in parts plus ``polish_info.json`` (``meta`` and the configs) to ``a.pack``."""
     a.pack.mkdir(parents=True, exist_ok=True)
-    parts = {stem: split_save(read_state_dict(a.run_dir / f"{stem}.safetensors"), a.pack / stem)
-             for stem in ("arpg_polish", "arpg_polish_ema")}
-    meta = {"config": json.loads((a.run_dir / "arpg_polish.json").read_text()),
-            "losses": phase_losses(a.run_dir, "arpg_polish"), **meta, "parts": parts}
+    parts = {
+        stem: split_save(read_state_dict(a.run_dir / f"{stem}.safetensors"), a.pack / stem)
+        for stem in ("arpg_polish", "arpg_polish_ema")
+    }
+    meta = {
+        "config": json.loads((a.run_dir / "arpg_polish.json").read_text()),
+        "losses": phase_losses(a.run_dir, "arpg_polish"),
+        **meta,
+        "parts": parts,
+    }
     (a.pack / "polish_info.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"packed into {a.pack}: {sorted(p.name for p in a.pack.iterdir())}")
 
@@ -163,11 +182,24 @@ def main() -> int:
     info = run_recipe("digits", out=out, run_dir=run_dir, plots=out, device=a.device, workers=workers, recipe=r)
     train_s = time.time() - t0
     tail = phase_losses(run_dir, "arpg_polish")[-100:]
-    print(f"phase 3: {r.polish_steps} steps in {train_s / 60:.1f} min; mean loss of the last {len(tail)} steps "
-          f"{sum(tail) / len(tail):.3f}", flush=True)
+    print(
+        f"phase 3: {r.polish_steps} steps in {train_s / 60:.1f} min; mean loss of the last {len(tail)} steps "
+        f"{sum(tail) / len(tail):.3f}",
+        flush=True,
+    )
     if a.pack:
-        pack(a, {"recipe": asdict(r), **sizing, "train_s": train_s, "total_s": time.time() - t_start,
-                 "device": device_name, "torch": torch.__version__, "run_info": info})
+        pack(
+            a,
+            {
+                "recipe": asdict(r),
+                **sizing,
+                "train_s": train_s,
+                "total_s": time.time() - t_start,
+                "device": device_name,
+                "torch": torch.__version__,
+                "run_info": info,
+            },
+        )
     return 0
 
 

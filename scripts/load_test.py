@@ -16,6 +16,7 @@ shutdown. ``--probes``: 8 concurrent requests with a 64 MP PNG of 80 kB (peak me
 and a 30 MB image as a ``data:`` URL (HTTP 413); tests/test_server.py shows the fair queue and
 clean exits. Exit status 0 when all passed. ``/measure`` only runs when named with ``--endpoints``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-DEFAULT_ENDPOINTS = ("generate", "inpaint", "outpaint", "panorama", "resize", "animate", "side_by_side", "compare",
-                     "saved_results")
+DEFAULT_ENDPOINTS = (
+    "generate",
+    "inpaint",
+    "outpaint",
+    "panorama",
+    "resize",
+    "animate",
+    "side_by_side",
+    "compare",
+    "saved_results",
+)
 ALL_ENDPOINTS = (*DEFAULT_ENDPOINTS, "measure")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MEMORY_AFTER = 20  # the first memory reading is taken after this many answered requests
@@ -84,10 +94,21 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 # -- the app under test ---------------------------------------------------------------------------------
 SAMPLE_RESULTS = {  # one saved benchmark result, for /saved_results
-    "model": "random ARPG-tiny", "machine": "load test",
-    "rows": [{"method": "arpg", "steps": s, "batch": 1, "images_per_s": 40.0 / s, "latency_s": s / 40.0,
-              "kv_cache_bytes": 4096 * s, "per_layer_cache_bytes": 1024 * s, "peak_mem_bytes": 10**7}
-             for s in (4, 8, 16)],
+    "model": "random ARPG-tiny",
+    "machine": "load test",
+    "rows": [
+        {
+            "method": "arpg",
+            "steps": s,
+            "batch": 1,
+            "images_per_s": 40.0 / s,
+            "latency_s": s / 40.0,
+            "kv_cache_bytes": 4096 * s,
+            "per_layer_cache_bytes": 1024 * s,
+            "peak_mem_bytes": 10**7,
+        }
+        for s in (4, 8, 16)
+    ],
 }
 
 
@@ -104,8 +125,12 @@ def launch_in_process(workdir: Path, a: argparse.Namespace) -> tuple[str, Callab
     demo = server.harden(build_demo(pipe, benchmarks_dir=bench))  # as app.py serves it (idempotent)
     if (a.purge_every, a.purge_age) != (server.PURGE_EVERY_S, server.PURGE_AGE_S):  # a faster purge, to watch it
         server.start_purging(server.prepare_process(), a.purge_every, a.purge_age, lambda: server.kept_files(demo))
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,  # a free port from 7860 on
-                **launch_options(app_kwargs=server.app_kwargs()))
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        quiet=True,  # a free port from 7860 on
+        **launch_options(app_kwargs=server.app_kwargs()),
+    )
     return demo.local_url, demo.close
 
 
@@ -131,16 +156,31 @@ def make_request(endpoint: str, rng: random.Random, image: str, brush: str, step
     opts = dict(steps=steps)
     calls: dict[str, Callable[[], tuple[tuple, dict]]] = {
         "generate": lambda: ((cls, rng.choice([1, 2, 4]), seed, False), opts),
-        "inpaint": lambda: (({"background": handle_file(image), "layers": [handle_file(brush)], "composite": None},
-                             cls, rng.choice([0, 1]), True, seed, False), opts),
-        "outpaint": lambda: ((handle_file(image), cls, [rng.choice(["left", "right", "top", "bottom"])], 2, seed,
-                              False), opts),
+        "inpaint": lambda: (
+            (
+                {"background": handle_file(image), "layers": [handle_file(brush)], "composite": None},
+                cls,
+                rng.choice([0, 1]),
+                True,
+                seed,
+                False,
+            ),
+            opts,
+        ),
+        "outpaint": lambda: (
+            (handle_file(image), cls, [rng.choice(["left", "right", "top", "bottom"])], 2, seed, False),
+            opts,
+        ),
         "panorama": lambda: ((handle_file(image), cls, rng.choice(["right", "bottom"]), 2, seed, False), opts),
-        "resize": lambda: ((handle_file(image), cls, rng.choice([1.5, 2.0]), rng.choice(["lattice", "reencode"]),
-                            0.5, seed, False), opts),
+        "resize": lambda: (
+            (handle_file(image), cls, rng.choice([1.5, 2.0]), rng.choice(["lattice", "reencode"]), 0.5, seed, False),
+            opts,
+        ),
         "animate": lambda: ((cls, rng.choice(["random", "raster", "spiral-in"]), steps, seed, False, 8), {}),
-        "side_by_side": lambda: ((cls, *rng.sample(["random", "raster", "spiral-in", "z-curve"], 2), steps, seed,
-                                  False, 8), {}),
+        "side_by_side": lambda: (
+            (cls, *rng.sample(["random", "raster", "spiral-in", "z-curve"], 2), steps, seed, False, 8),
+            {},
+        ),
         "compare": lambda: ((cls, steps, seed, False, 8), {}),
         "saved_results": lambda: (("tiny.json",), {}),
         "measure": lambda: (([1], [4], False, 1), {}),
@@ -220,21 +260,42 @@ def probe_bomb(url: str, bomb: str, pid: int | None, n: int = 8) -> dict[str, An
     gc.collect()
     after = rss_bytes(pid) or 0
     refused = sum("too large" in a for a in answers)
-    return {"requests": n, "refused": refused, "answer": answers[0][:160], "before_mb": before / MB,
-            "peak_growth_mb": (peak - before) / MB, "after_mb": after / MB,
-            "ok": refused == n and peak - before <= 300 * MB and after <= before * 1.1}
+    return {
+        "requests": n,
+        "refused": refused,
+        "answer": answers[0][:160],
+        "before_mb": before / MB,
+        "peak_growth_mb": (peak - before) / MB,
+        "after_mb": after / MB,
+        "ok": refused == n and peak - before <= 300 * MB and after <= before * 1.1,
+    }
 
 
 def probe_data_url(url: str) -> dict[str, Any]:
     """A 30 MB image as a ``data:`` URL in the JSON body: HTTP 413 before it is decoded."""
     import httpx
 
-    body = {"data": [{"url": "data:image/png;base64," + base64.b64encode(os.urandom(30 * MB)).decode(),
-                      "meta": {"_type": "gradio.FileData"}}, "class 1", ["right"], 2, 1, False]}
+    body = {
+        "data": [
+            {
+                "url": "data:image/png;base64," + base64.b64encode(os.urandom(30 * MB)).decode(),
+                "meta": {"_type": "gradio.FileData"},
+            },
+            "class 1",
+            ["right"],
+            2,
+            1,
+            False,
+        ]
+    }
     t0 = time.monotonic()
     r = httpx.post(f"{url}gradio_api/call/outpaint", json=body, timeout=60)
-    return {"status": r.status_code, "seconds": time.monotonic() - t0, "detail": r.text[:160],
-            "ok": r.status_code == 413}
+    return {
+        "status": r.status_code,
+        "seconds": time.monotonic() - t0,
+        "detail": r.text[:160],
+        "ok": r.status_code == 413,
+    }
 
 
 # -- report ---------------------------------------------------------------------------------------------------
@@ -243,29 +304,47 @@ def summarise(run: Run, endpoints: list[str]) -> dict[str, Any]:
     for name in [*endpoints, "all"]:
         rows = [o for o in run.outcomes if name == "all" or o.endpoint == name]
         lat = [o.latency_s for o in rows if o.status == "ok" and o.latency_s is not None]
-        by[name] = {"requests": len(rows), "ok": sum(o.status == "ok" for o in rows),
-                    "errors": sum(o.status == "error" for o in rows), "lost": sum(o.status == "lost" for o in rows),
-                    **{k: (round(v, 4) if v is not None else None) for k, v in percentiles(lat).items()}}
+        by[name] = {
+            "requests": len(rows),
+            "ok": sum(o.status == "ok" for o in rows),
+            "errors": sum(o.status == "error" for o in rows),
+            "lost": sum(o.status == "lost" for o in rows),
+            **{k: (round(v, 4) if v is not None else None) for k, v in percentiles(lat).items()},
+        }
     return by
 
 
 def memory_report(run: Run, before: int | None, after: int | None, answered: int, tolerance: float) -> dict:
     """The leak check: memory after all requests against after the first ``MEMORY_AFTER``."""
     first = next(((n, r) for n, r in run.memory if n >= min(MEMORY_AFTER, answered) and r), None)
-    report: dict[str, Any] = {"before_mb": before / MB if before else None, "first_at": None,
-                              "after_first_mb": None, "all_at": answered, "after_all_mb": None, "growth_pct": None,
-                              "tolerance_pct": 100 * tolerance, "ok": None,
-                              "series_mb": [(n, round(r / MB, 1)) for n, r in run.memory if r]}
+    report: dict[str, Any] = {
+        "before_mb": before / MB if before else None,
+        "first_at": None,
+        "after_first_mb": None,
+        "all_at": answered,
+        "after_all_mb": None,
+        "growth_pct": None,
+        "tolerance_pct": 100 * tolerance,
+        "ok": None,
+        "series_mb": [(n, round(r / MB, 1)) for n, r in run.memory if r],
+    }
     if first and after:
         growth = after / first[1] - 1
-        report.update(first_at=first[0], after_first_mb=first[1] / MB, after_all_mb=after / MB,
-                      growth_pct=100 * growth, ok=growth <= tolerance)
+        report.update(
+            first_at=first[0],
+            after_first_mb=first[1] / MB,
+            after_all_mb=after / MB,
+            growth_pct=100 * growth,
+            ok=growth <= tolerance,
+        )
     return report
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"\n{report['users']} users, {report['requests']} requests, {report['wall_s']:.1f} s "
-          f"({report['throughput_rps']:.2f} requests/s) against {report['url']}")
+    print(
+        f"\n{report['users']} users, {report['requests']} requests, {report['wall_s']:.1f} s "
+        f"({report['throughput_rps']:.2f} requests/s) against {report['url']}"
+    )
     keys = ("requests", "ok", "errors", "lost", "p50", "p90", "p99", "max")
     print(f"{'endpoint':<14}" + "".join(f"{k:>9}" for k in keys))
     for name, r in report["endpoints"].items():
@@ -274,13 +353,16 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  error: {e}")
     m = report["memory"]
     if m["after_first_mb"] is not None:
-        print(f"memory (RSS): {m['before_mb']:.1f} MB before, {m['after_first_mb']:.1f} MB after {m['first_at']} "
-              f"requests, {m['after_all_mb']:.1f} MB after {m['all_at']} ({m['growth_pct']:+.1f} %, limit "
-              f"{m['tolerance_pct']:.0f} %): {'ok' if m['ok'] else 'LEAK?'}")
+        print(
+            f"memory (RSS): {m['before_mb']:.1f} MB before, {m['after_first_mb']:.1f} MB after {m['first_at']} "
+            f"requests, {m['after_all_mb']:.1f} MB after {m['all_at']} ({m['growth_pct']:+.1f} %, limit "
+            f"{m['tolerance_pct']:.0f} %): {'ok' if m['ok'] else 'LEAK?'}"
+        )
     else:
         print("memory: not measured (give --pid for a server in another process)")
-    print("temporary files (files, bytes): " + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                                          for k, v in report["files"].items()))
+    print(
+        "temporary files (files, bytes): " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report["files"].items())
+    )
     for name, probe in report.get("probes", {}).items():
         print(f"probe {name}: {'ok' if probe['ok'] else 'FAILED'} {json.dumps(probe, default=str)}")
     print("PASS" if report["pass"] else "FAIL")
@@ -294,8 +376,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--users", type=int, default=12, help="concurrent users, each with its own client")
     p.add_argument("--requests", type=int, default=96, help="requests in all, shared by the users")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
-    p.add_argument("--endpoints", default=",".join(DEFAULT_ENDPOINTS),
-                   help=f"comma-separated, from {', '.join(ALL_ENDPOINTS)} (or 'all')")
+    p.add_argument(
+        "--endpoints",
+        default=",".join(DEFAULT_ENDPOINTS),
+        help=f"comma-separated, from {', '.join(ALL_ENDPOINTS)} (or 'all')",
+    )
     p.add_argument("--steps", type=int, default=4, help="decoding steps of every request")
     p.add_argument("--model", choices=["tiny", "digits"], default="tiny", help="random model served in-process")
     p.add_argument("--threads", type=int, default=1, help="torch threads of the in-process app")
@@ -309,8 +394,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.users < 1 or a.requests < 1 or a.timeout <= 0 or a.steps < 1:
         p.error("--users, --requests, --timeout and --steps must be positive")
-    a.endpoints = list(ALL_ENDPOINTS) if a.endpoints == "all" else [e.strip().lstrip("/") for e in
-                                                                      a.endpoints.split(",") if e.strip()]
+    a.endpoints = (
+        list(ALL_ENDPOINTS)
+        if a.endpoints == "all"
+        else [e.strip().lstrip("/") for e in a.endpoints.split(",") if e.strip()]
+    )
     bad = [e for e in a.endpoints if e not in ALL_ENDPOINTS]
     if bad or not a.endpoints:
         p.error(f"unknown endpoint(s) {bad}; choose from {', '.join(ALL_ENDPOINTS)}")
@@ -329,8 +417,10 @@ def run_users(a: argparse.Namespace, url: str, inputs: tuple[str, str], workdir:
         work.put((endpoint, *make_request(endpoint, rng, *inputs, a.steps)))
     run = Run(deadline=time.monotonic() + a.timeout, pid=pid)
     (workdir / "downloads").mkdir()
-    threads = [threading.Thread(target=user, args=(url, work, run, str(workdir / "downloads")), daemon=True)
-               for _ in range(a.users)]
+    threads = [
+        threading.Thread(target=user, args=(url, work, run, str(workdir / "downloads")), daemon=True)
+        for _ in range(a.users)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -366,8 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.monotonic() - t0
     gc.collect()
     answered = sum(o.status != "lost" for o in run.outcomes)
-    memory = memory_report(run, memory_before, rss_bytes(pid) if (pid or not a.url) else None, answered,
-                           a.leak_tolerance)
+    memory = memory_report(
+        run, memory_before, rss_bytes(pid) if (pid or not a.url) else None, answered, a.leak_tolerance
+    )
     files = {"after_requests": usage(cache_dir)}
     probes = {"bomb": probe_bomb(url, bomb, pid), "data_url": probe_data_url(url)} if a.probes else {}
     if a.wait_purge > 0:
@@ -379,15 +470,27 @@ def main(argv: list[str] | None = None) -> int:
         files["after_shutdown"] = usage(cache_dir)
     endpoints = summarise(run, a.endpoints)
     total = endpoints["all"]
-    report = {"url": url, "in_process": not a.url, "model": None if a.url else a.model, "users": a.users,
-              "requests": a.requests, "steps": a.steps, "timeout_s": a.timeout, "wall_s": wall,
-              "throughput_rps": total["ok"] / wall if wall else 0.0, "endpoints": endpoints,
-              "first_errors": [f"/{o.endpoint}: {o.error}" for o in run.outcomes if o.status != "ok"][:10],
-              "memory": memory, "files": {"folder": cache_dir, **files}, "probes": probes,
-              "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None}}
+    report = {
+        "url": url,
+        "in_process": not a.url,
+        "model": None if a.url else a.model,
+        "users": a.users,
+        "requests": a.requests,
+        "steps": a.steps,
+        "timeout_s": a.timeout,
+        "wall_s": wall,
+        "throughput_rps": total["ok"] / wall if wall else 0.0,
+        "endpoints": endpoints,
+        "first_errors": [f"/{o.endpoint}: {o.error}" for o in run.outcomes if o.status != "ok"][:10],
+        "memory": memory,
+        "files": {"folder": cache_dir, **files},
+        "probes": probes,
+        "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None},
+    }
     shutil.rmtree(workdir, ignore_errors=True)
-    report["pass"] = bool(total["ok"] == a.requests and memory["ok"] is not False
-                          and all(p["ok"] for p in probes.values()))
+    report["pass"] = bool(
+        total["ok"] == a.requests and memory["ok"] is not False and all(p["ok"] for p in probes.values())
+    )
     print_report(report)
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

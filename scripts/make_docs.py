@@ -1,7 +1,8 @@
 """Example images of every task for the README (docs/examples/), from the shipped model.
 
-    python scripts/make_docs.py
+python scripts/make_docs.py
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,7 +64,8 @@ def main() -> None:
     ed = tasks.edit(pipe, x, box, new, options=opts16, seed=1)
     titles = ["input", "mask (right half)", f"inpainted as {y}", "mask", f"edited to {new}"]
     labelled([big(x), big(masked(x, m)), big(inp.image), big(masked(x, box)), big(ed.image)], titles).save(
-        OUT / "inpaint_edit.png")
+        OUT / "inpaint_edit.png"
+    )
     # outpainting and panorama
     out = tasks.outpaint(pipe, x, y, left=4, right=4, top=2, bottom=2, options=opts16, seed=2)
     pano = tasks.panorama(pipe, imgs[1], int(labels[1]), times=4, options=opts16, seed=3)
@@ -72,8 +74,9 @@ def main() -> None:
     # resolution change
     lat = tasks.resize(pipe, x, y, scale=1.5, strategy="lattice", options=opts16, seed=4)
     ree = tasks.resize(pipe, x, y, scale=1.5, strategy="reencode", options=opts16, seed=4)
-    labelled([big(x, 3), big(lat.image, 2), big(ree.image, 2)],
-             ["input 64 px", "lattice, 96 px", "re-encode, 96 px"]).save(OUT / "resize.png")
+    labelled(
+        [big(x, 3), big(lat.image, 2), big(ree.image, 2)], ["input 64 px", "lattice, 96 px", "re-encode, 96 px"]
+    ).save(OUT / "resize.png")
     # decoding order
     o = pipe.generate([y], opts16, seed=5, snapshots=True)
     save_animation(trace_frames(pipe, o, label_text=pipe.class_names[y]), OUT / "order.gif", fps=4)

@@ -9,6 +9,7 @@ and stops the app::
     python scripts/screenshots.py --random digits    # an untrained model of the same shape
     python scripts/screenshots.py --weights ARPG-L --out /tmp/shots
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,25 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TABS = ("generate", "inpaint", "outpaint", "resolution", "visualize", "tradeoffs")
 SCREENS = (*TABS, "model")  # "model": the header's Model dropdown, open
-TAB_LABELS = {"generate": "Generate", "inpaint": "Inpaint", "outpaint": "Outpaint", "resolution": "Resolution",
-              "visualize": "Visualize", "tradeoffs": "Trade-offs"}
+TAB_LABELS = {
+    "generate": "Generate",
+    "inpaint": "Inpaint",
+    "outpaint": "Outpaint",
+    "resolution": "Resolution",
+    "visualize": "Visualize",
+    "tradeoffs": "Trade-offs",
+}
 log = logging.getLogger("screenshots")
 
 
@@ -37,11 +51,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tokenizer", help="VQ tokenizer checkpoint")
     p.add_argument("--device", default=None, help="cpu or cuda")
     p.add_argument("--random", choices=["tiny", "digits"], help="use an untrained model of this size instead")
-    p.add_argument("--offer", nargs="*", default=["ARPG-L", "ARPG-XL", "ARPG-XXL"],
-                   help="also list these models in the Model dropdown (loaded only if chosen)")
+    p.add_argument(
+        "--offer",
+        nargs="*",
+        default=["ARPG-L", "ARPG-XL", "ARPG-XXL"],
+        help="also list these models in the Model dropdown (loaded only if chosen)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="output folder")
-    p.add_argument("--tabs", nargs="+", choices=SCREENS, default=list(SCREENS),
-                   help="only these tabs (model: the Model dropdown)")
+    p.add_argument(
+        "--tabs", nargs="+", choices=SCREENS, default=list(SCREENS), help="only these tabs (model: the Model dropdown)"
+    )
     p.add_argument("--width", type=int, default=1280, help="browser width in px")
     p.add_argument("--chromium", default=CHROMIUM, help="the Chromium executable")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
@@ -57,8 +76,10 @@ def load_models(a: argparse.Namespace) -> Any:
         from arpg.store import ModelStore
 
         pipe = Pipeline.random("ARPG-digits", "VQ-digits") if a.random == "digits" else Pipeline.random()
-        pipe.notice = ("This is an **untrained, randomly initialised** model: the images are noise; "
-                       "the app works the same with the trained one.")
+        pipe.notice = (
+            "This is an **untrained, randomly initialised** model: the images are noise; "
+            "the app works the same with the trained one."
+        )
         return ModelStore(pipe, extra=a.offer, device=a.device)
     return model_store(a.weights, a.tokenizer, device=a.device, offer=a.offer)
 
@@ -73,7 +94,9 @@ def wait_text(page: Any, elem_id: str, text: str, timeout_s: float) -> None:
     """Wait until the element ``#elem_id`` contains ``text``."""
     page.wait_for_function(
         "([id, text]) => { const e = document.getElementById(id); return e && e.innerText.includes(text); }",
-        arg=[elem_id, text], timeout=timeout_s * 1000)
+        arg=[elem_id, text],
+        timeout=timeout_s * 1000,
+    )
 
 
 def open_tab(page: Any, tab: str) -> None:
@@ -175,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = build_demo(load_models(a))
     port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **launch_options())
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_options())
     a.out.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as p:

@@ -1,5 +1,6 @@
 """Shared test setup: no analytics, no proxy for local servers, and one in-process app
 (random tiny model) for the API and browser tests."""
+
 from __future__ import annotations
 
 import json
@@ -21,14 +22,34 @@ SAMPLE_RESULTS: dict[str, Any] = {
     "model": "random ARPG-tiny",
     "machine": "CPU, test",
     "rows": [
-        {"method": "arpg", "steps": s, "batch": b, "images_per_s": b * 40.0 / s, "latency_s": s / 40.0,
-         "kv_cache_bytes": 4096 * s, "per_layer_cache_bytes": 1024 * s, "peak_mem_bytes": 10**7,
-         "accuracy": 0.5 + s / 100, "frechet": 30.0 - s}
-        for s in (4, 8, 16) for b in (1, 4)
-    ] + [
-        {"method": "raster", "steps": 16, "batch": 1, "images_per_s": 2.0, "latency_s": 0.5,
-         "kv_cache_bytes": 65536, "per_layer_cache_bytes": 16384, "peak_mem_bytes": 10**7,
-         "accuracy": 0.7, "frechet": 12.0},
+        {
+            "method": "arpg",
+            "steps": s,
+            "batch": b,
+            "images_per_s": b * 40.0 / s,
+            "latency_s": s / 40.0,
+            "kv_cache_bytes": 4096 * s,
+            "per_layer_cache_bytes": 1024 * s,
+            "peak_mem_bytes": 10**7,
+            "accuracy": 0.5 + s / 100,
+            "frechet": 30.0 - s,
+        }
+        for s in (4, 8, 16)
+        for b in (1, 4)
+    ]
+    + [
+        {
+            "method": "raster",
+            "steps": 16,
+            "batch": 1,
+            "images_per_s": 2.0,
+            "latency_s": 0.5,
+            "kv_cache_bytes": 65536,
+            "per_layer_cache_bytes": 16384,
+            "peak_mem_bytes": 10**7,
+            "accuracy": 0.7,
+            "frechet": 12.0,
+        },
     ],
 }
 
@@ -72,8 +93,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
     pipe.notice = "Test notice: a random model."
     demo = build_demo(pipe, benchmarks_dir=bench_dir)
     port = free_port()
-    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
-                **launch_options())
+    demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True, **launch_options())
     try:
         yield RunningApp(f"http://127.0.0.1:{port}/", demo, pipe, bench_dir)
     finally:

@@ -1,4 +1,5 @@
 """The web app through its API (gradio_client), on a random tiny model served in-process."""
+
 from __future__ import annotations
 
 import sys
@@ -15,8 +16,18 @@ from tests.conftest import RunningApp
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-ENDPOINTS = ("/generate", "/inpaint", "/outpaint", "/panorama", "/resize", "/animate", "/side_by_side",
-             "/compare", "/saved_results", "/measure")
+ENDPOINTS = (
+    "/generate",
+    "/inpaint",
+    "/outpaint",
+    "/panorama",
+    "/resize",
+    "/animate",
+    "/side_by_side",
+    "/compare",
+    "/saved_results",
+    "/measure",
+)
 FAST = dict(steps=4)  # every call decodes the 16 cells of the tiny model in 4 steps
 
 
@@ -57,8 +68,11 @@ def load(path: str) -> np.ndarray:
 
 
 def editor(image: str | None, *layers: str) -> dict:
-    return {"background": handle_file(image) if image else None, "layers": [handle_file(p) for p in layers],
-            "composite": None}
+    return {
+        "background": handle_file(image) if image else None,
+        "layers": [handle_file(p) for p in layers],
+        "composite": None,
+    }
 
 
 def generate_ok(client: Client, seed: int = 3) -> tuple:
@@ -77,11 +91,13 @@ def test_sampling_controls_are_named_parameters_of_the_api(client: Client) -> No
     named parameter per control, after the tab's own inputs; the model comes last."""
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     sampling = ["steps", "schedule", "cfg_scale", "cfg_schedule", "temperature", "top_k", "top_p", "order"]
-    own = {"/generate": ["class_name", "n_images", "seed", "randomize"],
-           "/inpaint": ["editor", "class_name", "dilate", "blend", "seed", "randomize"],
-           "/outpaint": ["image", "class_name", "directions", "amount", "seed", "randomize"],
-           "/panorama": ["image", "class_name", "side", "times", "seed", "randomize"],
-           "/resize": ["image", "class_name", "scale", "strategy", "regenerate", "seed", "randomize"]}
+    own = {
+        "/generate": ["class_name", "n_images", "seed", "randomize"],
+        "/inpaint": ["editor", "class_name", "dilate", "blend", "seed", "randomize"],
+        "/outpaint": ["image", "class_name", "directions", "amount", "seed", "randomize"],
+        "/panorama": ["image", "class_name", "side", "times", "seed", "randomize"],
+        "/resize": ["image", "class_name", "scale", "strategy", "regenerate", "seed", "randomize"],
+    }
     for api, names in own.items():
         canvas = ["decoding"] if api in ("/outpaint", "/panorama", "/resize") else []  # windowed or whole
         assert [p["parameter_name"] for p in named[api]["parameters"]] == names + sampling + canvas + ["model"], api
@@ -128,8 +144,9 @@ def test_generate_streams_partial_images(client: Client) -> None:
 
 
 def test_inpaint(client: Client, digit_png: str, mask_png: str) -> None:
-    result, seed, info = client.predict(editor(digit_png, mask_png), "class 7", 0, True, 9, False, **FAST,
-                                        api_name="/inpaint")
+    result, seed, info = client.predict(
+        editor(digit_png, mask_png), "class 7", 0, True, 9, False, **FAST, api_name="/inpaint"
+    )
     out, orig = load(result), load(digit_png)
     assert seed == 9 and "regenerated" in info
     assert out.shape[:2] == (16, 16)  # native pixels of the tiny model (the page enlarges them)
@@ -151,8 +168,9 @@ def test_outpaint_and_panorama(client: Client, digit_png: str) -> None:
 
 @pytest.mark.parametrize("strategy", ["lattice", "reencode"])
 def test_resize(client: Client, digit_png: str, strategy: str) -> None:
-    result, _, info = client.predict(handle_file(digit_png), "class 1", 2.0, strategy, 0.5, 4, False, **FAST,
-                                     api_name="/resize")
+    result, _, info = client.predict(
+        handle_file(digit_png), "class 1", 2.0, strategy, 0.5, 4, False, **FAST, api_name="/resize"
+    )
     assert load(result).shape[:2] == (32, 32)  # native pixels (the page enlarges them)
     assert "8×8 tokens" in info
 
@@ -176,8 +194,9 @@ def test_animate_and_compare(client: Client) -> None:
 
 
 def test_side_by_side_two_orders(client: Client) -> None:
-    gif, download, heat, seed, info = client.predict("class 2", "confidence", "spiral-out", 4, 3, False, 8,
-                                                     api_name="/side_by_side")
+    gif, download, heat, seed, info = client.predict(
+        "class 2", "confidence", "spiral-out", 4, 3, False, 8, api_name="/side_by_side"
+    )
     with Image.open(gif) as im:
         assert im.n_frames >= 5
     assert seed == 3 and "confidence vs spiral-out" in info
@@ -187,19 +206,22 @@ def test_side_by_side_two_orders(client: Client) -> None:
 
 
 # -- bad input ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("change, message", [
-    (dict(steps=0), "Steps must be between 1 and 16"),
-    (dict(steps=10**6), "Steps must be between 1 and 16"),
-    (dict(temperature=0), r"Temperature must be in \[0.05, 3\], got 0"),
-    (dict(top_p=0), r"Top-p must be in \[0.05, 1\], got 0"),
-    (dict(n_images=100), "Number of images must be between 1 and 8"),
-    (dict(seed=-1), "Seed must be between 0"),
-    (dict(seed=1.5, randomize=False), "Seed must be a whole number"),
-    (dict(class_name="not a class"), "Unknown class 'not a class': random ARPG-tiny has 10 classes"),
-    (dict(class_name="10"), "Class must be in 0..9, got 10"),
-    (dict(model="ARPG-XXXL"), "is not one of the choices: 'random ARPG-tiny'"),
-    (dict(schedule="fastest"), "is not one of the choices: 'arccos', 'cosine', 'linear'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(steps=0), "Steps must be between 1 and 16"),
+        (dict(steps=10**6), "Steps must be between 1 and 16"),
+        (dict(temperature=0), r"Temperature must be in \[0.05, 3\], got 0"),
+        (dict(top_p=0), r"Top-p must be in \[0.05, 1\], got 0"),
+        (dict(n_images=100), "Number of images must be between 1 and 8"),
+        (dict(seed=-1), "Seed must be between 0"),
+        (dict(seed=1.5, randomize=False), "Seed must be a whole number"),
+        (dict(class_name="not a class"), "Unknown class 'not a class': random ARPG-tiny has 10 classes"),
+        (dict(class_name="10"), "Class must be in 0..9, got 10"),
+        (dict(model="ARPG-XXXL"), "is not one of the choices: 'random ARPG-tiny'"),
+        (dict(schedule="fastest"), "is not one of the choices: 'arccos', 'cosine', 'linear'"),
+    ],
+)
 def test_bad_generate_input_is_refused_in_plain_words(client: Client, change: dict, message: str) -> None:
     kw = dict(class_name="class 3", n_images=1, seed=1, randomize=False, steps=4)
     kw.update(change)
@@ -213,8 +235,9 @@ def _raw_call(url: str, api: str, body: str) -> str:
     """Call an endpoint with a raw JSON body (gradio_client cannot send NaN); the event stream."""
     import httpx
 
-    r = httpx.post(f"{url}gradio_api/call/{api}", content=body, headers={"Content-Type": "application/json"},
-                   timeout=30)
+    r = httpx.post(
+        f"{url}gradio_api/call/{api}", content=body, headers={"Content-Type": "application/json"}, timeout=30
+    )
     r.raise_for_status()
     event = r.json()["event_id"]
     return httpx.get(f"{url}gradio_api/call/{api}/{event}", timeout=60).text
@@ -222,8 +245,21 @@ def _raw_call(url: str, api: str, body: str) -> str:
 
 @pytest.mark.parametrize("field, index", [("temperature", 8), ("steps", 4), ("seed", 2)])
 def test_nan_is_refused(app_server: RunningApp, client: Client, field: str, index: int) -> None:
-    data = ['"class 3"', "1", "1", "false", "4", '"arccos"', "2.0", '"linear"', "1.0", "0", "1.0", '"random"',
-            '"random ARPG-tiny"']
+    data = [
+        '"class 3"',
+        "1",
+        "1",
+        "false",
+        "4",
+        '"arccos"',
+        "2.0",
+        '"linear"',
+        "1.0",
+        "0",
+        "1.0",
+        '"random"',
+        '"random ARPG-tiny"',
+    ]
     data[index] = "NaN"
     stream = _raw_call(app_server.url, "generate", '{"data": [' + ", ".join(data) + "]}")
     assert "event: error" in stream and "finite number" in stream, stream[-500:]
@@ -241,8 +277,9 @@ def test_inpaint_without_image_or_mask(client: Client, digit_png: str, empty_mas
     generate_ok(client)
 
 
-@pytest.mark.parametrize("api, args", [("/outpaint", (["right"], 2)), ("/panorama", ("right", 2)),
-                                       ("/resize", (2.0, "lattice", 0.5))])
+@pytest.mark.parametrize(
+    "api, args", [("/outpaint", (["right"], 2)), ("/panorama", ("right", 2)), ("/resize", (2.0, "lattice", 0.5))]
+)
 def test_no_image_is_refused_in_words_for_api_callers_too(client: Client, api: str, args: tuple) -> None:
     with pytest.raises(Exception, match="Upload an image first") as err:
         client.predict(None, "class 1", *args, **FAST, api_name=api)
@@ -263,21 +300,21 @@ def test_other_bad_inputs(client: Client, digit_png: str) -> None:
 
 def test_steps_beyond_the_cells_to_decode_are_reduced(client: Client, digit_png: str, mask_png: str) -> None:
     """16 steps asked, only a few cells painted: one step per cell, and the summary says so once."""
-    result, _, info = client.predict(editor(digit_png, mask_png), "class 1", 0, True, 1, False, 16,
-                                     api_name="/inpaint")
+    result, _, info = client.predict(editor(digit_png, mask_png), "class 1", 0, True, 1, False, 16, api_name="/inpaint")
     assert "steps were used" in info and info.count("to decode") == 1, info
-    result, _, info = client.predict(handle_file(digit_png), "class 1", ["right"], 2, 1, False, 16,
-                                     api_name="/outpaint")
+    result, _, info = client.predict(
+        handle_file(digit_png), "class 1", ["right"], 2, 1, False, 16, api_name="/outpaint"
+    )
     assert "8 steps were used" in info and info.count("to decode") == 1, info
 
 
-def test_one_cell_to_decode_is_one_step_in_the_singular(client: Client, digit_png: str,
-                                                        tmp_path: Path) -> None:
+def test_one_cell_to_decode_is_one_step_in_the_singular(client: Client, digit_png: str, tmp_path: Path) -> None:
     brush = np.zeros((64, 64, 4), np.uint8)
     brush[20:28, 20:28] = (255, 46, 136, 255)  # inside one 16 px cell of the 64 px input
     Image.fromarray(brush).save(tmp_path / "one-cell.png")
-    _, _, info = client.predict(editor(digit_png, str(tmp_path / "one-cell.png")), "class 1", 0, True, 1, False, 4,
-                                api_name="/inpaint")
+    _, _, info = client.predict(
+        editor(digit_png, str(tmp_path / "one-cell.png")), "class 1", 0, True, 1, False, 4, api_name="/inpaint"
+    )
     assert "regenerated in 1 step" in info and "1 steps" not in info, info
     assert "only 1 token to decode, so 1 step was used" in info, info
 
@@ -335,7 +372,8 @@ def test_gpu_time_grows_with_steps_and_images_between_a_floor_and_a_cap() -> Non
 
 
 def test_default_steps_are_32_for_the_small_model_and_16_for_a_large_one_on_cpu(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from arpg.pipeline import Pipeline
     from demo.tabs import widgets
 

@@ -1,5 +1,6 @@
 """The session's model in the web app (demo/tabs/models.py): the Model dropdown, callbacks that
 take the model last, and what a switch updates; built in-process (no server)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,12 @@ def choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = fake_hub_cache(tmp_path / "hub", num_classes=1000)
-    store = ModelStore(Pipeline.random("ARPG-tiny", "VQ-tiny"), device="cpu", cache_dir=cache,
-                       shipped=lambda: Pipeline.shipped(device="cpu"))
+    store = ModelStore(
+        Pipeline.random("ARPG-tiny", "VQ-tiny"),
+        device="cpu",
+        cache_dir=cache,
+        shipped=lambda: Pipeline.shipped(device="cpu"),
+    )
     with gr.Blocks():
         c = ModelChoice.build(store)
         generate.build(c, gr.State(None))
@@ -52,8 +57,7 @@ def test_switching_the_model_updates_classes_defaults_ranges_and_examples(choice
     assert "**Model:** ARPG-L" in line and "1000 classes" in line and "16×16 px images from 4×4 tokens" in line
     assert calls and "Loading ARPG-L" in calls[0][1]["desc"]  # a visible message while it loads
     pickers = [v for c, v in updates if isinstance(c, gr.Dropdown) and c.label == "Class"]
-    assert len(pickers) == 3 and all(v["choices"][207] == "golden retriever" and v["value"] == "tench"
-                                     for v in pickers)
+    assert len(pickers) == 3 and all(v["choices"][207] == "golden retriever" and v["value"] == "tench" for v in pickers)
     boxes = [v for c, v in updates if isinstance(c, gr.Column)]
     assert boxes == [{"__type__": "update", "visible": False}]  # the digit examples do not fit ImageNet classes
     steps = [v for c, v in updates if isinstance(c, gr.Slider) and c.label == "Steps"]
@@ -85,6 +89,7 @@ def test_callbacks_take_the_model_last_and_use_its_pipeline_and_defaults(choice:
     def factory(pipe: Any) -> Any:
         def handler(class_name: str, options: Any, progress: Any = None) -> tuple:
             return pipe.name, pipe.label_of(class_name), options, progress
+
         return handler
 
     callback = choice.callback(factory)

@@ -1,5 +1,6 @@
 """The Trade-offs tab through its API (gradio_client) and its handlers: saved results, the Measure
 button (strings as the API docs list them), the time estimate said before measuring."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def test_saved_results_missing_says_press_measure(app_server: RunningApp, client
 
 
 @pytest.mark.parametrize("batches, steps", [([1, 4], [4, 8]), (["1", "4"], ["4", "8"])])  # as the API docs list them
-def test_measure_runs_the_quick_measurement(client: Client, monkeypatch: pytest.MonkeyPatch, batches: list,
-                                            steps: list) -> None:
+def test_measure_runs_the_quick_measurement(
+    client: Client, monkeypatch: pytest.MonkeyPatch, batches: list, steps: list
+) -> None:
     from arpg.measure import quick
 
     calls = []
@@ -53,8 +55,17 @@ def test_measure_runs_the_quick_measurement(client: Client, monkeypatch: pytest.
         calls.append(plan)
         if progress:
             progress(0.5, "measuring")
-        order_rows = [{"order": "random", "steps": 4, "samples": 2, "accuracy": None, "frechet": None,
-                       "seconds_per_image": 0.1, "queries_per_image": 16}]
+        order_rows = [
+            {
+                "order": "random",
+                "steps": 4,
+                "samples": 2,
+                "accuracy": None,
+                "frechet": None,
+                "seconds_per_image": 0.1,
+                "queries_per_image": 16,
+            }
+        ]
         return {**SAMPLE_RESULTS, "orders": {"rows": order_rows}, "estimate_s": 3.0, "seconds": 2.0}
 
     monkeypatch.setattr(quick, "run_quick", run_quick)
@@ -75,7 +86,7 @@ def test_measure_refuses_other_values_in_words(client: Client) -> None:
 
 def test_the_estimate_is_said_before_measuring() -> None:
     from arpg.pipeline import Pipeline
-    from demo.tabs.tradeoffs import estimate_handler
+    from demo.tabs.benchmarks import estimate_handler
 
     say = estimate_handler(Pipeline.random())
     text = say([1, 4], [4, 8], True, 1, ["raster"], 2)
@@ -84,25 +95,47 @@ def test_the_estimate_is_said_before_measuring() -> None:
 
 
 def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
-    from demo.tabs.tradeoffs import order_rows, saved_files
+    from demo.tabs.benchmarks import order_rows, saved_files
 
     (tmp_path / "shipped.json").write_text(json.dumps(SAMPLE_RESULTS))
-    orders = {"model": "m", "rows": [{"order": "raster", "steps": 32, "accuracy": 0.9, "frechet": 1.5,
-                                      "seconds_per_image": 0.1, "queries_per_image": 256}]}
+    orders = {
+        "model": "m",
+        "rows": [
+            {
+                "order": "raster",
+                "steps": 32,
+                "accuracy": 0.9,
+                "frechet": 1.5,
+                "seconds_per_image": 0.1,
+                "queries_per_image": 256,
+            }
+        ],
+    }
     (tmp_path / "orders.json").write_text(json.dumps(orders))
     (tmp_path / "quality.json").write_text(json.dumps({"generation": []}))
     (tmp_path / "broken.json").write_text("{")
     assert saved_files(tmp_path) == ["shipped.json"]
     assert order_rows(orders) == [["raster", 32, None, 0.9, 1.5, 0.1, 256, 2.49]]
-    unmeasured = {"rows": [{"order": "random", "steps": 4, "samples": 8, "accuracy": None, "frechet": None,
-                            "seconds_per_image": 0.01, "queries_per_image": 16}]}
+    unmeasured = {
+        "rows": [
+            {
+                "order": "random",
+                "steps": 4,
+                "samples": 8,
+                "accuracy": None,
+                "frechet": None,
+                "seconds_per_image": 0.01,
+                "queries_per_image": 16,
+            }
+        ]
+    }
     assert order_rows(unmeasured) == [["random", 4, 8, None, None, 0.01, 16, 2.44]]
 
 
 def test_no_estimate_is_said_in_words_when_calibrating_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     from arpg.measure import quick
     from arpg.pipeline import Pipeline
-    from demo.tabs.tradeoffs import estimate_handler
+    from demo.tabs.benchmarks import estimate_handler
 
     def no_gpu(pipe, plan):
         raise RuntimeError("CUDA is not available outside a GPU request")
@@ -112,8 +145,8 @@ def test_no_estimate_is_said_in_words_when_calibrating_fails(monkeypatch: pytest
 
 
 def test_zerogpu_reserves_more_for_more_orders_and_raster() -> None:
+    from demo.tabs.benchmarks import measure_seconds
     from demo.tabs.errors import GPU_CAP_S
-    from demo.tabs.tradeoffs import measure_seconds
 
     base = dict(batches=[4], steps=[16], repeats=1, orders=[], raster=False, per_class=1)
     plain = measure_seconds(base)
@@ -125,11 +158,11 @@ def test_figures_get_a_white_band_for_the_image_toolbar() -> None:
     import numpy as np
     from PIL import Image
 
-    from demo.tabs.tradeoffs import TOOLBAR_ROOM, published_image, toolbar_room
+    from demo.tabs.benchmarks import TOOLBAR_ROOM, published_image, toolbar_room
 
     fig = Image.new("RGB", (200, 100), (10, 20, 30))
     out = np.asarray(toolbar_room(fig))
     band = round(TOOLBAR_ROOM * 200)
     assert out.shape == (100 + band, 200, 3) and (out[:band] == 255).all() and (out[band:] == (10, 20, 30)).all()
     published = np.asarray(published_image())
-    assert (published[:round(TOOLBAR_ROOM * published.shape[1])] == 255).all()  # the title starts below the band
+    assert (published[: round(TOOLBAR_ROOM * published.shape[1])] == 255).all()  # the title starts below the band

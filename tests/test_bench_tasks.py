@@ -1,4 +1,5 @@
 """scripts/bench_tasks.py: the masks and scores it measures the zero-shot tasks with, and its JSON."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -68,8 +69,21 @@ def test_scores(bench: ModuleType) -> None:
 def test_a_short_run_writes_every_part(bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two digits through every part on the shipped model; a second run of one part keeps the others."""
     out = tmp_path / "tasks.json"
-    argv = ["bench_tasks.py", "--trials", "2", "--resize-trials", "1", "--scales", "1.5", "--steps", "4",
-            "--regions", "painted,box", "--json", str(out)]
+    argv = [
+        "bench_tasks.py",
+        "--trials",
+        "2",
+        "--resize-trials",
+        "1",
+        "--scales",
+        "1.5",
+        "--steps",
+        "4",
+        "--regions",
+        "painted,box",
+        "--json",
+        str(out),
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     bench.main()
     res = json.loads(out.read_text())

@@ -1,5 +1,6 @@
 """Cancelled work stops: a plain callback made cancellable stops at its next decode step once
 gradio closes its generator (the client cancelled or left)."""
+
 from __future__ import annotations
 
 import threading
@@ -43,8 +44,10 @@ def test_closing_the_generator_stops_the_work_at_its_next_step() -> None:
 def test_uncancelled_work_returns_its_result_and_errors_pass_through() -> None:
     out = list(cancel.run_cancellable(lambda x: x * 2, (21,), {}, n_outputs=1))
     assert out[-1] == 42
+
     def boom() -> None:
         raise ValueError("bad input")
+
     try:
         list(cancel.run_cancellable(boom, (), {}, n_outputs=2))
     except ValueError as exc:
@@ -59,6 +62,7 @@ def test_a_cancellable_factory_keeps_the_handler_signature() -> None:
     def factory(pipe: object):
         def handler(class_name: str, steps: int, seed: int | None = None) -> tuple:
             return (class_name, steps, seed)
+
         return handler
 
     made = cancel.cancellable(factory, 3)(None)

@@ -2,6 +2,7 @@
 
 (``arpg.state_dicts`` reads files and infers configs; ``arpg.checkpoints`` loads models and writes.)
 """
+
 from __future__ import annotations
 
 import json
@@ -55,11 +56,14 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 
 
 # -- released layouts ---------------------------------------------------------------------
-@pytest.mark.parametrize("preset,keys,count", [
-    ("ARPG-L", "arpg-l_keys.txt", 319_845_376),
-    ("ARPG-XL", "arpg-xl_keys.txt", 718_997_760),
-    ("ARPG-XXL", "arpg-xxl_keys.txt", 1_302_449_664),
-])
+@pytest.mark.parametrize(
+    "preset,keys,count",
+    [
+        ("ARPG-L", "arpg-l_keys.txt", 319_845_376),
+        ("ARPG-XL", "arpg-xl_keys.txt", 718_997_760),
+        ("ARPG-XXL", "arpg-xxl_keys.txt", 1_302_449_664),
+    ],
+)
 def test_arpg_keys_match_release(preset, keys, count):
     m = meta_arpg(preset)
     ref = read_keys(keys)
@@ -160,8 +164,11 @@ def test_infer_arpg_config_tiny_and_override():
     assert infer_arpg_config(m.state_dict()) == m.cfg
     assert infer_arpg_config(m.state_dict(), n_head=4).n_head == 4
     with torch.device("meta"):
-        odd = ARPG(ARPGConfig(dim=192, n_head=3, n_self_layers=1, n_cross_layers=2, vocab_size=50,
-                              num_classes=7, multiple_of=64))
+        odd = ARPG(
+            ARPGConfig(
+                dim=192, n_head=3, n_self_layers=1, n_cross_layers=2, vocab_size=50, num_classes=7, multiple_of=64
+            )
+        )
     cfg = infer_arpg_config(odd.state_dict())  # no preset: head_dim 64
     assert (cfg.dim, cfg.n_head, cfg.n_self_layers, cfg.n_cross_layers) == (192, 3, 1, 2)
     assert (cfg.vocab_size, cfg.num_classes, cfg.ffn_dim) == (50, 7, odd.cfg.ffn_dim)
@@ -244,7 +251,8 @@ def test_malicious_pickle_refused(tmp_path, evil_cls, writer):
 def test_truncated_file(tmp_path, suffix):
     good = tmp_path / f"good{suffix}"
     save_file(tiny_model().state_dict(), str(good)) if suffix == ".safetensors" else torch.save(
-        tiny_model().state_dict(), good)
+        tiny_model().state_dict(), good
+    )
     data = good.read_bytes()
     bad = tmp_path / f"bad{suffix}"
     bad.write_bytes(data[: len(data) // 2])

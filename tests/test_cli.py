@@ -1,4 +1,5 @@
 """The command line, called in-process (``arpg.cli.main``): every command's happy path and one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -40,33 +41,69 @@ def test_convert_then_sample(files, tmp_path, capsys):
     assert cli.main(["convert", str(files / "arpg.pt"), str(tmp_path / "arpg.safetensors")]) == 0
     assert (tmp_path / "arpg.json").exists()
     out = tmp_path / "grid.png"
-    assert cli.main(["sample", "--weights", str(tmp_path / "arpg.safetensors"), "--tokenizer",
-                     str(files / "vq.safetensors"), "--class", "3", "-n", "4", "--steps", "4", "--seed", "1",
-                     "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--weights",
+                str(tmp_path / "arpg.safetensors"),
+                "--tokenizer",
+                str(files / "vq.safetensors"),
+                "--class",
+                "3",
+                "-n",
+                "4",
+                "--steps",
+                "4",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (4 * 16 + 5 * 2, 16 + 2 * 2)
     assert "4 steps, seed 1" in capsys.readouterr().out
 
 
 def test_animate_gif(files, tmp_path):
     out = tmp_path / "order.gif"
-    assert cli.main(["animate", "--weights", str(files / "arpg.pt"), "--tokenizer", str(files / "vq.safetensors"),
-                     "--steps", "4", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "animate",
+                "--weights",
+                str(files / "arpg.pt"),
+                "--tokenizer",
+                str(files / "vq.safetensors"),
+                "--steps",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).n_frames == 5
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["convert", "missing.pt", "x.safetensors"], "no such file"),
-    (["sample", "--steps", "0"], "steps"),
-    (["sample", "--steps", "x"], "--steps"),
-    (["sample", "--temperature", "0"], "temperature"),
-    (["sample", "--cfg-schedule", "cubic"], "cfg_schedule"),
-    (["sample", "--class", "ninety"], "class"),
-    (["sample", "-n", "0"], "-n"),
-    (["animate", "--out", "x.txt"], ".gif"),
-    (["animate", "--order", "zigzag"], "order"),
-    (["nope"], "nope"),
-    ([], "command"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["convert", "missing.pt", "x.safetensors"], "no such file"),
+        (["sample", "--steps", "0"], "steps"),
+        (["sample", "--steps", "x"], "--steps"),
+        (["sample", "--temperature", "0"], "temperature"),
+        (["sample", "--cfg-schedule", "cubic"], "cfg_schedule"),
+        (["sample", "--class", "ninety"], "class"),
+        (["sample", "-n", "0"], "-n"),
+        (["animate", "--out", "x.txt"], ".gif"),
+        (["animate", "--order", "zigzag"], "order"),
+        (["nope"], "nope"),
+        ([], "command"),
+    ],
+)
 def test_bad_input_one_line_exit_2(files, capsys, args, needle):
     if args and args[0] in ("sample", "animate"):
         args = args + ["--weights", str(files / "arpg.pt"), "--tokenizer", str(files / "vq.safetensors")]
@@ -75,8 +112,10 @@ def test_bad_input_one_line_exit_2(files, capsys, args, needle):
 
 
 def test_wrong_family_is_reported(files, capsys):
-    assert cli.main(["sample", "--weights", str(files / "vq.safetensors"), "--tokenizer",
-                     str(files / "vq.safetensors")]) == 2
+    assert (
+        cli.main(["sample", "--weights", str(files / "vq.safetensors"), "--tokenizer", str(files / "vq.safetensors")])
+        == 2
+    )
     assert "VQ" in one_error_line(capsys)
 
 
@@ -105,20 +144,40 @@ def test_order_help_names_every_order(command, capsys):
 # -- bench ------------------------------------------------------------------------------------------
 def test_bench_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--model", "ARPG-tiny", "--steps", "2,4", "--batch", "2", "--repeats", "1",
-                     "--json", str(out)]) == 0
+    assert (
+        cli.main(
+            ["bench", "--model", "ARPG-tiny", "--steps", "2,4", "--batch", "2", "--repeats", "1", "--json", str(out)]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
-    assert [(r["method"], r["steps"]) for r in res["rows"]] == [("arpg", 2), ("arpg", 4), ("raster", 16),
-                                                                   ("random1", 16)]
+    assert [(r["method"], r["steps"]) for r in res["rows"]] == [
+        ("arpg", 2),
+        ("arpg", 4),
+        ("raster", 16),
+        ("random1", 16),
+    ]
     assert res["command"].startswith("python -m arpg bench --model ARPG-tiny --batch 2 --steps 2,4")
     assert res["matmul_peak_gflops"]["float32"] > 0
     printed = capsys.readouterr().out
     assert "arpg" in printed and f"wrote {out}" in printed
 
 
-@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "2,x"], ["--batch", "x"], ["--model", "nope"],
-                                  ["--repeats", "0"], ["--cfg", "abc"], ["--steps", "99"], ["--methods", "a,b"],
-                                  ["--device", "tpu"], ["--orders", "random,zigzag"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--steps", "0"],
+        ["--steps", "2,x"],
+        ["--batch", "x"],
+        ["--model", "nope"],
+        ["--repeats", "0"],
+        ["--cfg", "abc"],
+        ["--steps", "99"],
+        ["--methods", "a,b"],
+        ["--device", "tpu"],
+        ["--orders", "random,zigzag"],
+    ],
+)
 def test_bench_bad_flags_one_line(args, capsys):
     argv = ["bench", *args] if "--model" in args or "--orders" in args else ["bench", "--model", "ARPG-tiny", *args]
     assert cli.main(argv) == 2
@@ -132,8 +191,13 @@ def test_eval_bad_steps_one_line(capsys):
 
 @pytest.mark.slow
 def test_bad_flag_exit_code_in_a_process():
-    p = subprocess.run([sys.executable, "-m", "arpg", "bench", "--model", "ARPG-tiny", "--batch", "0"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "arpg", "bench", "--model", "ARPG-tiny", "--batch", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == ["error: --batch must be >= 1, got '0'"]
 
@@ -145,9 +209,10 @@ def _hub_cache_with_a_1000_class_model(root: Path) -> Path:
 
     rev = "0" * 40
     model = ARPG(replace(ARPGConfig.from_name("ARPG-tiny"), num_classes=1000)).init_weights(0.2)
-    for org, name, filename, sd in (("hp-l33", "ARPG", "arpg_300m.pt", model.state_dict()),
-                                    ("FoundationVision", "LlamaGen", "vq_ds16_c2i.pt",
-                                     VQModel(VQConfig.from_name("VQ-tiny")).state_dict())):
+    for org, name, filename, sd in (
+        ("hp-l33", "ARPG", "arpg_300m.pt", model.state_dict()),
+        ("FoundationVision", "LlamaGen", "vq_ds16_c2i.pt", VQModel(VQConfig.from_name("VQ-tiny")).state_dict()),
+    ):
         repo = root / f"models--{org}--{name}"
         (repo / "refs").mkdir(parents=True)
         (repo / "refs" / "main").write_text(rev)
@@ -162,12 +227,28 @@ def test_released_name_and_class_name_from_the_hub_cache(tmp_path, monkeypatch, 
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
     out = tmp_path / "golden.png"
-    code = cli.main(["sample", "--weights", "ARPG-L", "--class", "golden retriever", "--steps", "2", "-n", "1",
-                     "--device", "cpu", "--out", str(out)])
+    code = cli.main(
+        [
+            "sample",
+            "--weights",
+            "ARPG-L",
+            "--class",
+            "golden retriever",
+            "--steps",
+            "2",
+            "-n",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert out.exists()
-    pipe = commands.load_pipeline(cli.build_parser().parse_args(["sample", "--weights", "hf://hp-l33/ARPG/arpg_300m.pt",
-                                                                 "--device", "cpu"]))
+    pipe = commands.load_pipeline(
+        cli.build_parser().parse_args(["sample", "--weights", "hf://hp-l33/ARPG/arpg_300m.pt", "--device", "cpu"])
+    )
     assert pipe.name == "ARPG-L" and pipe.class_names[207] == "golden retriever"
     assert pipe.label_of("Golden Retriever") == 207
 

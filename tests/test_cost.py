@@ -1,5 +1,6 @@
 """The cost of a request (:mod:`arpg.cost`): the estimate counts exactly the forward passes and
 queries a decode runs, task geometry included, and the ceiling refuses with cheaper settings."""
+
 from __future__ import annotations
 
 import re
@@ -33,12 +34,20 @@ def test_the_formula() -> None:
         cost.estimate(0, 1)
 
 
-@pytest.mark.parametrize("order, schedule, steps", [("random", "arccos", 5), ("raster", "linear", 16),
-                                                    ("confidence", "arccos", 6), ("confidence", "k=3", 1),
-                                                    ("spiral-in", "cosine", 3)])
+@pytest.mark.parametrize(
+    "order, schedule, steps",
+    [
+        ("random", "arccos", 5),
+        ("raster", "linear", 16),
+        ("confidence", "arccos", 6),
+        ("confidence", "k=3", 1),
+        ("spiral-in", "cosine", 3),
+    ],
+)
 @pytest.mark.parametrize("cfg_scale", [1.0, 3.0])
-def test_the_estimate_counts_what_a_decode_runs(pipe: Pipeline, order: str, schedule: str, steps: int,
-                                                cfg_scale: float) -> None:
+def test_the_estimate_counts_what_a_decode_runs(
+    pipe: Pipeline, order: str, schedule: str, steps: int, cfg_scale: float
+) -> None:
     options = SamplingOptions(steps=steps, schedule=schedule, order=order, cfg_scale=cfg_scale)
     out = pipe.generate([1, 2], options, seed=0)
     c = cost.for_options(options, 16, batch=2)
@@ -67,9 +76,11 @@ def test_task_geometry_matches_the_tasks(pipe: Pipeline, order: str) -> None:
     assert (c.cells, c.forward_passes, c.queries) == (res.known.numel(), res.trace.forward_passes, res.trace.queries)
     for side in ("right", "bottom"):
         rounds: list = []
-        passes = _passes(lambda cb, s=side, r=rounds: tasks.panorama(pipe, img, 1, opts, times=3, side=s, seed=0,
-                                                                     callback=cb, on_round=r.append,
-                                                                     decoding="whole"))
+        passes = _passes(
+            lambda cb, s=side, r=rounds: tasks.panorama(
+                pipe, img, 1, opts, times=3, side=s, seed=0, callback=cb, on_round=r.append, decoding="whole"
+            )
+        )
         c = cost.task_cost("panorama", opts, grid, times=3, side=side, decoding="whole")
         assert (c.forward_passes, c.cells) == (passes, rounds[0].known.numel()), side
         assert c.queries == sum(r.trace.queries for r in rounds), side
@@ -89,8 +100,11 @@ def test_windowed_decoding_is_bounded_by_the_estimate(pipe: Pipeline, order: str
         assert c.forward_passes >= res.trace.forward_passes and c.queries >= res.trace.queries, task
         assert c.forward_passes > cost.task_cost(task, opts, grid, decoding="whole", **params).forward_passes
     for side in ("right", "bottom"):
-        passes = _passes(lambda cb, s=side: tasks.panorama(pipe, img, 1, opts, times=3, side=s, seed=0, callback=cb,
-                                                           decoding="windowed"))
+        passes = _passes(
+            lambda cb, s=side: tasks.panorama(
+                pipe, img, 1, opts, times=3, side=s, seed=0, callback=cb, decoding="windowed"
+            )
+        )
         c = cost.task_cost("panorama", opts, grid, times=3, side=side, window=window, decoding="windowed")
         assert c.forward_passes >= passes, side
 
@@ -126,9 +140,16 @@ def test_a_cheaper_order_or_batch_is_named_when_it_fits() -> None:
     assert fewer == 1 and cost.for_options(opts, 1024, batch=fewer).units <= 1_500_000
 
 
-@pytest.mark.parametrize("task, batch, params", [("generate", 4, {}), ("resize", 1, {"scale": 2.0}),
-                                                 ("outpaint", 1, {"right": 8}), ("panorama", 1, {"times": 8}),
-                                                 ("inpaint", 1, {})])
+@pytest.mark.parametrize(
+    "task, batch, params",
+    [
+        ("generate", 4, {}),
+        ("resize", 1, {"scale": 2.0}),
+        ("outpaint", 1, {"right": 8}),
+        ("panorama", 1, {"times": 8}),
+        ("inpaint", 1, {}),
+    ],
+)
 def test_the_apps_usual_requests_fit_under_the_cpu_ceiling(task: str, batch: int, params: dict) -> None:
     opts = SamplingOptions(steps=32, cfg_scale=3.0)
     assert cost.check_task_cost(task, opts, SHIPPED_GRID, batch, ceiling=cost.CPU_MAX_COST, **params).units > 0
@@ -148,7 +169,8 @@ def test_the_ceiling_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_check_request_takes_the_grid_from_the_image_and_the_ceiling_from_the_device(
-        pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(cost.COST_ENV, raising=False)
     opts = SamplingOptions(steps=3)
     for img in (image(24, 16), Image.fromarray(image(48, 32))):  # 4 x 6 cells once at the native height
@@ -158,4 +180,3 @@ def test_check_request_takes_the_grid_from_the_image_and_the_ceiling_from_the_de
     monkeypatch.setenv(cost.COST_ENV, "1000")
     with pytest.raises(ValueError, match="too expensive .* over the limit of 1,000"):
         cost.check_request(pipe, "generate", opts, batch=2)
-

@@ -1,4 +1,5 @@
 """The digits data set: deterministic draws, real contrast, forced labels, two styles of one draw."""
+
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def _glyph_stats(imgs):
     ys, xs = np.mgrid[:64, :64]
     n = fg.sum((1, 2))
     cy, cx = (fg * ys).sum((1, 2)) / n, (fg * xs).sum((1, 2)) / n
-    return n / 64 ** 2, np.hypot(cy - 31.5, cx - 31.5)
+    return n / 64**2, np.hypot(cy - 31.5, cx - 31.5)
 
 
 def test_styles_share_draws_and_differ_in_geometry():

@@ -6,6 +6,7 @@ address cannot fill it (the fair queue of :mod:`demo.server`).
 The app is launched in-process on a random tiny model, like ``tests/conftest.py`` does, but
 on its own (this module patches its pipeline and fills its queue).
 """
+
 from __future__ import annotations
 
 import threading
@@ -42,8 +43,13 @@ class App:
         self.pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
         self.demo = server.harden(build_demo(self.pipe))
         port = free_port()
-        self.demo.launch(prevent_thread_lock=True, server_port=port, server_name="127.0.0.1", quiet=True,
-                         **launch_options(app_kwargs=server.app_kwargs()))
+        self.demo.launch(
+            prevent_thread_lock=True,
+            server_port=port,
+            server_name="127.0.0.1",
+            quiet=True,
+            **launch_options(app_kwargs=server.app_kwargs()),
+        )
         self.url = f"http://127.0.0.1:{port}/"
 
 
@@ -104,8 +110,9 @@ def fail_on_seed(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, exc: Callable[
             raise exc()
         return real(labels, options, seed=seed, **kw)
 
-    def canvas(pipe_: Any, labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None,
-               **kw: Any) -> Any:  # windowed decoding of a canvas larger than the trained grid
+    def canvas(
+        pipe_: Any, labels: Any, options: SamplingOptions | None = None, *, seed: int | None = None, **kw: Any
+    ) -> Any:  # windowed decoding of a canvas larger than the trained grid
         if seed == FAULT_SEED:
             failed.append(seed)
             raise exc()
@@ -118,14 +125,19 @@ def fail_on_seed(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, exc: Callable[
 
 
 # -- faults ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("endpoint", ["/generate", "/inpaint", "/outpaint", "/panorama", "/resize", "/animate",
-                                      "/side_by_side", "/compare"])
-def test_out_of_memory_reaches_that_user_only(app: App, client: Client, image_png: str, brush_png: str,
-                                              monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+@pytest.mark.parametrize(
+    "endpoint", ["/generate", "/inpaint", "/outpaint", "/panorama", "/resize", "/animate", "/side_by_side", "/compare"]
+)
+def test_out_of_memory_reaches_that_user_only(
+    app: App, client: Client, image_png: str, brush_png: str, monkeypatch: pytest.MonkeyPatch, endpoint: str
+) -> None:
     """Two users at once: the one whose request runs out of memory gets a plain message, the
     other one its result; the first user's next request succeeds."""
-    failed = fail_on_seed(app.pipe, monkeypatch, lambda: RuntimeError(
-        "CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.15 GiB total capacity)"))
+    failed = fail_on_seed(
+        app.pipe,
+        monkeypatch,
+        lambda: RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.15 GiB total capacity)"),
+    )
     other = Client(app.url, verbose=False)
     args, kw = requests(image_png, brush_png, FAULT_SEED)[endpoint]
     ok_args, ok_kw = requests(image_png, brush_png, 5)[endpoint]
@@ -140,15 +152,18 @@ def test_out_of_memory_reaches_that_user_only(app: App, client: Client, image_pn
     assert again is not None
 
 
-@pytest.mark.parametrize("exc, message", [
-    (lambda: MemoryError(), "Out of memory"),
-    (lambda: ZeroDivisionError("division by zero"), "Something went wrong (ZeroDivisionError"),
-    (lambda: KeyError("lost"), "Lost"),
-    (lambda: OSError("disk full"), "Something went wrong (OSError"),
-])
-def test_any_exception_is_one_plain_message_and_the_app_keeps_serving(app: App, client: Client,
-                                                                      monkeypatch: pytest.MonkeyPatch,
-                                                                      exc: Callable, message: str) -> None:
+@pytest.mark.parametrize(
+    "exc, message",
+    [
+        (lambda: MemoryError(), "Out of memory"),
+        (lambda: ZeroDivisionError("division by zero"), "Something went wrong (ZeroDivisionError"),
+        (lambda: KeyError("lost"), "Lost"),
+        (lambda: OSError("disk full"), "Something went wrong (OSError"),
+    ],
+)
+def test_any_exception_is_one_plain_message_and_the_app_keeps_serving(
+    app: App, client: Client, monkeypatch: pytest.MonkeyPatch, exc: Callable, message: str
+) -> None:
     fail_on_seed(app.pipe, monkeypatch, exc)
     with pytest.raises(Exception, match=message.replace("(", r"\(")) as err:
         client.predict("class 3", 1, FAULT_SEED, False, **OPTS, api_name="/generate")
@@ -157,8 +172,7 @@ def test_any_exception_is_one_plain_message_and_the_app_keeps_serving(app: App, 
     assert seed == 7 and len(gallery) == 1
 
 
-def test_a_fault_in_the_tokenizer_is_contained_too(app: App, client: Client,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fault_in_the_tokenizer_is_contained_too(app: App, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     real = app.pipe.decode
     calls = {"n": 0}
 
@@ -198,10 +212,12 @@ def test_concurrent_tasks_equal_sequential_ones() -> None:
     two = pipe.defaults.replace(steps=2)
     jobs: list[Callable[[], np.ndarray]] = []
     for seed in range(4):
-        jobs += [lambda s=seed: tasks.inpaint(pipe, img, mask, 1, two, seed=s).image,
-                 lambda s=seed: tasks.outpaint(pipe, img, 2, two, right=2, seed=s).image,
-                 lambda s=seed: tasks.resize(pipe, img, 3, two, scale=1.5, strategy="reencode", seed=s).image,
-                 lambda s=seed: tasks.panorama(pipe, img, 4, two, times=2, seed=s).image]
+        jobs += [
+            lambda s=seed: tasks.inpaint(pipe, img, mask, 1, two, seed=s).image,
+            lambda s=seed: tasks.outpaint(pipe, img, 2, two, right=2, seed=s).image,
+            lambda s=seed: tasks.resize(pipe, img, 3, two, scale=1.5, strategy="reencode", seed=s).image,
+            lambda s=seed: tasks.panorama(pipe, img, 4, two, times=2, seed=s).image,
+        ]
     sequential = [job() for job in jobs]
     with ThreadPoolExecutor(max_workers=6) as pool:
         concurrent = list(pool.map(lambda job: job(), jobs))
@@ -231,8 +247,17 @@ def test_queue_is_bounded_with_a_concurrency_limit_per_event(app: App) -> None:
     default = queue.default_concurrency_limit
     assert isinstance(default, int) and 1 <= default <= 8
     named = [fn for fn in app.demo.fns.values() if fn.api_name and fn.queue]
-    assert {fn.api_name for fn in named} >= {"generate", "inpaint", "outpaint", "panorama", "resize", "animate",
-                                              "side_by_side", "compare", "measure"}
+    assert {fn.api_name for fn in named} >= {
+        "generate",
+        "inpaint",
+        "outpaint",
+        "panorama",
+        "resize",
+        "animate",
+        "side_by_side",
+        "compare",
+        "measure",
+    }
     for fn in named:
         limit = default if fn.concurrency_limit == "default" else fn.concurrency_limit
         assert isinstance(limit, int) and 1 <= limit <= 8, (fn.api_name, fn.concurrency_limit)
@@ -303,11 +328,11 @@ def test_one_client_cannot_fill_the_queue(app: App, client: Client, monkeypatch:
     assert waiting.result(timeout=120)[1] == 7
 
 
-
 # -- cancelled work stops ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("endpoint", ["/animate", "/side_by_side", "/compare"])
-def test_cancelled_requests_stop_within_2_s(app: App, client: Client, endpoint: str,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancelled_requests_stop_within_2_s(
+    app: App, client: Client, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every decode step made slow (0.25 s): after 6 x (submit, wait 1 s, cancel) no decode step
     starts later than 2 s after the last cancel, and never more requests decode at once than the
     concurrency limit (steps are recorded by the thread that runs them)."""
@@ -320,9 +345,11 @@ def test_cancelled_requests_stop_within_2_s(app: App, client: Client, endpoint: 
     hook = app.pipe.model.head.register_forward_pre_hook(slow_step)
     monkeypatch.setattr(server.fair_queue(app.demo), "per_address", 10**6)
     monkeypatch.setattr(server.fair_queue(app.demo), "per_session", 10**6)
-    args = {"/animate": ("class 4", "random", 16, 1, False, 8),  # 16 steps of 0.25 s
-            "/side_by_side": ("class 4", "random", "raster", 16, 1, False, 8),
-            "/compare": ("class 4", 2, 1, False, 8)}[endpoint]  # two 16-step raster decodes first
+    args = {
+        "/animate": ("class 4", "random", 16, 1, False, 8),  # 16 steps of 0.25 s
+        "/side_by_side": ("class 4", "random", "raster", 16, 1, False, 8),
+        "/compare": ("class 4", 2, 1, False, 8),
+    }[endpoint]  # two 16-step raster decodes first
     try:
         for _ in range(6):
             job = client.submit(*args, api_name=endpoint)

@@ -1,4 +1,5 @@
 """scripts/gpu_polish.py: the weights it packs on the GPU machine come back whole."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -26,9 +27,18 @@ def test_parts_stay_small_and_join_back_exactly(tmp_path, monkeypatch):
     parts = {stem: gp.split_save(st, pack / stem) for stem, st in states.items()}
     assert all(len(names) > 1 for names in parts.values())
     assert all(p.stat().st_size <= 4096 + 1024 for p in pack.glob("*.safetensors"))  # + header
-    (pack / "polish_info.json").write_text(json.dumps({
-        "config": {"dim": 16}, "losses": [1.0, 0.5], "parts": parts, "step_s": 0.01, "train_s": 60,
-        "recipe": {"polish_steps": 2, "polish_batch": 4}}))
+    (pack / "polish_info.json").write_text(
+        json.dumps(
+            {
+                "config": {"dim": 16},
+                "losses": [1.0, 0.5],
+                "parts": parts,
+                "step_s": 0.01,
+                "train_s": 60,
+                "recipe": {"polish_steps": 2, "polish_batch": 4},
+            }
+        )
+    )
     gp.unpack(pack, tmp_path / "run")
     for stem, st in states.items():
         back = load_file(str(tmp_path / "run" / f"{stem}.safetensors"))

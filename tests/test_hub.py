@@ -1,4 +1,5 @@
 """Weight resolution (arpg.hub), the model store (arpg.store) and the app's flags and variables."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,10 @@ def fake_hub_cache(root: Path, num_classes: int = 10) -> Path:
     if num_classes != model.cfg.num_classes:
         torch.manual_seed(0)
         model = ARPG(dataclasses.replace(ARPGConfig.from_name("ARPG-tiny"), num_classes=num_classes)).init_weights(0.2)
-    files = {("hp-l33", "ARPG", "arpg_300m.pt"): {"model": model.state_dict()},
-             ("FoundationVision", "LlamaGen", "vq_ds16_c2i.pt"): {"model": pipe.vq.state_dict()}}
+    files = {
+        ("hp-l33", "ARPG", "arpg_300m.pt"): {"model": model.state_dict()},
+        ("FoundationVision", "LlamaGen", "vq_ds16_c2i.pt"): {"model": pipe.vq.state_dict()},
+    }
     for (org, name, filename), obj in files.items():
         repo = root / f"models--{org}--{name}"
         (repo / "refs").mkdir(parents=True)
@@ -114,14 +117,30 @@ def test_app_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
     a = app.parse_args([])
-    assert (a.host, a.port, a.share, a.weights, a.tokenizer, a.device) == ("127.0.0.1", 7860, False, None, None,
-                                                                           None)
-    a = app.parse_args(["--weights", "ARPG-L", "--tokenizer", "vq.pt", "--device", "cpu", "--port", "9000",
-                        "--host", "0.0.0.0", "--share"])
-    assert (a.weights, a.tokenizer, a.device, a.port, a.host, a.share) == ("ARPG-L", "vq.pt", "cpu", 9000,
-                                                                           "0.0.0.0", True)
-
-
+    assert (a.host, a.port, a.share, a.weights, a.tokenizer, a.device) == ("127.0.0.1", 7860, False, None, None, None)
+    a = app.parse_args(
+        [
+            "--weights",
+            "ARPG-L",
+            "--tokenizer",
+            "vq.pt",
+            "--device",
+            "cpu",
+            "--port",
+            "9000",
+            "--host",
+            "0.0.0.0",
+            "--share",
+        ]
+    )
+    assert (a.weights, a.tokenizer, a.device, a.port, a.host, a.share) == (
+        "ARPG-L",
+        "vq.pt",
+        "cpu",
+        9000,
+        "0.0.0.0",
+        True,
+    )
 
 
 def test_variables_choose_the_model_and_a_flag_wins(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,8 +164,9 @@ def test_released_models_present_offline(tmp_path: Path, monkeypatch: pytest.Mon
     assert released_present(cache) == ["ARPG-L"]  # XL and XXL are not in the cache
 
 
-def test_store_loads_lazily_keeps_one_released_model_and_frees_it(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_loads_lazily_keeps_one_released_model_and_frees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gc
     import weakref
 
@@ -180,8 +200,9 @@ def test_store_loads_lazily_keeps_one_released_model_and_frees_it(tmp_path: Path
         ModelStore(first, extra=["/no/such/file.pt"], device="cpu", cache_dir=cache).get("/no/such/file.pt")
 
 
-def test_app_offers_the_requested_model_the_shipped_one_and_the_cached_ones(tmp_path: Path,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_app_offers_the_requested_model_the_shipped_one_and_the_cached_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from huggingface_hub import constants
 
     from arpg.store import SHIPPED_NAME
@@ -230,12 +251,20 @@ def released_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("released")
     cache = fake_hub_cache(tmp / "hub", num_classes=1000)
     port = free_port()
-    env = {**os.environ, "ARPG_WEIGHTS": "ARPG-L", "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
-           "HUGGINGFACE_HUB_CACHE": str(cache), "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "ARPG_WEIGHTS": "ARPG-L",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(cache),
+        "HUGGINGFACE_HUB_CACHE": str(cache),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "OMP_NUM_THREADS": "1",
+    }
     env.pop("ARPG_TOKENIZER", None)
     log = (tmp / "app.log").open("w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 180
@@ -285,9 +314,11 @@ def test_two_sessions_use_two_models_at_once(released_app: str) -> None:
     from arpg.store import SHIPPED_NAME
 
     a, b = Client(released_app, verbose=False), Client(released_app, verbose=False)
-    jobs = [a.submit("golden retriever", 2, 1, False, steps=2, model="ARPG-L", api_name="/generate"),
-            b.submit("three", 2, 1, False, steps=2, model=SHIPPED_NAME, api_name="/generate"),
-            a.submit("tench", 1, 2, False, steps=2, api_name="/generate")]  # no model: the first one
+    jobs = [
+        a.submit("golden retriever", 2, 1, False, steps=2, model="ARPG-L", api_name="/generate"),
+        b.submit("three", 2, 1, False, steps=2, model=SHIPPED_NAME, api_name="/generate"),
+        a.submit("tench", 1, 2, False, steps=2, api_name="/generate"),
+    ]  # no model: the first one
     large, shipped, default = (job.result(timeout=180) for job in jobs)
     assert native_size(gallery_image(large)) == 16 and "golden retriever" in large[2]
     assert native_size(gallery_image(shipped)) == 64 and "**three**" in shipped[2]

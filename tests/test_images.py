@@ -1,5 +1,6 @@
 """The input-image policy (:mod:`arpg.images`): any source, a decoded-size budget checked from the
 header, reduced decoding of large inputs, RGB conversion, the native height, plain messages."""
+
 from __future__ import annotations
 
 import io
@@ -23,6 +24,7 @@ F, ROWS = 4, 4  # the tiny model: 4 px per token, 4 rows -> 16 px high
 
 def grey_png(width: int, height: int, level: int = 128) -> bytes:
     """A flat grey PNG written row by row, so a 64 MP file costs a few kB of memory to make."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -72,15 +74,20 @@ def test_paths_bytes_pil_images_and_arrays_give_the_same_pixels(tmp_path: Path, 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "I;16", "CMYK", "1"])
 def test_image_modes_are_converted(mode: str) -> None:
-    img = gradient(20, 12).convert(mode) if mode != "I;16" else Image.fromarray(
-        np.random.default_rng(0).integers(0, 65535, (12, 20), dtype=np.uint16))
+    img = (
+        gradient(20, 12).convert(mode)
+        if mode != "I;16"
+        else Image.fromarray(np.random.default_rng(0).integers(0, 65535, (12, 20), dtype=np.uint16))
+    )
     arr = images.prepare_image(img, F, ROWS)
     assert arr.dtype == np.uint8 and arr.shape == (16, 28, 3)
     assert images.to_rgb(img).size == (20, 12) and images.to_rgb(encoded(img, "TIFF")).mode == "RGB"
 
 
-@pytest.mark.parametrize("w, h, want", [(16, 16, (16, 16)), (20, 12, (28, 16)), (1, 500, (4, 16)),
-                                        (8000, 10, (128, 16)), (100, 50, (32, 16))])
+@pytest.mark.parametrize(
+    "w, h, want",
+    [(16, 16, (16, 16)), (20, 12, (28, 16)), (1, 500, (4, 16)), (8000, 10, (128, 16)), (100, 50, (32, 16))],
+)
 def test_working_size_keeps_the_aspect_within_the_limits(w: int, h: int, want: tuple[int, int]) -> None:
     assert images.working_size(w, h, F, ROWS) == want
 
@@ -166,8 +173,9 @@ def test_the_64_mp_png_is_refused_without_allocating_it(tmp_path: Path) -> None:
     """In a fresh process: the peak resident memory grows by far less than the 64 MB of pixels."""
     path = tmp_path / "grey.png"
     path.write_bytes(grey_png(8000, 8000))
-    r = subprocess.run([sys.executable, "-c", MEASURE, str(path)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     found = json.loads(r.stdout.strip().splitlines()[-1])
     assert "too large (8000x8000, 64.0 megapixels)" in found["outcome"]

@@ -1,4 +1,5 @@
 """The shape of the code: the library never imports the app; small files, short functions."""
+
 from __future__ import annotations
 
 import ast
@@ -35,9 +36,11 @@ def test_the_library_never_imports_the_app() -> None:
 def test_importing_every_library_module_loads_no_app_module() -> None:
     modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in LIBRARY if p.name != "__main__.py"]
     modules = [m.removesuffix(".__init__") for m in modules]
-    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('demo', 'app', 'gradio'))\n"
-            "print(','.join(bad))")
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('demo', 'app', 'gradio'))\n"
+        "print(','.join(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "", f"importing arpg loaded: {out.stdout.strip()}"

@@ -1,5 +1,6 @@
 """Edit regions grown from a stroke, colour-matched blending (arpg.masks), and what they do for
 the tasks on the shipped model (a few digits; 100 trials in scripts/bench_tasks.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -107,7 +108,7 @@ def _stroke(img: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(masks.foreground(img))
     m = np.zeros(img.shape[:2], bool)
     cy = (ys.min() + ys.max()) // 2
-    m[cy - 2:cy + 2, xs.min():xs.max() + 1] = True
+    m[cy - 2 : cy + 2, xs.min() : xs.max() + 1] = True
     return m
 
 

@@ -1,4 +1,5 @@
 """``eval`` says how long it will take before it starts (arpg.measure.evaluate.estimate_seconds)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,9 +22,11 @@ def test_the_estimate_grows_with_the_work(pipe: Pipeline) -> None:
     assert 0 < small < big
 
 
-def test_eval_prints_its_estimate_before_it_starts(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture) -> None:
+def test_eval_prints_its_estimate_before_it_starts(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     """It gave no estimate: a first run of the default settings took most of an hour without a word."""
+
     def stop(*args: object, **kwargs: object) -> None:
         raise RuntimeError("stopped at the first measurement")
 

@@ -1,4 +1,5 @@
 """Quality measurement on a random tiny model with a random judge: the order table and the judge."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The FLOP, cache and parameter formulas against what the model allocates and torch counts."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,10 @@ def tiny() -> ARPG:
     return random_model("ARPG-tiny", seed=0)
 
 
-@pytest.mark.parametrize("steps,cfg_scale,dtype", [(1, 4.0, torch.float32), (3, 4.0, torch.float32),
-                                                   (16, 1.0, torch.float32), (5, 2.0, torch.bfloat16)])
+@pytest.mark.parametrize(
+    "steps,cfg_scale,dtype",
+    [(1, 4.0, torch.float32), (3, 4.0, torch.float32), (16, 1.0, torch.float32), (5, 2.0, torch.bfloat16)],
+)
 def test_cache_formula_matches_allocated_bytes(steps, cfg_scale, dtype):
     model = random_model("ARPG-tiny", dtype=dtype)
     cfg, B = model.cfg, 3

@@ -1,4 +1,5 @@
 """Machine probes: peak memory of a block, the matmul peak, the machine line."""
+
 from __future__ import annotations
 
 import torch

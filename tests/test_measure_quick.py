@@ -1,4 +1,5 @@
 """The app's Measure run (arpg.measure.quick) and its time estimate (arpg.measure.estimate), on tiny models."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,9 @@ def test_calibration_is_measured_once_per_pipeline(monkeypatch: pytest.MonkeyPat
     assert len(calls) == 2 * (1 + len(est.CALIBRATION))
 
 
-@pytest.mark.parametrize("seconds, text", [(0.2, "about 1 s"), (7.4, "about 7 s"), (43, "about 45 s"),
-                                           (200, "about 3 min")])
+@pytest.mark.parametrize(
+    "seconds, text", [(0.2, "about 1 s"), (7.4, "about 7 s"), (43, "about 45 s"), (200, "about 3 min")]
+)
 def test_duration_text(seconds: float, text: str) -> None:
     assert est.duration_text(seconds) == text
 

@@ -1,4 +1,5 @@
 """The benchmark run on tiny models (no timing is asserted)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ def tiny():
 @pytest.fixture(scope="module")
 def results(tiny):
     seen = []
-    res = runner.run_bench(tiny, steps=(2, 4), batch=2, repeats=2, warmup=1, measure_peak=False,
-                           progress=lambda f, t: seen.append((f, t)))
+    res = runner.run_bench(
+        tiny, steps=(2, 4), batch=2, repeats=2, warmup=1, measure_peak=False, progress=lambda f, t: seen.append((f, t))
+    )
     res["_progress"] = seen
     return res
 
@@ -38,7 +40,7 @@ def test_random_model_is_materialised_and_seeded():
 
 
 def test_rows_for_every_method_and_step(results, tiny):
-    n_cells = tiny.cfg.grid_size ** 2
+    n_cells = tiny.cfg.grid_size**2
     keys = [(r["method"], r["steps"]) for r in results["rows"]]
     assert keys == [("arpg", 2), ("arpg", 4), ("raster", n_cells), ("random1", n_cells)]
     for r in results["rows"]:
@@ -80,18 +82,26 @@ def test_format_table(results):
 
 def test_pipeline_with_decode_and_subset_of_methods():
     pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
-    res = runner.run_bench(pipe, steps=[3], batch=1, methods=("arpg", "raster"), repeats=1, warmup=0,
-                           measure_peak=False)
+    res = runner.run_bench(
+        pipe, steps=[3], batch=1, methods=("arpg", "raster"), repeats=1, warmup=0, measure_peak=False
+    )
     assert [r["method"] for r in res["rows"]] == ["arpg", "raster"]
     assert "decoded to pixels" in res["timed_call"]
     assert res["cfg_scale"] == pipe.defaults.cfg_scale
 
 
 def test_several_batch_sizes_as_the_app_asks(tiny):
-    res = runner.run_bench(tiny, steps=(2,), batch=(2, 1), methods=("arpg", "raster"), repeats=1, warmup=0,
-                           measure_peak=False, options=model_defaults(tiny.cfg).replace(cfg_scale=1.0))
-    assert [(r["method"], r["batch"]) for r in res["rows"]] == [("arpg", 1), ("raster", 1), ("arpg", 2),
-                                                                ("raster", 2)]
+    res = runner.run_bench(
+        tiny,
+        steps=(2,),
+        batch=(2, 1),
+        methods=("arpg", "raster"),
+        repeats=1,
+        warmup=0,
+        measure_peak=False,
+        options=model_defaults(tiny.cfg).replace(cfg_scale=1.0),
+    )
+    assert [(r["method"], r["batch"]) for r in res["rows"]] == [("arpg", 1), ("raster", 1), ("arpg", 2), ("raster", 2)]
     assert all(r["batch_eff"] == r["batch"] for r in res["rows"])  # no guidance, no doubling
     assert [s["batch"] for s in res["summary"]["speedup_vs_raster"]] == [1, 2]
     assert res["rows"][1]["speedup_vs_raster"] == 1.0
@@ -107,22 +117,38 @@ def test_quality_wiring(monkeypatch):
 
     monkeypatch.setattr(evaluate, "generated", fake_generated)
     monkeypatch.setattr(evaluate, "reference_features", lambda pipe: np.zeros((4, 2)))
-    monkeypatch.setattr(evaluate, "generation_quality",
-                        lambda pipe, imgs, labels, ref: {"accuracy": 0.5, "frechet": 1.5})
+    monkeypatch.setattr(
+        evaluate, "generation_quality", lambda pipe, imgs, labels, ref: {"accuracy": 0.5, "frechet": 1.5}
+    )
     pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
     pipe.judge = object()  # only its presence matters here
-    res = runner.run_bench(pipe, steps=(2, 3), batch=(1, 2), methods=("arpg", "raster"), repeats=1, warmup=0,
-                           quality=True, quality_per_class=3, measure_peak=False,
-                           options=pipe.defaults.replace(cfg_scale=2.0))
+    res = runner.run_bench(
+        pipe,
+        steps=(2, 3),
+        batch=(1, 2),
+        methods=("arpg", "raster"),
+        repeats=1,
+        warmup=0,
+        quality=True,
+        quality_per_class=3,
+        measure_peak=False,
+        options=pipe.defaults.replace(cfg_scale=2.0),
+    )
     assert calls == [("arpg", 2, 3, 2.0), ("arpg", 3, 3, 2.0), ("raster", 16, 3, 2.0)]
     assert all(r["accuracy"] == 0.5 and r["frechet"] == 1.5 and r["quality_samples"] == 30 for r in res["rows"])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(steps=[17], batch=1), "steps"), (dict(steps=[2], methods=["nope"]), "methods"),
-    (dict(steps=[2], methods=[]), "methods"), (dict(steps=[2], batch=0), "batch"),
-    (dict(steps=[2], repeats=0), "repeats"), (dict(steps=[2], quality=True), "judge"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(steps=[17], batch=1), "steps"),
+        (dict(steps=[2], methods=["nope"]), "methods"),
+        (dict(steps=[2], methods=[]), "methods"),
+        (dict(steps=[2], batch=0), "batch"),
+        (dict(steps=[2], repeats=0), "repeats"),
+        (dict(steps=[2], quality=True), "judge"),
+    ],
+)
 def test_bad_arguments(tiny, kwargs, match):
     with pytest.raises(ValueError, match=match):
         runner.run_bench(tiny, measure_peak=False, **kwargs)
@@ -132,11 +158,13 @@ def test_compile_failure_is_reported_and_run_continues(tiny, monkeypatch):
     def broken(fn, **kw):
         def raise_(*a, **k):
             raise RuntimeError("no compiler here\nsecond line")
+
         return raise_
 
     monkeypatch.setattr(runner.torch, "compile", broken)
-    res = runner.run_bench(tiny, steps=[2], batch=1, methods=("arpg",), repeats=1, warmup=1,
-                           compile=True, measure_peak=False)
+    res = runner.run_bench(
+        tiny, steps=[2], batch=1, methods=("arpg",), repeats=1, warmup=1, compile=True, measure_peak=False
+    )
     assert res["compile"]["requested"] and res["compile"]["ok"] is False
     assert "no compiler here" in res["compile"]["error"] and "\n" not in res["compile"]["error"]
     assert len(res["rows"]) == 1

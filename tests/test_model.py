@@ -24,7 +24,7 @@ def cached_logits(model, tokens, label, order, counts, rows, cols):
     prev_freqs = table[:1]
     out, done = [], 0
     for n in counts:
-        nxt = order[done:done + n]
+        nxt = order[done : done + n]
         model.extend(cache, prev_ids, prev_freqs)
         out.append(model.query(cache, table[nxt + 1]))
         prev_ids, prev_freqs = tokens[:, nxt], table[nxt + 1]

@@ -1,4 +1,5 @@
 """The "far from the model's data" rule (arpg.ood) and its line in the tabs' summaries."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,9 @@ from arpg.train import digits, scenes
 from demo.tabs.pictures import far_note
 
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-needs_shipped = pytest.mark.skipif(not (Path(SHIPPED_DIR) / "judge.safetensors").exists(),
-                                   reason="the shipped model's files are missing")
+needs_shipped = pytest.mark.skipif(
+    not (Path(SHIPPED_DIR) / "judge.safetensors").exists(), reason="the shipped model's files are missing"
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def photo_crops(n: int, seed: int = 0) -> list[np.ndarray]:
     for _ in range(n):
         s = int(rng.uniform(0.3, 1.0) * min(h, w))
         y, x = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
-        out.append(np.asarray(Image.fromarray(im[y:y + s, x:x + s]).resize((64, 64), Image.BILINEAR)))
+        out.append(np.asarray(Image.fromarray(im[y : y + s, x : x + s]).resize((64, 64), Image.BILINEAR)))
     return out
 
 
@@ -41,8 +43,9 @@ def smooth_field(rng: np.random.Generator, grey: bool) -> np.ndarray:
     """A photo-like smooth random field (colour or grey) with a little noise, 64 px."""
     k = int(rng.integers(3, 9))
     small = rng.uniform(0, 255, (k, k, 1 if grey else 3)).astype(np.uint8)
-    im = np.asarray(Image.fromarray(np.repeat(small, 3, 2) if grey else small).resize((64, 64), Image.BICUBIC),
-                    np.float64)
+    im = np.asarray(
+        Image.fromarray(np.repeat(small, 3, 2) if grey else small).resize((64, 64), Image.BICUBIC), np.float64
+    )
     return np.clip(im + rng.normal(0, rng.uniform(0, 12), im.shape), 0, 255).astype(np.uint8)
 
 
@@ -78,8 +81,11 @@ def test_the_rule_on_a_small_measured_sample(shipped: Pipeline) -> None:
     generated = shipped.generate(list(range(10)) * 2, seed=1).images
     inside = [*wide, *centred, *(jpeg(im) for im in wide[:30]), *generated]
     rng = np.random.default_rng(5)
-    outside = ([scenes.render(c % 10, 7000 + c) for c in range(30)] + photo_crops(20)
-               + [smooth_field(rng, grey=g) for g in (False, True) for _ in range(10)])
+    outside = (
+        [scenes.render(c % 10, 7000 + c) for c in range(30)]
+        + photo_crops(20)
+        + [smooth_field(rng, grey=g) for g in (False, True) for _ in range(10)]
+    )
     false_pos = [ood.assess(shipped, im).far for im in inside]
     flagged = [ood.assess(shipped, im).far for im in outside]
     assert sum(false_pos) <= 1, f"{sum(false_pos)} of {len(inside)} in-domain images called far"
@@ -90,8 +96,9 @@ def test_the_rule_on_a_small_measured_sample(shipped: Pipeline) -> None:
 def test_the_summary_line_points_to_the_examples(shipped: Pipeline) -> None:
     note = far_note(shipped, str(PHOTO))  # any source the tasks accept; a 512x600 photo here
     assert note is not None and note.count("\n") == 0 and "examples" in note and "digit" in note
-    digit = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "assets" / "examples" / "digit_3.png")
-                       .convert("RGB"))
+    digit = np.asarray(
+        Image.open(Path(__file__).resolve().parents[1] / "assets" / "examples" / "digit_3.png").convert("RGB")
+    )
     assert far_note(shipped, digit) is None
     verdict = ood.assess(shipped, digit)
     assert verdict is not None and not verdict.far and verdict.psnr > ood.MIN_PSNR_DB

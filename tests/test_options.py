@@ -1,4 +1,5 @@
 """SamplingOptions and where a model's sampling defaults come from (arpg.options)."""
+
 import dataclasses
 import json
 
@@ -43,8 +44,9 @@ def test_json_beside_the_weights_overrides_field_by_field(tiny_weights):
     assert out.trace.forward_passes == 8 and out.trace.order.tolist() == list(range(16))
 
 
-@pytest.mark.parametrize("section,match", [({"steps": 0}, "steps"), ({"guidance": 2}, "guidance"),
-                                           ([1, 2], "sampling")])
+@pytest.mark.parametrize(
+    "section,match", [({"steps": 0}, "steps"), ({"guidance": 2}, "guidance"), ([1, 2], "sampling")]
+)
 def test_bad_sampling_section_names_the_file(tiny_weights, section, match):
     weights, _ = tiny_weights
     side = weights.with_suffix(".json")
@@ -58,8 +60,9 @@ def test_overrides_none_keeps_the_field_and_unknown_names_are_type_errors():
     base = SamplingOptions(steps=8, cfg_scale=2.0)
     assert with_overrides(None, {}) == SamplingOptions()
     assert with_overrides(None, {"steps": 4}, base) == base.replace(steps=4)
-    assert with_overrides(base, {"cfg_scale": None, "order": "raster"}) == SamplingOptions(8, cfg_scale=2.0,
-                                                                                          order="raster")
+    assert with_overrides(base, {"cfg_scale": None, "order": "raster"}) == SamplingOptions(
+        8, cfg_scale=2.0, order="raster"
+    )
     with pytest.raises(TypeError, match="guidance"):
         with_overrides(base, {"guidance": 3.0})
     with pytest.raises(TypeError, match="SamplingOptions"):

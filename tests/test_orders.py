@@ -22,18 +22,17 @@ from arpg.orders import (
     zcurve,
 )
 
-GRIDS = [(1, 1), (1, 7), (7, 1), (2, 2), (2, 5), (5, 3), (3, 5), (4, 4), (6, 9), (16, 16),
-         (24, 24), (13, 32)]
+GRIDS = [(1, 1), (1, 7), (7, 1), (2, 2), (2, 5), (5, 3), (3, 5), (4, 4), (6, 9), (16, 16), (24, 24), (13, 32)]
 
 
 def _is_perm(t: torch.Tensor, n: int) -> bool:
-    return (t.dtype == torch.long and t.dim() == 1 and t.numel() == n
-            and torch.equal(torch.sort(t).values, torch.arange(n)))
+    return (
+        t.dtype == torch.long and t.dim() == 1 and t.numel() == n and torch.equal(torch.sort(t).values, torch.arange(n))
+    )
 
 
 def test_order_names() -> None:
-    assert ORDER_NAMES == ("random", "raster", "spiral-in", "spiral-out", "z-curve",
-                           "alternate")
+    assert ORDER_NAMES == ("random", "raster", "spiral-in", "spiral-out", "z-curve", "alternate")
 
 
 @pytest.mark.parametrize("rows, cols", GRIDS)

@@ -1,4 +1,5 @@
 """sample-many: torchrun (gloo, 2 processes) equals one process byte for byte; resuming is exact."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,22 @@ from arpg.sample_many import blocks, generate_each, sample_many
 ROOT = Path(__file__).resolve().parent.parent
 RANDOM = ["--random-model", "ARPG-tiny,VQ-tiny"]  # hidden flag: a random tiny model, for tests
 # 3 classes x 3 = 9 images of 16x16 px; top-p and CFG on so every draw path is used.
-JOB = [*RANDOM, "--classes", "1,4-5", "--per-class", "3", "--steps", "4", "--cfg", "3", "--top-p", "0.9",
-       "--seed", "7", "--no-progress"]
+JOB = [
+    *RANDOM,
+    "--classes",
+    "1,4-5",
+    "--per-class",
+    "3",
+    "--steps",
+    "4",
+    "--cfg",
+    "3",
+    "--top-p",
+    "0.9",
+    "--seed",
+    "7",
+    "--no-progress",
+]
 NPZ = "samples_9x16x16x3.npz"
 DIST_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -67,8 +82,10 @@ def test_batched_decode_equals_one_image_per_call():
     labels = [0, 3, 7, 9, 1]
     ref = [pipe.generate([lab], opts, seed=100 + i).tokens[0] for i, lab in enumerate(labels)]
     for bs in (1, 2, 5):
-        parts = [generate_each(pipe.model, [labels[i] for i in b], [pipe.generator(100 + i) for i in b], opts)
-                 for b in blocks(len(labels), bs)]
+        parts = [
+            generate_each(pipe.model, [labels[i] for i in b], [pipe.generator(100 + i) for i in b], opts)
+            for b in blocks(len(labels), bs)
+        ]
         assert torch.equal(torch.cat(parts), torch.stack(ref)), bs
     assert len({tuple(t.flatten().tolist()) for t in ref}) == 5  # distinct seeds, distinct images
 
@@ -96,8 +113,24 @@ def test_torchrun_two_processes_equal_one_process(reference, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), TQDM_DISABLE="1")
     # --standalone: a local rendezvous on a free port (localhost:0); batch size 3, not 4.
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "arpg", "-v", "sample-many", *JOB, "--device", "cpu", "--batch-size", "3", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "arpg",
+        "-v",
+        "sample-many",
+        *JOB,
+        "--device",
+        "cpu",
+        "--batch-size",
+        "3",
+        "--out",
+        str(out),
+    ]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "rank 1 of 2 on cpu (gloo)" in p.stderr and "rank 1: 3 of 9 images" in p.stderr, p.stderr[-3000:]
@@ -139,17 +172,20 @@ def test_other_settings_in_the_same_folder_are_refused(reference, tmp_path, caps
     assert "no sample-many.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--classes", "3-12"], "class must be in 0..9"),
-    (["--classes", "2,2"], "twice"),
-    (["--per-class", "0"], "--per-class must be between"),
-    (["--batch-size", "0"], "--batch-size must be between"),
-    (["--seed", str(2**31 - 5)], "lower --seed"),
-    (["--steps", "99"], "steps must be"),
-    (["--temperature", "0"], "temperature"),
-    (["--random-model", "ARPG-nope,VQ-tiny"], "unknown ARPG preset"),
-    (["--order", "confidence"], "sample-many takes --order random"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--classes", "3-12"], "class must be in 0..9"),
+        (["--classes", "2,2"], "twice"),
+        (["--per-class", "0"], "--per-class must be between"),
+        (["--batch-size", "0"], "--batch-size must be between"),
+        (["--seed", str(2**31 - 5)], "lower --seed"),
+        (["--steps", "99"], "steps must be"),
+        (["--temperature", "0"], "temperature"),
+        (["--random-model", "ARPG-nope,VQ-tiny"], "unknown ARPG preset"),
+        (["--order", "confidence"], "sample-many takes --order random"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(tmp_path, capsys, args, msg):
     assert run(tmp_path / "bad", *args) == 2
     err = capsys.readouterr().err

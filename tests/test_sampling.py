@@ -33,18 +33,24 @@ def reference_greedy(model, labels, order, steps, schedule, cfg_scale, cfg_sched
     done = 0
     for s, n in enumerate(counts):
         o = order.expand(B, N)
-        cond = model(tokens, lab, o, counts=counts)[:, done:done + n]
-        unc = model(tokens, null, o, counts=counts)[:, done:done + n]
+        cond = model(tokens, lab, o, counts=counts)[:, done : done + n]
+        unc = model(tokens, null, o, counts=counts)[:, done : done + n]
         logits = unc + ws[s] * (cond - unc)
-        tokens[:, order[done:done + n]] = logits.argmax(-1)
+        tokens[:, order[done : done + n]] = logits.argmax(-1)
         done += n
     return tokens
 
 
-@pytest.mark.parametrize("steps,schedule,cfg_schedule,scale", [
-    (1, "arccos", "linear", 4.0), (16, "arccos", "linear", 3.0), (5, "cosine", "constant", 2.5),
-    (7, "linear", "linear", 1.5), (4, "arccos", "constant", 1.0),
-])
+@pytest.mark.parametrize(
+    "steps,schedule,cfg_schedule,scale",
+    [
+        (1, "arccos", "linear", 4.0),
+        (16, "arccos", "linear", 3.0),
+        (5, "cosine", "constant", 2.5),
+        (7, "linear", "linear", 1.5),
+        (4, "arccos", "constant", 1.0),
+    ],
+)
 def test_greedy_equals_released_algorithm(model, steps, schedule, cfg_schedule, scale):
     order = torch.randperm(16, generator=torch.Generator().manual_seed(steps))
     kw = dict(steps=steps, schedule=schedule, cfg_scale=scale, cfg_schedule=cfg_schedule, top_k=1, order=order)
@@ -67,8 +73,8 @@ def test_step_logits_equal_full_recomputation(model):
     done = 0
     for s, n in enumerate(counts):
         step = res.trace.logits[s]
-        torch.testing.assert_close(step[:2], full_c[:, done:done + n], atol=1e-4, rtol=0)
-        torch.testing.assert_close(step[2:], full_u[:, done:done + n], atol=1e-4, rtol=0)
+        torch.testing.assert_close(step[:2], full_c[:, done : done + n], atol=1e-4, rtol=0)
+        torch.testing.assert_close(step[2:], full_u[:, done : done + n], atol=1e-4, rtol=0)
         done += n
 
 
@@ -77,15 +83,14 @@ def test_context_logits_equal_teacher_forced_pass_with_context_first(model):
     logits equal the teacher-forced pass whose order lists the known cells first."""
     known = torch.rand(4, 4, generator=torch.Generator().manual_seed(5)) < 0.4
     ctx = torch.randint(0, 32, (4, 4), generator=torch.Generator().manual_seed(6))
-    res = generate(model, [0, 2], steps=4, cfg_scale=1.0, context=Context(ctx, known), generator=1,
-                   keep_logits=True)
+    res = generate(model, [0, 2], steps=4, cfg_scale=1.0, context=Context(ctx, known), generator=1, keep_logits=True)
     K = int(known.sum())
     order = torch.cat([known.flatten().nonzero().flatten(), res.trace.order]).expand(2, 16)
     with torch.no_grad():
         full = model(res.tokens.flatten(1), torch.tensor([0, 2]), order, counts=[1] * K + res.trace.counts)
     done = K
     for s, n in enumerate(res.trace.counts):
-        torch.testing.assert_close(res.trace.logits[s], full[:, done:done + n], atol=1e-4, rtol=0)
+        torch.testing.assert_close(res.trace.logits[s], full[:, done : done + n], atol=1e-4, rtol=0)
         done += n
 
 
@@ -167,12 +172,23 @@ def test_top_p_keeps_nucleus_and_does_not_mutate():
     assert set(draws.tolist()) == {0, 1}
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(steps=0), "steps"), (dict(steps=17), "steps"), (dict(schedule="nope"), "schedule"),
-    (dict(temperature=0), "temperature"), (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"),
-    (dict(order=[0, 0, 1]), "order"), (dict(order="zigzag"), "order"), (dict(cfg_scale=float("nan")), "cfg_scale"),
-    (dict(labels=[11]), "labels"), (dict(labels=[-1]), "labels"), (dict(cfg_schedule="exp"), "schedule"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(steps=0), "steps"),
+        (dict(steps=17), "steps"),
+        (dict(schedule="nope"), "schedule"),
+        (dict(temperature=0), "temperature"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(order=[0, 0, 1]), "order"),
+        (dict(order="zigzag"), "order"),
+        (dict(cfg_scale=float("nan")), "cfg_scale"),
+        (dict(labels=[11]), "labels"),
+        (dict(labels=[-1]), "labels"),
+        (dict(cfg_schedule="exp"), "schedule"),
+    ],
+)
 def test_bad_arguments(model, kw, match):
     kw = {"labels": [1], "steps": 4, **kw}
     with pytest.raises(ValueError, match=match):
@@ -186,7 +202,7 @@ def test_confidence_order_decodes_each_cell_once_and_costs_more_queries(model):
     step_of = res.trace.step_of.flatten()
     done = 0
     for s, n in enumerate(res.trace.counts):  # the trace order lists each step's cells in turn
-        assert (step_of[res.trace.order[done:done + n]] == s).all()
+        assert (step_of[res.trace.order[done : done + n]] == s).all()
         done += n
     plain = generate(model, [1, 2], steps=5, generator=0)
     assert plain.trace.queries == 16

@@ -1,4 +1,5 @@
 """The scenes data set: windows of one unbounded scene, resolution, determinism, distinct classes, the interface."""
+
 import numpy as np
 import pytest
 
@@ -44,8 +45,10 @@ def test_deterministic_and_independent_of_batching():
 
 def test_classes_are_distinct_even_by_coarse_colour_layout():
     """A nearest-centroid classifier on 8x8 colour averages separates the classes."""
+
     def features(x):
         return x.astype(np.float32).reshape(len(x), 8, 8, 8, 8, 3).mean((2, 4)).reshape(len(x), -1)
+
     xa, ya = scenes.sample(range(300), seed=5)
     xb, yb = scenes.sample(range(200), seed=6)
     assert set(ya.tolist()) == set(CLASSES)
@@ -73,14 +76,17 @@ def test_data_interface_like_digits():
     assert np.array_equal(scenes.render_batch(labels, seeds), scenes.sample(range(8))[0])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"labels": [10], "seeds": [0]}, "labels must be class ids"),
-    ({"labels": [1.5], "seeds": [0]}, "labels must be class ids"),
-    ({"labels": [1], "seeds": [-1]}, "seeds must be integers"),
-    ({"labels": [1, 2], "seeds": [0]}, "one length"),
-    ({"labels": [1], "seeds": [0], "height": 0}, "height"),
-    ({"labels": [1], "seeds": [0], "scale": 0}, "scale"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"labels": [10], "seeds": [0]}, "labels must be class ids"),
+        ({"labels": [1.5], "seeds": [0]}, "labels must be class ids"),
+        ({"labels": [1], "seeds": [-1]}, "seeds must be integers"),
+        ({"labels": [1, 2], "seeds": [0]}, "one length"),
+        ({"labels": [1], "seeds": [0], "height": 0}, "height"),
+        ({"labels": [1], "seeds": [0], "scale": 0}, "scale"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         scenes.render_batch(**kwargs)

@@ -4,6 +4,7 @@ uploads are bounded, and nothing reaches the network at import or start-up.
 The app checks run against the in-process app of ``tests/conftest.py`` (random tiny model,
 launched with ``demo.ui.launch_options()``, as ``app.py`` does).
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,8 +75,9 @@ def test_malicious_pickle_is_refused_by_read_state_dict(tmp_path: Path, how: str
 
 
 @pytest.mark.parametrize("which", ["weights", "tokenizer"])
-def test_malicious_pickle_is_refused_by_the_pipeline_and_the_cli(tmp_path: Path, tiny_files: tuple[Path, Path],
-                                                                 capsys: pytest.CaptureFixture, which: str) -> None:
+def test_malicious_pickle_is_refused_by_the_pipeline_and_the_cli(
+    tmp_path: Path, tiny_files: tuple[Path, Path], capsys: pytest.CaptureFixture, which: str
+) -> None:
     from arpg import cli
 
     marker = tmp_path / "pwned"
@@ -83,16 +85,30 @@ def test_malicious_pickle_is_refused_by_the_pipeline_and_the_cli(tmp_path: Path,
     weights, tokenizer = (evil, tiny_files[1]) if which == "weights" else (tiny_files[0], evil)
     with pytest.raises(CheckpointError, match="refusing"):
         Pipeline.from_files(weights, tokenizer, device="cpu")
-    assert cli.main(["sample", "--weights", str(weights), "--tokenizer", str(tokenizer), "--device", "cpu",
-                     "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--weights",
+                str(weights),
+                "--tokenizer",
+                str(tokenizer),
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "refusing" in err
     assert not marker.exists() and not (tmp_path / "x.png").exists()
 
 
-def test_malicious_pickle_makes_the_app_fall_back_without_running_it(tmp_path: Path,
-                                                                     tiny_files: tuple[Path, Path],
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_malicious_pickle_makes_the_app_fall_back_without_running_it(
+    tmp_path: Path, tiny_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import arpg.pipeline
     from arpg.hub import load_app_pipeline
 
@@ -104,8 +120,9 @@ def test_malicious_pickle_makes_the_app_fall_back_without_running_it(tmp_path: P
     assert "Could not load the requested weights" in pipe.notice and "refusing" in pipe.notice
 
 
-@pytest.mark.parametrize("name, data", [("weights.pkl", b"\x80\x04K\x01."), ("weights.npy", b"\x93NUMPY"),
-                                        ("weights", b"\x80\x04K\x01.")])
+@pytest.mark.parametrize(
+    "name, data", [("weights.pkl", b"\x80\x04K\x01."), ("weights.npy", b"\x93NUMPY"), ("weights", b"\x80\x04K\x01.")]
+)
 def test_other_file_types_are_refused(tmp_path: Path, name: str, data: bytes) -> None:
     path = tmp_path / name
     path.write_bytes(data)
@@ -113,9 +130,14 @@ def test_other_file_types_are_refused(tmp_path: Path, name: str, data: bytes) ->
         read_state_dict(path)
 
 
-@pytest.mark.parametrize("header", [b"\xff" * 8 + b"{}", (10**15).to_bytes(8, "little") + b"{}",
-                                    (64).to_bytes(8, "little") + b'{"w": {"dtype": "F32", "shape": [1000000000], '
-                                                                 b'"data_offsets": [0, 4000000000]}}'])
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"\xff" * 8 + b"{}",
+        (10**15).to_bytes(8, "little") + b"{}",
+        (64).to_bytes(8, "little") + b'{"w": {"dtype": "F32", "shape": [1000000000], "data_offsets": [0, 4000000000]}}',
+    ],
+)
 def test_corrupt_safetensors_are_refused(tmp_path: Path, header: bytes) -> None:
     path = tmp_path / "bad.safetensors"
     path.write_bytes(header)
@@ -125,13 +147,25 @@ def test_corrupt_safetensors_are_refused(tmp_path: Path, header: bytes) -> None:
 
 # -- the app: no arbitrary paths through the file routes or the file inputs ---------------------------------
 TRAVERSALS = [
-    "gradio_api/file=/etc/passwd", "file=/etc/passwd", "gradio_api/file=../../../etc/passwd",
-    "gradio_api/file=..%2F..%2F..%2Fetc%2Fpasswd", "gradio_api/file=%2Fetc%2Fpasswd",
-    "gradio_api/file=%2e%2e/%2e%2e/%2e%2e/etc/passwd", "gradio_api/file=//etc/passwd",
-    "gradio_api/file=/tmp/gradio/../../etc/passwd", "gradio_api/file/etc/passwd", "gradio_api/file/../../etc/passwd",
-    "file/etc/passwd", "gradio_api/file=file:///etc/passwd", "gradio_api/file=/proc/self/environ",
-    "gradio_api/file=app.py", "gradio_api/file=" + str(ROOT / "app.py"), "gradio_api/file=" + str(ROOT / "demo"),
-    "static/../../../../etc/passwd", "assets/..%2F..%2F..%2F..%2Fetc%2Fpasswd", "gradio_api/file=\\etc\\passwd",
+    "gradio_api/file=/etc/passwd",
+    "file=/etc/passwd",
+    "gradio_api/file=../../../etc/passwd",
+    "gradio_api/file=..%2F..%2F..%2Fetc%2Fpasswd",
+    "gradio_api/file=%2Fetc%2Fpasswd",
+    "gradio_api/file=%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "gradio_api/file=//etc/passwd",
+    "gradio_api/file=/tmp/gradio/../../etc/passwd",
+    "gradio_api/file/etc/passwd",
+    "gradio_api/file/../../etc/passwd",
+    "file/etc/passwd",
+    "gradio_api/file=file:///etc/passwd",
+    "gradio_api/file=/proc/self/environ",
+    "gradio_api/file=app.py",
+    "gradio_api/file=" + str(ROOT / "app.py"),
+    "gradio_api/file=" + str(ROOT / "demo"),
+    "static/../../../../etc/passwd",
+    "assets/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "gradio_api/file=\\etc\\passwd",
 ]
 
 
@@ -155,14 +189,15 @@ def _call(url: str, api: str, data: list[Any]) -> str:
 def _parameters(url: str) -> dict[str, list[tuple[str, Any]]]:
     """Each endpoint's (parameter name, default) from the app's API page."""
     info = httpx.get(f"{url}gradio_api/info", timeout=30).json()["named_endpoints"]
-    return {api: [(p["parameter_name"], p.get("parameter_default")) for p in ep["parameters"]]
-            for api, ep in info.items()}
+    return {
+        api: [(p["parameter_name"], p.get("parameter_default")) for p in ep["parameters"]] for api, ep in info.items()
+    }
 
 
 def _payload(url: str, api: str, *values: Any) -> list[Any]:
     """A raw JSON payload for ``api``: ``values`` first, the defaults of the other parameters after."""
     params = _parameters(url)[f"/{api}"]
-    return [*values, *(default for _, default in params[len(values):])]
+    return [*values, *(default for _, default in params[len(values) :])]
 
 
 def _file_inputs(url: str, fd: dict) -> dict[str, list[Any]]:
@@ -171,14 +206,23 @@ def _file_inputs(url: str, fd: dict) -> dict[str, list[Any]]:
         "outpaint": _payload(url, "outpaint", fd, "class 1", ["right"], 2, 1, False, *OPTS),
         "panorama": _payload(url, "panorama", fd, "class 1", "right", 2, 1, False, *OPTS),
         "resize": _payload(url, "resize", fd, "class 1", 2.0, "lattice", 0.5, 1, False, *OPTS),
-        "inpaint": _payload(url, "inpaint", {"background": fd, "layers": [fd], "composite": fd}, "class 1", 0, True,
-                            1, False, *OPTS),
+        "inpaint": _payload(
+            url, "inpaint", {"background": fd, "layers": [fd], "composite": fd}, "class 1", 0, True, 1, False, *OPTS
+        ),
     }
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/passwd", str(ROOT / "app.py"),
-                                    "/proc/self/environ", "url:http://127.0.0.1:{port}/gradio_api/file=/etc/passwd",
-                                    "url:file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/etc/passwd",
+        "../../../../../../etc/passwd",
+        str(ROOT / "app.py"),
+        "/proc/self/environ",
+        "url:http://127.0.0.1:{port}/gradio_api/file=/etc/passwd",
+        "url:file:///etc/passwd",
+    ],
+)
 def test_file_inputs_refuse_files_that_were_not_uploaded(app_server: RunningApp, target: str) -> None:
     port = app_server.url.rstrip("/").rsplit(":", 1)[1]
     if target.startswith("url:"):
@@ -208,11 +252,13 @@ def test_upload_limit_is_the_app_setting(app_server: RunningApp) -> None:
 
 def test_uploads_over_the_limit_are_refused(app_server: RunningApp) -> None:
     limit = app_server.demo.max_file_size
-    r = httpx.post(app_server.url + "gradio_api/upload",
-                   files={"files": ("big.png", b"\0" * (limit + 1), "image/png")}, timeout=60)
+    r = httpx.post(
+        app_server.url + "gradio_api/upload", files={"files": ("big.png", b"\0" * (limit + 1), "image/png")}, timeout=60
+    )
     assert r.status_code == 413 and "maximum allowed size" in r.text
-    r = httpx.post(app_server.url + "gradio_api/upload", files={"files": ("ok.png", b"\0" * 1024, "image/png")},
-                   timeout=60)
+    r = httpx.post(
+        app_server.url + "gradio_api/upload", files={"files": ("ok.png", b"\0" * 1024, "image/png")}, timeout=60
+    )
     assert r.status_code == 200
 
 
@@ -229,8 +275,7 @@ def test_uploads_over_the_limit_are_refused_through_the_client(app_server: Runni
 def _upload_png(url: str, image: Image.Image) -> dict:
     buf = io.BytesIO()
     image.save(buf, "PNG")
-    r = httpx.post(url + "gradio_api/upload", files={"files": ("image.png", buf.getvalue(), "image/png")},
-                   timeout=60)
+    r = httpx.post(url + "gradio_api/upload", files={"files": ("image.png", buf.getvalue(), "image/png")}, timeout=60)
     r.raise_for_status()
     return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
 
@@ -248,8 +293,9 @@ def test_images_with_too_many_pixels_are_refused(app_server: RunningApp, size: t
 
 
 def test_undecodable_uploads_get_one_plain_sentence(app_server: RunningApp) -> None:
-    r = httpx.post(app_server.url + "gradio_api/upload", files={"files": ("x.png", b"not a PNG", "image/png")},
-                   timeout=30)
+    r = httpx.post(
+        app_server.url + "gradio_api/upload", files={"files": ("x.png", b"not a PNG", "image/png")}, timeout=30
+    )
     fd = {"path": r.json()[0], "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}
     stream = _call(app_server.url, "outpaint", _file_inputs(app_server.url, fd)["outpaint"])
     assert "The uploaded file is not an image that can be read: use PNG, JPEG or WebP." in stream, stream[-300:]
@@ -258,17 +304,23 @@ def test_undecodable_uploads_get_one_plain_sentence(app_server: RunningApp) -> N
 
 def test_a_30_mb_data_url_gets_413_before_it_is_decoded(app_server: RunningApp) -> None:
     """The 10 MB upload limit cannot be bypassed by sending the image inside the JSON body."""
-    fd = {"url": "data:image/png;base64," + base64.b64encode(os.urandom(30 * 2**20)).decode(),
-          "meta": {"_type": "gradio.FileData"}}
+    fd = {
+        "url": "data:image/png;base64," + base64.b64encode(os.urandom(30 * 2**20)).decode(),
+        "meta": {"_type": "gradio.FileData"},
+    }
     for api in ("outpaint", "resize"):
-        r = httpx.post(f"{app_server.url}gradio_api/call/{api}", json={"data": _file_inputs(app_server.url, fd)[api]},
-                       timeout=60)
+        r = httpx.post(
+            f"{app_server.url}gradio_api/call/{api}", json={"data": _file_inputs(app_server.url, fd)[api]}, timeout=60
+        )
         assert r.status_code == 413 and "too large" in r.text, (api, r.status_code, r.text[:200])
 
 
 def test_uploaded_html_is_served_as_an_attachment(app_server: RunningApp) -> None:
-    r = httpx.post(app_server.url + "gradio_api/upload",
-                   files={"files": ("x.html", b"<script>alert(1)</script>", "text/html")}, timeout=30)
+    r = httpx.post(
+        app_server.url + "gradio_api/upload",
+        files={"files": ("x.html", b"<script>alert(1)</script>", "text/html")},
+        timeout=30,
+    )
     served = httpx.get(app_server.url + "gradio_api/file=" + r.json()[0], timeout=30)
     assert served.headers["content-type"] == "application/octet-stream"
     assert served.headers["content-disposition"].startswith("attachment")
@@ -325,11 +377,17 @@ def network_attempts() -> dict[str, list[str]]:
     """Import everything, then start the app twice, in a subprocess whose sockets refuse
     anything but loopback; ``HF_HUB_OFFLINE`` and ``GRADIO_ANALYTICS_ENABLED`` unset."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "GRADIO_ANALYTICS_ENABLED")}
-    r = subprocess.run([sys.executable, "-c", NETWORK_PROBE, str(free_port())], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=240)
+    r = subprocess.run(
+        [sys.executable, "-c", NETWORK_PROBE, str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     line = next((ln for ln in r.stdout.splitlines() if ln.startswith("ATTEMPTS ")), None)
     assert r.returncode == 0 and line, r.stderr[-2000:]
-    return json.loads(line[len("ATTEMPTS "):])
+    return json.loads(line[len("ATTEMPTS ") :])
 
 
 @pytest.mark.slow
@@ -372,4 +430,3 @@ def test_secret_patterns_catch_a_planted_token() -> None:
     token = "hf_" + "a1B2" * 9
     assert SECRET_PATTERNS["Hugging Face token"].search(f"token: {token}")
     assert SECRET_PATTERNS["password assignment"].search('api_key = "' + 'abcdefgh12345"')
-

@@ -2,6 +2,7 @@
 fair queue, clean exits and the purge. Pure pieces are tested directly; the rest against a real
 gradio server (a small app with the same kinds of inputs, hardened exactly as ``app.py`` does)
 and, for signals, a server in a subprocess."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from arpg.images import MAX_PIXELS
-from demo import server
+from demo import middleware, server
 from tests.conftest import free_port
 from tests.test_images import grey_png
 
@@ -35,46 +36,74 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- pure pieces ------------------------------------------------------------------------------------------
-PREPROCESS = ("Could not preprocess input component at index {i} (a `image` component) of the event handler "
-              "(named \"outpaint\") with input components: [image, dropdown].\n\nExpected a `ImageData | None`, "
-              "but the value passed to the event handler was: {{'path': '/tmp/gradio/ab12/x.png'}}.\n\n"
-              "Original error: {error}")
+PREPROCESS = (
+    "Could not preprocess input component at index {i} (a `image` component) of the event handler "
+    '(named "outpaint") with input components: [image, dropdown].\n\nExpected a `ImageData | None`, '
+    "but the value passed to the event handler was: {{'path': '/tmp/gradio/ab12/x.png'}}.\n\n"
+    "Original error: {error}"
+)
 
 
-@pytest.mark.parametrize("text, want", [
-    (PREPROCESS.format(i=0, error="UnidentifiedImageError: cannot identify image file '/tmp/gradio/ab12/x.png'"),
-     "The uploaded file is not an image that can be read: use PNG, JPEG or WebP."),
-    (PREPROCESS.format(i=0, error="DecompressionBombError: Image size (64000000 pixels) exceeds limit of "
-                                  "16000000 pixels, could be decompression bomb DOS attack."),
-     f"The image is too large (64.0 megapixels): at most {MAX_PIXELS / 1e6:g} megapixels. Scale it down first."),
-    (PREPROCESS.format(i=2, error="ValueError: Image path is None."),
-     "Input 3 (the image) has the wrong type or format."),
-    ("Cannot move /etc/passwd to the gradio cache dir because it was not uploaded by a user.",
-     "Cannot move <file> to the gradio cache dir because it was not uploaded by a user."),
-    ("seed must be an integer", "Seed must be an integer."),
-    (None, "The request has the wrong form: check the API page for each input's type."),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        (
+            PREPROCESS.format(i=0, error="UnidentifiedImageError: cannot identify image file '/tmp/gradio/ab12/x.png'"),
+            "The uploaded file is not an image that can be read: use PNG, JPEG or WebP.",
+        ),
+        (
+            PREPROCESS.format(
+                i=0,
+                error="DecompressionBombError: Image size (64000000 pixels) exceeds limit of "
+                "16000000 pixels, could be decompression bomb DOS attack.",
+            ),
+            f"The image is too large (64.0 megapixels): at most {MAX_PIXELS / 1e6:g} megapixels. Scale it down first.",
+        ),
+        (
+            PREPROCESS.format(i=2, error="ValueError: Image path is None."),
+            "Input 3 (the image) has the wrong type or format.",
+        ),
+        (
+            "Cannot move /etc/passwd to the gradio cache dir because it was not uploaded by a user.",
+            "Cannot move <file> to the gradio cache dir because it was not uploaded by a user.",
+        ),
+        ("seed must be an integer", "Seed must be an integer."),
+        (None, "The request has the wrong form: check the API page for each input's type."),
+    ],
+)
 def test_framework_texts_become_one_plain_sentence(text: Any, want: str) -> None:
-    assert server.plain_message(text) == want
+    assert middleware.plain_message(text) == want
 
 
 def test_echoed_inputs_are_cut_to_80_characters() -> None:
-    text = server.plain_message("Value: " + "x" * 20_000 + " is not in the list of choices: ['class 0', 'class 1']")
+    text = middleware.plain_message("Value: " + "x" * 20_000 + " is not in the list of choices: ['class 0', 'class 1']")
     assert text.endswith("is not one of the choices: 'class 0', 'class 1'.") and len(text) < 160
-    assert len(server.plain_message("y" * 20_000)) == server.MAX_MESSAGE + 1  # cut, with a full stop
+    assert len(middleware.plain_message("y" * 20_000)) == middleware.MAX_MESSAGE + 1  # cut, with a full stop
 
 
 def test_event_streams_and_json_errors_are_rewritten() -> None:
     call_api = 'event: error\ndata: {"error": "Cannot move /etc/passwd to the cache", "visible": true}'
-    assert "/etc/passwd" not in server._rewrite_event(call_api) and "<file>" in server._rewrite_event(call_api)
+    assert "/etc/passwd" not in middleware._rewrite_event(call_api) and "<file>" in middleware._rewrite_event(call_api)
     queue = 'data: {"msg": "process_completed", "output": {"error": "/a/b/c failed"}, "success": false}'
-    assert json.loads(server._rewrite_event(queue)[6:])["output"]["error"] == "<file> failed."
+    assert json.loads(middleware._rewrite_event(queue)[6:])["output"]["error"] == "<file> failed."
     fine = 'data: {"msg": "progress", "output": {"data": ["/tmp/x/y.png"]}}'
-    assert server._rewrite_event(fine) == fine
-    pydantic = json.dumps({"detail": [{"type": "list_type", "loc": ["body", "data"], "msg": "Input should be a "
-                                       "valid list", "input": "x" * 10_000, "url": "https://errors.pydantic.dev/"}]})
-    assert json.loads(server._rewrite_json(pydantic.encode())) == {
-        "detail": "The request has the wrong form at data: input should be a valid list."}
+    assert middleware._rewrite_event(fine) == fine
+    pydantic = json.dumps(
+        {
+            "detail": [
+                {
+                    "type": "list_type",
+                    "loc": ["body", "data"],
+                    "msg": "Input should be a valid list",
+                    "input": "x" * 10_000,
+                    "url": "https://errors.pydantic.dev/",
+                }
+            ]
+        }
+    )
+    assert json.loads(middleware._rewrite_json(pydantic.encode())) == {
+        "detail": "The request has the wrong form at data: input should be a valid list."
+    }
 
 
 def _asgi_app(limit: int) -> Any:
@@ -84,13 +113,14 @@ def _asgi_app(limit: int) -> Any:
     async def echo(body: dict) -> dict:
         return {"n": len(json.dumps(body))}
 
-    return server.PlainErrors(server.BodyLimit(api, max_bytes=limit))
+    return middleware.PlainErrors(middleware.BodyLimit(api, max_bytes=limit))
 
 
 def _post(app: Any, **kw: Any) -> httpx.Response:
     async def go() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             return await client.post("/echo", **kw)
+
     return asyncio.run(go())
 
 
@@ -112,14 +142,17 @@ def test_the_body_limit_answers_413_with_or_without_a_length() -> None:
 
 def _event(session: str, host: str, forwarded: str | None = None) -> Any:
     headers = {"x-forwarded-for": forwarded} if forwarded else {}
-    return SimpleNamespace(session_hash=session, request=SimpleNamespace(client=SimpleNamespace(host=host),
-                                                                          headers=headers))
+    return SimpleNamespace(
+        session_hash=session, request=SimpleNamespace(client=SimpleNamespace(host=host), headers=headers)
+    )
 
 
 def test_the_fair_queue_counts_sessions_and_addresses() -> None:
     waiting = [_event("a", "10.0.0.1")] * 3 + [_event(f"s{i}", "10.0.0.2") for i in range(5)]
-    queue = SimpleNamespace(event_queue_per_concurrency_id={"x": SimpleNamespace(queue=waiting)},
-                            active_jobs=[[_event("a", "10.0.0.1")], None])
+    queue = SimpleNamespace(
+        event_queue_per_concurrency_id={"x": SimpleNamespace(queue=waiting)},
+        active_jobs=[[_event("a", "10.0.0.1")], None],
+    )
     fair = server.FairQueue(per_session=4, per_address=5, trust_forwarded=False)
     assert "4 requests" in fair.refusal(queue, "a", "10.0.0.1")
     assert fair.refusal(queue, "b", "10.0.0.1") is None
@@ -154,8 +187,12 @@ def build_app(release: threading.Event) -> Any:
     import gradio as gr
 
     with gr.Blocks(analytics_enabled=False) as demo:
-        image, choice, number, out = gr.Image(type="numpy"), gr.Dropdown(["class 0", "class 1"]), gr.Number(), \
-            gr.Textbox()
+        image, choice, number, out = (
+            gr.Image(type="numpy"),
+            gr.Dropdown(["class 0", "class 1"]),
+            gr.Number(),
+            gr.Textbox(),
+        )
         gr.Button().click(lambda a: f"{a.shape}", image, out, api_name="shape")
         gr.Button().click(lambda c, x: f"{c} {x}", [choice, number], out, api_name="pick")
         gr.Button().click(lambda x: "done" if release.wait(60) else "timeout", number, out, api_name="wait")
@@ -170,8 +207,14 @@ def hardened() -> Iterator[tuple[str, threading.Event]]:
     release = threading.Event()
     demo = build_app(release)
     port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, show_error=True,
-                app_kwargs=server.app_kwargs())
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=port,
+        quiet=True,
+        show_error=True,
+        app_kwargs=server.app_kwargs(),
+    )
     try:
         yield f"http://127.0.0.1:{port}/", release
     finally:
@@ -288,8 +331,9 @@ CHILD = textwrap.dedent("""
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_leaves_no_temporary_files(sig: signal.Signals) -> None:
     port = free_port()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(port)], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         line = child.stdout.readline()
         while line and not line.startswith("FOLDER "):

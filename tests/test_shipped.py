@@ -1,4 +1,5 @@
 """The shipped model in assets/models: loads, generates, and the judge recognises it."""
+
 import numpy as np
 import pytest
 

@@ -97,13 +97,16 @@ def test_lattice_context_positions():
     assert known.sum() == 4
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda p: tasks.outpaint(p, rand_image(), 1, left=-1), "left"),
-    (lambda p: tasks.resize(p, rand_image(), 1, scale=9), "scale"),
-    (lambda p: tasks.resize(p, rand_image(), 1, strategy="magic"), "strategy"),
-    (lambda p: tasks.inpaint(p, "not an image", np.ones((4, 4)), 1), "image"),
-    (lambda p: tasks.inpaint(p, rand_image(), np.ones((16, 16)), 99), "class"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda p: tasks.outpaint(p, rand_image(), 1, left=-1), "left"),
+        (lambda p: tasks.resize(p, rand_image(), 1, scale=9), "scale"),
+        (lambda p: tasks.resize(p, rand_image(), 1, strategy="magic"), "strategy"),
+        (lambda p: tasks.inpaint(p, "not an image", np.ones((4, 4)), 1), "image"),
+        (lambda p: tasks.inpaint(p, rand_image(), np.ones((16, 16)), 99), "class"),
+    ],
+)
 def test_bad_inputs(pipe, call, match):
     with pytest.raises(ValueError, match=match):
         call(pipe)

@@ -1,5 +1,6 @@
 """The Inpaint, Outpaint and Resolution tabs' handlers, called directly on the random tiny model
 (4x4 tokens of 4 px): what their summaries say, edits from a stroke, panorama streaming."""
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,20 @@ def image(h: int, w: int, seed: int = 0) -> np.ndarray:
 # -- Resolution ----------------------------------------------------------------------------------
 def test_resolution_summary_names_the_input_size(pipe: Pipeline, options: Any) -> None:
     """A 12x16 px input (3x4 cells) was summarised as the model's 16x16 px."""
-    out = last(list(resize_handler(pipe)(image(16, 12), "class 1", 2.0, "lattice", 0.5, 3, False, None, options,
-                                         progress=None)))
+    out = last(
+        list(
+            resize_handler(pipe)(image(16, 12), "class 1", 2.0, "lattice", 0.5, 3, False, None, options, progress=None)
+        )
+    )
     assert "12×16 px → 24×32 px (6×8 tokens)" in out[2]
 
 
 def test_resolution_notes_a_grid_beyond_the_trained_one(pipe: Pipeline, options: Any) -> None:
-    out = last(list(resize_handler(pipe)(image(16, 16), "class 1", 1.5, "reencode", 0.5, 3, False, None, options,
-                                         progress=None)))
+    out = last(
+        list(
+            resize_handler(pipe)(image(16, 16), "class 1", 1.5, "reencode", 0.5, 3, False, None, options, progress=None)
+        )
+    )
     assert "6×6-token grid is bigger than the 4×4 the model was trained on" in out[2]
     assert beyond_training(pipe, (4, 4)) is None and beyond_training(pipe, (4, 5))
 
@@ -130,8 +137,13 @@ def test_inpaint_with_the_image_class_keeps_the_painted_region(judged: Pipeline,
     img, mask = glyph(), np.zeros((16, 16), bool)
     mask[7:9, 4:12] = True
     shown = image_class(judged, img)
-    out = last(list(inpaint_handler(judged)(editor(img, mask), judged.class_names[shown], 0, True, 1, False,
-                                            options, progress=None)))
+    out = last(
+        list(
+            inpaint_handler(judged)(
+                editor(img, mask), judged.class_names[shown], 0, True, 1, False, options, progress=None
+            )
+        )
+    )
     assert "4 of 16 tokens regenerated" in out[2] and "edit" not in out[2]
 
 
@@ -140,8 +152,9 @@ def test_an_edit_from_a_stroke_regenerates_the_shape_under_it(judged: Pipeline, 
     img, mask = glyph(), np.zeros((16, 16), bool)
     mask[7:9, 4:12] = True
     other = (image_class(judged, img) + 1) % judged.num_classes
-    out = last(list(inpaint_handler(judged)(editor(img, mask), f"class {other}", 0, True, 1, False, options,
-                                            progress=None)))
+    out = last(
+        list(inpaint_handler(judged)(editor(img, mask), f"class {other}", 0, True, 1, False, options, progress=None))
+    )
     assert "edit of the class" in out[2] and "the box around the shape under the stroke" in out[2]
     assert "16 of 16 tokens" in out[2]  # the bar's box + 4 px covers the whole 16 px image
 
@@ -150,6 +163,5 @@ def test_no_judge_no_edit_detection(pipe: Pipeline, options: Any) -> None:
     assert image_class(pipe, glyph()) is None
     mask = np.zeros((16, 16), bool)
     mask[7:9, 4:12] = True
-    out = last(list(inpaint_handler(pipe)(editor(glyph(), mask), "class 3", 0, True, 1, False, options,
-                                          progress=None)))
+    out = last(list(inpaint_handler(pipe)(editor(glyph(), mask), "class 3", 0, True, 1, False, options, progress=None)))
     assert "4 of 16 tokens regenerated" in out[2]

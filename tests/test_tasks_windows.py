@@ -1,5 +1,6 @@
 """Windowed against whole-canvas decoding in the canvas tasks (outpaint, panorama, resize) and the tabs'
 "Decoding" choice, on the random tiny model (trained size 4x4 tokens of 4 px: 16x16 px images)."""
+
 from __future__ import annotations
 
 import inspect
@@ -53,8 +54,7 @@ def grids(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 # -- the tasks -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("decoding", DECODINGS)
-def test_outpaint_decodes_every_new_cell_once_and_keeps_the_input(pipe: Pipeline, decoding: str,
-                                                                  grids: list) -> None:
+def test_outpaint_decodes_every_new_cell_once_and_keeps_the_input(pipe: Pipeline, decoding: str, grids: list) -> None:
     img = image()
     codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.outpaint(pipe, img, 1, right=5, top=1, seed=0, decoding=decoding, **OPTS)
@@ -69,8 +69,9 @@ def test_outpaint_decodes_every_new_cell_once_and_keeps_the_input(pipe: Pipeline
 
 @pytest.mark.parametrize("strategy", tasks.RESIZE_STRATEGIES)
 @pytest.mark.parametrize("decoding", DECODINGS)
-def test_resize_decodes_every_new_cell_once_and_keeps_the_context(pipe: Pipeline, decoding: str, strategy: str,
-                                                                 grids: list) -> None:
+def test_resize_decodes_every_new_cell_once_and_keeps_the_context(
+    pipe: Pipeline, decoding: str, strategy: str, grids: list
+) -> None:
     img = image()
     codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
     res = tasks.resize(pipe, img, 2, scale=2.0, strategy=strategy, seed=1, decoding=decoding, **OPTS)
@@ -83,12 +84,12 @@ def test_resize_decodes_every_new_cell_once_and_keeps_the_context(pipe: Pipeline
 
 @pytest.mark.parametrize("side", ["right", "left", "top", "bottom"])
 @pytest.mark.parametrize("decoding", DECODINGS)
-def test_panorama_rounds_decode_trained_grids_and_keep_the_input(pipe: Pipeline, decoding: str, side: str,
-                                                                 grids: list) -> None:
+def test_panorama_rounds_decode_trained_grids_and_keep_the_input(
+    pipe: Pipeline, decoding: str, side: str, grids: list
+) -> None:
     img = image(seed=3)
     rounds: list[tasks.TaskResult] = []
-    res = tasks.panorama(pipe, img, 1, times=3, side=side, seed=2, decoding=decoding, on_round=rounds.append,
-                         **OPTS)
+    res = tasks.panorama(pipe, img, 1, times=3, side=side, seed=2, decoding=decoding, on_round=rounds.append, **OPTS)
     vertical = side in ("top", "bottom")
     assert res.image.shape == ((48, 16, 3) if vertical else (16, 48, 3)) and len(rounds) == 4
     kept = {"right": res.image[:, :16], "left": res.image[:, -16:], "bottom": res.image[:16], "top": res.image[-16:]}
@@ -111,10 +112,11 @@ def test_windowed_panorama_continues_the_canvas_tokens(pipe: Pipeline) -> None:
 
 def test_the_default_is_the_measured_one(pipe: Pipeline) -> None:
     img = image(seed=6)
-    for task, run in {"outpaint": lambda d: tasks.outpaint(pipe, img, 1, right=3, seed=7, decoding=d, **OPTS),
-                      "resize": lambda d: tasks.resize(pipe, img, 1, scale=2.0, seed=7, decoding=d, **OPTS),
-                      "panorama": lambda d: tasks.panorama(pipe, img, 1, times=2, seed=7, decoding=d, **OPTS)
-                      }.items():
+    for task, run in {
+        "outpaint": lambda d: tasks.outpaint(pipe, img, 1, right=3, seed=7, decoding=d, **OPTS),
+        "resize": lambda d: tasks.resize(pipe, img, 1, scale=2.0, seed=7, decoding=d, **OPTS),
+        "panorama": lambda d: tasks.panorama(pipe, img, 1, times=2, seed=7, decoding=d, **OPTS),
+    }.items():
         assert tasks.decoding_for(task) == tasks.DEFAULT_DECODING[task] in DECODINGS
         assert torch.equal(run(None).tokens, run(tasks.DEFAULT_DECODING[task]).tokens)
 
@@ -137,9 +139,11 @@ def test_a_canvas_that_fits_a_window_is_the_same_either_way(pipe: Pipeline) -> N
 @pytest.mark.parametrize("bad", ["tiles", "", "Windowed", 1, ["whole"]])
 def test_a_bad_decoding_is_refused(pipe: Pipeline, bad: Any) -> None:
     img = image()
-    for call in (lambda: tasks.outpaint(pipe, img, 1, right=1, seed=0, decoding=bad, **OPTS),
-                 lambda: tasks.panorama(pipe, img, 1, times=2, seed=0, decoding=bad, **OPTS),
-                 lambda: tasks.resize(pipe, img, 1, scale=2.0, seed=0, decoding=bad, **OPTS)):
+    for call in (
+        lambda: tasks.outpaint(pipe, img, 1, right=1, seed=0, decoding=bad, **OPTS),
+        lambda: tasks.panorama(pipe, img, 1, times=2, seed=0, decoding=bad, **OPTS),
+        lambda: tasks.resize(pipe, img, 1, scale=2.0, seed=0, decoding=bad, **OPTS),
+    ):
         with pytest.raises(ValueError, match="decoding must be one of windowed, whole"):
             call()
     with pytest.raises(ValueError, match="task must be one of"):
@@ -179,15 +183,17 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("decoding", DECODINGS)
-def test_the_tabs_pass_the_decoding_before_the_model(choice: Any, pipe: Pipeline, asked: list,
-                                                     decoding: str) -> None:
+def test_the_tabs_pass_the_decoding_before_the_model(choice: Any, pipe: Pipeline, asked: list, decoding: str) -> None:
     from demo.tabs.outpaint import decoding_before_model, outpaint_handler, panorama_handler
     from demo.tabs.resolution import resize_handler
     from demo.tabs.widgets import SAMPLING_FIELDS
 
     sampling = [getattr(pipe.defaults.replace(steps=2), f) for f in SAMPLING_FIELDS]
-    calls = [(outpaint_handler, [["right"], 2]), (panorama_handler, ["right", 2]),
-             (resize_handler, [2.0, "lattice", 0.5])]
+    calls = [
+        (outpaint_handler, [["right"], 2]),
+        (panorama_handler, ["right", 2]),
+        (resize_handler, [2.0, "lattice", 0.5]),
+    ]
     for factory, own in calls:
         callback = decoding_before_model(choice.callback(factory))
         names = list(inspect.signature(callback).parameters)
@@ -207,8 +213,11 @@ def test_the_handlers_check_the_cost_first(pipe: Pipeline, asked: list, monkeypa
 
     monkeypatch.setenv(COST_ENV, "10")
     opts = pipe.defaults.replace(steps=2)
-    for handler, own in ((outpaint_handler, [["right"], 2]), (panorama_handler, ["right", 2]),
-                         (resize_handler, [2.0, "lattice", 0.5])):
+    for handler, own in (
+        (outpaint_handler, [["right"], 2]),
+        (panorama_handler, ["right", 2]),
+        (resize_handler, [2.0, "lattice", 0.5]),
+    ):
         with pytest.raises(gr.Error, match="too expensive"):
             list(guard(handler(pipe))(image(), "class 1", *own, 3, False, "windowed", opts, progress=None))
     assert asked == []

@@ -1,4 +1,5 @@
 """The VQ tokenizer: shapes at any multiple of the factor, with the released VQ-16 layout."""
+
 import pytest
 import torch
 

@@ -1,6 +1,7 @@
 """The training recipes on tiny models: every stage runs, writes weights that load, and a
 second run resumes (finished stages are skipped, each with a log line saying so); recipes choose
 their data set and canvases (scenes on variable canvases) and run in chunks of a time budget."""
+
 import json
 import logging
 import shutil
@@ -51,8 +52,10 @@ def test_smoke_recipe_trains_and_resumes(tmp_path):
     assert (run / "tokens.pt").exists() and (run / f"tokens_{r.focus_style}.pt").exists()
     assert (run / f"tokens_{r.focus_style}_{r.polish_images}.pt").exists()
     # phase 3 keeps a moving average of its weights, and that average is what ships
-    shipped, raw, ema = (load_file(str(p)) for p in (out / "arpg.safetensors", run / "arpg_polish.safetensors",
-                                                      run / "arpg_polish_ema.safetensors"))
+    shipped, raw, ema = (
+        load_file(str(p))
+        for p in (out / "arpg.safetensors", run / "arpg_polish.safetensors", run / "arpg_polish_ema.safetensors")
+    )
     assert all(torch.equal(shipped[k], ema[k]) for k in shipped)
     assert any(not torch.equal(raw[k], ema[k]) for k in raw)
     assert info["tokenizer_s"] > 0
@@ -91,8 +94,11 @@ def test_plot_counts_images_seen_across_phases(tmp_path):
     r = RECIPES["smoke"]
     for name, n in (("arpg", r.arpg_steps), ("arpg_focus", r.focus_steps), ("arpg_polish", r.polish_steps)):
         (tmp_path / f"{name}_losses.json").write_text(json.dumps([1.0] * n))
-    assert [len(phase_losses(tmp_path, p.name)) for p in arpg_phases(r)] == [r.arpg_steps, r.focus_steps,
-                                                                             r.polish_steps]
+    assert [len(phase_losses(tmp_path, p.name)) for p in arpg_phases(r)] == [
+        r.arpg_steps,
+        r.focus_steps,
+        r.polish_steps,
+    ]
     plot_arpg(r, tmp_path, tmp_path / "arpg.png")
     assert (tmp_path / "arpg.png").stat().st_size > 1000
 
@@ -106,8 +112,9 @@ def test_finished_stages_are_skipped_with_a_line_each(tmp_path, caplog):
     run.mkdir()
     (run / "judge_ckpt.pt").touch()
     with caplog.at_level(logging.WARNING, logger="arpg.train"):
-        assert main(["train", "--recipe", "smoke", "--out", str(out), "--run-dir", str(run),
-                     "--plots", str(plots)]) == 0
+        assert (
+            main(["train", "--recipe", "smoke", "--out", str(out), "--run-dir", str(run), "--plots", str(plots)]) == 0
+        )
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("arpg.train")]
     assert len(lines) == 3
     for line, (what, name) in zip(lines, [("tokenizer", "vq"), ("judge", "judge"), ("ARPG model", "arpg")]):
@@ -168,12 +175,15 @@ def test_each_batch_has_one_grid_and_about_the_same_tokens():
     """fit_arpg takes the canvases in turn, the model's RoPE on each batch's grid."""
     torch.manual_seed(0)
     model = ARPG(ARPGConfig.from_name("ARPG-tiny")).init_weights()
-    sets = [TokenSet(torch.randint(0, 32, (5, rows * cols), dtype=torch.int16), torch.arange(5) % 10, (rows, cols))
-            for rows, cols in ((4, 4), (4, 8))]
+    sets = [
+        TokenSet(torch.randint(0, 32, (5, rows * cols), dtype=torch.int16), torch.arange(5) % 10, (rows, cols))
+        for rows, cols in ((4, 4), (4, 8))
+    ]
     seen = []
     forward = model.forward
-    model.forward = lambda tokens, labels, order, grid: seen.append((tokens.shape, grid)) or forward(
-        tokens, labels, order, grid=grid)
+    model.forward = lambda tokens, labels, order, grid: (
+        seen.append((tokens.shape, grid)) or forward(tokens, labels, order, grid=grid)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         st = Stage("arpg", Path(tmp), model, new_arpg_optimizer(model, 1e-3))
         assert fit_arpg(model, st, sets, 3, 1e-3, 4, 0.1, 0, bf16=False)

@@ -10,6 +10,7 @@ xfails naming the fix (see docs/reliability.md).
 ``ARPG_HYPOTHESIS_EXAMPLES`` sets the number of examples per property (default 30);
 ``ARPG_HYPOTHESIS_RANDOM=1`` draws new examples on every run instead of a fixed set.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,9 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 F, ROWS, V, C = 4, 4, 32, 10  # tiny model: px per token, grid rows, vocabulary, classes
 H = F * ROWS  # native image height (16 px)
 
-PROPS = settings(max_examples=int(os.environ.get("ARPG_HYPOTHESIS_EXAMPLES", 30)), deadline=None, database=None,
-                 derandomize=not os.environ.get("ARPG_HYPOTHESIS_RANDOM"),
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPS = settings(
+    max_examples=int(os.environ.get("ARPG_HYPOTHESIS_EXAMPLES", 30)),
+    deadline=None,
+    database=None,
+    derandomize=not os.environ.get("ARPG_HYPOTHESIS_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 NAN, INF = float("nan"), float("inf")
 
 
@@ -63,8 +68,26 @@ def pipe() -> Pipeline:
 
 
 # -- strategies ----------------------------------------------------------------------------------
-IMAGE_KINDS = ("RGB", "RGBA", "LA", "L", "1", "P", "P+transparency", "I;16", "I", "F", "CMYK", "YCbCr", "HSV",
-               "array-uint8", "array-rgba", "array-float", "array-bool", "array-gray")
+IMAGE_KINDS = (
+    "RGB",
+    "RGBA",
+    "LA",
+    "L",
+    "1",
+    "P",
+    "P+transparency",
+    "I;16",
+    "I",
+    "F",
+    "CMYK",
+    "YCbCr",
+    "HSV",
+    "array-uint8",
+    "array-rgba",
+    "array-float",
+    "array-bool",
+    "array-gray",
+)
 
 
 def make_image(kind: str, w: int, h: int, seed: int) -> Any:
@@ -148,16 +171,18 @@ schedules_ok = st.one_of(st.sampled_from(TOKEN_SCHEDULES), st.integers(1, 20).ma
 
 def sampling_options(max_steps: int = 16) -> st.SearchStrategy[dict]:
     """Valid sampling options (``steps`` at most ``max_steps``)."""
-    return st.fixed_dictionaries({
-        "steps": st.integers(1, max_steps),
-        "schedule": schedules_ok,
-        "cfg_scale": st.floats(0.0, 10.0),
-        "cfg_schedule": st.sampled_from(CFG_SCHEDULES),
-        "temperature": st.floats(0.05, 3.0),
-        "top_k": st.integers(0, V + 8),
-        "top_p": st.floats(0.05, 1.0),
-        "order": st.sampled_from(SAMPLER_ORDERS),
-    })
+    return st.fixed_dictionaries(
+        {
+            "steps": st.integers(1, max_steps),
+            "schedule": schedules_ok,
+            "cfg_scale": st.floats(0.0, 10.0),
+            "cfg_schedule": st.sampled_from(CFG_SCHEDULES),
+            "temperature": st.floats(0.05, 3.0),
+            "top_k": st.integers(0, V + 8),
+            "top_p": st.floats(0.05, 1.0),
+            "order": st.sampled_from(SAMPLER_ORDERS),
+        }
+    )
 
 
 def not_a_number_text() -> st.SearchStrategy[str]:
@@ -171,8 +196,13 @@ def not_a_number_text() -> st.SearchStrategy[str]:
     return st.text(max_size=8).filter(lambda s: not parses(s))
 
 
-WRONG_TYPES = st.one_of(st.none(), not_a_number_text(), st.lists(st.integers(0, 3), max_size=2),
-                        st.dictionaries(st.text(max_size=2), st.integers(), max_size=1), st.just(object()))
+WRONG_TYPES = st.one_of(
+    st.none(),
+    not_a_number_text(),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    st.just(object()),
+)
 NONFINITE = st.sampled_from([NAN, INF, -INF])
 
 
@@ -186,8 +216,9 @@ def bad_float(lo: float, hi: float, lo_open: bool = False) -> st.SearchStrategy[
 def bad_int(lo: int, hi: int) -> st.SearchStrategy[Any]:
     """Integers outside [lo, hi], fractional and non-finite floats, bools and non-numbers."""
     fractional = st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: not v.is_integer())
-    return st.one_of(st.integers(max_value=lo - 1), st.integers(min_value=hi + 1), fractional, NONFINITE,
-                     st.booleans(), WRONG_TYPES)
+    return st.one_of(
+        st.integers(max_value=lo - 1), st.integers(min_value=hi + 1), fractional, NONFINITE, st.booleans(), WRONG_TYPES
+    )
 
 
 def not_none(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -203,14 +234,25 @@ BAD_OPTIONS: dict[str, tuple[st.SearchStrategy[Any], str]] = {
     "top_p": (not_none(bad_float(0.0, 1.0, lo_open=True)), "top_p"),
     "cfg_scale": (not_none(bad_float(0.0, 100.0)), "cfg_scale"),
     "seed": (not_none(bad_int(0, MAX_SEED)), "seed"),
-    "schedule": (st.one_of(st.text(max_size=8).filter(lambda s: s not in TOKEN_SCHEDULES and not s.startswith("k=")),
-                           st.sampled_from(["k=0", "k=-3", "k=x", "k=1.5", "k="]), st.integers()),
-                 "schedule"),
-    "cfg_schedule": (st.one_of(st.text(max_size=8).filter(lambda s: s not in CFG_SCHEDULES), st.integers()),
-                     "schedule"),
-    "order": (st.one_of(st.text(max_size=8).filter(lambda s: s not in SAMPLER_ORDERS),
-                        st.lists(st.integers(-2, 20), max_size=17).filter(lambda o: sorted(o) != list(range(16)))),
-              "order"),
+    "schedule": (
+        st.one_of(
+            st.text(max_size=8).filter(lambda s: s not in TOKEN_SCHEDULES and not s.startswith("k=")),
+            st.sampled_from(["k=0", "k=-3", "k=x", "k=1.5", "k="]),
+            st.integers(),
+        ),
+        "schedule",
+    ),
+    "cfg_schedule": (
+        st.one_of(st.text(max_size=8).filter(lambda s: s not in CFG_SCHEDULES), st.integers()),
+        "schedule",
+    ),
+    "order": (
+        st.one_of(
+            st.text(max_size=8).filter(lambda s: s not in SAMPLER_ORDERS),
+            st.lists(st.integers(-2, 20), max_size=17).filter(lambda o: sorted(o) != list(range(16))),
+        ),
+        "order",
+    ),
 }
 
 
@@ -231,8 +273,16 @@ def test_any_mode_and_size_becomes_a_native_height_rgb_array(image: Any) -> None
 def test_masks_of_any_size_and_kind_fit_the_image(mask: Any, w: int, h: int) -> None:
     out = mask_to_array(mask, (w, h))
     assert out.dtype == bool and out.shape == (h, w)
-    painted = np.asarray(mask.getchannel("A") if isinstance(mask, Image.Image) and mask.mode == "RGBA"
-                         else mask.convert("L") if isinstance(mask, Image.Image) else mask) > 0
+    painted = (
+        np.asarray(
+            mask.getchannel("A")
+            if isinstance(mask, Image.Image) and mask.mode == "RGBA"
+            else mask.convert("L")
+            if isinstance(mask, Image.Image)
+            else mask
+        )
+        > 0
+    )
     if not painted.any():
         assert not out.any()  # an empty mask stays empty at any size
     if painted.all():
@@ -240,10 +290,18 @@ def test_masks_of_any_size_and_kind_fit_the_image(mask: Any, w: int, h: int) -> 
 
 
 @PROPS
-@given(image=images(max_side=48, max_aspect=4), mask=masks(), label=labels_ok, dilate=st.integers(0, 2),
-       blend=st.booleans(), seed=seeds_ok, opts=sampling_options())
-def test_inpaint_keeps_context_tokens_and_pixels(pipe: Pipeline, image: Any, mask: Any, label: int, dilate: int,
-                                                 blend: bool, seed: int, opts: dict) -> None:
+@given(
+    image=images(max_side=48, max_aspect=4),
+    mask=masks(),
+    label=labels_ok,
+    dilate=st.integers(0, 2),
+    blend=st.booleans(),
+    seed=seeds_ok,
+    opts=sampling_options(),
+)
+def test_inpaint_keeps_context_tokens_and_pixels(
+    pipe: Pipeline, image: Any, mask: Any, label: int, dilate: int, blend: bool, seed: int, opts: dict
+) -> None:
     img = prepare_image(image, F, ROWS)
     pix = mask_to_array(mask, (img.shape[1], img.shape[0]))
     if not pix.any():
@@ -266,10 +324,16 @@ def test_inpaint_keeps_context_tokens_and_pixels(pipe: Pipeline, image: Any, mas
 
 
 @PROPS
-@given(image=images(max_side=48, max_aspect=3), sides=st.tuples(*[st.integers(0, 3)] * 4), label=labels_ok,
-       seed=seeds_ok, opts=sampling_options())
-def test_outpaint_grows_by_whole_cells_and_keeps_the_input(pipe: Pipeline, image: Any, sides: tuple, label: int,
-                                                           seed: int, opts: dict) -> None:
+@given(
+    image=images(max_side=48, max_aspect=3),
+    sides=st.tuples(*[st.integers(0, 3)] * 4),
+    label=labels_ok,
+    seed=seeds_ok,
+    opts=sampling_options(),
+)
+def test_outpaint_grows_by_whole_cells_and_keeps_the_input(
+    pipe: Pipeline, image: Any, sides: tuple, label: int, seed: int, opts: dict
+) -> None:
     left, right, top, bottom = sides
     img = prepare_image(image, F, ROWS)
     r, c = ROWS, img.shape[1] // F
@@ -280,38 +344,53 @@ def test_outpaint_grows_by_whole_cells_and_keeps_the_input(pipe: Pipeline, image
     codes = pipe.encode(img[None])[0]
     assert torch.equal(res.tokens[inner], codes) and res.known[inner].all()
     assert int(res.known.sum()) == r * c
-    assert np.array_equal(res.image[top * F:(top + r) * F, left * F:(left + c) * F], img)
+    assert np.array_equal(res.image[top * F : (top + r) * F, left * F : (left + c) * F], img)
     if not any(sides):
         assert "nothing to extend" in res.note
 
 
 @PROPS
-@given(image=images(max_side=32, max_aspect=2), times=st.integers(2, 3),
-       side=st.sampled_from(["left", "right", "top", "bottom"]), label=labels_ok, seed=seeds_ok,
-       steps=st.integers(1, 8))
-def test_panorama_is_times_as_long_and_keeps_the_input(pipe: Pipeline, image: Any, times: int, side: str,
-                                                       label: int, seed: int, steps: int) -> None:
+@given(
+    image=images(max_side=32, max_aspect=2),
+    times=st.integers(2, 3),
+    side=st.sampled_from(["left", "right", "top", "bottom"]),
+    label=labels_ok,
+    seed=seeds_ok,
+    steps=st.integers(1, 8),
+)
+def test_panorama_is_times_as_long_and_keeps_the_input(
+    pipe: Pipeline, image: Any, times: int, side: str, label: int, seed: int, steps: int
+) -> None:
     img = prepare_image(image, F, ROWS)
     h, w = img.shape[:2]
     res = tasks.panorama(pipe, image, label, times=times, side=side, seed=seed, steps=steps)
     want = (h, w * times, 3) if side in ("left", "right") else (h * times, w, 3)
     assert res.image.shape == want and res.image.dtype == np.uint8
-    corner = {"right": res.image[:, :w], "left": res.image[:, -w:], "bottom": res.image[:h],
-              "top": res.image[-h:]}[side]
+    corner = {"right": res.image[:, :w], "left": res.image[:, -w:], "bottom": res.image[:h], "top": res.image[-h:]}[
+        side
+    ]
     assert np.array_equal(corner, img)
 
 
 @PROPS
-@given(image=images(max_side=32, max_aspect=2), scale=st.floats(1.0, 3.0), strategy=st.sampled_from(
-    tasks.RESIZE_STRATEGIES), regenerate=st.floats(0.01, 1.0), label=labels_ok, seed=seeds_ok,
-       steps=st.integers(1, 16))
-def test_resize_gives_the_scaled_grid_and_keeps_context(pipe: Pipeline, image: Any, scale: float, strategy: str,
-                                                        regenerate: float, label: int, seed: int, steps: int) -> None:
+@given(
+    image=images(max_side=32, max_aspect=2),
+    scale=st.floats(1.0, 3.0),
+    strategy=st.sampled_from(tasks.RESIZE_STRATEGIES),
+    regenerate=st.floats(0.01, 1.0),
+    label=labels_ok,
+    seed=seeds_ok,
+    steps=st.integers(1, 16),
+)
+def test_resize_gives_the_scaled_grid_and_keeps_context(
+    pipe: Pipeline, image: Any, scale: float, strategy: str, regenerate: float, label: int, seed: int, steps: int
+) -> None:
     img = prepare_image(image, F, ROWS)
     r, c = ROWS, img.shape[1] // F
     R, Cc = round(r * scale), round(c * scale)
-    res = tasks.resize(pipe, image, label, scale=scale, strategy=strategy, regenerate=regenerate, seed=seed,
-                       steps=steps)
+    res = tasks.resize(
+        pipe, image, label, scale=scale, strategy=strategy, regenerate=regenerate, seed=seed, steps=steps
+    )
     assert res.image.shape == (R * F, Cc * F, 3) and res.tokens.shape == res.known.shape == (R, Cc)
     if strategy == "lattice":
         grid, known = tasks.lattice_context(pipe.encode(img[None])[0], R, Cc)
@@ -325,8 +404,9 @@ def test_resize_gives_the_scaled_grid_and_keeps_context(pipe: Pipeline, image: A
 
 @PROPS
 @given(labels=st.lists(st.integers(0, C), min_size=1, max_size=3), seed=seeds_ok, opts=sampling_options())
-def test_generate_gives_images_of_the_promised_shape_reproducibly(pipe: Pipeline, labels: list[int], seed: int,
-                                                                  opts: dict) -> None:
+def test_generate_gives_images_of_the_promised_shape_reproducibly(
+    pipe: Pipeline, labels: list[int], seed: int, opts: dict
+) -> None:
     out = pipe.generate(labels, seed=seed, **opts)
     B = len(labels)
     assert out.images.shape == (B, H, H, 3) and out.images.dtype == np.uint8
@@ -351,8 +431,9 @@ def contexts(draw: st.DrawFn) -> tuple[int, int, torch.Tensor, torch.Tensor]:
 
 @PROPS
 @given(ctx=contexts(), labels=st.lists(labels_ok, min_size=1, max_size=3), seed=seeds_ok, data=st.data())
-def test_context_tokens_come_back_unchanged_on_any_grid(pipe: Pipeline, ctx: tuple, labels: list[int], seed: int,
-                                                        data: st.DataObject) -> None:
+def test_context_tokens_come_back_unchanged_on_any_grid(
+    pipe: Pipeline, ctx: tuple, labels: list[int], seed: int, data: st.DataObject
+) -> None:
     rows, cols, tokens, known = ctx
     free = int((~known).sum())
     opts = data.draw(sampling_options(max_steps=free))
@@ -362,15 +443,20 @@ def test_context_tokens_come_back_unchanged_on_any_grid(pipe: Pipeline, ctx: tup
     for b in range(len(labels)):
         assert torch.equal(out.tokens[b][known], tokens[known])
     assert (out.trace.step_of[known] == -1).all() and (out.trace.step_of[~known] >= 0).all()
-    res = sampling.generate(pipe.model, labels, generator=seed, grid=(rows, cols), context=Context(tokens, known),
-                            **{k: v for k, v in opts.items()})
+    res = sampling.generate(
+        pipe.model,
+        labels,
+        generator=seed,
+        grid=(rows, cols),
+        context=Context(tokens, known),
+        **{k: v for k, v in opts.items()},
+    )
     assert torch.equal(res.tokens, out.tokens)  # the pipeline adds nothing but decoding
 
 
 @PROPS
 @given(rows=st.integers(1, 8), cols=st.integers(1, 8), data=st.data())
-def test_check_options_accepts_every_valid_setting(pipe: Pipeline, rows: int, cols: int,
-                                                   data: st.DataObject) -> None:
+def test_check_options_accepts_every_valid_setting(pipe: Pipeline, rows: int, cols: int, data: st.DataObject) -> None:
     opts = data.draw(sampling_options(max_steps=rows * cols))
     out = sampling.check_options(pipe.model, (rows, cols), **opts)
     assert sum(out.counts) == rows * cols and len(out.ws) == len(out.counts)
@@ -395,40 +481,60 @@ def test_bad_sampling_option_is_a_value_error_naming_it(pipe: Pipeline, data: st
 
 
 @PROPS
-@given(labels=st.one_of(
-    st.lists(st.integers(0, C), max_size=0),
-    st.lists(st.one_of(st.integers(-2**62, -1), st.integers(C + 1, 2**62)), min_size=1, max_size=3),
-    st.lists(st.floats(allow_nan=True), min_size=1, max_size=2),
-    st.lists(st.booleans(), min_size=1, max_size=2),
-    st.lists(st.lists(st.integers(0, C - 1), min_size=2, max_size=2), min_size=1, max_size=2),
-    st.floats(allow_nan=True)))
+@given(
+    labels=st.one_of(
+        st.lists(st.integers(0, C), max_size=0),
+        st.lists(st.one_of(st.integers(-(2**62), -1), st.integers(C + 1, 2**62)), min_size=1, max_size=3),
+        st.lists(st.floats(allow_nan=True), min_size=1, max_size=2),
+        st.lists(st.booleans(), min_size=1, max_size=2),
+        st.lists(st.lists(st.integers(0, C - 1), min_size=2, max_size=2), min_size=1, max_size=2),
+        st.floats(allow_nan=True),
+    )
+)
 def test_bad_labels_are_a_value_error(pipe: Pipeline, labels: Any) -> None:
     with pytest.raises(ValueError, match="labels"):
         pipe.generate(labels, seed=0, steps=2)
 
 
 @PROPS
-@given(image=st.one_of(WRONG_TYPES, st.integers(), st.floats(), st.binary(max_size=8),
-                       st.integers(0, 3).map(lambda w: np.zeros((0, w), np.uint8)),
-                       st.integers(0, 3).map(lambda w: np.zeros((0, w, 3), np.uint8)),
-                       st.integers(0, 3).map(lambda h: np.zeros((h, 0, 3), np.uint8))),
-       task=st.sampled_from(["to_rgb", "prepare_image", "inpaint", "outpaint", "panorama", "resize"]))
+@given(
+    image=st.one_of(
+        WRONG_TYPES,
+        st.integers(),
+        st.floats(),
+        st.binary(max_size=8),
+        st.integers(0, 3).map(lambda w: np.zeros((0, w), np.uint8)),
+        st.integers(0, 3).map(lambda w: np.zeros((0, w, 3), np.uint8)),
+        st.integers(0, 3).map(lambda h: np.zeros((h, 0, 3), np.uint8)),
+    ),
+    task=st.sampled_from(["to_rgb", "prepare_image", "inpaint", "outpaint", "panorama", "resize"]),
+)
 def test_anything_but_an_image_is_a_value_error(pipe: Pipeline, image: Any, task: str) -> None:
     mask = np.ones((16, 16), bool)
-    calls = {"to_rgb": lambda: to_rgb(image), "prepare_image": lambda: prepare_image(image, F, ROWS),
-             "inpaint": lambda: tasks.inpaint(pipe, image, mask, 1, seed=0, steps=2),
-             "outpaint": lambda: tasks.outpaint(pipe, image, 1, right=1, seed=0, steps=2),
-             "panorama": lambda: tasks.panorama(pipe, image, 1, times=2, seed=0, steps=2),
-             "resize": lambda: tasks.resize(pipe, image, 1, scale=2.0, seed=0, steps=2)}
+    calls = {
+        "to_rgb": lambda: to_rgb(image),
+        "prepare_image": lambda: prepare_image(image, F, ROWS),
+        "inpaint": lambda: tasks.inpaint(pipe, image, mask, 1, seed=0, steps=2),
+        "outpaint": lambda: tasks.outpaint(pipe, image, 1, right=1, seed=0, steps=2),
+        "panorama": lambda: tasks.panorama(pipe, image, 1, times=2, seed=0, steps=2),
+        "resize": lambda: tasks.resize(pipe, image, 1, scale=2.0, seed=0, steps=2),
+    }
     with pytest.raises(ValueError, match="image"):
         calls[task]()
 
 
 @PROPS
-@given(mask=st.one_of(st.none(), st.text(max_size=4), st.integers(), st.floats(allow_nan=True),
-                      st.integers(1, 20).map(lambda n: np.ones(n, bool)),
-                      st.integers(1, 4).map(lambda n: np.ones((1, 4, 4, n), bool)),
-                      st.tuples(st.integers(1, 30), st.integers(1, 30)).map(lambda s: np.zeros(s, bool))))
+@given(
+    mask=st.one_of(
+        st.none(),
+        st.text(max_size=4),
+        st.integers(),
+        st.floats(allow_nan=True),
+        st.integers(1, 20).map(lambda n: np.ones(n, bool)),
+        st.integers(1, 4).map(lambda n: np.ones((1, 4, 4, n), bool)),
+        st.tuples(st.integers(1, 30), st.integers(1, 30)).map(lambda s: np.zeros(s, bool)),
+    )
+)
 def test_missing_empty_or_shapeless_masks_are_a_value_error(pipe: Pipeline, mask: Any) -> None:
     image = make_image("RGB", 16, 16, 0)
     with pytest.raises(ValueError, match="mask"):
@@ -445,8 +551,11 @@ def test_images_over_the_pixel_limit_are_refused(pipe: Pipeline, size: tuple[int
     """More than MAX_INPUT_PIXELS is refused before any conversion or resize (mode "1": 1 bit per pixel)."""
     assert size[0] * size[1] > MAX_PIXELS
     big = Image.new("1", size)
-    for call in (lambda: to_rgb(big), lambda: prepare_image(big, F, ROWS),
-                 lambda: tasks.outpaint(pipe, big, 1, right=1, seed=0, steps=2)):
+    for call in (
+        lambda: to_rgb(big),
+        lambda: prepare_image(big, F, ROWS),
+        lambda: tasks.outpaint(pipe, big, 1, right=1, seed=0, steps=2),
+    ):
         with pytest.raises(ValueError, match="too large"):
             call()
 
@@ -463,35 +572,78 @@ def _is_class(text: str) -> bool:
 
 
 def _bad_task_argument(draw: st.DrawFn) -> tuple[str, str, Any]:
-    task, arg = draw(st.sampled_from([
-        ("inpaint", "label"), ("outpaint", "left"), ("outpaint", "right"), ("outpaint", "top"),
-        ("outpaint", "bottom"), ("panorama", "times"), ("panorama", "side"), ("resize", "scale"),
-        ("resize", "strategy"), ("resize", "regenerate"), ("inpaint", "temperature"), ("outpaint", "steps"),
-        ("resize", "top_p"), ("panorama", "seed"), ("inpaint", "seed")]))
+    task, arg = draw(
+        st.sampled_from(
+            [
+                ("inpaint", "label"),
+                ("outpaint", "left"),
+                ("outpaint", "right"),
+                ("outpaint", "top"),
+                ("outpaint", "bottom"),
+                ("panorama", "times"),
+                ("panorama", "side"),
+                ("resize", "scale"),
+                ("resize", "strategy"),
+                ("resize", "regenerate"),
+                ("inpaint", "temperature"),
+                ("outpaint", "steps"),
+                ("resize", "top_p"),
+                ("panorama", "seed"),
+                ("inpaint", "seed"),
+            ]
+        )
+    )
     bad: dict[str, st.SearchStrategy[Any]] = {
-        "label": st.one_of(st.integers(max_value=-1), st.integers(min_value=C), st.floats(allow_nan=True),
-                           st.booleans(), st.none(), st.text(max_size=6).filter(lambda s: not _is_class(s)),
-                           st.lists(st.integers(0, 3), max_size=2)),
+        "label": st.one_of(
+            st.integers(max_value=-1),
+            st.integers(min_value=C),
+            st.floats(allow_nan=True),
+            st.booleans(),
+            st.none(),
+            st.text(max_size=6).filter(lambda s: not _is_class(s)),
+            st.lists(st.integers(0, 3), max_size=2),
+        ),
         # negative, fractional, non-finite, non-numbers; or so many cells that the grid is over max_cells
         # (bounded: the grid is allocated before that check, see test_huge_outpaint_is_refused_before_allocating)
-        "side": st.one_of(st.integers(max_value=-1), st.integers(1100, 10**5), NONFINITE, st.booleans(),
-                          st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: not v.is_integer()),
-                          WRONG_TYPES),
-        "times": st.one_of(st.integers(max_value=1), st.integers(min_value=9), st.floats(allow_nan=True),
-                           st.booleans(), WRONG_TYPES),
-        "panorama-side": st.one_of(st.text(max_size=6).filter(lambda s: s not in ("left", "right", "top", "bottom")),
-                                   st.none(), st.integers()),
-        "scale": st.one_of(st.floats(max_value=1.0, exclude_max=True), st.floats(min_value=4.0, exclude_min=True),
-                           NONFINITE, st.none(), not_a_number_text(), st.lists(st.floats(1, 2), max_size=2)),
-        "strategy": st.one_of(st.text(max_size=8).filter(lambda s: s not in tasks.RESIZE_STRATEGIES), st.none(),
-                              st.integers()),
+        "side": st.one_of(
+            st.integers(max_value=-1),
+            st.integers(1100, 10**5),
+            NONFINITE,
+            st.booleans(),
+            st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: not v.is_integer()),
+            WRONG_TYPES,
+        ),
+        "times": st.one_of(
+            st.integers(max_value=1), st.integers(min_value=9), st.floats(allow_nan=True), st.booleans(), WRONG_TYPES
+        ),
+        "panorama-side": st.one_of(
+            st.text(max_size=6).filter(lambda s: s not in ("left", "right", "top", "bottom")), st.none(), st.integers()
+        ),
+        "scale": st.one_of(
+            st.floats(max_value=1.0, exclude_max=True),
+            st.floats(min_value=4.0, exclude_min=True),
+            NONFINITE,
+            st.none(),
+            not_a_number_text(),
+            st.lists(st.floats(1, 2), max_size=2),
+        ),
+        "strategy": st.one_of(
+            st.text(max_size=8).filter(lambda s: s not in tasks.RESIZE_STRATEGIES), st.none(), st.integers()
+        ),
         "regenerate": st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0, exclude_min=True), NONFINITE),
         "temperature": BAD_OPTIONS["temperature"][0],
         # more steps than cells is not an error for a task: capped, with a note (tasks.fit_steps)
-        "steps": not_none(st.one_of(st.integers(max_value=0), NONFINITE, st.booleans(), WRONG_TYPES,
-                                    st.floats(allow_nan=False, allow_infinity=False).filter(
-                                        lambda v: not v.is_integer()))),
-        "top_p": BAD_OPTIONS["top_p"][0], "seed": BAD_OPTIONS["seed"][0],
+        "steps": not_none(
+            st.one_of(
+                st.integers(max_value=0),
+                NONFINITE,
+                st.booleans(),
+                WRONG_TYPES,
+                st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: not v.is_integer()),
+            )
+        ),
+        "top_p": BAD_OPTIONS["top_p"][0],
+        "seed": BAD_OPTIONS["seed"][0],
     }
     if arg in ("left", "right", "top", "bottom"):
         key = "side"
@@ -512,10 +664,12 @@ def test_bad_task_argument_is_a_value_error(pipe: Pipeline, data: st.DataObject)
     label = value if arg == "label" else 1
     if arg != "label":
         kw[arg] = value
-    calls = {"inpaint": lambda: tasks.inpaint(pipe, image, mask, label, **kw),
-             "outpaint": lambda: tasks.outpaint(pipe, image, label, **{"right": 1, **kw}),
-             "panorama": lambda: tasks.panorama(pipe, image, label, **{"times": 2, **kw}),
-             "resize": lambda: tasks.resize(pipe, image, label, **{"scale": 2.0, **kw})}
+    calls = {
+        "inpaint": lambda: tasks.inpaint(pipe, image, mask, label, **kw),
+        "outpaint": lambda: tasks.outpaint(pipe, image, label, **{"right": 1, **kw}),
+        "panorama": lambda: tasks.panorama(pipe, image, label, **{"times": 2, **kw}),
+        "resize": lambda: tasks.resize(pipe, image, label, **{"scale": 2.0, **kw}),
+    }
     with pytest.raises(ValueError) as err:
         calls[task]()
     words = {"label": "class", "left": "cells", "right": "cells", "top": "cells", "bottom": "cells"}
@@ -523,8 +677,10 @@ def test_bad_task_argument_is_a_value_error(pipe: Pipeline, data: st.DataObject)
 
 
 # -- bugs found by these tests, fixed: the fix each needed -------------------------------------------
-LABELS_FIX = ("sampling._labels: torch.as_tensor(labels) raises TypeError/RuntimeError for str/None/dict; "
-              "wrap it in try/except (TypeError, RuntimeError, OverflowError) -> ValueError naming labels")
+LABELS_FIX = (
+    "sampling._labels: torch.as_tensor(labels) raises TypeError/RuntimeError for str/None/dict; "
+    "wrap it in try/except (TypeError, RuntimeError, OverflowError) -> ValueError naming labels"
+)
 
 
 @pytest.mark.parametrize("labels", ["3", "abc", None, {"a": 1}, [1, "a"], [10**30], [[1], [2, 3]]], ids=repr)
@@ -533,24 +689,36 @@ def test_labels_of_the_wrong_type_are_a_value_error(pipe: Pipeline, labels: Any)
         pipe.generate(labels, seed=0, steps=2)
 
 
-ARRAY_FIX = ("to_rgb: arrays are passed to Image.fromarray unchecked; refuse arrays that are not "
-             "(H, W) or (H, W, 1|3|4) of a numeric dtype with a ValueError")
+ARRAY_FIX = (
+    "to_rgb: arrays are passed to Image.fromarray unchecked; refuse arrays that are not "
+    "(H, W) or (H, W, 1|3|4) of a numeric dtype with a ValueError"
+)
 
 
-@pytest.mark.parametrize("array", [np.zeros((1, 4, 4, 3), np.uint8), np.zeros((4, 4, 5), np.uint8),
-                                   np.array([[None, 1]], dtype=object), np.zeros(5, np.uint8)],
-                         ids=["4-D", "5-channels", "object", "1-D"])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((1, 4, 4, 3), np.uint8),
+        np.zeros((4, 4, 5), np.uint8),
+        np.array([[None, 1]], dtype=object),
+        np.zeros(5, np.uint8),
+    ],
+    ids=["4-D", "5-channels", "object", "1-D"],
+)
 def test_arrays_that_are_not_images_are_a_value_error(array: np.ndarray) -> None:
     with pytest.raises(ValueError, match="image"):
         to_rgb(array)
 
 
-INPAINT_FIX = ("tasks.inpaint: dilate and feather are not checked; check dilate as a whole number in 0..64 "
-               "and feather as a finite number >= 0 (ValueError naming them)")
+INPAINT_FIX = (
+    "tasks.inpaint: dilate and feather are not checked; check dilate as a whole number in 0..64 "
+    "and feather as a finite number >= 0 (ValueError naming them)"
+)
 
 
-@pytest.mark.parametrize("kw", [dict(dilate="x"), dict(dilate=None), dict(dilate=1.5), dict(dilate=True),
-                                dict(feather="x")], ids=repr)
+@pytest.mark.parametrize(
+    "kw", [dict(dilate="x"), dict(dilate=None), dict(dilate=1.5), dict(dilate=True), dict(feather="x")], ids=repr
+)
 def test_bad_dilate_or_feather_is_a_value_error(pipe: Pipeline, kw: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(kw))):
         tasks.inpaint(pipe, make_image("RGB", 16, 16, 0), np.ones((16, 16), bool), 1, seed=0, steps=2, **kw)
@@ -579,8 +747,17 @@ def test_huge_outpaint_is_refused_before_allocating(pipe: Pipeline) -> None:
         tasks.outpaint(pipe, make_image("RGB", 16, 16, 0), 1, left=2**62, seed=0, steps=2)
 
 
-@pytest.mark.parametrize("kw", [dict(regenerate=None), dict(regenerate=[0.5]), dict(regenerate="x"),
-                                dict(scale=True), dict(regenerate=True, strategy="reencode")], ids=repr)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(regenerate=None),
+        dict(regenerate=[0.5]),
+        dict(regenerate="x"),
+        dict(scale=True),
+        dict(regenerate=True, strategy="reencode"),
+    ],
+    ids=repr,
+)
 def test_resize_numbers_of_the_wrong_type_are_a_value_error(pipe: Pipeline, kw: dict) -> None:
     with pytest.raises(ValueError, match="scale" if "scale" in kw else "regenerate"):
         tasks.resize(pipe, make_image("RGB", 16, 16, 0), 1, **{"scale": 2.0, **kw, "seed": 0, "steps": 2})
@@ -602,22 +779,50 @@ def test_check_options_refuses_a_bad_permutation(pipe: Pipeline) -> None:
 
 
 # -- the command line: exit code 2 and one line ----------------------------------------------------------
-@pytest.mark.parametrize("args, word", [
-    (["--steps", "0"], "steps"), (["--steps", "100"], "steps"), (["--temperature", "nan"], "temperature"),
-    (["--temperature", "0"], "temperature"), (["--top-p", "2"], "top_p"), (["--top-k", "-1"], "top_k"),
-    (["--cfg", "inf"], "cfg_scale"), (["--seed", "-1"], "seed"), (["--seed", "4294967296"], "seed"),
-    (["--class", "99"], "class"), (["--class", "a unicorn"], "class"), (["-n", "0"], "-n"),
-    (["--order", "sideways"], "order"), (["--schedule", "k=0"], "k"), (["--schedule", "fastest"], "schedule"),
-    (["--upscale", "0"], "upscale"),
-])
-def test_cli_bad_input_exits_2_with_one_line(tiny_files: tuple[Path, Path], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture, args: list[str], word: str) -> None:
+@pytest.mark.parametrize(
+    "args, word",
+    [
+        (["--steps", "0"], "steps"),
+        (["--steps", "100"], "steps"),
+        (["--temperature", "nan"], "temperature"),
+        (["--temperature", "0"], "temperature"),
+        (["--top-p", "2"], "top_p"),
+        (["--top-k", "-1"], "top_k"),
+        (["--cfg", "inf"], "cfg_scale"),
+        (["--seed", "-1"], "seed"),
+        (["--seed", "4294967296"], "seed"),
+        (["--class", "99"], "class"),
+        (["--class", "a unicorn"], "class"),
+        (["-n", "0"], "-n"),
+        (["--order", "sideways"], "order"),
+        (["--schedule", "k=0"], "k"),
+        (["--schedule", "fastest"], "schedule"),
+        (["--upscale", "0"], "upscale"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(
+    tiny_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], word: str
+) -> None:
     from arpg import cli
 
     weights, tokenizer = tiny_files
     out = tmp_path / "out.png"
-    code = cli.main(["sample", "--weights", str(weights), "--tokenizer", str(tokenizer), "--device", "cpu",
-                     "--steps", "2", "--out", str(out), *args])
+    code = cli.main(
+        [
+            "sample",
+            "--weights",
+            str(weights),
+            "--tokenizer",
+            str(tokenizer),
+            "--device",
+            "cpu",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            *args,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and word in err, err
     assert not out.exists()
@@ -628,6 +833,24 @@ def test_cli_valid_input_writes_the_image(tiny_files: tuple[Path, Path], tmp_pat
 
     weights, tokenizer = tiny_files
     out = tmp_path / "out.png"
-    assert cli.main(["sample", "--weights", str(weights), "--tokenizer", str(tokenizer), "--device", "cpu",
-                     "--steps", "2", "-n", "2", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--weights",
+                str(weights),
+                "--tokenizer",
+                str(tokenizer),
+                "--device",
+                "cpu",
+                "--steps",
+                "2",
+                "-n",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (2 * H + 3 * 2, H + 2 * 2)

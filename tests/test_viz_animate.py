@@ -31,8 +31,15 @@ class FakePipe:
         self.calls: list[dict[str, Any]] = []
         self.clock, self.step_s = clock, step_s
 
-    def generate(self, labels: list[int], options: SamplingOptions | None = None, *, seed: int | None = None,
-                 snapshots: bool = False, callback: Any = None) -> SimpleNamespace:
+    def generate(
+        self,
+        labels: list[int],
+        options: SamplingOptions | None = None,
+        *,
+        seed: int | None = None,
+        snapshots: bool = False,
+        callback: Any = None,
+    ) -> SimpleNamespace:
         self.calls.append(dict(labels=labels, options=options, seed=seed, snapshots=snapshots, callback=callback))
         n = ROWS * COLS
         step_of = (np.arange(n) * options.steps // n).reshape(ROWS, COLS)
@@ -117,8 +124,13 @@ def test_decoding_animation_refuses_other_formats_before_decoding(tmp_path: Path
 def test_comparison_frames_three_strategies_same_seed_and_options() -> None:
     pipe = FakePipe()
     seen: list[int] = []
-    frames, outs = A.comparison_frames(pipe, 0, SamplingOptions(steps=2, order="raster", temperature=0.7), seed=3,
-                                       callback=lambda step, n, tokens: seen.append(step))
+    frames, outs = A.comparison_frames(
+        pipe,
+        0,
+        SamplingOptions(steps=2, order="raster", temperature=0.7),
+        seed=3,
+        callback=lambda step, n, tokens: seen.append(step),
+    )
     n = ROWS * COLS
     got = [(c["options"].steps, c["options"].order) for c in pipe.calls]
     assert got == [(2, "random"), (n, "raster"), (n, "random"), (2, "random")]  # an untimed warm-up first
@@ -140,7 +152,9 @@ def test_strategy_frames_titles_and_overrides() -> None:
     strategies = [("a", {"steps": 2}), ("b", {"steps": 3, "order": "raster"})]
     frames, outs = A.strategy_frames(pipe, 1, strategies, seed=5, temperature=0.9)
     assert [(c["options"].steps, c["options"].order, c["options"].temperature) for c in pipe.calls] == [
-        (2, "random", 0.9), (3, "raster", 0.9)]
+        (2, "random", 0.9),
+        (3, "raster", 0.9),
+    ]
     assert len(frames) == 4 and len({im.size for im in frames}) == 1
 
 
@@ -160,8 +174,12 @@ def test_trace_frames_of_a_subsampled_decode_count_the_decodes_steps() -> None:
     pipe = FakePipe()
     out = pipe.generate([0], SamplingOptions(steps=ROWS * COLS), seed=0, snapshots=True)
     captions = [im.info["caption"] for im in A.trace_frames(pipe, out, label_text="zero", max_frames=3)]
-    assert captions == ["step 0/6 · 0 new tokens · zero", "step 1/6 · 1 new token · zero",
-                        "step 3/6 · 2 new tokens · zero", "step 6/6 · 3 new tokens · zero"]
+    assert captions == [
+        "step 0/6 · 0 new tokens · zero",
+        "step 1/6 · 1 new token · zero",
+        "step 3/6 · 2 new tokens · zero",
+        "step 6/6 · 3 new tokens · zero",
+    ]
 
 
 def test_gif_frames_round_trip(tmp_path: Path) -> None:
@@ -171,7 +189,7 @@ def test_gif_frames_round_trip(tmp_path: Path) -> None:
     frames = []
     for k in range(30):
         arr = np.stack([base, base[::-1], np.full_like(base, 30)], -1)
-        arr[10:20, 5 * k:5 * k + 5] = (250, 10, 10)
+        arr[10:20, 5 * k : 5 * k + 5] = (250, 10, 10)
         frames.append(Image.fromarray(arr))
     path = A.save_animation(frames, tmp_path / "few.gif", fps=10)
     with Image.open(path) as im:
@@ -190,8 +208,8 @@ def test_gif_of_a_many_coloured_picture_stores_only_what_changes(tmp_path: Path)
     frames = []
     for k in range(40):
         arr = base.copy()
-        arr[20:40, 5 * k:5 * k + 5] = rng.integers(0, 255, 3)
-        arr[60:80, :6 * k] = (20, 200, 200)
+        arr[20:40, 5 * k : 5 * k + 5] = rng.integers(0, 255, 3)
+        arr[60:80, : 6 * k] = (20, 200, 200)
         frames.append(Image.fromarray(arr))
     path = A.save_animation(frames, tmp_path / "smooth.gif", fps=10)
     assert path.stat().st_size < 120_000

@@ -73,12 +73,18 @@ def test_timed_decodes_measure_each_step(pipe: FakePipe) -> None:
 
 def test_titles_and_counters_count_the_same_steps(pipe: FakePipe) -> None:
     decodes = C.timed_decodes(pipe, 0, SamplingOptions(steps=2), seed=0)
-    assert [d.title for d in decodes] == [f"raster, 1 token/step ({N} steps)", f"random, 1 token/step ({N} steps)",
-                                          "ARPG, 2 steps"]
+    assert [d.title for d in decodes] == [
+        f"raster, 1 token/step ({N} steps)",
+        f"random, 1 token/step ({N} steps)",
+        "ARPG, 2 steps",
+    ]
     for d in decodes:
         assert f"{d.steps} steps" in d.title
-        assert C.panel_text(d, d.steps, 9.0) == (f"step {d.steps}/{d.steps}", f"forward passes: {d.steps}",
-                                                 f"done in {C.seconds(d.seconds)}")
+        assert C.panel_text(d, d.steps, 9.0) == (
+            f"step {d.steps}/{d.steps}",
+            f"forward passes: {d.steps}",
+            f"done in {C.seconds(d.seconds)}",
+        )
     assert C.panel_text(decodes[0], 3, 0.031) == (f"step 3/{N}", "forward passes: 3", "0.031 s")
     assert C.method_title("arpg", 16, 256) == "ARPG, 16 steps"
     assert C.method_title("raster", 16, 256) == "raster, 1 token/step (256 steps)"
@@ -95,8 +101,9 @@ def test_race_frames_complete_in_the_ratio_of_the_times(pipe: FakePipe) -> None:
     assert done[2] < done[0]
     assert done[2] / done[0] == pytest.approx(0.02 / 0.06, abs=1.5 / done[0])
     assert cmp.speedup() == pytest.approx(3.0)
-    assert "decode times: raster 0.06 s, random 1/step 0.06 s, ARPG 0.02 s (ARPG 3.0x faster than raster)" \
-        == cmp.timings()
+    assert (
+        "decode times: raster 0.06 s, random 1/step 0.06 s, ARPG 0.02 s (ARPG 3.0x faster than raster)" == cmp.timings()
+    )
     assert cmp.passes() == f"raster / random 1/step / ARPG = {N} / {N} / 2"
     assert cmp.pace() == "played 50.0x slower than real time"
 
@@ -142,8 +149,9 @@ def tiny_args(tiny_files: tuple[Path, Path]) -> list[str]:
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
-def test_cli_animate_compare(tiny_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
-                             suffix: str) -> None:
+def test_cli_animate_compare(
+    tiny_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture, suffix: str
+) -> None:
     out = tmp_path / f"race{suffix}"
     assert cli.main(["animate", "--compare", "--steps", "4", "--out", str(out), *tiny_args(tiny_files)]) == 0
     printed = capsys.readouterr().out
@@ -157,10 +165,29 @@ def test_cli_animate_compare(tiny_files: tuple[Path, Path], tmp_path: Path, caps
 
 def test_cli_animate_flags(tiny_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "slow.gif"
-    assert cli.main(["animate", "--compare", "--steps", "4", "--slow", "3", "--fps", "5", "--out", str(out),
-                     *tiny_args(tiny_files)]) == 0
+    assert (
+        cli.main(
+            [
+                "animate",
+                "--compare",
+                "--steps",
+                "4",
+                "--slow",
+                "3",
+                "--fps",
+                "5",
+                "--out",
+                str(out),
+                *tiny_args(tiny_files),
+            ]
+        )
+        == 0
+    )
     assert "played 3.0x slower than real time" in capsys.readouterr().out
-    for bad, needle in ((["--slow", "2"], "--slow only applies"), (["--compare", "--slow", "0"], "--slow"),
-                        (["--fps", "-1"], "--fps")):
+    for bad, needle in (
+        (["--slow", "2"], "--slow only applies"),
+        (["--compare", "--slow", "0"], "--slow"),
+        (["--fps", "-1"], "--fps"),
+    ):
         assert cli.main(["animate", *bad, "--out", str(out), *tiny_args(tiny_files)]) == 2
         assert needle in capsys.readouterr().err

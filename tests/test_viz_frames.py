@@ -47,9 +47,11 @@ def solid(n: int, size: tuple[int, int], seed: int) -> list[Image.Image]:
 
 @pytest.mark.slow
 def test_import_is_light() -> None:
-    code = ("import sys, arpg.viz, arpg.viz.frames, arpg.viz.animate, arpg.viz.plots, arpg.viz.heatmap, "
-            "arpg.viz.compare, arpg.viz.timeline; "
-            "assert 'matplotlib' not in sys.modules, 'heavy import'; assert 'demo' not in sys.modules")
+    code = (
+        "import sys, arpg.viz, arpg.viz.frames, arpg.viz.animate, arpg.viz.plots, arpg.viz.heatmap, "
+        "arpg.viz.compare, arpg.viz.timeline; "
+        "assert 'matplotlib' not in sys.modules, 'heavy import'; assert 'demo' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 

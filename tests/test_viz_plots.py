@@ -19,14 +19,20 @@ def results(quality: bool) -> dict:
     rows = []
     for method, steps_list in (("arpg", [4, 8, 16, 32]), ("raster", [48]), ("random1", [48])):
         for steps in steps_list:
-            rows.append({
-                "method": method, "steps": steps, "batch": 4,
-                "images_per_s": 100.0 / steps, "latency_s": steps / 25.0,
-                "kv_cache_bytes": 1 << 20, "per_layer_cache_bytes": 1 << 18,
-                "peak_mem_bytes": 1 << 24,
-                "accuracy": (0.5 + steps / 100) if quality else None,
-                "frechet": (40.0 - steps / 2) if quality and method != "random1" else None,
-            })
+            rows.append(
+                {
+                    "method": method,
+                    "steps": steps,
+                    "batch": 4,
+                    "images_per_s": 100.0 / steps,
+                    "latency_s": steps / 25.0,
+                    "kv_cache_bytes": 1 << 20,
+                    "per_layer_cache_bytes": 1 << 18,
+                    "peak_mem_bytes": 1 << 24,
+                    "accuracy": (0.5 + steps / 100) if quality else None,
+                    "frechet": (40.0 - steps / 2) if quality and method != "random1" else None,
+                }
+            )
     return {"model": "tiny", "machine": "CPU", "rows": rows}
 
 
@@ -70,8 +76,13 @@ def test_published_numbers_are_data(tmp_path) -> None:
     data = json.loads(P.PUBLISHED_FILE.read_text())
     assert set(data["columns"]) >= set().union(*data["rows"])  # every key of a row is described
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"caption": "mine", "rows": [{"model": "M", "steps": 4, "images_per_s": 1.0,
-                                                               "memory_gb": 1.0, "fid": 9.0}]}))
-    assert P.load_published(path) == ("mine", [{"model": "M", "steps": 4, "images_per_s": 1.0,
-                                                "memory_gb": 1.0, "fid": 9.0}])
+    path.write_text(
+        json.dumps(
+            {"caption": "mine", "rows": [{"model": "M", "steps": 4, "images_per_s": 1.0, "memory_gb": 1.0, "fid": 9.0}]}
+        )
+    )
+    assert P.load_published(path) == (
+        "mine",
+        [{"model": "M", "steps": 4, "images_per_s": 1.0, "memory_gb": 1.0, "fid": 9.0}],
+    )
     assert len(P.published_plot(P.load_published(path)[1]).axes[0].collections) == 1

@@ -1,5 +1,6 @@
 """Windowed decoding on a tiny random model (trained size 4x4): the plan, each cell decoded once, context kept,
 windows within the trained size, seeds, and the exact reduction to one plain generate call."""
+
 import pytest
 import torch
 
@@ -123,8 +124,15 @@ def test_per_image_generators_match_single_image_calls(model):
 
 def test_callback_snapshots_and_canvas_permutation(model):
     seen = []
-    res = generate_windowed(model, [2], OPTS, grid=(6, 7), generator=5, snapshots=True,
-                            callback=lambda s, n, tok: seen.append((s, n, tuple(tok.shape), int((tok >= 0).sum()))))
+    res = generate_windowed(
+        model,
+        [2],
+        OPTS,
+        grid=(6, 7),
+        generator=5,
+        snapshots=True,
+        callback=lambda s, n, tok: seen.append((s, n, tuple(tok.shape), int((tok >= 0).sum()))),
+    )
     steps = len(res.trace.counts)
     assert [s for s, *_ in seen] == list(range(steps)) and {n for _, n, *_ in seen} == {steps}
     assert all(shape == (1, 6, 7) for *_, shape, _ in seen)

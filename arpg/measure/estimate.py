@@ -9,6 +9,7 @@ cell at every step, about ``(s + 1) / 2`` times the queries of the other orders.
 :func:`calibrate` measures the numbers with four short calls (after a warm-up) and one decode to
 pixels.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,6 +1,7 @@
 """Quality measurements of the shipped model: tokenizer PSNR, judge accuracy, and class
 accuracy + Frechet distance (in judge features) of generated images, per step count or
 per decoding order.  The tables are printed by :mod:`arpg.measure.report`."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ PROBE_IMAGES = 32  # real images rendered, encoded, decoded and judged to time e
 FIXED_RENDERS, FIXED_CODEC, FIXED_JUDGED = 8_000, 2_000, 6_000
 
 
-def real_images(n: int, seed: int = digits.HELDOUT_SEED,
-                style: str = digits.GENERATOR_STYLE) -> tuple[np.ndarray, np.ndarray]:
+def real_images(
+    n: int, seed: int = digits.HELDOUT_SEED, style: str = digits.GENERATOR_STYLE
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` held-out images (N, 64, 64, 3) uint8 and their labels (N,)."""
     return digits.sample(range(n), seed=seed, style=style)
 
@@ -37,10 +39,10 @@ def tokenizer_psnr(pipe: Any, n: int = 1000, batch: int = 100, style: str = digi
     imgs, _ = real_images(n, style=style)
     vals = []
     for i in range(0, n, batch):
-        x = imgs[i:i + batch]
+        x = imgs[i : i + batch]
         rec = pipe.decode(pipe.encode(x))
         mse = ((rec.astype(np.float64) - x.astype(np.float64)) ** 2).reshape(len(x), -1).mean(1)
-        vals.extend(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10)))
+        vals.extend(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)))
     return float(np.mean(vals))
 
 
@@ -51,8 +53,16 @@ def judge_accuracy(pipe: Any, n: int = 2000, style: str = digits.GENERATOR_STYLE
     return float((preds == labels).mean())
 
 
-def generated(pipe: Any, per_class: int, steps: int, method: str = "arpg", batch: int = 50, seed: int = 0,
-              progress: bool = True, options: SamplingOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+def generated(
+    pipe: Any,
+    per_class: int,
+    steps: int,
+    method: str = "arpg",
+    batch: int = 50,
+    seed: int = 0,
+    progress: bool = True,
+    options: SamplingOptions | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``per_class`` images of every class decoded by ``method`` (:data:`arpg.sampling.METHODS`).
 
     ``options`` (default ``pipe.defaults``) gives guidance, temperature and the rest; the
@@ -92,12 +102,17 @@ def _timed(fn: Any) -> float:
 def _settings(per_class: int, steps_list: Sequence[int], raster: bool, fd_per_class: int | None) -> list[tuple]:
     """(method, steps, images per class) of every row :func:`evaluate` decodes."""
     settings = [("arpg", s) for s in steps_list] + ([("raster", 256)] if raster else [])
-    return [(m, s, per_class if (m, s) == ("arpg", 32) or fd_per_class is None else fd_per_class)
-            for m, s in settings]
+    return [(m, s, per_class if (m, s) == ("arpg", 32) or fd_per_class is None else fd_per_class) for m, s in settings]
 
 
-def estimate_seconds(pipe: Any, per_class: int = 100, steps_list: Sequence[int] = (4, 8, 16, 32, 64, 256),
-                     raster: bool = True, fd_per_class: int | None = None, batch: int = 50) -> float:
+def estimate_seconds(
+    pipe: Any,
+    per_class: int = 100,
+    steps_list: Sequence[int] = (4, 8, 16, 32, 64, 256),
+    raster: bool = True,
+    fd_per_class: int | None = None,
+    batch: int = 50,
+) -> float:
     """The seconds :func:`evaluate` will take with these arguments on this machine: its generate
     calls costed by :func:`arpg.measure.estimate.calibrate` (a second or so of short decodes), plus
     rendering, encoding, decoding and judging real images at costs per image timed on a few of them.
@@ -118,9 +133,15 @@ def estimate_seconds(pipe: Any, per_class: int = 100, steps_list: Sequence[int] 
     return total
 
 
-def evaluate(pipe: Any, per_class: int = 100, steps_list: Sequence[int] = (4, 8, 16, 32, 64, 256),
-             raster: bool = True, fd_per_class: int | None = None, out: str | Path | None = None,
-             progress: bool = True) -> dict:
+def evaluate(
+    pipe: Any,
+    per_class: int = 100,
+    steps_list: Sequence[int] = (4, 8, 16, 32, 64, 256),
+    raster: bool = True,
+    fd_per_class: int | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
     """The quality table: tokenizer PSNR, judge accuracy, and for every step count the judge
     accuracy and Frechet distance of generated images (random order, ``pipe.defaults``
     otherwise), plus raster order one token per step.  Written as JSON to ``out`` if given."""
@@ -133,8 +154,12 @@ def evaluate(pipe: Any, per_class: int = 100, steps_list: Sequence[int] = (4, 8,
     else:
         log.info(line)
     t0 = time.time()
-    res: dict = {"model": pipe.name, "per_class": per_class, "cfg_scale": pipe.defaults.cfg_scale,
-                 "cfg_schedule": pipe.defaults.cfg_schedule}
+    res: dict = {
+        "model": pipe.name,
+        "per_class": per_class,
+        "cfg_scale": pipe.defaults.cfg_scale,
+        "cfg_schedule": pipe.defaults.cfg_schedule,
+    }
     # Held-out images of both data styles: the tokenizer and judge learnt "wide", the generator
     # learnt digits.GENERATOR_STYLE (and the Frechet reference is drawn from it).
     res["data_style"] = digits.GENERATOR_STYLE
@@ -148,8 +173,15 @@ def evaluate(pipe: Any, per_class: int = 100, steps_list: Sequence[int] = (4, 8,
         t = time.time()
         imgs, labels = generated(pipe, n, steps, method, progress=progress)
         q = generation_quality(pipe, imgs, labels, ref)
-        rows.append({"method": method, "steps": steps if method == "arpg" else 256, "samples": len(imgs),
-                     **q, "seconds": time.time() - t})
+        rows.append(
+            {
+                "method": method,
+                "steps": steps if method == "arpg" else 256,
+                "samples": len(imgs),
+                **q,
+                "seconds": time.time() - t,
+            }
+        )
     res["generation"] = rows
     res["seconds"] = time.time() - t0
     res["estimated_seconds"] = estimate
@@ -159,8 +191,9 @@ def evaluate(pipe: Any, per_class: int = 100, steps_list: Sequence[int] = (4, 8,
     return res
 
 
-def _order_row(pipe: Any, options: SamplingOptions, ref: np.ndarray, per_class: int, batch: int, seed: int,
-               progress: bool) -> dict:
+def _order_row(
+    pipe: Any, options: SamplingOptions, ref: np.ndarray, per_class: int, batch: int, seed: int, progress: bool
+) -> dict:
     """One row of :func:`order_table`: every class decoded with ``options``, then judged."""
     imgs, labels, queries = [], [], 0
     t = time.perf_counter()
@@ -174,13 +207,26 @@ def _order_row(pipe: Any, options: SamplingOptions, ref: np.ndarray, per_class: 
     secs = time.perf_counter() - t
     imgs = np.concatenate(imgs)
     q = generation_quality(pipe, imgs, np.asarray(labels), ref)
-    return {"order": options.order, "steps": options.steps, "samples": len(imgs), **q,
-            "seconds_per_image": secs / len(imgs), "queries_per_image": queries / len(imgs)}
+    return {
+        "order": options.order,
+        "steps": options.steps,
+        "samples": len(imgs),
+        **q,
+        "seconds_per_image": secs / len(imgs),
+        "queries_per_image": queries / len(imgs),
+    }
 
 
-def order_table(pipe: Any, orders: Sequence[str] = SAMPLER_ORDERS, steps_list: Sequence[int] = (32,),
-                per_class: int = 20, batch: int = 20, seed: int = 0, progress: bool = True,
-                options: SamplingOptions | None = None) -> dict:
+def order_table(
+    pipe: Any,
+    orders: Sequence[str] = SAMPLER_ORDERS,
+    steps_list: Sequence[int] = (32,),
+    per_class: int = 20,
+    batch: int = 20,
+    seed: int = 0,
+    progress: bool = True,
+    options: SamplingOptions | None = None,
+) -> dict:
     """Decoding orders compared on one model in one run: for every order and step count,
     judge accuracy, Frechet distance, seconds per image and queries per image.
 
@@ -191,6 +237,9 @@ def order_table(pipe: Any, orders: Sequence[str] = SAMPLER_ORDERS, steps_list: S
         raise ValueError("order quality needs the shipped model's judge classifier")
     base = options or pipe.defaults
     ref = reference_features(pipe)
-    rows = [_order_row(pipe, base.replace(steps=steps, order=order), ref, per_class, batch, seed, progress)
-            for steps in steps_list for order in orders]
+    rows = [
+        _order_row(pipe, base.replace(steps=steps, order=order), ref, per_class, batch, seed, progress)
+        for steps in steps_list
+        for order in orders
+    ]
     return {"model": pipe.name, "cfg_scale": base.cfg_scale, "per_class": per_class, "rows": rows}

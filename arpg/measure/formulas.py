@@ -4,6 +4,7 @@ Pure functions of an :class:`~arpg.config.ARPGConfig` and the tokens decoded per
 the benchmarks compare them with what is measured (``trace.kv_cache_bytes``, the wall
 clock) and the tests with ``torch.utils.flop_counter``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -75,8 +76,11 @@ def decode_flops(cfg: ARPGConfig, counts: Sequence[int], batch_eff: int, n_prefi
     for s, n_q in enumerate(counts):
         n_fed = n_prefix if s == 0 else counts[s - 1]
         length += n_fed
-        total += (2 * p_fed * n_fed + 2 * p_query * n_q
-                  + 4 * d * length * (cfg.n_self_layers * n_fed + cfg.n_cross_layers * n_q))
+        total += (
+            2 * p_fed * n_fed
+            + 2 * p_query * n_q
+            + 4 * d * length * (cfg.n_self_layers * n_fed + cfg.n_cross_layers * n_q)
+        )
     return batch_eff * total
 
 
@@ -85,5 +89,12 @@ def param_count(cfg: ARPGConfig) -> int:
     d, f = cfg.dim, cfg.ffn_dim
     self_layer = 4 * d * d + 3 * d * f + 2 * d
     cross_layer = 2 * d * d + 3 * d * f + 2 * d
-    return (cfg.n_embeddings * d + cfg.n_self_layers * self_layer + cfg.n_cross_layers * cross_layer
-            + 2 * d * d + d + d + d * cfg.vocab_size)
+    return (
+        cfg.n_embeddings * d
+        + cfg.n_self_layers * self_layer
+        + cfg.n_cross_layers * cross_layer
+        + 2 * d * d
+        + d
+        + d
+        + d * cfg.vocab_size
+    )

@@ -4,6 +4,7 @@ It measures generated images: class accuracy, and a Frechet distance between its
 128-d penultimate features of generated and real images (the FID recipe, with this
 judge in place of Inception).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -18,8 +19,12 @@ from safetensors.torch import load_file
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(2),
     )
 
@@ -55,7 +60,7 @@ def judge_images(judge: Judge, images_u8: np.ndarray, batch: int = 256) -> tuple
     judge.eval()
     preds, feats = [], []
     for i in range(0, len(images_u8), batch):
-        x = torch.from_numpy(np.ascontiguousarray(images_u8[i:i + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = torch.from_numpy(np.ascontiguousarray(images_u8[i : i + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1
         if x.shape[-1] != 64 or x.shape[-2] != 64:
             x = F.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
         f = judge.features(x)

@@ -1,4 +1,5 @@
 """The machine a benchmark runs on: what it is, its matmul peak, and peak memory of a block."""
+
 from __future__ import annotations
 
 import logging
@@ -38,9 +39,15 @@ def load_average() -> list[float] | None:
 
 def machine_info(device: torch.device) -> dict[str, Any]:
     """CPU model, cores, torch threads, torch/Python versions and the GPU if one is used."""
-    info: dict[str, Any] = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-                            "torch": torch.__version__, "python": platform.python_version(),
-                            "platform": platform.platform(), "device": str(device)}
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     loads = load_average()
@@ -62,8 +69,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak_gflops(device: torch.device | str = "cpu", dtypes: Iterable[str] = ("float32", "bfloat16"),
-                       size: int | None = None, min_seconds: float = 0.3, min_reps: int = 3) -> dict[str, float | None]:
+def matmul_peak_gflops(
+    device: torch.device | str = "cpu",
+    dtypes: Iterable[str] = ("float32", "bfloat16"),
+    size: int | None = None,
+    min_seconds: float = 0.3,
+    min_reps: int = 3,
+) -> dict[str, float | None]:
     """Best observed GFLOP/s of a square ``size`` x ``size`` matmul per dtype.
 
     One untimed call, then timed calls until ``min_reps`` and ``min_seconds`` are both
@@ -87,7 +99,7 @@ def matmul_peak_gflops(device: torch.device | str = "cpu", dtypes: Iterable[str]
                 sync(device)
                 dt_s = time.perf_counter() - t0
                 best, spent, reps = min(best, dt_s), spent + dt_s, reps + 1
-            out[name] = 2 * n ** 3 / best / 1e9
+            out[name] = 2 * n**3 / best / 1e9
         except (RuntimeError, TypeError) as e:  # dtype not supported here
             log.warning("matmul peak for %s not measured: %s", name, e)
             out[name] = None

@@ -6,6 +6,7 @@ decode loop and allocation.  A ``torch.profiler`` table of the busiest operators
 Timings are wall-clock on the CPU (on CUDA every hook synchronises, which slows the call: read
 the parts as shares, not as absolute times).
 """
+
 from __future__ import annotations
 
 import time
@@ -51,6 +52,7 @@ def _wrap(clock: _Clock, part: str, fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         finally:
             clock.leave(part)
+
     return timed
 
 
@@ -73,8 +75,9 @@ def _timed_parts(model: ARPG, clock: _Clock) -> Iterator[None]:
             h.remove()
 
 
-def profile_generate(model: ARPG, labels: list[int], options: SamplingOptions, *, seed: int = 0,
-                     top_ops: int = 12) -> dict[str, Any]:
+def profile_generate(
+    model: ARPG, labels: list[int], options: SamplingOptions, *, seed: int = 0, top_ops: int = 12
+) -> dict[str, Any]:
     """Time one ``generate`` call (after a warm-up call) by part, and profile it by operator.
 
     Returns ``{"total_s", "steps", "parts_s": {part: seconds}, "per_step_ms": {part: ms}, "ops": table}``;
@@ -93,15 +96,22 @@ def profile_generate(model: ARPG, labels: list[int], options: SamplingOptions, *
     with profile(activities=activities) as prof:
         run()
     table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top_ops)
-    return {"total_s": total, "steps": steps, "parts_s": parts,
-            "per_step_ms": {k: 1000 * v / steps for k, v in parts.items()}, "ops": table}
+    return {
+        "total_s": total,
+        "steps": steps,
+        "parts_s": parts,
+        "per_step_ms": {k: 1000 * v / steps for k, v in parts.items()},
+        "ops": table,
+    }
 
 
 def format_profile(name: str, result: dict[str, Any]) -> str:
     """A text table: each part's milliseconds per step and share of the call."""
     total = result["total_s"]
-    lines = [f"{name}: {total:.3f} s for {result['steps']} steps ({1000 * total / result['steps']:.1f} ms/step)",
-             f"  {'part':<30} {'ms/step':>9} {'share':>7}"]
+    lines = [
+        f"{name}: {total:.3f} s for {result['steps']} steps ({1000 * total / result['steps']:.1f} ms/step)",
+        f"  {'part':<30} {'ms/step':>9} {'share':>7}",
+    ]
     for part, sec in result["parts_s"].items():
         lines.append(f"  {part:<30} {result['per_step_ms'][part]:>9.2f} {sec / total:>7.1%}")
     return "\n".join(lines)

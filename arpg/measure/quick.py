@@ -14,6 +14,7 @@
 (:mod:`arpg.measure.estimate` calibrates the model's cost once); :func:`prepare` does the
 one-off work (calibration, the real images' judge features) so the estimate can be shown first.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,17 +54,30 @@ class QuickPlan:
     per_class: int = DEFAULT_PER_CLASS  # quality sample: images per class (models with a judge)
 
     @classmethod
-    def checked(cls, cells: int, steps: Iterable[Any], batches: Iterable[Any], raster: bool = True,
-                repeats: Any = 1, orders: Iterable[Any] = (), per_class: Any = DEFAULT_PER_CLASS) -> QuickPlan:
+    def checked(
+        cls,
+        cells: int,
+        steps: Iterable[Any],
+        batches: Iterable[Any],
+        raster: bool = True,
+        repeats: Any = 1,
+        orders: Iterable[Any] = (),
+        per_class: Any = DEFAULT_PER_CLASS,
+    ) -> QuickPlan:
         """A plan for a grid of ``cells`` cells; ``ValueError`` naming the argument when one is wrong."""
         steps_t = tuple(sorted({check_int("steps", s, 1, cells) for s in steps or ()}))
         batches_t = tuple(sorted({check_int("batch size", b, 1, 64) for b in batches or ()}))
         if not steps_t or not batches_t:
             raise ValueError("pick at least one batch size and one step count to measure")
         chosen = [check_choice("order", o, SAMPLER_ORDERS) for o in orders or ()]
-        return cls(steps_t, batches_t, bool(raster), check_int("repeats", repeats, 1, 10),
-                   tuple(dict.fromkeys(o for o in chosen if o != "random")),
-                   check_int("images per class", per_class, 1, MAX_PER_CLASS))
+        return cls(
+            steps_t,
+            batches_t,
+            bool(raster),
+            check_int("repeats", repeats, 1, 10),
+            tuple(dict.fromkeys(o for o in chosen if o != "random")),
+            check_int("images per class", per_class, 1, MAX_PER_CLASS),
+        )
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -172,6 +186,7 @@ class _Bar:
         def report(fraction: float, text: str) -> None:
             if self.progress is not None:
                 self.progress(min(1.0, (start + fraction * seconds) / self.total), text)
+
         return report
 
     def advance(self, seconds: float, text: str) -> None:
@@ -189,7 +204,7 @@ def _decode_job(pipe: Any, job: Job, seed: int) -> tuple[np.ndarray, np.ndarray,
     imgs, queries, start = [], 0, 0
     t0 = time.perf_counter()
     for k, b in enumerate(job.calls):
-        out = pipe.generate(labels[start:start + b].tolist(), options, seed=seed + k)
+        out = pipe.generate(labels[start : start + b].tolist(), options, seed=seed + k)
         imgs.append(out.images)
         queries += out.trace.queries * b
         start += b
@@ -202,8 +217,14 @@ def _job_row(pipe: Any, job: Job, seed: int) -> dict:
     quality: dict[str, Any] = {"accuracy": None, "frechet": None}
     if job.kind == "quality":
         quality = evaluate.generation_quality(pipe, imgs, labels, reference(pipe))
-    return {"order": job.order, "steps": job.steps, "samples": len(imgs), **quality,
-            "seconds_per_image": secs / len(imgs), "queries_per_image": queries / len(imgs)}
+    return {
+        "order": job.order,
+        "steps": job.steps,
+        "samples": len(imgs),
+        **quality,
+        "seconds_per_image": secs / len(imgs),
+        "queries_per_image": queries / len(imgs),
+    }
 
 
 def _attach_quality(rows: list[dict], order_rows: list[dict], cells: int) -> None:
@@ -226,16 +247,28 @@ def run_quick(pipe: Any, plan: QuickPlan, progress: Progress | None = None, seed
     bar = _Bar(est.total_s, progress)
     cells = pipe.grid[0] * pipe.grid[1]
     t0 = time.perf_counter()
-    results = runner.run_bench(pipe, steps=plan.steps, batch=plan.batches, methods=plan.methods,
-                               repeats=plan.repeats, warmup=WARMUP, measure_peak=False, seed=seed,
-                               progress=bar.part(est.timing_s), command="the app's Measure button")
+    results = runner.run_bench(
+        pipe,
+        steps=plan.steps,
+        batch=plan.batches,
+        methods=plan.methods,
+        repeats=plan.repeats,
+        warmup=WARMUP,
+        measure_peak=False,
+        seed=seed,
+        progress=bar.part(est.timing_s),
+        command="the app's Measure button",
+    )
     bar.advance(est.timing_s, "speed measured")
     order_rows = []
     for job in (j for j in jobs(pipe, plan) if j.kind != "timing"):
         order_rows.append(_job_row(pipe, job, seed))
         bar.advance(job_seconds(calibrate(pipe), job), f"{job.kind}: {job.order} order, {job.steps} steps")
     _attach_quality(results["rows"], order_rows, cells)
-    results["orders"] = {"model": results.get("model"), "rows": order_rows,
-                         "per_class": plan.per_class if est.samples else None}
+    results["orders"] = {
+        "model": results.get("model"),
+        "rows": order_rows,
+        "per_class": plan.per_class if est.samples else None,
+    }
     results.update(estimate_s=round(est.total_s, 1), seconds=round(time.perf_counter() - t0, 1))
     return results

@@ -1,4 +1,5 @@
 """Benchmark and quality results as text: tables, the command that reproduces a run, output files."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,70 +32,94 @@ def _pct(x: float | None, spec: str = ".1f") -> str:
 def _header_lines(results: dict) -> list[str]:
     """Model, machine, dtype, matmul peak, load and compile lines above the benchmark table."""
     peak = results.get("matmul_peak_gflops") or {}
-    lines = [f"model: {results.get('model')}", f"machine: {results.get('machine')}",
-             f"torch {results.get('torch')}, dtype {results.get('dtype')}, "
-             f"timed call: {results.get('timed_call', '-')}",
-             "matmul peak: " + ", ".join(f"{k} {_fmt(v, '.0f')} GFLOP/s" for k, v in peak.items())]
+    lines = [
+        f"model: {results.get('model')}",
+        f"machine: {results.get('machine')}",
+        f"torch {results.get('torch')}, dtype {results.get('dtype')}, timed call: {results.get('timed_call', '-')}",
+        "matmul peak: " + ", ".join(f"{k} {_fmt(v, '.0f')} GFLOP/s" for k, v in peak.items()),
+    ]
     mi = results.get("machine_info") or {}
     if mi.get("load_average"):
-        lines.append(f"load average (1 min) at start {mi['load_average'][0]}, at end "
-                     f"{(mi.get('load_average_end') or ['-'])[0]}, on {mi.get('cores')} cores")
+        lines.append(
+            f"load average (1 min) at start {mi['load_average'][0]}, at end "
+            f"{(mi.get('load_average_end') or ['-'])[0]}, on {mi.get('cores')} cores"
+        )
     comp = results.get("compile") or {}
     if comp.get("requested"):
-        lines.append("torch.compile: " + (f"ok, compile time ~{comp.get('compile_s')} s" if comp.get("ok")
-                                          else f"failed ({comp.get('error')}); eager numbers below"))
+        lines.append(
+            "torch.compile: "
+            + (
+                f"ok, compile time ~{comp.get('compile_s')} s"
+                if comp.get("ok")
+                else f"failed ({comp.get('error')}); eager numbers below"
+            )
+        )
     return lines
 
 
 def _bench_row(r: dict) -> str:
-    return (f"{r['method']:<8} {r['steps']:>5} {r['batch']:>5} {r['images_per_s']:>8.3f} "
-            f"{r['latency_per_image_s']:>8.3f} {r['latency_s']:>8.3f} {r['forward_passes']:>6} "
-            f"{_mb(r.get('kv_cache_bytes')):>8} {_mb(r.get('per_layer_cache_bytes')):>8} "
-            f"{_pct(r.get('kv_saving')):>5}% "
-            f"{_mb(r.get('peak_mem_bytes')):>8} {_fmt(r.get('achieved_gflops'), '.1f'):>8} "
-            f"{_pct(r.get('peak_fraction')):>6} "
-            f"{_fmt(r.get('speedup_vs_raster'), '.2f'):>8} "
-            f"{_pct(r.get('accuracy')):>6} "
-            f"{_fmt(r.get('frechet'), '.2f'):>7}")
+    return (
+        f"{r['method']:<8} {r['steps']:>5} {r['batch']:>5} {r['images_per_s']:>8.3f} "
+        f"{r['latency_per_image_s']:>8.3f} {r['latency_s']:>8.3f} {r['forward_passes']:>6} "
+        f"{_mb(r.get('kv_cache_bytes')):>8} {_mb(r.get('per_layer_cache_bytes')):>8} "
+        f"{_pct(r.get('kv_saving')):>5}% "
+        f"{_mb(r.get('peak_mem_bytes')):>8} {_fmt(r.get('achieved_gflops'), '.1f'):>8} "
+        f"{_pct(r.get('peak_fraction')):>6} "
+        f"{_fmt(r.get('speedup_vs_raster'), '.2f'):>8} "
+        f"{_pct(r.get('accuracy')):>6} "
+        f"{_fmt(r.get('frechet'), '.2f'):>7}"
+    )
 
 
 def format_table(results: dict) -> str:
     """A :func:`arpg.measure.runner.run_bench` result as a fixed-width text table with a header and a legend."""
-    head = (f"{'method':<8} {'steps':>5} {'batch':>5} {'img/s':>8} {'s/img':>8} {'call s':>8} {'passes':>6} "
-            f"{'KV MB':>8} {'perlayer':>8} {'saved':>6} {'peak MB':>8} {'GFLOP/s':>8} {'%peak':>6} "
-            f"{'x raster':>8} {'acc':>6} {'FD':>7}")
+    head = (
+        f"{'method':<8} {'steps':>5} {'batch':>5} {'img/s':>8} {'s/img':>8} {'call s':>8} {'passes':>6} "
+        f"{'KV MB':>8} {'perlayer':>8} {'saved':>6} {'peak MB':>8} {'GFLOP/s':>8} {'%peak':>6} "
+        f"{'x raster':>8} {'acc':>6} {'FD':>7}"
+    )
     lines = [*_header_lines(results), head, "-" * len(head)]
     lines += [_bench_row(r) for r in results.get("rows", [])]
-    lines.append("KV MB: caches allocated (measured); perlayer: every layer keeping its own K/V; "
-                 "peak MB: " + str(results.get("peak_memory_method", "peak process memory")) +
-                 "; %peak: achieved / matmul peak of the compute dtype")
+    lines.append(
+        "KV MB: caches allocated (measured); perlayer: every layer keeping its own K/V; "
+        "peak MB: "
+        + str(results.get("peak_memory_method", "peak process memory"))
+        + "; %peak: achieved / matmul peak of the compute dtype"
+    )
     return "\n".join(lines)
 
 
 def format_quality_table(res: dict) -> str:
     """An :func:`arpg.measure.evaluate.evaluate` result as text."""
     style = res.get("data_style", "?")
-    lines = [f"model: {res['model']}",
-             f"tokenizer PSNR (1,000 held-out images): {res['tokenizer_psnr_db']:.2f} dB ({style}), "
-             f"{res.get('tokenizer_psnr_db_wide', float('nan')):.2f} dB (wide)",
-             f"judge accuracy (2,000 held-out images): {100 * res['judge_accuracy']:.2f}% ({style}), "
-             f"{100 * res.get('judge_accuracy_wide', float('nan')):.2f}% (wide)",
-             f"generation (guidance {res['cfg_scale']}, {res.get('cfg_schedule', 'linear')}):",
-             f"  {'order':<8} {'steps':>5} {'samples':>7} {'accuracy':>9} {'Frechet':>8}"]
+    lines = [
+        f"model: {res['model']}",
+        f"tokenizer PSNR (1,000 held-out images): {res['tokenizer_psnr_db']:.2f} dB ({style}), "
+        f"{res.get('tokenizer_psnr_db_wide', float('nan')):.2f} dB (wide)",
+        f"judge accuracy (2,000 held-out images): {100 * res['judge_accuracy']:.2f}% ({style}), "
+        f"{100 * res.get('judge_accuracy_wide', float('nan')):.2f}% (wide)",
+        f"generation (guidance {res['cfg_scale']}, {res.get('cfg_schedule', 'linear')}):",
+        f"  {'order':<8} {'steps':>5} {'samples':>7} {'accuracy':>9} {'Frechet':>8}",
+    ]
     for r in res["generation"]:
         order = "random" if r["method"] == "arpg" else r["method"]
-        lines.append(f"  {order:<8} {r['steps']:>5} {r['samples']:>7} {100 * r['accuracy']:>8.1f}% "
-                     f"{r['frechet']:>8.2f}")
+        lines.append(
+            f"  {order:<8} {r['steps']:>5} {r['samples']:>7} {100 * r['accuracy']:>8.1f}% {r['frechet']:>8.2f}"
+        )
     return "\n".join(lines)
 
 
 def format_order_table(res: dict) -> str:
     """An :func:`arpg.measure.evaluate.order_table` result as text."""
-    lines = [f"model: {res['model']} (guidance {res['cfg_scale']}, {res['per_class']} images per class)",
-             f"  {'order':<11} {'steps':>5} {'accuracy':>9} {'Frechet':>8} {'s/image':>8} {'queries':>8}"]
+    lines = [
+        f"model: {res['model']} (guidance {res['cfg_scale']}, {res['per_class']} images per class)",
+        f"  {'order':<11} {'steps':>5} {'accuracy':>9} {'Frechet':>8} {'s/image':>8} {'queries':>8}",
+    ]
     for r in res["rows"]:
-        lines.append(f"  {r['order']:<11} {r['steps']:>5} {100 * r['accuracy']:>8.1f}% {r['frechet']:>8.2f} "
-                     f"{r['seconds_per_image']:>8.3f} {r['queries_per_image']:>8.0f}")
+        lines.append(
+            f"  {r['order']:<11} {r['steps']:>5} {100 * r['accuracy']:>8.1f}% {r['frechet']:>8.2f} "
+            f"{r['seconds_per_image']:>8.3f} {r['queries_per_image']:>8.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -107,25 +132,39 @@ def bench_command(a: argparse.Namespace) -> str:
         args += ["--model", a.model or "shipped"]
     if a.orders:  # the order table takes the shipped model, steps and images per class only
         out = [x for flag, v in (("--json", a.json), ("--plot", a.plot)) if v for x in (flag, v)]
-        return shlex.join(args[:4] + ["--orders", a.orders, "--steps", a.steps, "--quality-per-class",
-                                      str(a.quality_per_class)] + out)
+        return shlex.join(
+            args[:4] + ["--orders", a.orders, "--steps", a.steps, "--quality-per-class", str(a.quality_per_class)] + out
+        )
     args += ["--batch", str(a.batch), "--steps", a.steps, "--repeats", str(a.repeats), "--warmup", str(a.warmup)]
     if a.methods != ",".join(METHODS):
         args += ["--methods", a.methods]
-    for flag, value in (("--device", a.device), ("--dtype", a.dtype), ("--cfg", a.cfg), ("--threads", a.threads),
-                        ("--quality-per-class", a.quality_per_class if a.quality else None),
-                        ("--json", a.json), ("--plot", a.plot)):
+    for flag, value in (
+        ("--device", a.device),
+        ("--dtype", a.dtype),
+        ("--cfg", a.cfg),
+        ("--threads", a.threads),
+        ("--quality-per-class", a.quality_per_class if a.quality else None),
+        ("--json", a.json),
+        ("--plot", a.plot),
+    ):
         if value is not None:
             args += [flag, str(value)]
-    args += [f for f, on in (("--quality", a.quality), ("--compile", a.compile), ("--autocast", a.autocast),
-                             ("--no-decode", a.no_decode)) if on]
+    args += [
+        f
+        for f, on in (
+            ("--quality", a.quality),
+            ("--compile", a.compile),
+            ("--autocast", a.autocast),
+            ("--no-decode", a.no_decode),
+        )
+        if on
+    ]
     if a.seed:
         args += ["--seed", str(a.seed)]
     return shlex.join(args)
 
 
-def write_outputs(res: dict, json_path: str | None, plot_path: str | None,
-                  figure: Callable[[dict], Any]) -> list[Path]:
+def write_outputs(res: dict, json_path: str | None, plot_path: str | None, figure: Callable[[dict], Any]) -> list[Path]:
     """Write ``res`` as JSON to ``json_path`` and ``figure(res)`` (a PIL image) to ``plot_path``,
     each only when given; returns the paths written."""
     written = []

@@ -4,6 +4,7 @@
 timed passes over every setting, alternating direction so that no setting always runs
 first or last.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,8 +77,9 @@ class Timings:
     first_call: dict[Key, float] = field(default_factory=dict)
 
 
-def _time_one(call: Callable[..., Trace], key: Key, device: torch.device,
-              compiled: CompiledSteps) -> tuple[Trace, float, PeakMemory]:
+def _time_one(
+    call: Callable[..., Trace], key: Key, device: torch.device, compiled: CompiledSteps
+) -> tuple[Trace, float, PeakMemory]:
     """One call of setting ``key``: its trace, seconds and memory (retried eagerly if compiling fails)."""
     sync(device)
     with PeakMemory(device) as pm:
@@ -95,8 +97,15 @@ def _time_one(call: Callable[..., Trace], key: Key, device: torch.device,
     return trace, dt, pm
 
 
-def timed_runs(call: Callable[..., Trace], settings: Sequence[Key], warmup: int, repeats: int, device: torch.device,
-               compiled: CompiledSteps, tick: Ticker) -> Timings:
+def timed_runs(
+    call: Callable[..., Trace],
+    settings: Sequence[Key],
+    warmup: int,
+    repeats: int,
+    device: torch.device,
+    compiled: CompiledSteps,
+    tick: Ticker,
+) -> Timings:
     """``warmup`` untimed passes, then ``repeats`` timed passes over ``settings``, alternating direction.
 
     ``call(method, steps, batch)`` runs one setting and returns its trace.
@@ -105,7 +114,7 @@ def timed_runs(call: Callable[..., Trace], settings: Sequence[Key], warmup: int,
     try:
         for p in range(warmup + repeats):
             timed = p >= warmup
-            for key in (settings if p % 2 == 0 else settings[::-1]):
+            for key in settings if p % 2 == 0 else settings[::-1]:
                 trace, dt, pm = _time_one(call, key, device, compiled)
                 t.first_call.setdefault(key, dt)
                 if timed:

@@ -6,6 +6,7 @@ scale=1.0)`` (digits also a ``style``), ``CLASS_NAMES``, ``IMAGE_SIZE`` and the 
 ``TRAIN_SEED`` / ``HELDOUT_SEED``.  A :class:`CanvasSpec` is one training canvas: pixels and
 resolution; every batch is rendered on one canvas, so every batch has one token grid.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -76,8 +77,13 @@ class CanvasSpec:
 SQUARE = (CanvasSpec(),)
 
 
-def images(data: str, indices: Sequence[int] | np.ndarray, seed: int, canvas: CanvasSpec = CanvasSpec(),
-           style: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def images(
+    data: str,
+    indices: Sequence[int] | np.ndarray,
+    seed: int,
+    canvas: CanvasSpec = CanvasSpec(),
+    style: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Images ``indices`` of split ``seed`` of data set ``data`` on ``canvas``: ((n, H, W, 3) uint8, (n,) int64)."""
     style_kw = {} if check_style(data, style) is None else {"style": style}
     return dataset(data).sample(indices, seed, size=canvas.size, scale=canvas.scale, **style_kw)

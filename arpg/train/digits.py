@@ -12,6 +12,7 @@ and the judge, so both cope with more than the generator ever makes; ``"centred"
 near-centred, mildly tilted glyphs) is what the shipped generator learns, so that its few
 million parameters go into digit shapes rather than placement.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,10 +30,22 @@ TRAIN_SEED = 0
 HELDOUT_SEED = 1_000_003
 
 _FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf",
-    "STIXGeneralItalic.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
 )
 _GLYPH = 128  # side of the pre-rendered glyph masks
 
@@ -100,12 +113,31 @@ def glyph_masks() -> np.ndarray:
 
 
 # A palette of clearly distinct colours; each draw adds a small jitter.
-PALETTE = np.array([
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
-    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (0, 0, 128), (20, 20, 20),
-    (245, 245, 245), (128, 128, 128),
-], dtype=np.float32)
+PALETTE = np.array(
+    [
+        (230, 25, 75),
+        (60, 180, 75),
+        (255, 225, 25),
+        (0, 130, 200),
+        (245, 130, 48),
+        (145, 30, 180),
+        (70, 240, 240),
+        (240, 50, 230),
+        (210, 245, 60),
+        (250, 190, 212),
+        (0, 128, 128),
+        (220, 190, 255),
+        (170, 110, 40),
+        (255, 250, 200),
+        (128, 0, 0),
+        (170, 255, 195),
+        (0, 0, 128),
+        (20, 20, 20),
+        (245, 245, 245),
+        (128, 128, 128),
+    ],
+    dtype=np.float32,
+)
 
 
 def _luma(c: np.ndarray) -> float:
@@ -121,8 +153,7 @@ def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             return np.clip(bg + jitter[0], 0, 255), np.clip(fg + jitter[1], 0, 255)
 
 
-def render(label: int, rng: np.random.Generator, size: int = IMAGE_SIZE,
-           style: str | Style = "wide") -> np.ndarray:
+def render(label: int, rng: np.random.Generator, size: int = IMAGE_SIZE, style: str | Style = "wide") -> np.ndarray:
     """One (size, size, 3) uint8 image of digit ``label``."""
     st = get_style(style)
     masks = glyph_masks()
@@ -140,8 +171,12 @@ def render(label: int, rng: np.random.Generator, size: int = IMAGE_SIZE,
     d, e = -s * sa, s * ca
     c0 = _GLYPH / 2 - a * cx - b * cy
     f0 = _GLYPH / 2 - d * cx - e * cy
-    alpha = np.asarray(glyph.transform((size, size), Image.AFFINE, (a, b, c0, d, e, f0), Image.BILINEAR),
-                       dtype=np.float32)[..., None] / 255.0
+    alpha = (
+        np.asarray(glyph.transform((size, size), Image.AFFINE, (a, b, c0, d, e, f0), Image.BILINEAR), dtype=np.float32)[
+            ..., None
+        ]
+        / 255.0
+    )
     bg, fg = _colours(rng)
     img = bg * (1 - alpha) + fg * alpha
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
@@ -151,14 +186,18 @@ def _side(size: tuple[int, int], scale: float | None) -> int:
     """The side of a square digits canvas ``size``; ``scale`` (if given) must be ``side / 64``."""
     h, w = size
     if h != w or (scale is not None and abs(scale * IMAGE_SIZE - h) > 1e-6):
-        raise ValueError(f"digits images are square, {IMAGE_SIZE} * scale pixels a side; got {h}x{w} "
-                         f"at scale {scale}")
+        raise ValueError(f"digits images are square, {IMAGE_SIZE} * scale pixels a side; got {h}x{w} at scale {scale}")
     return int(h)
 
 
-def sample(indices: np.ndarray | list[int], seed: int = TRAIN_SEED, labels: np.ndarray | None = None,
-           style: str | Style = "wide", size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE),
-           scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sample(
+    indices: np.ndarray | list[int],
+    seed: int = TRAIN_SEED,
+    labels: np.ndarray | None = None,
+    style: str | Style = "wide",
+    size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE),
+    scale: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Images ``indices`` of the split ``seed``: ((n, S, S, 3) uint8, (n,) int64 labels).
 
     The label of image i is drawn from its own generator unless ``labels`` forces it.  size:

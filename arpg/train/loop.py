@@ -4,6 +4,7 @@ Weights a stage finishes with go through :func:`arpg.checkpoints.save_checkpoint
 resumable state here (model + optimiser + step + losses, ``<run_dir>/<stage>_ckpt.pt``)
 and the token caches are written atomically by :func:`save_training_state`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,7 @@ class Stage:
     """Resumable optimisation loop state: model + optimiser + step + loss history
     (+ an exponential moving average of the weights when ``ema`` > 0)."""
 
-    def __init__(self, name: str, run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                 ema: float = 0.0):
+    def __init__(self, name: str, run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, ema: float = 0.0):
         self.name, self.model, self.opt, self.ema_decay = name, model, opt, ema
         self.path = run_dir / f"{name}_ckpt.pt"
         self.step, self._losses, self._pending = 0, [], []
@@ -102,8 +102,12 @@ class Stage:
 
     def save(self) -> None:
         """Write the resumable state to ``<run_dir>/<name>_ckpt.pt``."""
-        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                 "losses": self.losses}
+        state = {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "losses": self.losses,
+        }
         if self.ema is not None:
             state["ema"] = self.ema
         save_training_state(state, self.path)
@@ -138,8 +142,9 @@ class TokenSet:
 
     def __post_init__(self) -> None:
         if self.codes.shape[1] != self.grid[0] * self.grid[1] or len(self.labels) != len(self.codes):
-            raise ValueError(f"codes {tuple(self.codes.shape)} and labels {tuple(self.labels.shape)} do not fit "
-                             f"the grid {self.grid}")
+            raise ValueError(
+                f"codes {tuple(self.codes.shape)} and labels {tuple(self.labels.shape)} do not fit the grid {self.grid}"
+            )
 
     @property
     def tokens(self) -> int:
@@ -151,12 +156,14 @@ def new_arpg_optimizer(model: ARPG, lr: float) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                             lr=lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95)
+    )
 
 
-def _draw(ts: TokenSet, batch: int, label_dropout: float, null: int,
-          g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _draw(
+    ts: TokenSet, batch: int, label_dropout: float, null: int, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One batch of ``ts``: tokens (B, N) long, labels (B,) with the null class at a ``label_dropout``
     rate, and a random order per row (B, N); every draw from ``g``."""
     idx = torch.randint(0, len(ts.codes), (batch,), generator=g)
@@ -167,8 +174,19 @@ def _draw(ts: TokenSet, batch: int, label_dropout: float, null: int,
     return tokens, lab, order
 
 
-def fit_arpg(model: ARPG, st: Stage, sets: Sequence[TokenSet], steps: int, lr: float, batch: int,
-             label_dropout: float, seed: int, bf16: bool, desc: str = "arpg", budget: Budget = NO_LIMIT) -> bool:
+def fit_arpg(
+    model: ARPG,
+    st: Stage,
+    sets: Sequence[TokenSet],
+    steps: int,
+    lr: float,
+    batch: int,
+    label_dropout: float,
+    seed: int,
+    bf16: bool,
+    desc: str = "arpg",
+    budget: Budget = NO_LIMIT,
+) -> bool:
     """Teacher-forced random-order training: every sequence gets its own random order.
 
     ``sets``: the training tokens, one :class:`TokenSet` per canvas; step s trains on

@@ -1,4 +1,5 @@
 """Loss curves of the training stages (``docs/training/*.png``)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ from .data import batch_for
 from .recipes import Phase, Recipe, arpg_phases
 
 
-def plot_curves(losses: dict[str, list[float] | tuple[np.ndarray, list[float]]], title: str, path: Path,
-                xlabel: str = "step") -> None:
+def plot_curves(
+    losses: dict[str, list[float] | tuple[np.ndarray, list[float]]], title: str, path: Path, xlabel: str = "step"
+) -> None:
     """Smoothed curves on a log scale, each given as ys (x = step) or as (xs, ys); written to ``path``."""
     from matplotlib.figure import Figure  # heavy; only when a plot is drawn
 
@@ -23,7 +25,7 @@ def plot_curves(losses: dict[str, list[float] | tuple[np.ndarray, list[float]]],
         ys = np.asarray(ys, dtype=float)
         k = max(1, len(ys) // 50)
         smooth = np.convolve(ys, np.ones(k) / k, mode="valid") if len(ys) > k else ys
-        ax.plot(np.asarray(xs)[k - 1:][:len(smooth)], smooth, label=name)
+        ax.plot(np.asarray(xs)[k - 1 :][: len(smooth)], smooth, label=name)
     ax.set_xlabel(xlabel)
     ax.set_yscale("log")
     ax.set_title(title)

@@ -4,6 +4,7 @@
 :func:`arpg.train.run.run_recipe`); ``"scenes"`` trains the scenes models on variable canvases;
 ``"smoke"`` and ``"scenes-smoke"`` are the same recipes on tiny models, for tests.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ class Recipe:
     # Constant guidance: the small model settles a digit's shape in the first few steps, where
     # linear guidance is still near zero.
     sampling: dict[str, Any] = field(
-        default_factory=lambda: {"steps": 32, "cfg_scale": 3.0, "cfg_schedule": "constant"})
+        default_factory=lambda: {"steps": 32, "cfg_scale": 3.0, "cfg_schedule": "constant"}
+    )
 
     def __post_init__(self) -> None:
         dataset(self.data)
@@ -77,19 +79,60 @@ _SCENES = dict(data="scenes", style=None, focus_style=None, vq_canvases=SCENE_VQ
 RECIPES = {
     "digits": Recipe(),
     # A seconds-long recipe on tiny models, for tests of the training code itself.
-    "smoke": Recipe(vq="VQ-tiny", arpg="ARPG-tiny", vq_steps=6, vq_batch=4, token_images=32,
-                    arpg_steps=6, arpg_batch=4, focus_steps=4, polish_steps=5, polish_batch=6, polish_images=48,
-                    polish_ema=0.9, judge_steps=4, judge_batch=8, bf16=False),
+    "smoke": Recipe(
+        vq="VQ-tiny",
+        arpg="ARPG-tiny",
+        vq_steps=6,
+        vq_batch=4,
+        token_images=32,
+        arpg_steps=6,
+        arpg_batch=4,
+        focus_steps=4,
+        polish_steps=5,
+        polish_batch=6,
+        polish_images=48,
+        polish_ema=0.9,
+        judge_steps=4,
+        judge_batch=8,
+        bf16=False,
+    ),
     # Scenes: one ARPG phase on the four canvases in turn (about 6,100 tokens a step).  On the
     # 2-core CPU with one thread: the tokenizer and the judge in minutes, token encoding about half
     # an hour, the ARPG phase hours, run in chunks (``max_minutes``) and resumed.
-    "scenes": Recipe(**_SCENES, out="assets/models/scenes", plots="docs/training/scenes",
-                     vq="VQ-scenes", arpg="ARPG-scenes", vq_steps=1000, vq_batch=16, token_images=6000,
-                     arpg_steps=4000, arpg_batch=24, focus_steps=0, polish_steps=0, judge_steps=300, judge_batch=64),
+    "scenes": Recipe(
+        **_SCENES,
+        out="assets/models/scenes",
+        plots="docs/training/scenes",
+        vq="VQ-scenes",
+        arpg="ARPG-scenes",
+        vq_steps=1000,
+        vq_batch=16,
+        token_images=6000,
+        arpg_steps=4000,
+        arpg_batch=24,
+        focus_steps=0,
+        polish_steps=0,
+        judge_steps=300,
+        judge_batch=64,
+    ),
     # The scenes recipe on tiny models and a few images per canvas, for tests.
-    "scenes-smoke": Recipe(**_SCENES, out="runs/scenes-smoke/models", plots="runs/scenes-smoke/plots",
-                           vq="VQ-tiny", arpg="ARPG-tiny", vq_steps=6, vq_batch=4, token_images=8, arpg_steps=8,
-                           arpg_batch=4, focus_steps=0, polish_steps=0, judge_steps=4, judge_batch=8, bf16=False),
+    "scenes-smoke": Recipe(
+        **_SCENES,
+        out="runs/scenes-smoke/models",
+        plots="runs/scenes-smoke/plots",
+        vq="VQ-tiny",
+        arpg="ARPG-tiny",
+        vq_steps=6,
+        vq_batch=4,
+        token_images=8,
+        arpg_steps=8,
+        arpg_batch=4,
+        focus_steps=0,
+        polish_steps=0,
+        judge_steps=4,
+        judge_batch=8,
+        bf16=False,
+    ),
 }
 
 
@@ -111,9 +154,21 @@ class Phase:
 def arpg_phases(r: Recipe) -> list[Phase]:
     """The recipe's ARPG phases in order; each starts from the weights the one before ended with."""
     c = r.canvases
-    phases = [Phase("arpg", r.style, r.arpg_steps, r.arpg_batch, r.arpg_lr, r.token_images, r.seed, canvases=c),
-              Phase("arpg_focus", r.focus_style, r.focus_steps, r.arpg_batch, r.focus_lr, r.token_images, r.seed + 1,
-                    canvases=c),
-              Phase("arpg_polish", r.focus_style, r.polish_steps, r.polish_batch, r.polish_lr, r.polish_images,
-                    r.seed + 2, r.polish_ema, canvases=c)]
+    phases = [
+        Phase("arpg", r.style, r.arpg_steps, r.arpg_batch, r.arpg_lr, r.token_images, r.seed, canvases=c),
+        Phase(
+            "arpg_focus", r.focus_style, r.focus_steps, r.arpg_batch, r.focus_lr, r.token_images, r.seed + 1, canvases=c
+        ),
+        Phase(
+            "arpg_polish",
+            r.focus_style,
+            r.polish_steps,
+            r.polish_batch,
+            r.polish_lr,
+            r.polish_images,
+            r.seed + 2,
+            r.polish_ema,
+            canvases=c,
+        ),
+    ]
     return [p for p in phases if p.steps]

@@ -8,6 +8,7 @@ in ``<out>`` is skipped with one log line naming the file and what to delete to 
 fresh clone the shipped weights are there, so nothing is retrained); weights of another model there
 (another data set or preset) are an error, never silently kept or overwritten.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,10 @@ def _same_model(r: Recipe, what: str, weights: Path) -> None:
     else:
         found, wanted = d.get("data", "digits"), r.data
     if found != wanted:
-        raise ValueError(f"{weights} is another {what} ({found}) than this recipe trains ({wanted}); "
-                         f"give another output folder (the recipe's own is {r.out})")
+        raise ValueError(
+            f"{weights} is another {what} ({found}) than this recipe trains ({wanted}); "
+            f"give another output folder (the recipe's own is {r.out})"
+        )
 
 
 def _finished(r: Recipe, what: str, weights: Path, run_dir: Path, leftovers: tuple[str, ...]) -> bool:
@@ -67,9 +70,17 @@ def _finished(r: Recipe, what: str, weights: Path, run_dir: Path, leftovers: tup
     return True
 
 
-def run_recipe(name: str, out: str | Path | None = None, run_dir: str | Path | None = None,
-               plots: str | Path | None = None, threads: int | None = None, device: str = "cpu",
-               workers: int | None = None, recipe: Recipe | None = None, max_minutes: float | None = None) -> dict:
+def run_recipe(
+    name: str,
+    out: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    plots: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    workers: int | None = None,
+    recipe: Recipe | None = None,
+    max_minutes: float | None = None,
+) -> dict:
     """Run every stage of recipe ``name`` (or ``recipe``, saved under that name): tokenizer, judge, ARPG.
 
     Finished stages (weights in ``out``, default the recipe's ``out``) are skipped, each with a log
@@ -105,8 +116,11 @@ def run_recipe(name: str, out: str | Path | None = None, run_dir: str | Path | N
         vq.cpu()
     times["arpg_s"] = time.time() - t0
     if not done:
-        log.warning("recipe %s stopped after %.1f minutes; run the same command again to continue", name,
-                    sum(times.values()) / 60)
+        log.warning(
+            "recipe %s stopped after %.1f minutes; run the same command again to continue",
+            name,
+            sum(times.values()) / 60,
+        )
     info = {"recipe": name, **asdict(r), **times, "finished": done}
     (run_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
     return info

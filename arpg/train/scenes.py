@@ -16,6 +16,7 @@ The data-set interface follows :mod:`arpg.train.digits`: image ``i`` of split ``
 (class, scene seed) pair (:func:`scene_of`), the same whatever the batch; :func:`sample` renders
 images by index and :func:`batches` iterates over them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -28,11 +29,31 @@ from .scenes_land import dunes, forest, meadow, mountains, snowfield
 from .scenes_night import city, stars
 from .scenes_water import lake, sea, sunset
 
-CLASS_NAMES = ("mountains", "sea", "desert dunes", "forest", "city at night", "snowfield", "flower meadow",
-               "sunset clouds", "starry sky", "lake")
+CLASS_NAMES = (
+    "mountains",
+    "sea",
+    "desert dunes",
+    "forest",
+    "city at night",
+    "snowfield",
+    "flower meadow",
+    "sunset clouds",
+    "starry sky",
+    "lake",
+)
 #: The painter of each class, in the order of :data:`CLASS_NAMES`.
-PAINTERS: tuple[Callable[[Canvas], np.ndarray], ...] = (mountains, sea, dunes, forest, city, snowfield, meadow,
-                                                        sunset, stars, lake)
+PAINTERS: tuple[Callable[[Canvas], np.ndarray], ...] = (
+    mountains,
+    sea,
+    dunes,
+    forest,
+    city,
+    snowfield,
+    meadow,
+    sunset,
+    stars,
+    lake,
+)
 IMAGE_SIZE = BASE  # the canvas side at scale 1: the whole vertical extent of a scene
 # Seeds of the fixed splits; training draws from TRAIN_SEED, measurements from HELDOUT_SEED.
 TRAIN_SEED = 0
@@ -41,8 +62,12 @@ _CHUNK_PIXELS = 1 << 16  # pixels painted per call: small enough for the tempora
 
 
 def _check_canvas(height: int, width: int, scale: float, left: int) -> tuple[int, int, float, int]:
-    return (check_int("height", height, 1, 8192), check_int("width", width, 1, 8192),
-            check_number("scale", scale, 0.0, 32.0, lo_open=True), check_int("left", left, -(1 << 40), 1 << 40))
+    return (
+        check_int("height", height, 1, 8192),
+        check_int("width", width, 1, 8192),
+        check_number("scale", scale, 0.0, 32.0, lo_open=True),
+        check_int("left", left, -(1 << 40), 1 << 40),
+    )
 
 
 def _check_scenes(labels: Sequence[int] | np.ndarray, seeds: Sequence[int] | np.ndarray) -> tuple[np.ndarray, ...]:
@@ -56,8 +81,14 @@ def _check_scenes(labels: Sequence[int] | np.ndarray, seeds: Sequence[int] | np.
     return lab.astype(np.int64), sd.astype(np.int64)
 
 
-def render_batch(labels: Sequence[int] | np.ndarray, seeds: Sequence[int] | np.ndarray, height: int = IMAGE_SIZE,
-                 width: int = IMAGE_SIZE, scale: float = 1.0, left: int = 0) -> np.ndarray:
+def render_batch(
+    labels: Sequence[int] | np.ndarray,
+    seeds: Sequence[int] | np.ndarray,
+    height: int = IMAGE_SIZE,
+    width: int = IMAGE_SIZE,
+    scale: float = 1.0,
+    left: int = 0,
+) -> np.ndarray:
     """Scenes (labels[b], seeds[b]) on a ``height`` x ``width`` pixel canvas: (B, H, W, 3) uint8.
 
     scale: resolution, ``BASE * scale`` pixels per scene unit (the scene's full height is
@@ -73,14 +104,15 @@ def render_batch(labels: Sequence[int] | np.ndarray, seeds: Sequence[int] | np.n
     for cls in np.unique(lab):
         idx = np.flatnonzero(lab == cls)
         for lo in range(0, len(idx), chunk):
-            part = idx[lo:lo + chunk]
+            part = idx[lo : lo + chunk]
             img = PAINTERS[cls](Canvas.make(keys[part], height, width, scale, left))
             out[part] = np.clip(img * np.float32(255.0) + np.float32(0.5), 0.0, 255.0).astype(np.uint8)
     return out
 
 
-def render(cls: int, seed: int, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, scale: float = 1.0,
-           left: int = 0) -> np.ndarray:
+def render(
+    cls: int, seed: int, height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, scale: float = 1.0, left: int = 0
+) -> np.ndarray:
     """One scene of class ``cls`` and ``seed``: (H, W, 3) uint8; see :func:`render_batch`."""
     return render_batch([cls], [seed], height, width, scale, left)[0]
 
@@ -98,8 +130,13 @@ def scene_of(indices: Sequence[int] | np.ndarray, seed: int = TRAIN_SEED) -> tup
     return labels, seeds
 
 
-def sample(indices: Sequence[int] | np.ndarray, seed: int = TRAIN_SEED, labels: np.ndarray | None = None,
-           size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE), scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def sample(
+    indices: Sequence[int] | np.ndarray,
+    seed: int = TRAIN_SEED,
+    labels: np.ndarray | None = None,
+    size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE),
+    scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Images ``indices`` of the split ``seed``: ((n, H, W, 3) uint8, (n,) int64 labels).
 
     The class of image i is drawn with its scene (:func:`scene_of`) unless ``labels`` forces it.
@@ -111,8 +148,13 @@ def sample(indices: Sequence[int] | np.ndarray, seed: int = TRAIN_SEED, labels: 
     return render_batch(lab, seeds, size[0], size[1], scale), lab
 
 
-def batches(batch_size: int, seed: int = TRAIN_SEED, start: int = 0, size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE),
-            scale: float = 1.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def batches(
+    batch_size: int,
+    seed: int = TRAIN_SEED,
+    start: int = 0,
+    size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE),
+    scale: float = 1.0,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless iterator of (images uint8 (B, H, W, 3), labels (B,)) in index order from ``start``."""
     i = start
     while True:
@@ -129,7 +171,7 @@ def contact_sheet(seeds: Sequence[int] = range(8), strip: int = 4 * IMAGE_SIZE, 
         row = np.full((s, n * (s + gap) + strip, 3), 255, dtype=np.uint8)
         tiles = render_batch([cls] * n, list(seeds), s, s)
         for j, tile in enumerate(tiles):
-            row[:, j * (s + gap):j * (s + gap) + s] = tile
-        row[:, n * (s + gap):] = render(cls, seeds[0], s, strip)
+            row[:, j * (s + gap) : j * (s + gap) + s] = tile
+        row[:, n * (s + gap) :] = render(cls, seeds[0], s, strip)
         rows += [row, np.full((gap, row.shape[1], 3), 255, dtype=np.uint8)]
     return np.concatenate(rows[:-1])

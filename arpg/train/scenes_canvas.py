@@ -11,6 +11,7 @@ skylines) are (B, 1, W), functions of y (sky gradients) are (1 | B, H, 1), colou
 Edges are anti-aliased over one pixel, so a render at twice the scale, box-downscaled, is close
 to the render at scale 1.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -112,14 +113,15 @@ class Canvas:
         return np.clip(colour + np.float32(2 * amount) * jitter, 0.0, 1.0)
 
     # -- functions of x ----------------------------------------------------------------------
-    def noise1(self, what: int, freq: float | np.ndarray, octaves: int = 1, gain: float = 0.5,
-               x: np.ndarray | None = None) -> np.ndarray:
+    def noise1(
+        self, what: int, freq: float | np.ndarray, octaves: int = 1, gain: float = 0.5, x: np.ndarray | None = None
+    ) -> np.ndarray:
         """Fractal value noise along x in [-1, 1]: (B, 1, W) float32. ``freq``: cells per unit of the first octave."""
         x = self.x if x is None else x
         total = np.float32(0.0)
         amp, norm = 1.0, 0.0
         for o in range(octaves):
-            t = x * (np.asarray(freq) * 2.0 ** o)
+            t = x * (np.asarray(freq) * 2.0**o)
             k = np.floor(t)
             f = smooth((t - k).astype(np.float32))
             k = k.astype(np.int64)
@@ -135,10 +137,10 @@ class Canvas:
         x = self.x if x is None else x
         total = np.float32(0.0)
         for i in range(terms):
-            f = freq * (0.6 + 0.8 * self.rand(what * 16 + 2 * i)) * (1.7 ** i)
+            f = freq * (0.6 + 0.8 * self.rand(what * 16 + 2 * i)) * (1.7**i)
             p = 2 * np.pi * self.rand(what * 16 + 2 * i + 1)
-            total = total + np.sin(2 * np.pi * f * x + p).astype(np.float32) / np.float32(1.5 ** i)
-        return total / np.float32(sum(1.5 ** -i for i in range(terms)))
+            total = total + np.sin(2 * np.pi * f * x + p).astype(np.float32) / np.float32(1.5**i)
+        return total / np.float32(sum(1.5**-i for i in range(terms)))
 
     def slope(self, fn, d: float = 1.0 / 128) -> np.ndarray:
         """d fn(x) / dx by a central difference of ``d`` scene units (the same at every scale)."""
@@ -162,8 +164,15 @@ class Canvas:
         d = np.sqrt((self.x - cx).astype(np.float32) ** 2 + (y - cy) ** 2)
         return np.clip((r - d) * np.float32(1.0 / self.px) + np.float32(0.5), 0.0, 1.0)
 
-    def vgrad(self, top: np.ndarray, bottom: np.ndarray, y0: float | np.ndarray, y1: float | np.ndarray,
-              gamma: float = 1.0, y: np.ndarray | None = None) -> np.ndarray:
+    def vgrad(
+        self,
+        top: np.ndarray,
+        bottom: np.ndarray,
+        y0: float | np.ndarray,
+        y1: float | np.ndarray,
+        gamma: float = 1.0,
+        y: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Colour ``top`` above y0 blending into ``bottom`` at y1: (B, H, 1, 3) (or y's shape plus 3)."""
         y = self.y if y is None else y
         t = np.clip((y - y0) / np.maximum(np.asarray(y1) - y0, np.float32(1e-6)), 0.0, 1.0) ** np.float32(gamma)
@@ -182,8 +191,9 @@ def paint(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return img
 
 
-def lattice(c: Canvas, what: int, size: float, radius: float, y: np.ndarray | None = None,
-            fill: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def lattice(
+    c: Canvas, what: int, size: float, radius: float, y: np.ndarray | None = None, fill: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Dots on a square lattice of ``size`` scene units, one per cell at a seeded place; a cell has a
     dot with probability ``fill``. Returns (coverage (B, H, W), a uniform value per dot for its
     colour or brightness). Dot radius: ``radius`` times a seeded factor in [0.5, 1]."""
@@ -208,8 +218,18 @@ def lattice(c: Canvas, what: int, size: float, radius: float, y: np.ndarray | No
 
 
 # -- parts shared by several classes --------------------------------------------------------------
-def clouds(c: Canvas, img: np.ndarray, what: int, y_mid: float | np.ndarray, thick: float, amount: float,
-           light: np.ndarray, dark: np.ndarray, freq: float = 2.5, y: np.ndarray | None = None) -> np.ndarray:
+def clouds(
+    c: Canvas,
+    img: np.ndarray,
+    what: int,
+    y_mid: float | np.ndarray,
+    thick: float,
+    amount: float,
+    light: np.ndarray,
+    dark: np.ndarray,
+    freq: float = 2.5,
+    y: np.ndarray | None = None,
+) -> np.ndarray:
     """Puffy clouds along the line ``y_mid``: bulging tops, flatter bases, ``light`` on top and ``dark``
     below; ``amount`` in [0, 1] is how much of the line they cover. Paints ``img`` in place and returns it."""
     y = c.y if y is None else y
@@ -221,8 +241,14 @@ def clouds(c: Canvas, img: np.ndarray, what: int, y_mid: float | np.ndarray, thi
     return paint(img, a, mix(light, dark, t))
 
 
-def treeline(c: Canvas, what: int, base: float | np.ndarray, spacing: float, height: tuple[float, float],
-             x: np.ndarray | None = None) -> np.ndarray:
+def treeline(
+    c: Canvas,
+    what: int,
+    base: float | np.ndarray,
+    spacing: float,
+    height: tuple[float, float],
+    x: np.ndarray | None = None,
+) -> np.ndarray:
     """Top edge (B, 1, W) of a row of conifers standing on ``base``: one tree per cell of ``spacing``
     units at a seeded place, of seeded height in ``height``, outline stepped like branch tiers."""
     x = c.x if x is None else x

@@ -3,6 +3,7 @@
 Each painter maps a :class:`~arpg.train.scenes_canvas.Canvas` to a (B, H, W, 3) float32 image
 in [0, 1]; see :mod:`arpg.train.scenes_canvas` for the coordinates and the seeded values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,12 +18,17 @@ def mountains(c: Canvas) -> np.ndarray:
     img = c.fill(c.vgrad(c.tint(rgb(0.22, 0.42, 0.78), 1, 0.08), c.tint(rgb(0.78, 0.86, 0.94), 2, 0.05), 0.0, 0.75))
     clouds(c, img, 3, c.rand(4, 0.1, 0.2), 0.06, 0.2, rgb(0.98, 0.98, 1.0), rgb(0.75, 0.8, 0.88))
     haze = c.tint(rgb(0.72, 0.8, 0.9), 5, 0.04)
-    layers = ((0.56, 0.44, 0.8, rgb(0.47, 0.53, 0.68), 0.45), (0.72, 0.3, 1.3, rgb(0.32, 0.38, 0.48), 0.35),
-              (0.9, 0.16, 2.2, rgb(0.2, 0.34, 0.2), 0.1))
+    layers = (
+        (0.56, 0.44, 0.8, rgb(0.47, 0.53, 0.68), 0.45),
+        (0.72, 0.3, 1.3, rgb(0.32, 0.38, 0.48), 0.35),
+        (0.9, 0.16, 2.2, rgb(0.2, 0.34, 0.2), 0.1),
+    )
     for i, (base, amp, freq, colour, misty) in enumerate(layers):
+
         def ridge(x, i=i, base=base, amp=amp, freq=freq, octaves=5):
             r = 1.0 - np.abs(c.noise1(10 + i, freq, octaves=octaves, gain=0.45, x=x))
-            return np.float32(base) + c.rand(20 + i, -0.05, 0.05) - np.float32(amp) * r ** 2
+            return np.float32(base) + c.rand(20 + i, -0.05, 0.05) - np.float32(amp) * r**2
+
         h = ridge(c.x)
         top = ridge(c.x, octaves=2)
         lit = np.clip(1.0 - 0.4 * c.slope(lambda x, f=ridge: f(x, octaves=3)), 0.6, 1.3)[..., None]  # sun: left
@@ -42,15 +48,17 @@ def dunes(c: Canvas) -> np.ndarray:
     """Rolling sand dunes with sharp crests, one side in the sun and the other in shadow, under a hot pale sky."""
     img = c.fill(c.vgrad(c.tint(rgb(0.35, 0.6, 0.88), 1, 0.06), c.tint(rgb(0.98, 0.9, 0.72), 2, 0.04), 0.0, 0.6))
     sun_x = c.rand(3, 0.2, 0.8)
-    sx = (np.floor(c.x) + sun_x)  # one sun per unit of x
+    sx = np.floor(c.x) + sun_x  # one sun per unit of x
     paint(img, c.disc(sx, c.rand(4, 0.12, 0.3), np.float32(0.045)), rgb(1.0, 0.98, 0.88))
     sand = c.tint(rgb(0.93, 0.62, 0.33), 5, 0.06)
     for i, (base, amp, freq) in enumerate(((0.5, 0.1, 1.1), (0.66, 0.14, 0.8), (0.86, 0.18, 0.55))):
+
         def dune(x, i=i, base=base, amp=amp, freq=freq):
             phase = c.rand(10 + i) * np.float32(6.283)
             w = np.sin(np.float32(2 * np.pi * freq) * x + phase + 0.6 * c.waves(14 + i, 0.7, 2, x=x))
             crest = 1.0 - np.abs(w.astype(np.float32))  # sharp crests where the sine crosses zero
-            return np.float32(base) + c.rand(20 + i, -0.04, 0.04) - np.float32(amp) * crest ** 2
+            return np.float32(base) + c.rand(20 + i, -0.04, 0.04) - np.float32(amp) * crest**2
+
         h = dune(c.x)
         s = c.slope(dune)
         lit = np.where(s < 0, 1.08, 0.72 - 0.1 * np.tanh(s))[..., None].astype(np.float32)
@@ -67,8 +75,11 @@ def forest(c: Canvas) -> np.ndarray:
     """Rows of conifers, paler with distance, on a hillside under a soft sky."""
     img = c.fill(c.vgrad(c.tint(rgb(0.5, 0.72, 0.9), 1, 0.06), c.tint(rgb(0.86, 0.92, 0.88), 2, 0.04), 0.0, 0.6))
     clouds(c, img, 3, c.rand(4, 0.1, 0.2), 0.06, 0.35, WHITE, rgb(0.8, 0.84, 0.9))
-    rows = ((0.5, 0.09, (0.1, 0.2), rgb(0.42, 0.58, 0.58)), (0.68, 0.11, (0.15, 0.3), rgb(0.2, 0.42, 0.3)),
-            (0.92, 0.16, (0.3, 0.55), rgb(0.06, 0.24, 0.12)))
+    rows = (
+        (0.5, 0.09, (0.1, 0.2), rgb(0.42, 0.58, 0.58)),
+        (0.68, 0.11, (0.15, 0.3), rgb(0.2, 0.42, 0.3)),
+        (0.92, 0.16, (0.3, 0.55), rgb(0.06, 0.24, 0.12)),
+    )
     for i, (base, spacing, height, colour) in enumerate(rows):
         ground = np.float32(base) + np.float32(0.03) * c.noise1(10 + i, 1.5, octaves=2)
         top = treeline(c, 20 + 2 * i, ground, spacing, height)
@@ -82,8 +93,10 @@ def snowfield(c: Canvas) -> np.ndarray:
     """White rolling hills with blue shadows, a few dark snowy pines and falling snow under an overcast sky."""
     img = c.fill(c.vgrad(c.tint(rgb(0.56, 0.64, 0.78), 1, 0.05), c.tint(rgb(0.92, 0.94, 0.97), 2, 0.03), 0.0, 0.6))
     for i, (base, amp) in enumerate(((0.5, 0.08), (0.68, 0.1), (0.86, 0.12))):
+
         def hill(x, i=i, base=base, amp=amp):
             return np.float32(base) + c.rand(10 + i, -0.04, 0.04) - np.float32(amp) * c.noise1(12 + i, 1.2, 3, x=x)
+
         h = hill(c.x)
         lit = np.clip(1.0 - 0.6 * c.slope(hill), 0.7, 1.08)[..., None]
         snow = np.clip(c.tint(rgb(0.9, 0.93, 0.98), 20 + i, 0.02) * lit, 0.0, 1.0)
@@ -96,8 +109,9 @@ def snowfield(c: Canvas) -> np.ndarray:
     return img
 
 
-_PETALS = np.array([(0.95, 0.2, 0.25), (1.0, 0.85, 0.2), (0.95, 0.5, 0.8), (1.0, 1.0, 1.0), (0.6, 0.35, 0.9)],
-                   dtype=np.float32)
+_PETALS = np.array(
+    [(0.95, 0.2, 0.25), (1.0, 0.85, 0.2), (0.95, 0.5, 0.8), (1.0, 1.0, 1.0), (0.6, 0.35, 0.9)], dtype=np.float32
+)
 
 
 def meadow(c: Canvas) -> np.ndarray:
@@ -109,8 +123,9 @@ def meadow(c: Canvas) -> np.ndarray:
     field = np.float32(0.55) + c.rand(8, -0.04, 0.04) - np.float32(0.025) * c.noise1(9, 1.5, 2)
     grass = c.tint(rgb(0.35, 0.72, 0.22), 10, 0.06)
     blades = np.float32(1.0) + np.float32(0.05) * c.noise1(12, 24.0, 2)
-    paint(img, c.below(field), c.vgrad(grass * np.float32(1.1), grass * np.float32(0.75), field, 1.0)
-          * blades[..., None])
+    paint(
+        img, c.below(field), c.vgrad(grass * np.float32(1.1), grass * np.float32(0.75), field, 1.0) * blades[..., None]
+    )
     near = smooth((c.y - field) / np.float32(0.45))  # flowers grow with nearness
     pick = (c.rand(11) * 5).astype(np.int64)  # the scene's main flower colour
     for j, (size, radius) in enumerate(((0.035, 0.009), (0.06, 0.016))):

@@ -3,6 +3,7 @@
 Each painter maps a :class:`~arpg.train.scenes_canvas.Canvas` to a (B, H, W, 3) float32 image
 in [0, 1]; see :mod:`arpg.train.scenes_canvas` for the coordinates and the seeded values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,9 @@ def _windows(c: Canvas, what: int, k: np.ndarray, lit: float) -> np.ndarray:
 
 def city(c: Canvas) -> np.ndarray:
     """A city skyline at night: dark towers with lit windows, a glowing horizon, the moon and a few stars."""
-    img = c.fill(c.vgrad(c.tint(rgb(0.02, 0.03, 0.1), 1, 0.02), c.tint(rgb(0.3, 0.16, 0.36), 2, 0.05), 0.0, 0.9,
-                         gamma=1.6))
+    img = c.fill(
+        c.vgrad(c.tint(rgb(0.02, 0.03, 0.1), 1, 0.02), c.tint(rgb(0.3, 0.16, 0.36), 2, 0.05), 0.0, 0.9, gamma=1.6)
+    )
     stars, v = lattice(c, 3, 0.06, 0.006, fill=0.4)
     paint(img, stars * v * np.float32(0.8), rgb(0.9, 0.9, 1.0))
     moon_x = np.floor(c.x / 2.0) * 2.0 + c.rand(4, 0.2, 1.8)
@@ -70,7 +72,7 @@ def stars(c: Canvas) -> np.ndarray:
     paint(img, band * dust * np.float32(0.45), c.tint(rgb(0.6, 0.55, 0.8), 7, 0.05))
     glow = np.float32(1.0) + band * np.float32(1.5)
     faint, v = lattice(c, 8, 0.035, 0.007, fill=0.45)
-    paint(img, np.clip(faint * (0.2 + 0.8 * v ** 2) * glow, 0.0, 1.0), rgb(0.95, 0.95, 1.0))
+    paint(img, np.clip(faint * (0.2 + 0.8 * v**2) * glow, 0.0, 1.0), rgb(0.95, 0.95, 1.0))
     bright, v = lattice(c, 9, 0.12, 0.014, fill=0.5)
     tone = np.where((v < 0.5)[..., None], rgb(0.75, 0.85, 1.0), rgb(1.0, 0.92, 0.75))
     paint(img, bright, tone)

@@ -3,6 +3,7 @@
 Each painter maps a :class:`~arpg.train.scenes_canvas.Canvas` to a (B, H, W, 3) float32 image
 in [0, 1]; see :mod:`arpg.train.scenes_canvas` for the coordinates and the seeded values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,15 +26,18 @@ def _waves(c: Canvas, horizon: np.ndarray, what: int, density: float | np.ndarra
 def sea(c: Canvas) -> np.ndarray:
     """The open sea under a bright sky: a flat horizon, waves with white crests, the sun's glitter."""
     horizon = c.rand(1, 0.4, 0.56)
-    img = c.fill(c.vgrad(c.tint(rgb(0.16, 0.42, 0.85), 2, 0.06), c.tint(rgb(0.75, 0.88, 0.98), 3, 0.04), 0.0,
-                         horizon))
+    img = c.fill(c.vgrad(c.tint(rgb(0.16, 0.42, 0.85), 2, 0.06), c.tint(rgb(0.75, 0.88, 0.98), 3, 0.04), 0.0, horizon))
     clouds(c, img, 4, horizon * c.rand(5, 0.35, 0.7), 0.07, 0.35, WHITE, rgb(0.78, 0.82, 0.9))
     sun_x = np.floor(c.x / 1.5) * 1.5 + c.rand(6, 0.3, 1.2)  # one sun every 1.5 units
     sun_y = horizon * c.rand(7, 0.2, 0.6)
     paint(img, c.disc(sun_x, sun_y, np.float32(0.035)), rgb(1.0, 0.98, 0.85))
     w, z = _waves(c, horizon, 8, c.rand(9, 0.7, 1.0))
-    water = c.vgrad(c.tint(rgb(0.3, 0.55, 0.75), 10, 0.05), c.tint(rgb(0.02, 0.2, 0.42), 11, 0.05), horizon,
-                    horizon + np.float32(0.45))
+    water = c.vgrad(
+        c.tint(rgb(0.3, 0.55, 0.75), 10, 0.05),
+        c.tint(rgb(0.02, 0.2, 0.42), 11, 0.05),
+        horizon,
+        horizon + np.float32(0.45),
+    )
     sea_cover = c.below(horizon)
     paint(img, sea_cover, water * (np.float32(1.0) + np.float32(0.15) * w)[..., None])
     spread = np.float32(0.02) + z * np.float32(0.4)
@@ -46,20 +50,24 @@ def sea(c: Canvas) -> np.ndarray:
 def sunset(c: Canvas) -> np.ndarray:
     """A setting sun in a purple-to-orange sky, streaks of clouds lit from below, a dark sea and islands."""
     horizon = c.rand(1, 0.62, 0.76)
-    top, mid, low = c.tint(rgb(0.2, 0.12, 0.38), 2, 0.06), c.tint(rgb(0.85, 0.32, 0.42), 3, 0.06), \
-        c.tint(rgb(1.0, 0.72, 0.32), 4, 0.05)
+    top, mid, low = (
+        c.tint(rgb(0.2, 0.12, 0.38), 2, 0.06),
+        c.tint(rgb(0.85, 0.32, 0.42), 3, 0.06),
+        c.tint(rgb(1.0, 0.72, 0.32), 4, 0.05),
+    )
     split = horizon * np.float32(0.5)
     sky = np.where((c.y < split)[..., None], c.vgrad(top, mid, 0.0, split), c.vgrad(mid, low, split, horizon))
     img = c.fill(sky)
     sun_x = np.floor(c.x / 1.5) * 1.5 + c.rand(5, 0.3, 1.2)
     sun_y = horizon - c.rand(6, -0.01, 0.08)
-    d2 = ((c.x - sun_x).astype(np.float32) ** 2 + (c.y - sun_y) ** 2)
+    d2 = (c.x - sun_x).astype(np.float32) ** 2 + (c.y - sun_y) ** 2
     paint(img, np.exp(-d2 / np.float32(0.02)) * np.float32(0.6), rgb(1.0, 0.85, 0.45))
     paint(img, c.disc(sun_x, sun_y, np.float32(0.06)), rgb(1.0, 0.95, 0.7))
     for i in range(3):
         y_mid = horizon * c.rand(10 + i, 0.2, 0.85)
-        clouds(c, img, 20 + i, y_mid, 0.08, 0.5, c.tint(rgb(0.42, 0.2, 0.38), 30 + i, 0.06),
-               rgb(1.0, 0.62, 0.42), freq=1.6)
+        clouds(
+            c, img, 20 + i, y_mid, 0.08, 0.5, c.tint(rgb(0.42, 0.2, 0.38), 30 + i, 0.06), rgb(1.0, 0.62, 0.42), freq=1.6
+        )
     w, z = _waves(c, horizon, 40, 0.8)
     water = c.vgrad(rgb(0.45, 0.2, 0.3), rgb(0.08, 0.04, 0.12), horizon, horizon + np.float32(0.3))
     paint(img, c.below(horizon), water * (np.float32(1.0) + np.float32(0.2) * w)[..., None])
@@ -78,8 +86,7 @@ def lake(c: Canvas) -> np.ndarray:
     dist = np.float32(1.0) / (z + np.float32(0.03))
     ripple = np.float32(0.004) * np.sin(np.float32(1.5) * dist + np.float32(3.0) * c.noise1(2, 2.0, x=c.x * dist))
     y = np.where(c.y > shore, 2 * shore - c.y + ripple * smooth((z - 0.01) / np.float32(0.08)), c.y)  # mirrored
-    img = c.fill(c.vgrad(c.tint(rgb(0.25, 0.5, 0.85), 3, 0.06), c.tint(rgb(0.8, 0.88, 0.95), 4, 0.04), 0.0, shore,
-                         y=y))
+    img = c.fill(c.vgrad(c.tint(rgb(0.25, 0.5, 0.85), 3, 0.06), c.tint(rgb(0.8, 0.88, 0.95), 4, 0.04), 0.0, shore, y=y))
     clouds(c, img, 5, shore * c.rand(6, 0.2, 0.5), 0.06, 0.3, WHITE, rgb(0.8, 0.84, 0.9), y=y)
     peaks = shore - c.rand(7, 0.12, 0.22) * (np.float32(1.0) - np.abs(c.noise1(8, 1.3, 4))) ** 1.5
     rock = c.tint(rgb(0.42, 0.5, 0.66), 9, 0.05)

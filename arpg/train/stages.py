@@ -6,6 +6,7 @@ stops early, its state saved, when the run's :class:`~arpg.train.loop.Budget` is
 then returns None.  Images come from the recipe's data set (:mod:`arpg.train.data`), each
 batch on one of the recipe's canvases.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,7 @@ def train_vq(r: Recipe, run_dir: Path, out: Path, plots: Path, budget: Budget = 
             break
         canvas = canvas_at(r.vq_canvases, step)
         lo = step * r.vq_batch  # image indices depend on the step only
-        imgs, _ = images(r.data, range(lo, lo + batch_for(canvas, r.vq_batch, r.vq_canvases[0])), seed, canvas,
-                         r.style)
+        imgs, _ = images(r.data, range(lo, lo + batch_for(canvas, r.vq_batch, r.vq_canvases[0])), seed, canvas, r.style)
         x = from_uint8(torch.from_numpy(imgs))
         for g in opt.param_groups:
             g["lr"] = lr_at(step, r.vq_steps, r.vq_lr)
@@ -128,14 +128,26 @@ def _rendered(jobs: list[tuple], workers: int) -> Iterator[tuple[np.ndarray, np.
 
 def token_cache(r: Recipe, run_dir: Path, style: str | None, n: int, canvas: CanvasSpec) -> Path:
     """The token cache of ``n`` images of ``style`` on ``canvas``: ``tokens[_<style>][_<canvas tag>][_<n>].pt``."""
-    parts = ["tokens", *([style] if style not in ("wide", None) else []), *([canvas.tag] if canvas.tag else []),
-             *([str(n)] if n != r.token_images else [])]
+    parts = [
+        "tokens",
+        *([style] if style not in ("wide", None) else []),
+        *([canvas.tag] if canvas.tag else []),
+        *([str(n)] if n != r.token_images else []),
+    ]
     return run_dir / f"{'_'.join(parts)}.pt"
 
 
 @torch.no_grad()
-def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path, style: str | None = "wide", n_images: int | None = None,
-                   workers: int = 1, canvas: CanvasSpec = CanvasSpec(), first: int = 0) -> TokenSet:
+def encode_dataset(
+    r: Recipe,
+    vq: VQModel,
+    run_dir: Path,
+    style: str | None = "wide",
+    n_images: int | None = None,
+    workers: int = 1,
+    canvas: CanvasSpec = CanvasSpec(),
+    first: int = 0,
+) -> TokenSet:
     """Tokens of training images ``first``..``first + n`` of ``style`` on ``canvas`` (int16, raster order),
     cached in ``run_dir``."""
     n = n_images or r.token_images
@@ -160,8 +172,9 @@ def encode_dataset(r: Recipe, vq: VQModel, run_dir: Path, style: str | None = "w
     return out
 
 
-def _token_sets(r: Recipe, vq: VQModel, run_dir: Path, ph: Phase, workers: int,
-                budget: Budget) -> list[TokenSet] | None:
+def _token_sets(
+    r: Recipe, vq: VQModel, run_dir: Path, ph: Phase, workers: int, budget: Budget
+) -> list[TokenSet] | None:
     """The phase's tokens, one set per canvas, each of other images (canvas k: images k*n..(k+1)*n), each
     cached as it is made; None when ``budget`` ran out first."""
     sets = []
@@ -180,10 +193,15 @@ def _resume_point(phases: list[Phase], run_dir: Path) -> int:
     if not done:
         return 0
     last = run_dir / f"{phases[done[-1]].name}.safetensors"
-    for ph in phases[:done[-1] + 1]:
+    for ph in phases[: done[-1] + 1]:
         again = f"{run_dir / ph.name}.safetensors and {run_dir / ph.name}_ckpt.pt"
-        log.warning("skipping ARPG phase %s: training continues from %s; to train the phase again delete %s "
-                    "and the same files of the phases after it", ph.name, last, again)
+        log.warning(
+            "skipping ARPG phase %s: training continues from %s; to train the phase again delete %s "
+            "and the same files of the phases after it",
+            ph.name,
+            last,
+            again,
+        )
     return done[-1] + 1
 
 
@@ -197,15 +215,26 @@ def _stop_arpg(r: Recipe, st: Stage, steps: int, cfg: ARPGConfig, run_dir: Path,
     """A phase stopped by the budget: its weights so far (the moving average if it keeps one) go to
     ``<run_dir>/<phase>_latest.safetensors`` (to try them), and the loss curve is drawn."""
     latest = run_dir / f"{st.name}_latest.safetensors"
-    save_checkpoint(st.ema if st.ema is not None else st.model, latest, {**cfg.to_dict(), "data": r.data,
-                                                                           "sampling": dict(r.sampling)})
+    save_checkpoint(
+        st.ema if st.ema is not None else st.model,
+        latest,
+        {**cfg.to_dict(), "data": r.data, "sampling": dict(r.sampling)},
+    )
     _stopped(st, steps)
     log.warning("the weights so far are in %s", latest)
     plot_arpg(r, run_dir, plots / "arpg_loss.png")
 
 
-def train_arpg(r: Recipe, vq: VQModel, run_dir: Path, out: Path, plots: Path, device: str | torch.device = "cpu",
-               workers: int = 1, budget: Budget = NO_LIMIT) -> ARPG | None:
+def train_arpg(
+    r: Recipe,
+    vq: VQModel,
+    run_dir: Path,
+    out: Path,
+    plots: Path,
+    device: str | torch.device = "cpu",
+    workers: int = 1,
+    budget: Budget = NO_LIMIT,
+) -> ARPG | None:
     """Run the recipe's ARPG phases (``arpg_phases``).  A finished phase leaves
     ``run_dir/<phase>.safetensors``; a rerun starts after the last finished one.  None when
     ``budget`` ran out first."""
@@ -225,8 +254,9 @@ def train_arpg(r: Recipe, vq: VQModel, run_dir: Path, out: Path, plots: Path, de
         if st.step < ph.steps:
             sets = _token_sets(r, vq, run_dir, ph, workers, budget)
             desc = f"{ph.name} ({ph.style or r.data})"
-            if sets is None or not fit_arpg(model, st, sets, ph.steps, ph.lr, ph.batch, r.label_dropout, ph.seed,
-                                            r.bf16, desc=desc, budget=budget):
+            if sets is None or not fit_arpg(
+                model, st, sets, ph.steps, ph.lr, ph.batch, r.label_dropout, ph.seed, r.bf16, desc=desc, budget=budget
+            ):
                 _stop_arpg(r, st, ph.steps, cfg, run_dir, plots)
                 return None
         final = st.ema

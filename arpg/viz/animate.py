@@ -26,8 +26,17 @@ from .frames import decode_frames, side_by_side
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..pipeline import Output, Pipeline
 
-__all__ = ["MAX_FRAMES", "COMPARE_FPS", "RACE_HOLD_S", "save_animation", "trace_frames", "strategy_frames",
-           "comparison_frames", "comparison_animation", "decoding_animation"]
+__all__ = [
+    "MAX_FRAMES",
+    "COMPARE_FPS",
+    "RACE_HOLD_S",
+    "save_animation",
+    "trace_frames",
+    "strategy_frames",
+    "comparison_frames",
+    "comparison_animation",
+    "decoding_animation",
+]
 
 MAX_FRAMES = 64  # long 1-token-per-step decodes are shown at this many evenly spaced steps
 COMPARE_FPS = 8.0  # frames per second of a comparison on one clock (fewer when a long race needs it)
@@ -51,8 +60,9 @@ def _options(pipe: Pipeline, options: SamplingOptions | None, overrides: dict[st
     return (pipe.defaults if options is None else options).replace(**overrides)
 
 
-def trace_frames(pipe: Pipeline, out: Output, label_text: str | None = None, scale: int | None = None,
-                 max_frames: int = MAX_FRAMES) -> list[Image.Image]:
+def trace_frames(
+    pipe: Pipeline, out: Output, label_text: str | None = None, scale: int | None = None, max_frames: int = MAX_FRAMES
+) -> list[Image.Image]:
     """Animation frames (partial image | order map) of the first image of a pipeline output.
 
     ``out`` must come from ``pipe.generate(..., snapshots=True)``. Decodes with more than
@@ -62,7 +72,7 @@ def trace_frames(pipe: Pipeline, out: Output, label_text: str | None = None, sca
     trace = out.trace
     keep = _subsample(len(trace.snapshots), max_frames)
     snaps = torch.stack([trace.snapshots[i][0] for i in keep])  # (K, rows, cols)
-    imgs = [im for i in range(0, len(snaps), 16) for im in pipe.decode(snaps[i:i + 16])]
+    imgs = [im for i in range(0, len(snaps), 16) for im in pipe.decode(snaps[i : i + 16])]
     step_of = trace.step_of.numpy().copy()
     dec = step_of >= 0
     step_of[dec] = np.searchsorted(keep, step_of[dec])  # a cell shows up at the first kept frame after it
@@ -71,9 +81,16 @@ def trace_frames(pipe: Pipeline, out: Output, label_text: str | None = None, sca
     return decode_frames(imgs, step_of, scale=scale, label=label_text, step_numbers=keep + 1)
 
 
-def strategy_frames(pipe: Pipeline, label: int, strategies: Sequence[tuple[str, dict[str, Any]]],
-                    options: SamplingOptions | None = None, *, seed: int | None = 0,
-                    callback: Callable | None = None, **overrides: Any) -> tuple[list[Image.Image], list[Output]]:
+def strategy_frames(
+    pipe: Pipeline,
+    label: int,
+    strategies: Sequence[tuple[str, dict[str, Any]]],
+    options: SamplingOptions | None = None,
+    *,
+    seed: int | None = 0,
+    callback: Callable | None = None,
+    **overrides: Any,
+) -> tuple[list[Image.Image], list[Output]]:
     """Several decodes of the same class and seed side by side.
 
     ``strategies`` holds (title, option overrides such as ``steps`` and ``order``), each
@@ -92,9 +109,16 @@ def strategy_frames(pipe: Pipeline, label: int, strategies: Sequence[tuple[str, 
     return side_by_side(cols, [t for t, _ in strategies]), outs
 
 
-def comparison_frames(pipe: Pipeline, label: int, options: SamplingOptions | None = None, *,
-                      seed: int | None = 0, methods: tuple[str, ...] = METHODS, callback: Callable | None = None,
-                      **overrides: Any) -> tuple[list[Image.Image], list[Output]]:
+def comparison_frames(
+    pipe: Pipeline,
+    label: int,
+    options: SamplingOptions | None = None,
+    *,
+    seed: int | None = 0,
+    methods: tuple[str, ...] = METHODS,
+    callback: Callable | None = None,
+    **overrides: Any,
+) -> tuple[list[Image.Image], list[Output]]:
     """The same class and seed decoded by the strategies of :data:`arpg.sampling.METHODS`, racing on one clock.
 
     Raster and random order one token per step, and ARPG in ``options.steps`` steps; the
@@ -102,22 +126,33 @@ def comparison_frames(pipe: Pipeline, label: int, options: SamplingOptions | Non
     :data:`COMPARE_FPS` (see :func:`arpg.viz.compare.compare_decodes` for the timings and the
     exact frame rate). Returns (frames, outputs).
     """
-    cmp = compare_decodes(pipe, label, _options(pipe, options, overrides), seed=seed, methods=methods,
-                          callback=callback, fps=COMPARE_FPS)
+    cmp = compare_decodes(
+        pipe, label, _options(pipe, options, overrides), seed=seed, methods=methods, callback=callback, fps=COMPARE_FPS
+    )
     return cmp.frames, cmp.outputs
 
 
-def comparison_animation(pipe: Pipeline, label: int, path: str | Path, options: SamplingOptions | None = None, *,
-                         fps: float = COMPARE_FPS, slow: float | None = None, seed: int | None = 0,
-                         callback: Callable | None = None, **overrides: Any) -> Comparison:
+def comparison_animation(
+    pipe: Pipeline,
+    label: int,
+    path: str | Path,
+    options: SamplingOptions | None = None,
+    *,
+    fps: float = COMPARE_FPS,
+    slow: float | None = None,
+    seed: int | None = 0,
+    callback: Callable | None = None,
+    **overrides: Any,
+) -> Comparison:
     """Write the race of :func:`arpg.viz.compare.compare_decodes` to a GIF/MP4; returns the comparison.
 
     The file plays the shared clock at ``comparison.timeline.fps`` (about ``fps``), slowed by
     ``slow`` (``None``: ARPG lasts at least 1 s on screen); the last frame stays 2 s.
     """
     path = _animation_path(path)
-    cmp = compare_decodes(pipe, label, _options(pipe, options, overrides), seed=seed, callback=callback, fps=fps,
-                          slow=slow)
+    cmp = compare_decodes(
+        pipe, label, _options(pipe, options, overrides), seed=seed, callback=callback, fps=fps, slow=slow
+    )
     save_animation(cmp.frames, path, fps=cmp.timeline.fps, hold_last=RACE_HOLD_S)
     return cmp
 
@@ -130,9 +165,18 @@ def _animation_path(path: str | Path) -> Path:
     return path
 
 
-def decoding_animation(pipe: Pipeline, label: int, path: str | Path, options: SamplingOptions | None = None, *,
-                       compare: bool = False, fps: float | None = None, slow: float | None = None,
-                       seed: int | None = None, **overrides: Any) -> Path:
+def decoding_animation(
+    pipe: Pipeline,
+    label: int,
+    path: str | Path,
+    options: SamplingOptions | None = None,
+    *,
+    compare: bool = False,
+    fps: float | None = None,
+    slow: float | None = None,
+    seed: int | None = None,
+    **overrides: Any,
+) -> Path:
     """Write a GIF/MP4 of one decode (or, with ``compare``, the race of :func:`comparison_animation`).
 
     ``fps`` defaults to 6 frames per second for one decode and :data:`COMPARE_FPS` for a
@@ -182,7 +226,7 @@ def _delta_frames(frames: list[Image.Image]) -> list[Image.Image]:
     indexed = np.stack([np.asarray(im.quantize(palette=palette, dither=Image.Dither.NONE)) for im in frames])
     out = indexed.copy()
     out[1:][indexed[1:] == indexed[:-1]] = GIF_COLOURS
-    rgb = palette.getpalette()[:3 * GIF_COLOURS] + [0, 0, 0]
+    rgb = palette.getpalette()[: 3 * GIF_COLOURS] + [0, 0, 0]
     result = []
     for arr in out:
         im = Image.fromarray(arr, "P")
@@ -201,8 +245,17 @@ def _save_gif(frames: list[Image.Image], path: Path, fps: float, hold_last: floa
     durations = [frame_ms] * len(frames)
     durations[-1] = max(frame_ms, int(round(100.0 * hold_last)) * 10)
     delta = _delta_frames(frames)
-    delta[0].save(path, format="GIF", save_all=True, append_images=delta[1:], duration=durations, loop=0,
-                  transparency=GIF_COLOURS, disposal=1, optimize=False)
+    delta[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=delta[1:],
+        duration=durations,
+        loop=0,
+        transparency=GIF_COLOURS,
+        disposal=1,
+        optimize=False,
+    )
 
 
 def _save_mp4(frames: list[Image.Image], path: Path, fps: float, hold_last: float) -> None:
@@ -210,8 +263,16 @@ def _save_mp4(frames: list[Image.Image], path: Path, fps: float, hold_last: floa
     try:
         import imageio.v2 as iio  # optional: only MP4 output needs it
 
-        writer = iio.get_writer(str(path), format="FFMPEG", mode="I", fps=float(fps), codec="libx264",
-                                quality=8, pixelformat="yuv420p", macro_block_size=1)
+        writer = iio.get_writer(
+            str(path),
+            format="FFMPEG",
+            mode="I",
+            fps=float(fps),
+            codec="libx264",
+            quality=8,
+            pixelformat="yuv420p",
+            macro_block_size=1,
+        )
     except (ImportError, ValueError, RuntimeError, OSError) as exc:
         raise RuntimeError("writing MP4 needs an ffmpeg backend for imageio: pip install imageio-ffmpeg") from exc
     n_hold = max(0, int(round(hold_last * fps)) - 1)
@@ -227,8 +288,9 @@ def _save_mp4(frames: list[Image.Image], path: Path, fps: float, hold_last: floa
         raise
 
 
-def save_animation(images: Sequence[Image.Image | np.ndarray], path: str | Path, fps: float = 8,
-                   hold_last: float = 1.5) -> Path:
+def save_animation(
+    images: Sequence[Image.Image | np.ndarray], path: str | Path, fps: float = 8, hold_last: float = 1.5
+) -> Path:
     """Write frames to an animated ``.gif`` (Pillow) or ``.mp4`` (imageio).
 
     Args:

@@ -29,8 +29,19 @@ from .timeline import Timeline, check_step_times, panel_states, plan_timeline
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..pipeline import Output, Pipeline
 
-__all__ = ["METHODS", "PANEL_PX", "TimedDecode", "Comparison", "method_title", "seconds", "timed_decode",
-           "timed_decodes", "panel_text", "race_frames", "compare_decodes"]
+__all__ = [
+    "METHODS",
+    "PANEL_PX",
+    "TimedDecode",
+    "Comparison",
+    "method_title",
+    "seconds",
+    "timed_decode",
+    "timed_decodes",
+    "panel_text",
+    "race_frames",
+    "compare_decodes",
+]
 
 METHODS = ("raster", "random1", "arpg")  # the panels, left to right
 PANEL_PX = 256  # every decoded image is upscaled (nearest) to at least this many pixels on its long side
@@ -46,8 +57,11 @@ def seconds(x: float) -> str:
 
 def method_title(method: str, steps: int, n_cells: int) -> str:
     """The caption of a named strategy of :data:`arpg.sampling.METHODS`, e.g. ``"ARPG, 16 steps"``."""
-    return {"arpg": f"ARPG, {steps} steps", "raster": f"raster, 1 token/step ({n_cells} steps)",
-            "random1": f"random, 1 token/step ({n_cells} steps)"}[method]
+    return {
+        "arpg": f"ARPG, {steps} steps",
+        "raster": f"raster, 1 token/step ({n_cells} steps)",
+        "random1": f"random, 1 token/step ({n_cells} steps)",
+    }[method]
 
 
 @dataclass
@@ -120,8 +134,9 @@ class Comparison:
 # -- timed decodes ---------------------------------------------------------------------------------
 
 
-def timed_decode(pipe: Pipeline, label: int, options: SamplingOptions, seed: int,
-                 callback: Callable | None = None) -> tuple[Output, np.ndarray]:
+def timed_decode(
+    pipe: Pipeline, label: int, options: SamplingOptions, seed: int, callback: Callable | None = None
+) -> tuple[Output, np.ndarray]:
     """One decode of ``label`` and the seconds from its start to each step's callback.
 
     ``callback(step, steps, tokens)`` is called after each step, after the time is taken.
@@ -138,9 +153,16 @@ def timed_decode(pipe: Pipeline, label: int, options: SamplingOptions, seed: int
     return out, check_step_times(times)
 
 
-def timed_decodes(pipe: Pipeline, label: int, options: SamplingOptions | None = None, *, seed: int | None = 0,
-                  methods: Sequence[str] = METHODS, callback: Callable | None = None,
-                  warm_up: bool = True) -> list[TimedDecode]:
+def timed_decodes(
+    pipe: Pipeline,
+    label: int,
+    options: SamplingOptions | None = None,
+    *,
+    seed: int | None = 0,
+    methods: Sequence[str] = METHODS,
+    callback: Callable | None = None,
+    warm_up: bool = True,
+) -> list[TimedDecode]:
     """The same class and seed decoded by each strategy of ``methods`` (:data:`arpg.sampling.METHODS`).
 
     Raster and random order decode one token per step, ARPG in ``options.steps`` steps; every
@@ -185,8 +207,10 @@ class _Layout(NamedTuple):
 
     def size(self, n: int) -> tuple[int, int]:
         """(width, height) of a frame of ``n`` columns."""
-        return (2 * self.pad + n * self.col_w + (n - 1) * self.gap,
-                2 * self.pad + self.title_h + self.img_h + self.info_h + self.foot_h)
+        return (
+            2 * self.pad + n * self.col_w + (n - 1) * self.gap,
+            2 * self.pad + self.title_h + self.img_h + self.info_h + self.foot_h,
+        )
 
     def x(self, j: int) -> int:
         """Left edge of column ``j``."""
@@ -240,8 +264,9 @@ def panel_text(d: TimedDecode, k: int, t: float) -> tuple[str, str, str]:
     return f"step {k}/{d.steps}", f"forward passes: {d.passes_after(k)}", clock
 
 
-def _draw_counters(draw: ImageDraw.ImageDraw, xy: tuple[int, int], width: int, d: TimedDecode, k: int,
-                   t: float) -> None:
+def _draw_counters(
+    draw: ImageDraw.ImageDraw, xy: tuple[int, int], width: int, d: TimedDecode, k: int, t: float
+) -> None:
     """Draw :func:`panel_text` with its top-left corner at ``xy``, within ``width`` pixels."""
     (x, y), lines = xy, panel_text(d, k, t)
     colours = (TEXT_COLOUR, TEXT_COLOUR, DONE_COLOUR if k >= d.steps else TEXT_COLOUR)  # the clock turns green
@@ -263,8 +288,7 @@ def race_frames(decodes: Sequence[TimedDecode], timeline: Timeline) -> list[Imag
     if not decodes:
         raise ValueError("no decodes to draw")
     lay = _Layout.of(tuple(decodes[0].output.images[0].shape[:2]))
-    if any(tuple(d.output.images[0].shape[:2]) != (lay.img_h // lay.scale, lay.img_w // lay.scale)
-           for d in decodes):
+    if any(tuple(d.output.images[0].shape[:2]) != (lay.img_h // lay.scale, lay.img_w // lay.scale) for d in decodes):
         raise ValueError("all decodes must have images of the same size")
     base = _base(lay, decodes, timeline.slow)
     pictures = _Pictures(lay, decodes)
@@ -284,9 +308,19 @@ def race_frames(decodes: Sequence[TimedDecode], timeline: Timeline) -> list[Imag
     return frames
 
 
-def compare_decodes(pipe: Pipeline, label: int, options: SamplingOptions | None = None, *, seed: int | None = 0,
-                    methods: Sequence[str] = METHODS, callback: Callable | None = None, fps: float = 8.0,
-                    slow: float | None = None, max_frames: int = 72, **overrides: Any) -> Comparison:
+def compare_decodes(
+    pipe: Pipeline,
+    label: int,
+    options: SamplingOptions | None = None,
+    *,
+    seed: int | None = 0,
+    methods: Sequence[str] = METHODS,
+    callback: Callable | None = None,
+    fps: float = 8.0,
+    slow: float | None = None,
+    max_frames: int = 72,
+    **overrides: Any,
+) -> Comparison:
     """Decode ``label`` with each strategy, timed, and draw the race on one shared clock.
 
     ``options`` (``None``: the pipeline's defaults) with ``overrides`` (its field names) are

@@ -18,9 +18,23 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
 __all__ = [
-    "BACKGROUND", "TEXT_COLOUR", "CHECKER_DARK", "CHECKER_LIGHT", "UNDECODED", "CONTEXT", "GRID_LINE",
-    "HIGHLIGHT", "colormap_lut", "font", "text_width", "fit_text", "to_rgb_array", "to_pil", "check_step_of",
-    "figure_to_image", "new_figure",
+    "BACKGROUND",
+    "TEXT_COLOUR",
+    "CHECKER_DARK",
+    "CHECKER_LIGHT",
+    "UNDECODED",
+    "CONTEXT",
+    "GRID_LINE",
+    "HIGHLIGHT",
+    "colormap_lut",
+    "font",
+    "text_width",
+    "fit_text",
+    "to_rgb_array",
+    "to_pil",
+    "check_step_of",
+    "figure_to_image",
+    "new_figure",
 ]
 
 # -- palette ---------------------------------------------------------------------------------------

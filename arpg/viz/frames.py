@@ -181,8 +181,16 @@ class _Layout(NamedTuple):
         font_size = int(np.clip(big_h // 18, 11, 18))
         cap_h = font_size + pad
         map_w = max(1, int(round(big_h * grid[1] / grid[0])))
-        return cls(pad, gap, font_size, cap_h, big_w, big_h,
-                   width=pad + big_w + gap + map_w + pad, height=pad + cap_h + big_h + pad)
+        return cls(
+            pad,
+            gap,
+            font_size,
+            cap_h,
+            big_w,
+            big_h,
+            width=pad + big_w + gap + map_w + pad,
+            height=pad + cap_h + big_h + pad,
+        )
 
 
 def _checked_frames(frames: Sequence[np.ndarray | Image.Image], step_of: np.ndarray, scale: int) -> list[np.ndarray]:
@@ -276,8 +284,9 @@ def decode_frames(
 # -- several animations side by side ---------------------------------------------------------------
 
 
-def _titled_canvas(col_w: list[int], titles: Sequence[str], size: tuple[int, int], pad: int, gap: int,
-                   font_size: int) -> tuple[Image.Image, list[int]]:
+def _titled_canvas(
+    col_w: list[int], titles: Sequence[str], size: tuple[int, int], pad: int, gap: int, font_size: int
+) -> tuple[Image.Image, list[int]]:
     """A background with one centred title per column, and the columns' left edges."""
     header = Image.new("RGB", size, BACKGROUND)
     draw = ImageDraw.Draw(header)

@@ -47,8 +47,7 @@ def _write_steps(ax: Any, step_of: np.ndarray, cmap: Any, norm: Any, n_colours: 
         for c in range(cols):
             s = int(step_of[r, c])
             if s >= 0:
-                ax.text(c, r, str(s), ha="center", va="center", fontsize=fs,
-                        color="black" if lum[s] > 0.5 else "white")
+                ax.text(c, r, str(s), ha="center", va="center", fontsize=fs, color="black" if lum[s] > 0.5 else "white")
 
 
 def _finish_heatmap(fig: Any, ax: Any, im: Any, title: str | None, n_colours: int) -> None:
@@ -95,8 +94,9 @@ def step_heatmap(step_of: np.ndarray, title: str | None = None, size_px: int = 3
     cmap, norm = _heatmap_colours(n_colours)
     im = ax.imshow(np.ma.masked_less(step_of, 0), cmap=cmap, norm=norm, interpolation="nearest", aspect="equal")
     for r, c in zip(*np.nonzero(step_of < 0)):
-        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="///",
-                               edgecolor=(0.55, 0.55, 0.55), linewidth=0))
+        ax.add_patch(
+            Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="///", edgecolor=(0.55, 0.55, 0.55), linewidth=0)
+        )
     _write_steps(ax, step_of, cmap, norm, n_colours, w_in)
     _finish_heatmap(fig, ax, im, title, n_colours)
     return figure_to_image(fig)

@@ -22,8 +22,17 @@ from .draw import figure_to_image, new_figure
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
-__all__ = ["PUBLISHED", "PUBLISHED_CAPTION", "load_published", "figure_to_image", "tradeoff_plot",
-           "tradeoff_figure", "published_plot", "published_figure", "orders_figure"]
+__all__ = [
+    "PUBLISHED",
+    "PUBLISHED_CAPTION",
+    "load_published",
+    "figure_to_image",
+    "tradeoff_plot",
+    "tradeoff_figure",
+    "published_plot",
+    "published_figure",
+    "orders_figure",
+]
 
 PUBLISHED_FILE = Path(__file__).with_name("published.json")
 
@@ -75,8 +84,7 @@ def _by_steps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _not_measured(ax: Any, text: str = "not measured") -> None:
     """Write a centred grey note on an otherwise empty axes."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-            fontsize=11, color="0.45", style="italic")
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=11, color="0.45", style="italic")
 
 
 def _series(rows: list[dict[str, Any]]) -> list[Series]:
@@ -115,8 +123,16 @@ def _draw(ax: Any, groups: list[Series], key: str, **kw: Any) -> bool:
             continue
         xs, ys = zip(*pts)
         line = method == "arpg"
-        ax.plot(xs, ys, linestyle="-" if line else "none", marker=style["marker"], color=style["color"],
-                markersize=6 if line else 9, label=style["label"], **kw)
+        ax.plot(
+            xs,
+            ys,
+            linestyle="-" if line else "none",
+            marker=style["marker"],
+            color=style["color"],
+            markersize=6 if line else 9,
+            label=style["label"],
+            **kw,
+        )
         any_drawn = True
     return any_drawn
 
@@ -168,8 +184,17 @@ def _quality_panel(ax: Any, groups: list[Series], rows: list[dict[str, Any]]) ->
         _not_measured(ax)
     if has_fd != has_acc:
         missing = "accuracy" if has_fd else "Frechet distance"
-        ax.text(0.98, 0.02, f"{missing}: not measured", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color="0.45", style="italic")
+        ax.text(
+            0.98,
+            0.02,
+            f"{missing}: not measured",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.45",
+            style="italic",
+        )
 
 
 def tradeoff_plot(results: dict[str, Any]) -> Figure:
@@ -230,8 +255,13 @@ def tradeoff_figure(results: dict[str, Any]) -> Image.Image:
 
 # -- published numbers -----------------------------------------------------------------------------
 
-_FAMILY_COLOURS = {"ARPG": "#1f77b4", "LlamaGen": "#d62728", "RandAR": "#ff7f0e", "VAR": "#2ca02c",
-                   "MaskGIT": "#9467bd"}
+_FAMILY_COLOURS = {
+    "ARPG": "#1f77b4",
+    "LlamaGen": "#d62728",
+    "RandAR": "#ff7f0e",
+    "VAR": "#2ca02c",
+    "MaskGIT": "#9467bd",
+}
 
 # label offsets (points) and alignment for the PUBLISHED rows, to avoid overlaps
 _LABEL_PLACEMENT: dict[tuple[str, int], tuple[int, int, str, str]] = {
@@ -250,12 +280,29 @@ def _published_point(ax: Any, k: int, row: dict[str, Any], seen: set[str]) -> No
     """One labelled marker (area ~ memory, colour by family, one legend entry per family)."""
     fam = str(row.get("family", row["model"]))
     mem = float(row.get("memory_gb", 1.0))
-    ax.scatter([row["images_per_s"]], [row["fid"]], s=40 + 45 * mem, color=_FAMILY_COLOURS.get(fam, f"C{5 + k % 5}"),
-               alpha=0.75, edgecolors="black", linewidths=0.6, zorder=3, label=None if fam in seen else fam)
+    ax.scatter(
+        [row["images_per_s"]],
+        [row["fid"]],
+        s=40 + 45 * mem,
+        color=_FAMILY_COLOURS.get(fam, f"C{5 + k % 5}"),
+        alpha=0.75,
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=3,
+        label=None if fam in seen else fam,
+    )
     seen.add(fam)
     dx, dy, ha, va = _LABEL_PLACEMENT.get((str(row["model"]), int(row["steps"])), (9, 4, "left", "bottom"))
-    ax.annotate(f"{row['model']}, {row['steps']} steps\n{mem:g} GB", (row["images_per_s"], row["fid"]),
-                xytext=(dx, dy), textcoords="offset points", fontsize=7.5, va=va, ha=ha, zorder=4)
+    ax.annotate(
+        f"{row['model']}, {row['steps']} steps\n{mem:g} GB",
+        (row["images_per_s"], row["fid"]),
+        xytext=(dx, dy),
+        textcoords="offset points",
+        fontsize=7.5,
+        va=va,
+        ha=ha,
+        zorder=4,
+    )
 
 
 def published_plot(rows: Sequence[dict[str, Any]] | None = None) -> Figure:

@@ -18,8 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FRAME_MS_UNIT", "Timeline", "check_step_times", "slow_factor", "plan_timeline", "steps_done",
-           "panel_states", "completion_frames"]
+__all__ = [
+    "FRAME_MS_UNIT",
+    "Timeline",
+    "check_step_times",
+    "slow_factor",
+    "plan_timeline",
+    "steps_done",
+    "panel_states",
+    "completion_frames",
+]
 
 FRAME_MS_UNIT = 10  # GIF frame durations are whole centiseconds: on-screen frames are a multiple of this
 
@@ -83,8 +91,13 @@ def _n_frames(end: float, dt: float) -> int:
     return n + 1 if (n - 1) * dt < end else n
 
 
-def plan_timeline(durations: Sequence[float], fps: float = 8.0, slow: float | None = None,
-                  max_frames: int = 72, min_on_screen: float = 1.0) -> Timeline:
+def plan_timeline(
+    durations: Sequence[float],
+    fps: float = 8.0,
+    slow: float | None = None,
+    max_frames: int = 72,
+    min_on_screen: float = 1.0,
+) -> Timeline:
     """The frames of a shared clock for decodes lasting ``durations`` seconds.
 
     Args:

@@ -6,6 +6,7 @@ that runs the work in a thread and yields "no change" every ``POLL_S`` seconds; 
 closes the generator, the work's stop flag is set, and the next decode step (the step
 callbacks of :class:`demo.tabs.runner.Run` call :func:`raise_if_cancelled`) ends the work.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -50,8 +51,9 @@ def run_cancellable(fn: Callable[..., Any], args: tuple, kwargs: dict, n_outputs
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
     ctx = contextvars.copy_context()
-    threading.Thread(target=ctx.run, args=(_worker, fn, args, kwargs, events, stop), daemon=True,
-                     name="request").start()
+    threading.Thread(
+        target=ctx.run, args=(_worker, fn, args, kwargs, events, stop), daemon=True, name="request"
+    ).start()
     idle = tuple(gr.skip() for _ in range(n_outputs)) if n_outputs > 1 else gr.skip()
     try:
         while True:
@@ -70,6 +72,7 @@ def run_cancellable(fn: Callable[..., Any], args: tuple, kwargs: dict, n_outputs
 
 def cancellable(factory: Callable[[Any], Callable[..., Any]], n_outputs: int) -> Callable[[Any], Callable[..., Any]]:
     """A handler factory whose handlers are :func:`run_cancellable` generators (same signature)."""
+
     @functools.wraps(factory)
     def make(pipe: Any) -> Callable[..., Any]:
         fn = factory(pipe)
@@ -77,5 +80,7 @@ def cancellable(factory: Callable[[Any], Callable[..., Any]], n_outputs: int) ->
         @functools.wraps(fn)
         def handler(*args: Any, **kwargs: Any) -> Iterator[Any]:
             yield from run_cancellable(fn, args, kwargs, n_outputs)
+
         return handler
+
     return make

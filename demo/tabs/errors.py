@@ -1,6 +1,7 @@
 """How callbacks run: every exception of a callback (or of an input check) becomes one short
 ``gr.Error`` in plain words on the page, never a traceback; on a ZeroGPU Space each callback
 holds the GPU for a time computed from its inputs (:func:`action`)."""
+
 from __future__ import annotations
 
 import functools
@@ -42,8 +43,10 @@ def to_error(exc: BaseException) -> gr.Error:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return refuse("Out of memory: try fewer images, a smaller batch or a smaller scale.")
     log.exception("unexpected error in a callback", exc_info=exc)
-    return refuse(f"Something went wrong ({type(exc).__name__}: {_sentence(str(exc))}) "
-                  "The app is still running; try other settings.")
+    return refuse(
+        f"Something went wrong ({type(exc).__name__}: {_sentence(str(exc))}) "
+        "The app is still running; try other settings."
+    )
 
 
 @contextmanager
@@ -58,16 +61,19 @@ def plain_errors() -> Iterator[None]:
 def guard(fn: Callable) -> Callable:
     """Turn every exception of a callback (plain or generator) into a gr.Error."""
     if inspect.isgeneratorfunction(fn):
+
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
             with plain_errors():
                 yield from fn(*args, **kwargs)
+
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with plain_errors():
             return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -116,6 +122,7 @@ def gpu_duration(fn: Callable, cost: Callable[[Mapping[str, Any]], float]) -> Ca
             return int(cost(sig.bind_partial(*args, **kwargs).arguments))
         except Exception:  # a malformed request must not fail here: the callback reports it
             return int(GPU_CAP_S)
+
     return duration
 
 

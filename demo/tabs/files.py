@@ -1,5 +1,6 @@
 """Files the app hands out for download (animations, measured results): one temporary folder,
 old files removed as new ones are made, the folder removed when the process exits."""
+
 from __future__ import annotations
 
 import atexit

@@ -1,5 +1,6 @@
 """Generate tab: class-conditional images, streamed step by step while they decode; returned at
 their native pixels (the gallery shows them enlarged and crisp)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -17,8 +18,9 @@ from .pictures import native, page_style
 from .runner import Run, plural
 from .widgets import MAX_IMAGES, class_dropdown, class_update, knob, sampling_controls, seed_controls
 
-INTRO = ("Pick a class and press **Generate**: the images appear token by token, several tokens per step, "
-         "in a random order.")
+INTRO = (
+    "Pick a class and press **Generate**: the images appear token by token, several tokens per step, in a random order."
+)
 
 
 def gallery(images: list[np.ndarray]) -> list[np.ndarray]:
@@ -29,15 +31,24 @@ def gallery(images: list[np.ndarray]) -> list[np.ndarray]:
 def generate_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the Generate button: (gallery, seed, summary, last image) while decoding."""
 
-    def generate(class_name: str, n_images: int, seed: int | None, randomize: bool, options: SamplingOptions,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def generate(
+        class_name: str,
+        n_images: int,
+        seed: int | None,
+        randomize: bool,
+        options: SamplingOptions,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         run = Run.start(pipe, class_name, seed, randomize, progress)
         labels = [run.label] * int(n_images)
         check_request(pipe, "generate", options, batch=len(labels))
 
         def finish(out: Any, took: float) -> tuple:
-            info = run.summary(plural(len(out.trace.counts), "step"), f"{out.trace.forward_passes} forward passes",
-                               f"{took:.2f} s ({len(out.images) / took:.2f} images/s)")
+            info = run.summary(
+                plural(len(out.trace.counts), "step"),
+                f"{out.trace.forward_passes} forward passes",
+                f"{took:.2f} s ({len(out.images) / took:.2f} images/s)",
+            )
             return gallery(out.images), out.seed, info, {"image": out.images[0], "label": run.class_name}
 
         def work(callback: Callable) -> Any:
@@ -55,19 +66,37 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             cls = class_dropdown(pipe, info="what to draw", elem_id="generate-class")
-            n_images = knob(1, MAX_IMAGES, value=4, step=1, precision=0, label="Number of images",
-                            info="decoded together in one batch")
+            n_images = knob(
+                1,
+                MAX_IMAGES,
+                value=4,
+                step=1,
+                precision=0,
+                label="Number of images",
+                info="decoded together in one batch",
+            )
             seed, randomize = seed_controls()
             controls = sampling_controls(pipe)
             run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
         with gr.Column(scale=3, min_width=320):
-            images = gr.Gallery(label="Images", columns=4, height=420, object_fit="contain",
-                                elem_id="generate-gallery", elem_classes=["pixelated"], format="png",
-                                buttons=["download", "fullscreen"])
+            images = gr.Gallery(
+                label="Images",
+                columns=4,
+                height=420,
+                object_fit="contain",
+                elem_id="generate-gallery",
+                elem_classes=["pixelated"],
+                format="png",
+                buttons=["download", "fullscreen"],
+            )
             info = gr.Markdown(INTRO, label="summary", elem_id="generate-info")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
-    run.click(action(choice.callback(generate_handler)),
-              [cls, n_images, seed, randomize, *controls.inputs, choice.dropdown], [images, seed, info, last],
-              api_name="generate", show_progress_on=info,
-              api_description="Class-conditional images of the chosen `model`; returns the images, the seed used "
-                              "and a one-line summary.")
+    run.click(
+        action(choice.callback(generate_handler)),
+        [cls, n_images, seed, randomize, *controls.inputs, choice.dropdown],
+        [images, seed, info, last],
+        api_name="generate",
+        show_progress_on=info,
+        api_description="Class-conditional images of the chosen `model`; returns the images, the seed used "
+        "and a one-line summary.",
+    )

@@ -1,5 +1,6 @@
 """Inpaint tab: brush a region of an image and regenerate it (same class: inpainting;
 another class: class-conditional editing)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -22,13 +23,19 @@ from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
 EXAMPLES = ASSETS / "examples"
-INTRO = ("Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
-         "and press **Inpaint**. Only the painted token cells are decoded; the others are given to the model as "
-         "context. To change the class, a stroke across the glyph is enough: with another class than the one the "
-         "image shows (read by the model's judge), the whole shape under the stroke is regenerated.")
+INTRO = (
+    "Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
+    "and press **Inpaint**. Only the painted token cells are decoded; the others are given to the model as "
+    "context. To change the class, a stroke across the glyph is enough: with another class than the one the "
+    "image shows (read by the model's judge), the whole shape under the stroke is regenerated."
+)
 #: What an edit regenerates, per :data:`arpg.masks.EDIT_REGIONS`, as the summary says it.
-GROWN = {"box": "the box around the shape under the stroke", "shape": "the shape under the stroke",
-         "dilate": "the stroke widened", "painted": "the stroke as painted"}
+GROWN = {
+    "box": "the box around the shape under the stroke",
+    "shape": "the shape under the stroke",
+    "dilate": "the stroke widened",
+    "painted": "the stroke as painted",
+}
 
 
 def image_class(pipe: Any, image: Any) -> int | None:
@@ -72,8 +79,16 @@ def example_box(choice: ModelChoice, inputs: list[Any], label: str, elem_id: str
 def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the Inpaint button: (image, seed, summary) while decoding."""
 
-    def inpaint(editor: dict | None, class_name: str, dilate: int, blend: bool, seed: int | None, randomize: bool,
-                options: SamplingOptions, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def inpaint(
+        editor: dict | None,
+        class_name: str,
+        dilate: int,
+        blend: bool,
+        seed: int | None,
+        randomize: bool,
+        options: SamplingOptions,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         image, mask = editor_parts(editor)
         if not mask.any():
             raise refuse("The mask is empty: paint over the part of the image to regenerate.")
@@ -83,13 +98,26 @@ def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         region = masks.EDIT_REGION if masks.is_edit(shown, run.label) else "painted"
 
         def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.inpaint(pipe, image, mask, run.label, options=options, dilate=int(dilate),
-                                 blend=bool(blend), region=region, seed=run.seed, callback=callback)
+            return tasks.inpaint(
+                pipe,
+                image,
+                mask,
+                run.label,
+                options=options,
+                dilate=int(dilate),
+                blend=bool(blend),
+                region=region,
+                seed=run.seed,
+                callback=callback,
+            )
 
         def finish(res: tasks.TaskResult, took: float) -> tuple:
             name = None if shown is None else pipe.class_names[shown]
-            return native(res.image), res.seed, run.summary(regenerated(res, region, name), res.note,
-                                                            far_note(pipe, image))
+            return (
+                native(res.image),
+                res.seed,
+                run.summary(regenerated(res, region, name), res.note, far_note(pipe, image)),
+            )
 
         yield from run.stream(work, "Inpainting", first_native, finish)
 
@@ -97,10 +125,19 @@ def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
 
 
 def _editor() -> gr.ImageEditor:
-    return gr.ImageEditor(label="Image: paint the region to regenerate", type="numpy", image_mode="RGBA",
-                          sources=("upload", "clipboard"), transforms=(), layers=False, format="png",
-                          brush=gr.Brush(default_size=28, colors=["#ff2e88"], color_mode="fixed"),
-                          eraser=gr.Eraser(default_size=28), height=440, elem_id="inpaint-editor")
+    return gr.ImageEditor(
+        label="Image: paint the region to regenerate",
+        type="numpy",
+        image_mode="RGBA",
+        sources=("upload", "clipboard"),
+        transforms=(),
+        layers=False,
+        format="png",
+        brush=gr.Brush(default_size=28, colors=["#ff2e88"], color_mode="fixed"),
+        eraser=gr.Eraser(default_size=28),
+        height=440,
+        elem_id="inpaint-editor",
+    )
 
 
 def build(choice: ModelChoice, last: gr.State) -> None:
@@ -110,24 +147,43 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         with gr.Column(scale=1, min_width=320):
             editor = _editor()
             use = gr.Button("Use last generated image", size="sm", elem_id="inpaint-use-last")
-            cls = class_dropdown(pipe, info="the image's class to fill it in; another class edits it",
-                                 elem_id="inpaint-class")
+            cls = class_dropdown(
+                pipe, info="the image's class to fill it in; another class edits it", elem_id="inpaint-class"
+            )
             with gr.Row():
-                dilate = knob(0, 3, value=0, step=1, precision=0, label="Grow mask (cells)",
-                              info="regenerate this many extra token cells around the brush")
+                dilate = knob(
+                    0,
+                    3,
+                    value=0,
+                    step=1,
+                    precision=0,
+                    label="Grow mask (cells)",
+                    info="regenerate this many extra token cells around the brush",
+                )
                 blend = gr.Checkbox(value=True, label="Blend edges", info="soft seam between old and new pixels")
             seed, randomize = seed_controls()
             controls = sampling_controls(pipe)
             run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-btn")
         with gr.Column(scale=1, min_width=320):
-            result = gr.Image(label="Result", type="numpy", format="png", interactive=False, height=440,
-                              elem_id="inpaint-result", elem_classes=["pixelated"])
+            result = gr.Image(
+                label="Result",
+                type="numpy",
+                format="png",
+                interactive=False,
+                height=440,
+                elem_id="inpaint-result",
+                elem_classes=["pixelated"],
+            )
             info = gr.Markdown(INTRO, label="summary", elem_id="inpaint-info")
             example_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     use.click(use_last, [last], [editor, cls], api_visibility="private")
-    run.click(action(choice.callback(inpaint_handler)),
-              [editor, cls, dilate, blend, seed, randomize, *controls.inputs, choice.dropdown], [result, seed, info],
-              api_name="inpaint", show_progress_on=info,
-              api_description="Regenerate the painted part of an image (the editor's background is the "
-                              "image, its layers the mask) with the chosen `model`.")
+    run.click(
+        action(choice.callback(inpaint_handler)),
+        [editor, cls, dilate, blend, seed, randomize, *controls.inputs, choice.dropdown],
+        [result, seed, info],
+        api_name="inpaint",
+        show_progress_on=info,
+        api_description="Regenerate the painted part of an image (the editor's background is the "
+        "image, its layers the mask) with the chosen `model`.",
+    )

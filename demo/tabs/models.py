@@ -5,6 +5,7 @@ Nothing here is global: the server holds one :class:`~arpg.store.ModelStore`; th
 value lives in each browser session and every callback asks the store for that model's
 pipeline, so two users can use two models at once.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -32,8 +33,10 @@ def model_line(pipe: Pipeline) -> str:
     dev = pipe.device.type.upper() if pipe.device.type != "cpu" else "CPU"
     size = pipe.image_size
     n_par = pipe.num_params / 1e6
-    return (f"**Model:** {pipe.name} · {n_par:.1f} M parameters · {pipe.num_classes} classes · "
-            f"{size}×{size} px images from {pipe.grid[0]}×{pipe.grid[1]} tokens · running on {dev}")
+    return (
+        f"**Model:** {pipe.name} · {n_par:.1f} M parameters · {pipe.num_classes} classes · "
+        f"{size}×{size} px images from {pipe.grid[0]}×{pipe.grid[1]} tokens · running on {dev}"
+    )
 
 
 def _model_param() -> inspect.Parameter:
@@ -51,8 +54,15 @@ class ModelChoice:
     @classmethod
     def build(cls, store: ModelStore) -> ModelChoice:
         """The dropdown (choices: ``store.names()``, the first model chosen), built in place."""
-        dropdown = gr.Dropdown(store.names(), value=store.first.name, label="Model", elem_id="model-choice",
-                               info="for this browser tab; other users keep theirs", scale=1, min_width=240)
+        dropdown = gr.Dropdown(
+            store.names(),
+            value=store.first.name,
+            label="Model",
+            elem_id="model-choice",
+            info="for this browser tab; other users keep theirs",
+            scale=1,
+            min_width=240,
+        )
         return cls(store, dropdown)
 
     @property
@@ -103,13 +113,16 @@ class ModelChoice:
             return factory(pipe), args[:n_own], kwargs
 
         if inspect.isgeneratorfunction(probe):
+
             def callback(*args: Any) -> Any:
                 fn, own_args, kwargs = prepare(args)
                 yield from fn(*own_args, **kwargs)
         else:
+
             def callback(*args: Any) -> Any:
                 fn, own_args, kwargs = prepare(args)
                 return fn(*own_args, **kwargs)
+
         sampling = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in fields]
         tail = [sig.parameters["progress"]] if "progress" in sig.parameters else []
         callback.__signature__ = sig.replace(parameters=[*own, *sampling, _model_param(), *tail])  # type: ignore
@@ -134,5 +147,12 @@ class ModelChoice:
     def attach(self, line: gr.Markdown) -> None:
         """Register the dropdown's change event (call once every tab has added its followers)."""
         outputs = [line] + [c for components, _ in self.followers for c in components]
-        self.dropdown.change(guard(self.switch), [self.dropdown], outputs, api_visibility="private",
-                             show_progress_on=[line], concurrency_id="model-switch", concurrency_limit=1)
+        self.dropdown.change(
+            guard(self.switch),
+            [self.dropdown],
+            outputs,
+            api_visibility="private",
+            show_progress_on=[line],
+            concurrency_id="model-switch",
+            concurrency_limit=1,
+        )

@@ -1,4 +1,5 @@
 """Outpaint tab: extend an image by whole token cells on any side, or into a panorama."""
+
 from __future__ import annotations
 
 import inspect
@@ -20,10 +21,11 @@ from .runner import Run, plural, stream_steps
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
 SIDES = ("left", "right", "top", "bottom")
-INTRO = ("The original tokens stay as they are and become context on a bigger grid; only the new cells are "
-         "decoded.")
-DECODING_INFO = ("windowed: in windows of a grid size the model was trained on, each seeing every known token "
-                 "inside it; whole: the bigger grid in one decode (positions the model may never have seen)")
+INTRO = "The original tokens stay as they are and become context on a bigger grid; only the new cells are decoded."
+DECODING_INFO = (
+    "windowed: in windows of a grid size the model was trained on, each seeing every known token "
+    "inside it; whole: the bigger grid in one decode (positions the model may never have seen)"
+)
 
 
 def checked_directions(directions: list[str] | None) -> list[str]:
@@ -60,17 +62,28 @@ def decoding_before_model(callback: Callable[..., Iterator[tuple]]) -> Callable[
         yield from callback(*values, **kwargs)
 
     reordered.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    reordered.__name__, reordered.__qualname__, reordered.__doc__ = (callback.__name__, callback.__qualname__,
-                                                                     callback.__doc__)
+    reordered.__name__, reordered.__qualname__, reordered.__doc__ = (
+        callback.__name__,
+        callback.__qualname__,
+        callback.__doc__,
+    )
     return reordered
 
 
 def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the Outpaint button: (image, seed, summary) while decoding."""
 
-    def outpaint(image: Any, class_name: str, directions: list[str], amount: int, seed: int | None,
-                 randomize: bool, decoding: str | None, options: SamplingOptions,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def outpaint(
+        image: Any,
+        class_name: str,
+        directions: list[str],
+        amount: int,
+        seed: int | None,
+        randomize: bool,
+        decoding: str | None,
+        options: SamplingOptions,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         img = image_input(image)
         directions = checked_directions(directions)
         ext = {d: int(amount) for d in directions}
@@ -78,14 +91,16 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         run = Run.start(pipe, class_name, seed, randomize, progress)
 
         def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.outpaint(pipe, img, run.label, options=options, seed=run.seed, decoding=decoding,
-                                  callback=callback, **ext)
+            return tasks.outpaint(
+                pipe, img, run.label, options=options, seed=run.seed, decoding=decoding, callback=callback, **ext
+            )
 
         def finish(res: tasks.TaskResult, took: float) -> tuple:
             h, w = res.image.shape[:2]
             decoded = f"{plural(int((~res.known).sum()), 'new token')} in {plural(len(res.trace.counts), 'step')}"
-            info = run.summary(f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px", decoded, res.note,
-                               far_note(pipe, img))
+            info = run.summary(
+                f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px", decoded, res.note, far_note(pipe, img)
+            )
             return native(res.image), res.seed, info
 
         yield from run.stream(work, "Outpainting", first_native, finish)
@@ -96,25 +111,46 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
 def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the panorama button: (image, seed, summary) after every round, then the result."""
 
-    def panorama(image: Any, class_name: str, side: str, times: int, seed: int | None, randomize: bool,
-                 decoding: str | None, options: SamplingOptions,
-                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def panorama(
+        image: Any,
+        class_name: str,
+        side: str,
+        times: int,
+        seed: int | None,
+        randomize: bool,
+        decoding: str | None,
+        options: SamplingOptions,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         img = image_input(image)
         check_request(pipe, "panorama", options, img, times=int(times), side=side, decoding=decoding)
         run = Run.start(pipe, class_name, seed, randomize, progress)
         rounds: list[tasks.TaskResult] = []  # filled by the decoding thread, one per finished round
 
         def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.panorama(pipe, img, run.label, options=options, times=int(times), side=side, seed=run.seed,
-                                  decoding=decoding, callback=callback, on_round=rounds.append)
+            return tasks.panorama(
+                pipe,
+                img,
+                run.label,
+                options=options,
+                times=int(times),
+                side=side,
+                seed=run.seed,
+                decoding=decoding,
+                callback=callback,
+                on_round=rounds.append,
+            )
 
         shown = 0
         for ev in stream_steps(work):
             done = len(rounds)
             if ev.result is not None:
                 h, w = ev.result.image.shape[:2]
-                info = run.summary(f"{int(times)}× towards the {side} in {plural(done, 'round')}: {w}×{h} px",
-                                   ev.result.note, far_note(pipe, img))
+                info = run.summary(
+                    f"{int(times)}× towards the {side} in {plural(done, 'round')}: {w}×{h} px",
+                    ev.result.note,
+                    far_note(pipe, img),
+                )
                 yield native(ev.result.image), ev.result.seed, info
                 return
             if progress is not None:
@@ -127,8 +163,15 @@ def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
 
 
 def _image_inputs(pipe: Any) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
-    image = gr.Image(label="Image", type="numpy", image_mode="RGB", sources=("upload", "clipboard"),
-                     height=300, elem_id="outpaint-input", elem_classes=["pixelated"])
+    image = gr.Image(
+        label="Image",
+        type="numpy",
+        image_mode="RGB",
+        sources=("upload", "clipboard"),
+        height=300,
+        elem_id="outpaint-input",
+        elem_classes=["pixelated"],
+    )
     use = gr.Button("Use last generated image", size="sm", elem_id="outpaint-use-last")
     cls = class_dropdown(pipe, info="what the extended image shows", elem_id="outpaint-class")
     return image, use, cls
@@ -137,16 +180,20 @@ def _image_inputs(pipe: Any) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
 def _amount_range(pipe: Any) -> dict[str, Any]:
     """The "Amount" slider's range, default and help for ``pipe``'s grid."""
     rows, cols = pipe.grid
-    return dict(maximum=max(rows, cols), value=max(1, cols // 2),
-                info=f"one cell is {pipe.factor} px; the image is {cols}×{rows} cells")
+    return dict(
+        maximum=max(rows, cols),
+        value=max(1, cols // 2),
+        info=f"one cell is {pipe.factor} px; the image is {cols}×{rows} cells",
+    )
 
 
 def _extend_inputs(pipe: Any) -> tuple[gr.CheckboxGroup, gr.Slider, gr.Button]:
     with gr.Tab("Extend"):
         directions = gr.CheckboxGroup(list(SIDES), value=["right"], label="Directions")
         r = _amount_range(pipe)
-        amount = knob(1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)",
-                      info=r["info"])
+        amount = knob(
+            1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)", info=r["info"]
+        )
         run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
     return directions, amount, run
 
@@ -154,8 +201,15 @@ def _extend_inputs(pipe: Any) -> tuple[gr.CheckboxGroup, gr.Slider, gr.Button]:
 def _panorama_inputs() -> tuple[gr.Radio, gr.Slider, gr.Button]:
     with gr.Tab("Panorama"):
         side = gr.Radio(list(SIDES), value="right", label="Grow towards")
-        times = knob(2, 8, value=4, step=1, precision=0, label="Times as long",
-                     info="repeated outpainting, half an image per round")
+        times = knob(
+            2,
+            8,
+            value=4,
+            step=1,
+            precision=0,
+            label="Times as long",
+            info="repeated outpainting, half an image per round",
+        )
         run = gr.Button("Make panorama", variant="primary", elem_id="panorama-btn")
     return side, times, run
 
@@ -173,18 +227,34 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             with gr.Accordion("Canvas decoding", open=False):
                 decoding = decoding_radio("outpaint")
         with gr.Column(scale=1, min_width=320):
-            result = gr.Image(label="Result", type="numpy", format="png", interactive=False, height=440,
-                              elem_id="outpaint-result", elem_classes=["pixelated"])
+            result = gr.Image(
+                label="Result",
+                type="numpy",
+                format="png",
+                interactive=False,
+                height=440,
+                elem_id="outpaint-result",
+                elem_classes=["pixelated"],
+            )
             info = gr.Markdown(INTRO, label="summary", elem_id="outpaint-info")
             example_box(choice, [image, cls], "Examples", "outpaint-examples")
-    choice.follow([cls, amount, *controls.inputs],
-                  lambda p: [class_update(p), gr.update(**_amount_range(p)), *controls.updates(p)])
+    choice.follow(
+        [cls, amount, *controls.inputs],
+        lambda p: [class_update(p), gr.update(**_amount_range(p)), *controls.updates(p)],
+    )
     use.click(use_last, [last], [image, cls], api_visibility="private")
-    run.click(action(decoding_before_model(choice.callback(outpaint_handler))),
-              [image, cls, directions, amount, seed, randomize, *controls.inputs, decoding, choice.dropdown],
-              [result, seed, info], api_name="outpaint", show_progress_on=info,
-              api_description="Extend an image by `amount` token cells in each chosen direction.")
-    run_pano.click(action(decoding_before_model(choice.callback(panorama_handler))),
-                   [image, cls, side, times, seed, randomize, *controls.inputs, decoding, choice.dropdown],
-                   [result, seed, info], api_name="panorama",
-                   api_description="Repeated outpainting until the image is `times` as long.")
+    run.click(
+        action(decoding_before_model(choice.callback(outpaint_handler))),
+        [image, cls, directions, amount, seed, randomize, *controls.inputs, decoding, choice.dropdown],
+        [result, seed, info],
+        api_name="outpaint",
+        show_progress_on=info,
+        api_description="Extend an image by `amount` token cells in each chosen direction.",
+    )
+    run_pano.click(
+        action(decoding_before_model(choice.callback(panorama_handler))),
+        [image, cls, side, times, seed, randomize, *controls.inputs, decoding, choice.dropdown],
+        [result, seed, info],
+        api_name="panorama",
+        api_description="Repeated outpainting until the image is `times` as long.",
+    )

@@ -2,6 +2,7 @@
 generated image handed between tabs, outputs at their native pixels (the page shows them
 enlarged and crisp: ``elem_classes=["pixelated"]``), and a one-line warning when an input is
 far from what the model knows (:mod:`arpg.ood`)."""
+
 from __future__ import annotations
 
 import math
@@ -72,8 +73,10 @@ def far_note(pipe: Any, image: Any) -> str | None:
     verdict = ood.assess(pipe, image)
     if verdict is None or not verdict.far:
         return None
-    return (f"⚠️ Far from what this model knows: it learnt digit glyphs in two flat colours, and "
-            f"{verdict.reason}. Expect a smear; try one of the examples below.")
+    return (
+        f"⚠️ Far from what this model knows: it learnt digit glyphs in two flat colours, and "
+        f"{verdict.reason}. Expect a smear; try one of the examples below."
+    )
 
 
 def _painted(layer: Any, size: tuple[int, int]) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Resolution tab: a bigger image from a small one, on a bigger token grid."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -23,10 +24,12 @@ STRATEGIES = {
     "lattice": "lattice: the original tokens spread over the bigger grid, the gaps generated",
     "reencode": "reencode: the image upsampled and re-encoded, a fraction of its tokens generated again",
 }
-INTRO = ("The model has no fixed positions: the same weights decode a bigger grid, with the tokens of the small "
-         "image as context. The defaults (reencode, ×1.25) measured best on the shipped model. A grid bigger than the "
-         "ones the model was trained on is decoded in windows of a trained size (Canvas decoding: windowed): on the "
-         "shipped model, ×2 reads as the right digit far more often than with one decode of the whole grid.")
+INTRO = (
+    "The model has no fixed positions: the same weights decode a bigger grid, with the tokens of the small "
+    "image as context. The defaults (reencode, ×1.25) measured best on the shipped model. A grid bigger than the "
+    "ones the model was trained on is decoded in windows of a trained size (Canvas decoding: windowed): on the "
+    "shipped model, ×2 reads as the right digit far more often than with one decode of the whole grid."
+)
 #: The defaults that measure best on the shipped model (scripts/bench_tasks.py, docs/benchmarks/tasks.json).
 DEFAULT_STRATEGY, DEFAULT_SCALE = "reencode", 1.25
 
@@ -39,17 +42,29 @@ def beyond_training(pipe: Any, grid: tuple[int, int], decoding: str = "whole") -
     if any(grid[0] <= r and grid[1] <= c for r, c in sizes):
         return None
     trained = " or ".join(f"{c}×{r}" for r, c in sizes)
-    how = ("decoded in windows of that size" if decoding == "windowed"
-           else "positions beyond it were never seen in training")
+    how = (
+        "decoded in windows of that size"
+        if decoding == "windowed"
+        else "positions beyond it were never seen in training"
+    )
     return f"the {grid[1]}×{grid[0]}-token grid is bigger than the {trained} the model was trained on: {how}"
 
 
 def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the resolution button: (image, seed, summary) while decoding."""
 
-    def resize(image: Any, class_name: str, scale: float, strategy: str, regenerate: float, seed: int | None,
-               randomize: bool, decoding: str | None, options: SamplingOptions,
-               progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def resize(
+        image: Any,
+        class_name: str,
+        scale: float,
+        strategy: str,
+        regenerate: float,
+        seed: int | None,
+        randomize: bool,
+        decoding: str | None,
+        options: SamplingOptions,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         img = image_input(image)
         if strategy not in STRATEGIES:
             raise refuse(f"Unknown strategy {strategy!r}: use lattice or reencode.")
@@ -58,16 +73,30 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         in_h, in_w = prepare_image(img, pipe.factor, pipe.grid[0]).shape[:2]  # the size the task works on
 
         def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.resize(pipe, img, run.label, options=options, scale=float(scale), strategy=strategy,
-                                regenerate=float(regenerate), seed=run.seed, decoding=decoding, callback=callback)
+            return tasks.resize(
+                pipe,
+                img,
+                run.label,
+                options=options,
+                scale=float(scale),
+                strategy=strategy,
+                regenerate=float(regenerate),
+                seed=run.seed,
+                decoding=decoding,
+                callback=callback,
+            )
 
         def finish(res: tasks.TaskResult, took: float) -> tuple:
             R, C = res.tokens.shape
             h, w = res.image.shape[:2]
             decoded = f"{plural(int((~res.known).sum()), 'token')} generated in {plural(len(res.trace.counts), 'step')}"
-            info = run.summary(f"{in_w}×{in_h} px → {w}×{h} px ({C}×{R} tokens)", decoded, res.note,
-                               beyond_training(pipe, (R, C), tasks.decoding_for("resize", decoding)),
-                               far_note(pipe, img))
+            info = run.summary(
+                f"{in_w}×{in_h} px → {w}×{h} px ({C}×{R} tokens)",
+                decoded,
+                res.note,
+                beyond_training(pipe, (R, C), tasks.decoding_for("resize", decoding)),
+                far_note(pipe, img),
+            )
             return native(res.image), res.seed, info
 
         yield from run.stream(work, "Decoding the bigger grid", first_native, finish)
@@ -76,13 +105,26 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
 
 
 def _resize_inputs() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
-    scale = knob(1.0, 4.0, value=DEFAULT_SCALE, step=0.25, label="Scale",
-                 info="the model's image size (see the model line) times this; cost grows with its square; "
-                      "above 1 the grid is bigger than the ones the model was trained on")
-    strategy = gr.Radio(list(STRATEGIES), value=DEFAULT_STRATEGY, label="Strategy",
-                        info=" · ".join(STRATEGIES.values()))
-    regenerate = knob(0.05, 1.0, value=0.5, step=0.05, label="Regenerate fraction",
-                      info="reencode only: share of the tokens decoded again")
+    scale = knob(
+        1.0,
+        4.0,
+        value=DEFAULT_SCALE,
+        step=0.25,
+        label="Scale",
+        info="the model's image size (see the model line) times this; cost grows with its square; "
+        "above 1 the grid is bigger than the ones the model was trained on",
+    )
+    strategy = gr.Radio(
+        list(STRATEGIES), value=DEFAULT_STRATEGY, label="Strategy", info=" · ".join(STRATEGIES.values())
+    )
+    regenerate = knob(
+        0.05,
+        1.0,
+        value=0.5,
+        step=0.05,
+        label="Regenerate fraction",
+        info="reencode only: share of the tokens decoded again",
+    )
     return scale, strategy, regenerate
 
 
@@ -90,8 +132,15 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     """The Resolution tab."""
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            image = gr.Image(label="Image", type="numpy", image_mode="RGB", sources=("upload", "clipboard"),
-                             height=300, elem_id="resolution-input", elem_classes=["pixelated"])
+            image = gr.Image(
+                label="Image",
+                type="numpy",
+                image_mode="RGB",
+                sources=("upload", "clipboard"),
+                height=300,
+                elem_id="resolution-input",
+                elem_classes=["pixelated"],
+            )
             use = gr.Button("Use last generated image", size="sm", elem_id="resolution-use-last")
             cls = class_dropdown(choice.first, info="the image's class", elem_id="resolution-class")
             scale, strategy, regenerate = _resize_inputs()
@@ -101,14 +150,24 @@ def build(choice: ModelChoice, last: gr.State) -> None:
                 decoding = decoding_radio("resize")
             run = gr.Button("Change resolution", variant="primary", elem_id="resolution-btn")
         with gr.Column(scale=1, min_width=320):
-            result = gr.Image(label="Bigger image", type="numpy",
-                              format="png", interactive=False, height=520, elem_id="resolution-result",
-                              elem_classes=["pixelated"])
+            result = gr.Image(
+                label="Bigger image",
+                type="numpy",
+                format="png",
+                interactive=False,
+                height=520,
+                elem_id="resolution-result",
+                elem_classes=["pixelated"],
+            )
             info = gr.Markdown(INTRO, label="summary", elem_id="resolution-info")
             example_box(choice, [image, cls], "Examples", "resolution-examples")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     use.click(use_last, [last], [image, cls], api_visibility="private")
-    run.click(action(decoding_before_model(choice.callback(resize_handler))),
-              [image, cls, scale, strategy, regenerate, seed, randomize, *controls.inputs, decoding, choice.dropdown],
-              [result, seed, info], api_name="resize", show_progress_on=info,
-              api_description="Resolution change: the image on a `scale` times bigger token grid.")
+    run.click(
+        action(decoding_before_model(choice.callback(resize_handler))),
+        [image, cls, scale, strategy, regenerate, seed, randomize, *controls.inputs, decoding, choice.dropdown],
+        [result, seed, info],
+        api_name="resize",
+        show_progress_on=info,
+        api_description="Resolution change: the image on a `scale` times bigger token grid.",
+    )

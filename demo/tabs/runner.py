@@ -5,6 +5,7 @@ A handler starts a :class:`Run` (class and seed checked), gives it the work as
 ``work(callback)`` and says how to show partial images and the result; errors become plain
 words through :func:`demo.tabs.errors.action`, with which every handler is registered.
 """
+
 from __future__ import annotations
 
 import queue
@@ -65,6 +66,7 @@ class StepEvent:
 
 def _start(work: Callable[[Callable], Any], events: queue.Queue, stop: threading.Event) -> None:
     """Run ``work(callback)`` in a thread that puts its steps, then its result or error, on ``events``."""
+
     def callback(step: int, n_steps: int, tokens: Any) -> None:
         if stop.is_set():
             raise _Stopped()
@@ -79,8 +81,9 @@ def _start(work: Callable[[Callable], Any], events: queue.Queue, stop: threading
     threading.Thread(target=run, daemon=True, name="decode").start()
 
 
-def stream_steps(work: Callable[[Callable], Any], progress: Any = None, desc: str = "Decoding",
-                 every_s: float = PARTIAL_EVERY_S) -> Iterator[StepEvent]:
+def stream_steps(
+    work: Callable[[Callable], Any], progress: Any = None, desc: str = "Decoding", every_s: float = PARTIAL_EVERY_S
+) -> Iterator[StepEvent]:
     """Run ``work(callback)`` in a thread and yield its partial decodes, then its result.
 
     ``callback(step, n_steps, tokens)`` is the pipeline's step callback.  Partial decodes
@@ -133,8 +136,10 @@ class Run:
             label = pipe.label_of(class_name)
         except ValueError as exc:
             text, n = str(exc)[:160], pipe.num_classes  # (a name sent through the API may be long)
-            raise refuse(f"{text[:1].upper()}{text[1:]}: {pipe.name} has {n} classes; pick one of their names "
-                         f"or a number from 0 to {n - 1}.") from None
+            raise refuse(
+                f"{text[:1].upper()}{text[1:]}: {pipe.name} has {n} classes; pick one of their names "
+                f"or a number from 0 to {n - 1}."
+            ) from None
         return cls(pipe, label, pick_seed(seed, randomize), progress)
 
     @property
@@ -148,11 +153,13 @@ class Run:
 
     def on_step(self, desc: str | Callable[[int], str]) -> Callable[[int, int, Any], None]:
         """A pipeline step callback that moves the progress bar (``desc`` may depend on the step)."""
+
         def callback(step: int, n_steps: int, tokens: Any) -> None:
             raise_if_cancelled()
             text = desc(step) if callable(desc) else desc
             if self.progress is not None:
                 self.progress((step + 1, n_steps), desc=text)
+
         return callback
 
     def count_steps(self, total: int, desc: str) -> Callable[[int, int, Any], None]:
@@ -164,10 +171,17 @@ class Run:
             done[0] += 1
             if self.progress is not None:
                 self.progress((done[0], total), desc=desc)
+
         return callback
 
-    def stream(self, work: Callable[[Callable], Any], desc: str, show: Callable[[list[np.ndarray]], Any],
-               finish: Callable[[Any, float], tuple], keep: int = 0) -> Iterator[tuple]:
+    def stream(
+        self,
+        work: Callable[[Callable], Any],
+        desc: str,
+        show: Callable[[list[np.ndarray]], Any],
+        finish: Callable[[Any, float], tuple],
+        keep: int = 0,
+    ) -> Iterator[tuple]:
         """Yield ``(show(partial images), seed, "step i of n …", *keep unchanged outputs)`` while
         ``work(callback)`` decodes, then ``finish(result, seconds)``."""
         t0 = time.perf_counter()
@@ -175,5 +189,9 @@ class Run:
             if ev.result is not None:
                 yield finish(ev.result, time.perf_counter() - t0)
                 return
-            yield (show(partial_images(self.pipe, ev.tokens)), self.seed, f"step {ev.step + 1} of {ev.n_steps} …",
-                   *[gr.skip()] * keep)
+            yield (
+                show(partial_images(self.pipe, ev.tokens)),
+                self.seed,
+                f"step {ev.step + 1} of {ev.n_steps} …",
+                *[gr.skip()] * keep,
+            )

@@ -1,5 +1,6 @@
 """Input widgets shared by the tabs: checked sliders, the seed, the class picker and the
 sampling controls, whose values become one :class:`~arpg.options.SamplingOptions`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,9 @@ def knob(minimum: float, maximum: float, value: float | None = None, **kwargs: A
 
     def preprocess(payload: Any) -> float | int:
         with plain_errors():
-            return check_number(slider.label or "value", payload, slider.minimum, slider.maximum,
-                                integer=slider.precision == 0)
+            return check_number(
+                slider.label or "value", payload, slider.minimum, slider.maximum, integer=slider.precision == 0
+            )
 
     slider.preprocess = preprocess  # type: ignore[method-assign]  # (a subclass would write a .pyi)
     return slider
@@ -43,8 +45,13 @@ def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     and re-creates output components without instance overrides): :func:`demo.tabs.runner.pick_seed` checks it.
     """
     with gr.Row(equal_height=True):
-        seed = gr.Number(value=value, label="Seed", scale=2, min_width=160,
-                         info="the seed used is written back, so a result can be reproduced")
+        seed = gr.Number(
+            value=value,
+            label="Seed",
+            scale=2,
+            min_width=160,
+            info="the seed used is written back, so a result can be reproduced",
+        )
         randomize = gr.Checkbox(value=True, label="Randomize seed", scale=1, min_width=150)
     return seed, randomize
 
@@ -55,8 +62,15 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
     It accepts any text: the session's model decides what a class is (an API caller may
     name another model's class), and ``pipe.label_of`` refuses unknown names in words.
     """
-    return gr.Dropdown(choices=list(pipe.class_names), value=pipe.class_names[0], label="Class", info=info,
-                       filterable=True, allow_custom_value=True, elem_id=elem_id)
+    return gr.Dropdown(
+        choices=list(pipe.class_names),
+        value=pipe.class_names[0],
+        label="Class",
+        info=info,
+        filterable=True,
+        allow_custom_value=True,
+        elem_id=elem_id,
+    )
 
 
 def class_update(pipe: Any) -> dict[str, Any]:
@@ -124,18 +138,26 @@ def sampling_controls(pipe: Any) -> SamplingControls:
     """Build the steps slider and the "Advanced" accordion, starting from ``pipe.defaults``."""
     d: SamplingOptions = pipe.defaults
     cells = pipe.grid[0] * pipe.grid[1]
-    steps = knob(1, cells, value=default_steps(pipe, cells), step=1, precision=0, label="Steps",
-                 info=steps_info(cells))
+    steps = knob(1, cells, value=default_steps(pipe, cells), step=1, precision=0, label="Steps", info=steps_info(cells))
     with gr.Accordion("Advanced", open=False):
         with gr.Row():
-            schedule = _dropdown(SCHEDULES, d.schedule, label="Step schedule",
-                                 info="how many tokens each step decodes")
+            schedule = _dropdown(SCHEDULES, d.schedule, label="Step schedule", info="how many tokens each step decodes")
             order = _dropdown(SAMPLER_ORDERS, _order_name(d), label="Order", info="random is what ARPG is trained for")
         with gr.Row():
-            cfg = knob(1.0, 10.0, value=d.cfg_scale, step=0.25, label="Guidance scale",
-                       info="classifier-free guidance; 1 = none")
-            cfg_schedule = _dropdown(CFG_SCHEDULES, d.cfg_schedule, label="Guidance schedule",
-                                     info="linear: guidance grows over the steps; constant: full from the start")
+            cfg = knob(
+                1.0,
+                10.0,
+                value=d.cfg_scale,
+                step=0.25,
+                label="Guidance scale",
+                info="classifier-free guidance; 1 = none",
+            )
+            cfg_schedule = _dropdown(
+                CFG_SCHEDULES,
+                d.cfg_schedule,
+                label="Guidance schedule",
+                info="linear: guidance grows over the steps; constant: full from the start",
+            )
         with gr.Row():
             temperature = knob(0.05, 3.0, value=d.temperature, step=0.05, label="Temperature")
             top_k = knob(0, 4096, value=d.top_k, step=1, precision=0, label="Top-k", info="0 = off")

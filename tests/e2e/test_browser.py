@@ -1,5 +1,6 @@
 """The app in a real browser (headless Chromium through Playwright): generate, inpaint
 with a painted mask, animate the decoding order, open the trade-off plots, switch models."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,13 +13,21 @@ from scripts.screenshots import paint_stroke
 from tests.conftest import RunningApp, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TIMEOUT_MS = 120_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing "
-                                "(apt-get install chromium); the browser test needs it")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium); the browser test needs it"
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +71,9 @@ def models_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def wait_text(page: Any, elem_id: str, text: str) -> None:
     page.wait_for_function(
         "([id, text]) => { const e = document.getElementById(id); return e && e.innerText.includes(text); }",
-        arg=[elem_id, text], timeout=TIMEOUT_MS)
+        arg=[elem_id, text],
+        timeout=TIMEOUT_MS,
+    )
 
 
 def open_tab(page: Any, name: str) -> None:

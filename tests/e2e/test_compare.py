@@ -2,6 +2,7 @@
 plays the three decodes on one clock, so ARPG's panel completes first, in the ratio of the
 decode times the page reports; the GIF stays small, its panels are at least 256 px on screen,
 and an MP4 is offered for download."""
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,9 @@ from tests.conftest import serve
 from tests.e2e.test_browser import CHROMIUM, TIMEOUT_MS, browser, open_page, open_tab, shot, wait_text  # noqa: F401
 from tests.test_viz_compare import gif_frames, panel_done_frames
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing "
-                                "(apt-get install chromium); the browser test needs it")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium); the browser test needs it"
+)
 
 GIF_MAX_BYTES = 1_500_000
 PANEL_PX = 256

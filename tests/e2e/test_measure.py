@@ -2,6 +2,7 @@
 time estimate appears before Measure runs, a progress bar while it runs, then judge accuracy and
 Frechet distance per step count; the published figure's title is clear of the image toolbar;
 generated images come at their native pixels, drawn enlarged and crisp, all four on a phone."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,8 +13,9 @@ import pytest
 from tests.conftest import serve
 from tests.e2e.test_browser import CHROMIUM, browser, open_page, open_tab, shot, wait_text  # noqa: F401
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing "
-                                "(apt-get install chromium); the browser test needs it")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium); the browser test needs it"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +40,15 @@ def table_rows(page: Any, elem_id: str) -> list[list[str]]:
 
 def watch_progress(page: Any, elem_id: str) -> None:
     """Make the page remember (``window.sawProgress``) whether a progress bar shows on ``#elem_id``."""
-    page.evaluate("""id => {
+    page.evaluate(
+        """id => {
         window.sawProgress = false;
         const seen = () => document.querySelector(`#${id} .progress-text, #${id} .eta-bar, #${id} .progress-bar`);
         new MutationObserver(() => { if (seen()) window.sawProgress = true; })
             .observe(document.body, {childList: true, subtree: true, attributes: true});
-    }""", elem_id)
+    }""",
+        elem_id,
+    )
 
 
 def small_settings(page: Any) -> None:
@@ -84,7 +89,7 @@ def test_measure_reports_accuracy_and_frechet_after_an_estimate(browser: Any, sh
 
 
 def test_published_title_is_clear_of_the_image_toolbar(browser: Any, shipped_url: str) -> None:  # noqa: F811
-    from demo.tabs.tradeoffs import TOOLBAR_ROOM
+    from demo.tabs.benchmarks import TOOLBAR_ROOM
 
     pg = open_page(browser, shipped_url)
     try:

@@ -1,0 +1,271 @@
+"""Benchmark results of the Trade-offs tab, without its widgets: saved results read and drawn,
+the Measure button's callbacks (:mod:`arpg.measure.quick`: time estimated first, then measured)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from arpg.measure import quick
+from arpg.viz.plots import published_figure, tradeoff_figure
+
+from .cancel import raise_if_cancelled
+from .errors import plain_errors, refuse, request_seconds
+from .files import out_path
+
+log = logging.getLogger("demo")
+
+STEP_CHOICES = (4, 8, 16, 32, 64)
+BATCH_CHOICES = (1, 2, 4, 8)
+MAX_REPEATS = 3
+COLUMNS = ["method", "steps", "batch", "images/s", "seconds per call", "KV cache (MB)", "accuracy", "Fréchet"]
+#: Room above a figure, as a fraction of its width, so the image toolbar covers no title.
+TOOLBAR_ROOM = 0.1
+NO_RESULTS = (
+    "**No saved results yet — press Measure** (API: `/measure`) to measure this model on this machine; "
+    "its time is estimated below first."
+)
+
+
+def num(v: Any, digits: int) -> float | None:
+    """``v`` rounded to ``digits`` digits; None when it is not a number."""
+    return round(float(v), digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def result_table(results: dict[str, Any]) -> list[list[Any]]:
+    """The rows of a benchmark result as table rows (see :data:`COLUMNS`)."""
+    out = []
+    for r in results.get("rows", []):
+        kv = r.get("kv_cache_bytes")
+        out.append(
+            [
+                r.get("method"),
+                r.get("steps"),
+                r.get("batch"),
+                num(r.get("images_per_s"), 2),
+                num(r.get("latency_s"), 3),
+                num(kv / 2**20, 2) if isinstance(kv, (int, float)) else None,
+                num(r.get("accuracy"), 3),
+                num(r.get("frechet"), 2),
+            ]
+        )
+    return out
+
+
+def _is_bench(path: Path) -> bool:
+    """A ``python -m arpg bench`` result (rows with a method), not another JSON file."""
+    try:
+        rows = json.loads(path.read_text()).get("rows", [])
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(rows) and all(isinstance(r, dict) and "method" in r for r in rows)
+
+
+def saved_files(bench_dir: Path) -> list[str]:
+    """Names of the saved benchmark results (``*.json`` written by ``bench``)."""
+    return sorted(p.name for p in bench_dir.glob("*.json") if _is_bench(p)) if bench_dir.is_dir() else []
+
+
+# FID of ARPG-L on ImageNet 256 by generation order (paper, table of orders).
+PAPER_ORDER_FID = {
+    "raster": 2.49,
+    "spiral-in": 3.71,
+    "spiral-out": 4.11,
+    "z-curve": 2.56,
+    "alternate": 2.56,
+    "random": 2.44,
+}
+ORDER_COLUMNS = [
+    "order",
+    "steps",
+    "images",
+    "accuracy",
+    "Fréchet",
+    "seconds per image",
+    "queries per image",
+    "paper FID (ARPG-L)",
+]
+
+
+def order_rows(results: dict[str, Any]) -> list[list[Any]]:
+    """Rows of a decoding-order table (``bench --orders`` or a measurement) with the paper's FID
+    beside them (see :data:`ORDER_COLUMNS`; quality is None when it was not measured)."""
+    return [
+        [
+            r["order"],
+            r["steps"],
+            r.get("samples"),
+            num(r.get("accuracy"), 3),
+            num(r.get("frechet"), 2),
+            num(r.get("seconds_per_image"), 3),
+            num(r.get("queries_per_image"), 0),
+            PAPER_ORDER_FID.get(r["order"]),
+        ]
+        for r in results.get("rows", [])
+    ]
+
+
+def toolbar_room(image: Image.Image, fraction: float | None = None) -> Image.Image:
+    """``image`` with a white band on top (``fraction`` of its width high, default
+    :data:`TOOLBAR_ROOM`): the page's image toolbar (download, full screen) sits there instead of
+    over the figure's title."""
+    fraction = TOOLBAR_ROOM if fraction is None else fraction
+    arr = np.asarray(image.convert("RGB"))
+    band = np.full((round(fraction * arr.shape[1]), arr.shape[1], 3), 255, np.uint8)
+    return Image.fromarray(np.concatenate([band, arr]))
+
+
+def preferred_file(pipe: Any, names: list[str]) -> str | None:
+    """The saved result that belongs to the loaded model, if any, else the first one."""
+    if not names:
+        return None
+    if "shipped" in str(pipe.name) and "shipped.json" in names:
+        return "shipped.json"
+    key = str(pipe.name).lower()
+    for n in names:
+        if Path(n).stem.lower() in key or key in Path(n).stem.lower():
+            return n
+    return names[0]
+
+
+def results_figure(results: dict[str, Any]) -> Image.Image:
+    """The trade-off figure of a benchmark result, with room for the toolbar above it."""
+    return toolbar_room(tradeoff_figure(results))
+
+
+@lru_cache(maxsize=16)
+def _figure(path: str, mtime: float) -> tuple[Any, list[list[Any]], str]:
+    results = json.loads(Path(path).read_text())
+    return results_figure(results), result_table(results), _head(results)
+
+
+@lru_cache(maxsize=1)
+def published_image() -> Image.Image:
+    """The published figure (drawn once), with room for the toolbar above its title."""
+    return toolbar_room(published_figure())
+
+
+def _head(results: dict[str, Any]) -> str:
+    """The model and machine of a benchmark result, as one line."""
+    return " · ".join(str(results[k]) for k in ("model", "machine") if results.get(k))
+
+
+def saved_handler(pipe: Any, bench_dir: Path) -> Callable[[str | None], tuple]:
+    """The callback that shows a saved result: (plot, table, summary, dropdown update)."""
+
+    def show_saved(name: str | None) -> tuple:
+        names = saved_files(bench_dir)
+        if not names:
+            return None, [], NO_RESULTS, gr.update(choices=[], value=None)
+        name = name if name in names else preferred_file(pipe, names)
+        path = bench_dir / name
+        try:
+            fig, table, head = _figure(str(path), path.stat().st_mtime)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise refuse(f"Could not read the saved results {name}: {exc}") from None
+        info = f"Saved results **{name}**" + (f" — {head}" if head else "")
+        return fig, table, info, gr.update(choices=names, value=name)
+
+    return show_saved
+
+
+def step_choices(pipe: Any) -> list[int]:
+    """The step counts offered for ``pipe`` (no more than its cells)."""
+    cells = pipe.grid[0] * pipe.grid[1]
+    return [s for s in STEP_CHOICES if s <= cells] or [cells]
+
+
+def measure_plan(
+    pipe: Any,
+    batches: list[Any] | None,
+    steps: list[Any] | None,
+    raster: bool,
+    repeats: Any,
+    orders: list[str] | None = None,
+    per_class: Any = quick.DEFAULT_PER_CLASS,
+) -> quick.QuickPlan:
+    """The checked plan of the Measure inputs (plain-words gr.Error when one is wrong)."""
+    if not batches or not steps:
+        raise refuse("Pick at least one batch size and one step count to measure.")
+    allowed = step_choices(pipe)
+    if any(int(b) not in BATCH_CHOICES for b in batches) or any(int(s) not in allowed for s in steps):
+        raise refuse(f"Batch sizes must be among {list(BATCH_CHOICES)} and steps among {allowed}.")
+    with plain_errors():
+        return quick.QuickPlan.checked(pipe.grid[0] * pipe.grid[1], steps, batches, raster, repeats, orders, per_class)
+
+
+def _measured_info(results: dict[str, Any], judged: bool) -> str:
+    """The summary of a measurement: model, machine, time taken against the estimate, quality sample."""
+    head = _head(results)
+    took = f"took {results.get('seconds', 0):.0f} s (estimated {results.get('estimate_s', 0):.0f} s)"
+    quality = (
+        f"quality: judge accuracy and Fréchet distance of {results['orders']['rows'][0]['samples']} images "
+        "per row (small samples: compare rows of this run)"
+        if judged and results["orders"]["rows"]
+        else "no judge for this model: quality not measured"
+    )
+    return (
+        "Measured on this machine just now" + (f" — {head}" if head else "") + f"; {took}; {quality}. "
+        "Download the JSON below."
+    )
+
+
+def measure_handler(pipe: Any) -> Callable[..., tuple]:
+    """The callback of the Measure button: (plot, table, summary, JSON file, orders table)."""
+
+    def measure(
+        batches: list[int],
+        steps: list[int],
+        raster: bool,
+        repeats: int,
+        orders: list[str] | None,
+        per_class: int,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple:
+        plan = measure_plan(pipe, batches, steps, raster, repeats, orders, per_class)
+
+        def report(done: float, text: str) -> None:
+            raise_if_cancelled()  # the caller left: stop between measurements
+            progress(done, desc=text)
+
+        results = quick.run_quick(pipe, plan, progress=report)
+        path = out_path("benchmark", ".json")
+        path.write_text(json.dumps(results, indent=2))
+        info = _measured_info(results, getattr(pipe, "judge", None) is not None)
+        return results_figure(results), result_table(results), info, str(path), order_rows(results["orders"])
+
+    return measure
+
+
+def estimate_handler(pipe: Any) -> Callable[..., str]:
+    """The callback that says, before Measure runs, how long it will take with these settings."""
+
+    def estimate(
+        batches: list[int], steps: list[int], raster: bool, repeats: int, orders: list[str] | None, per_class: int
+    ) -> str:
+        try:
+            plan = measure_plan(pipe, batches, steps, raster, repeats, orders, per_class)
+        except gr.Error as exc:
+            return str(exc.message)
+        try:
+            return quick.estimate(pipe, plan).text()
+        except Exception:  # e.g. no GPU outside a request on a ZeroGPU Space: Measure itself still runs
+            log.warning("no time estimate for %s", pipe.name, exc_info=True)
+            return "No time estimate here yet: the first measurement of this model calibrates it."
+
+    return estimate
+
+
+def measure_seconds(values: Mapping[str, Any]) -> int:
+    """GPU seconds a Measure request reserves on ZeroGPU: its timed calls (a warm-up and the
+    repeats) and a quality decode per order, plus the raster order's steps."""
+    decodes = 2 + len(values.get("orders") or [])
+    return request_seconds(values, decodes=decodes, extra_steps=256 if values.get("raster") else 0)
