@@ -18,7 +18,7 @@ from arpg.pipeline import ASSETS
 
 from .errors import action, refuse
 from .models import ModelChoice
-from .pictures import editor_parts, far_note, first_native, native, use_last
+from .pictures import editor_parts, far_note, first_native, native, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
@@ -165,16 +165,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             controls = sampling_controls(pipe)
             run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-btn")
         with gr.Column(scale=1, min_width=320):
-            result = gr.Image(
-                label="Result",
-                type="numpy",
-                format="png",
-                interactive=False,
-                height=440,
-                elem_id="inpaint-result",
-                elem_classes=["pixelated"],
-            )
-            info = gr.Markdown(INTRO, label="summary", elem_id="inpaint-info")
+            result, info = result_view("inpaint", INTRO)
             example_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     use.click(use_last, [last], [editor, cls], api_visibility="private")

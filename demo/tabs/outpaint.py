@@ -16,7 +16,7 @@ from arpg.windows import DECODINGS
 from .errors import action, refuse
 from .inpaint import example_box
 from .models import ModelChoice
-from .pictures import far_note, first_native, image_input, native, use_last
+from .pictures import far_note, first_native, image_input, native, result_view, use_last
 from .runner import Run, plural, stream_steps
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
@@ -227,16 +227,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             with gr.Accordion("Canvas decoding", open=False):
                 decoding = decoding_radio("outpaint")
         with gr.Column(scale=1, min_width=320):
-            result = gr.Image(
-                label="Result",
-                type="numpy",
-                format="png",
-                interactive=False,
-                height=440,
-                elem_id="outpaint-result",
-                elem_classes=["pixelated"],
-            )
-            info = gr.Markdown(INTRO, label="summary", elem_id="outpaint-info")
+            result, info = result_view("outpaint", INTRO)
             example_box(choice, [image, cls], "Examples", "outpaint-examples")
     choice.follow(
         [cls, amount, *controls.inputs],

@@ -61,6 +61,21 @@ def native(image: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
+def result_view(tab: str, intro: str, label: str = "Result", height: int = 440) -> tuple[gr.Image, gr.Markdown]:
+    """A tab's result: its image at native pixels, drawn enlarged and pixelated (``#<tab>-result``),
+    and the one-line summary below it (``#<tab>-info``, showing ``intro`` until the first run)."""
+    result = gr.Image(
+        label=label,
+        type="numpy",
+        format="png",
+        interactive=False,
+        height=height,
+        elem_id=f"{tab}-result",
+        elem_classes=["pixelated"],
+    )
+    return result, gr.Markdown(intro, label="summary", elem_id=f"{tab}-info")
+
+
 def first_native(images: list[np.ndarray]) -> np.ndarray:
     """The first of ``images`` at its own pixels (partial images while decoding)."""
     return native(images[0])

@@ -16,7 +16,7 @@ from .errors import action, refuse
 from .inpaint import example_box
 from .models import ModelChoice
 from .outpaint import decoding_before_model, decoding_radio
-from .pictures import far_note, first_native, image_input, native, use_last
+from .pictures import far_note, first_native, image_input, native, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
@@ -150,16 +150,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
                 decoding = decoding_radio("resize")
             run = gr.Button("Change resolution", variant="primary", elem_id="resolution-btn")
         with gr.Column(scale=1, min_width=320):
-            result = gr.Image(
-                label="Bigger image",
-                type="numpy",
-                format="png",
-                interactive=False,
-                height=520,
-                elem_id="resolution-result",
-                elem_classes=["pixelated"],
-            )
-            info = gr.Markdown(INTRO, label="summary", elem_id="resolution-info")
+            result, info = result_view("resolution", INTRO, "Bigger image", 520)
             example_box(choice, [image, cls], "Examples", "resolution-examples")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     use.click(use_last, [last], [image, cls], api_visibility="private")
