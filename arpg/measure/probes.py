@@ -134,6 +134,8 @@ class PeakMemory:
     * elsewhere: ``ru_maxrss``, the peak since the process started.
 
     ``peak`` is absolute bytes, ``baseline`` the value at entry, ``delta = peak - baseline``.
+    On the CPU the delta is a lower bound: memory the process freed earlier but kept (the
+    allocator's free lists) is reused without raising the resident set size.
     """
 
     def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
