@@ -133,6 +133,12 @@ def _add_train(sub: Any) -> None:
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--device", default="cpu", help="where the ARPG phases run, e.g. cuda (default cpu)")
     s.add_argument("--workers", type=int, default=None, help="processes rendering training images")
+    s.add_argument(
+        "--preview",
+        default=None,
+        metavar="DIR",
+        help="train nothing: pack the ARPG weights reached so far into DIR (with the tokenizer and judge) to try them",
+    )
     s.set_defaults(func=commands.cmd_train)
 
 

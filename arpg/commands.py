@@ -30,6 +30,7 @@ from .model import ARPG
 from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
 from .pipeline import SHIPPED_DIR, Pipeline
 from .sample_many import parse_classes, sample_many
+from .train.preview import pack_preview
 from .train.run import run_recipe
 from .validation import MAX_SEED, check_choice, check_int, check_number
 from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
@@ -135,7 +136,12 @@ def cmd_convert(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    """``train``: every stage of a recipe (finished stages are skipped)."""
+    """``train``: every stage of a recipe (finished stages are skipped); ``--preview``: pack the
+    ARPG weights reached so far."""
+    if a.preview:
+        where = pack_preview(a.recipe, a.preview, a.run_dir, a.out)
+        print(f"packed {where['phase']} at step {where['step']} of {where['steps']} into {a.preview}")
+        return 0
     minutes = None if a.max_minutes is None else check_number("--max-minutes", a.max_minutes, 0.0, None, lo_open=True)
     info = run_recipe(
         a.recipe,

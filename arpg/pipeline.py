@@ -42,15 +42,32 @@ def imagenet_class_names() -> list[str]:
     return [f"class {i}" for i in range(1000)]
 
 
+def _sidecar(weights: str | Path | None) -> dict[str, Any]:
+    """The JSON beside ``weights`` (``<stem>.json``) as a dict; {} when there is none or it is unreadable."""
+    side = Path(weights).with_suffix(".json") if weights is not None else None
+    try:
+        meta = json.loads(side.read_text()) if side is not None and side.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def shipped_name(weights: str | Path) -> str:
+    """The name of a model trained here: "shipped <data> model" (the JSON's ``"data"``, digits when
+    absent), with how far its training was for a preview (``arpg train --preview``)."""
+    meta = _sidecar(weights)
+    data = meta.get("data") if meta.get("data") in DATASETS else "digits"
+    where = meta.get("preview")
+    if isinstance(where, dict) and {"step", "steps"} <= set(where):
+        return f"{data} model (preview, step {where['step']} of {where['steps']})"
+    return f"shipped {data} model"
+
+
 def class_names(num_classes: int, weights: str | Path | None = None) -> list[str]:
     """Readable class names: those of the data set named by ``"data"`` in the JSON beside ``weights``
     (this project's models), ImageNet's for 1000 classes, the digits' for 10, else "class <i>"."""
-    side = Path(weights).with_suffix(".json") if weights is not None else None
-    try:
-        name = json.loads(side.read_text()).get("data") if side is not None and side.is_file() else None
-    except (OSError, ValueError, AttributeError):
-        name = None
-    if name is not None and name in DATASETS:
+    name = _sidecar(weights).get("data")
+    if isinstance(name, str) and name in DATASETS:
         names = list(DATASETS[name].CLASS_NAMES)
     elif num_classes == 1000:
         names = imagenet_class_names()
@@ -105,7 +122,8 @@ class Pipeline:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> Pipeline:
-        """The small digits model trained by this project (``assets/models``).
+        """A small model trained by this project: the digits model (``assets/models``) by default,
+        or any folder of ``arpg``/``vq``/``judge`` weights, e.g. ``assets/models/scenes``.
 
         Its sampling defaults are in ``arpg.json`` (constant guidance: the small model settles a
         digit's shape in the first few steps, where linear guidance is still near zero).
@@ -119,7 +137,7 @@ class Pipeline:
             model,
             vq,
             class_names(model.cfg.num_classes, d / "arpg.safetensors"),
-            name="shipped digits model",
+            name=shipped_name(d / "arpg.safetensors"),
             judge=judge,
             defaults=model_defaults(model.cfg, d / "arpg.safetensors"),
         )

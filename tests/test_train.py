@@ -18,13 +18,14 @@ from arpg.cli import main
 from arpg.config import ARPGConfig, VQConfig, arpg_preset_name
 from arpg.model import ARPG
 from arpg.options import SamplingOptions, model_defaults
-from arpg.pipeline import SHIPPED_DIR
+from arpg.pipeline import SHIPPED_DIR, Pipeline
 from arpg.tokenizer import VQModel
 from arpg.train import digits, scenes
 from arpg.train import run as run_mod
 from arpg.train.data import CanvasSpec, batch_for, images
 from arpg.train.loop import Budget, Stage, TokenSet, fit_arpg, lr_at, new_arpg_optimizer
 from arpg.train.plots import phase_losses, plot_arpg
+from arpg.train.preview import pack_preview
 from arpg.train.recipes import RECIPES, Recipe, arpg_phases
 from arpg.train.run import run_recipe
 from arpg.train.stages import arpg_config, token_cache
@@ -254,6 +255,14 @@ def test_a_recipe_runs_in_chunks_and_ends_where_one_run_ends(tmp_path, monkeypat
     assert not run_recipe("scenes-smoke", max_minutes=(checks + 1) / 60, **kw)["finished"]
     assert torch.load(tmp_path / "run" / "arpg_ckpt.pt", weights_only=True)["step"] == 3
     assert (tmp_path / "run" / "arpg_latest.safetensors").exists() and not (tmp_path / "models" / "arpg.json").exists()
+    # the weights so far can be tried: a preview folder the pipeline loads, saying how far training was
+    with pytest.raises(ValueError, match="where the finished model goes"):
+        pack_preview("scenes-smoke", kw["out"], kw["run_dir"], kw["out"])
+    where = pack_preview("scenes-smoke", tmp_path / "preview", kw["run_dir"], kw["out"])
+    assert where == {"phase": "arpg", "step": 3, "steps": r.arpg_steps}
+    pipe = Pipeline.shipped(tmp_path / "preview")
+    assert json.loads((tmp_path / "preview" / "arpg.json").read_text())["preview"] == where
+    assert pipe.model.cfg.trained_sizes == SCENE_GRIDS and pipe.vq.cfg == VQConfig.from_name(r.vq)
     calls[0] = 0  # the next run checks once per canvas (all encoded), then steps 3 and 4 fit
     assert not run_recipe("scenes-smoke", max_minutes=(len(r.canvases) + 2 + 1) / 60, **kw)["finished"]
     assert torch.load(tmp_path / "run" / "arpg_ckpt.pt", weights_only=True)["step"] == 5
