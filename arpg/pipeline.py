@@ -29,7 +29,8 @@ from .validation import check_seed
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent / "assets"  # a link to the repository's assets/ (package data)
-SHIPPED_DIR = ASSETS / "models"
+SHIPPED_DIR = ASSETS / "models"  # the digits model
+SCENES_DIR = SHIPPED_DIR / "scenes"  # the scenes model (arpg.safetensors once its training has finished)
 
 
 def imagenet_class_names() -> list[str]:
@@ -52,11 +53,16 @@ def _sidecar(weights: str | Path | None) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def data_of(weights: str | Path) -> str:
+    """The data set a model trained here learnt: the JSON's ``"data"``, digits when absent."""
+    data = _sidecar(weights).get("data")
+    return data if isinstance(data, str) and data in DATASETS else "digits"
+
+
 def shipped_name(weights: str | Path) -> str:
     """The name of a model trained here: "shipped <data> model" (the JSON's ``"data"``, digits when
     absent), with how far its training was for a preview (``arpg train --preview``)."""
-    meta = _sidecar(weights)
-    data = meta.get("data") if meta.get("data") in DATASETS else "digits"
+    meta, data = _sidecar(weights), data_of(weights)
     where = meta.get("preview")
     if isinstance(where, dict) and {"step", "steps"} <= set(where):
         return f"{data} model (preview, step {where['step']} of {where['steps']})"
@@ -113,6 +119,7 @@ class Pipeline:
     judge: torch.nn.Module | None = None
     defaults: SamplingOptions = field(default_factory=SamplingOptions)
     notice: str | None = None  # shown by the UI, e.g. why the released weights are not in use
+    data: str | None = None  # the data set a model of this project learnt (arpg.train.data.DATASETS), else None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -138,6 +145,7 @@ class Pipeline:
             vq,
             class_names(model.cfg.num_classes, d / "arpg.safetensors"),
             name=shipped_name(d / "arpg.safetensors"),
+            data=data_of(d / "arpg.safetensors"),
             judge=judge,
             defaults=model_defaults(model.cfg, d / "arpg.safetensors"),
         )
