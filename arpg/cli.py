@@ -143,14 +143,25 @@ def _add_train(sub: Any) -> None:
 
 
 def _add_eval(sub: Any) -> None:
-    s = sub.add_parser("eval", help="quality table of the shipped model (PSNR, judge, accuracy, Frechet)")
+    s = sub.add_parser("eval", help="quality table of a model with a judge (PSNR, judge, accuracy, Frechet)")
+    s.add_argument(
+        "--model",
+        default=None,
+        help="digits (the default: the shipped digits model), scenes (assets/models/scenes) or a folder of "
+        "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe scenes --preview DIR`",
+    )
     s.add_argument("--per-class", type=int, default=100, help="samples per class at 32 steps")
     s.add_argument(
         "--fd-per-class", type=int, default=None, help="samples per class for the other settings (default: --per-class)"
     )
     s.add_argument("--steps", default="4,8,16,32,64,256", help="step counts, comma-separated")
     s.add_argument("--no-raster", action="store_true", help="leave out raster order, one token per step")
-    s.add_argument("--json", default="docs/benchmarks/quality.json")
+    s.add_argument(
+        "--json",
+        default=None,
+        help="write the numbers here (default: docs/benchmarks/quality.json for digits, quality-scenes.json "
+        "for scenes, none for a folder; '' writes none)",
+    )
     add_model_args(s)
     s.set_defaults(func=commands.cmd_eval)
 

@@ -28,7 +28,7 @@ from .measure.profile import format_profile, profile_generate
 from .measure.runner import MODEL_CHOICES, plain_copy, random_model, run_bench
 from .model import ARPG
 from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
-from .pipeline import SHIPPED_DIR, Pipeline
+from .pipeline import SCENES_DIR, SHIPPED_DIR, Pipeline
 from .sample_many import parse_classes, sample_many
 from .train.preview import pack_preview
 from .train.run import run_recipe
@@ -37,19 +37,51 @@ from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
 from .viz.frames import image_grid
 from .viz.plots import orders_figure, tradeoff_figure
 
+#: Where ``eval`` writes the digits model's numbers (the scenes model's: ``quality-scenes.json`` beside it).
+EVAL_JSON = "docs/benchmarks/quality.json"
 #: Steps of ``animate`` when ``--steps`` is not given: one frame per step, so fewer than sampling's.
 ANIMATE_STEPS = 16
 
 
 # -- shared pieces ----------------------------------------------------------------------------
-def load_pipeline(a: argparse.Namespace) -> Pipeline:
+def model_pipeline(model: str, device: str | None = None, dtype: torch.dtype | None = None) -> Pipeline:
+    """A small model of this project by name: "digits" (the shipped digits model), "scenes"
+    (:data:`arpg.pipeline.SCENES_DIR`) or a folder of arpg/vq/judge weights such as a preview packed by
+    ``arpg train --preview DIR``. ``ValueError`` (one line) when its folder or weights are missing."""
+    if model in ("digits", "scenes"):
+        folder = SHIPPED_DIR if model == "digits" else SCENES_DIR
+        if not (folder / "arpg.safetensors").exists():
+            raise ValueError(
+                f"the {model} model is not trained yet: {folder / 'arpg.safetensors'} is missing; run "
+                f"`python -m arpg train --recipe {model}` (or pack a preview with --preview DIR and pass --model DIR)"
+            )
+        return Pipeline.shipped(folder, device=device, dtype=dtype)
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise ValueError(
+            f"--model: {folder}: no such folder (give digits, scenes or a folder of arpg/vq/judge weights)"
+        )
+    missing = [n for n in ("arpg.safetensors", "vq.safetensors") if not (folder / n).is_file()]
+    if missing:
+        raise ValueError(
+            f"--model: {folder} has no {' or '.join(missing)} (a model folder holds arpg, vq and judge weights)"
+        )
+    return Pipeline.shipped(folder, device=device, dtype=dtype)
+
+
+def load_pipeline(a: argparse.Namespace, model: str | None = None) -> Pipeline:
     """The pipeline of ``--weights``/``--tokenizer`` (a path, ``hf://org/repo/file`` or ``ARPG-L``/``-XL``/
-    ``-XXL``; the tokenizer defaults to LlamaGen's VQ-16), or the shipped model when neither is given."""
+    ``-XXL``; the tokenizer defaults to LlamaGen's VQ-16), or ``model`` (``eval --model``: see
+    :func:`model_pipeline`), or the shipped model when none is given."""
     dtype = DTYPES[a.dtype] if getattr(a, "dtype", None) else None
+    if model is not None and (a.weights or a.tokenizer):
+        raise ValueError("--model and --weights/--tokenizer are alternatives: give one")
     if a.tokenizer and not a.weights:
         raise ValueError("--tokenizer needs --weights (the ARPG checkpoint it was trained with)")
     if a.weights:
         return hub.load_pipeline(a.weights, a.tokenizer, device=a.device, dtype=dtype)
+    if model is not None:
+        return model_pipeline(model, device=a.device, dtype=dtype)
     if not (SHIPPED_DIR / "arpg.safetensors").exists():
         raise ValueError(
             f"the shipped model is missing from {SHIPPED_DIR}; run `python -m arpg train` or pass --weights/--tokenizer"
@@ -157,18 +189,27 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_json(a: argparse.Namespace) -> str | None:
+    """Where ``eval`` writes: ``--json``, else the model's file under docs/benchmarks/ (none for a folder)."""
+    if a.json is not None:
+        return a.json or None
+    if a.model is None or a.model == "digits":
+        return EVAL_JSON
+    return EVAL_JSON.replace(".json", "-scenes.json") if a.model == "scenes" else None
+
+
 def cmd_eval(a: argparse.Namespace) -> int:
-    """``eval``: the quality table of a model with a judge."""
+    """``eval``: the quality table of a model with a judge (``--model``: digits, scenes or a folder)."""
     steps = parse_ints("--steps", a.steps)
     per_class = check_int("--per-class", a.per_class, 1)
     fd_per_class = None if a.fd_per_class is None else check_int("--fd-per-class", a.fd_per_class, 1)
-    pipe = load_pipeline(a)
+    pipe = load_pipeline(a, a.model)
+    out = _eval_json(a)
     res = evaluate(
-        pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=a.json, raster=not a.no_raster
+        pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=out, raster=not a.no_raster
     )
     print(report.format_quality_table(res))
-    if a.json:
-        print(f"wrote {a.json}")
+    print(f"wrote {out}" if out else "no JSON written (give --json PATH to keep the numbers)")
     return 0
 
 

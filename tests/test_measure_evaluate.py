@@ -1,19 +1,24 @@
-"""Quality measurement on a random tiny model with a random judge: the order table and the judge."""
+"""Quality measurement on a random tiny model with a random judge: the order table and the judge; the data
+set a model learnt (digits unchanged, scenes) and ``eval --model``."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
 import pytest
 from safetensors.torch import save_file
 
+from arpg import cli, commands
 from arpg.measure import evaluate
 from arpg.measure.evaluate import order_table
 from arpg.measure.judge import Judge, frechet_distance, judge_images, load_judge
 from arpg.measure.report import format_order_table
 from arpg.pipeline import Pipeline
+from arpg.train import digits, scenes
 from arpg.viz.plots import orders_figure
+from tests.test_scenes_tasks import tiny_scenes_folder
 
 
 def test_order_table_rows_and_figure(monkeypatch):
@@ -54,3 +59,81 @@ def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift():
     a = np.random.default_rng(1).normal(size=(200, 4))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     assert frechet_distance(a, a + 3.0) == pytest.approx(4 * 9.0, rel=1e-6)
+
+
+# -- the data set a model learnt ---------------------------------------------------------------
+def test_real_images_come_from_the_models_data_set():
+    digits_imgs, digits_labels = evaluate.real_images(6)
+    want = digits.sample(range(6), seed=digits.HELDOUT_SEED, style=digits.GENERATOR_STYLE)
+    assert np.array_equal(digits_imgs, want[0]) and np.array_equal(digits_labels, want[1])  # today's images
+    imgs, labels = evaluate.real_images(6, style="wide", data="scenes")  # scenes have no style: ignored
+    want = scenes.sample(range(6), seed=scenes.HELDOUT_SEED)
+    assert np.array_equal(imgs, want[0]) and np.array_equal(labels, want[1])
+    assert evaluate.data_styles("digits") == [digits.GENERATOR_STYLE, "wide"] and evaluate.data_styles("scenes") == [
+        None
+    ]
+    assert evaluate.data_name(Pipeline.random()) == "digits"
+
+
+@pytest.fixture(scope="module")
+def scenes_folder(tmp_path_factory):
+    return tiny_scenes_folder(tmp_path_factory.mktemp("scenes_eval"))
+
+
+def _small_eval(monkeypatch):
+    """evaluate() on a few dozen real images instead of thousands."""
+    psnr, judge, ref = evaluate.tokenizer_psnr, evaluate.judge_accuracy, evaluate.reference_features
+    monkeypatch.setattr(evaluate, "tokenizer_psnr", lambda pipe, style=None: psnr(pipe, n=20, style=style))
+    monkeypatch.setattr(evaluate, "judge_accuracy", lambda pipe, style=None: judge(pipe, n=40, style=style))
+    monkeypatch.setattr(evaluate, "reference_features", lambda pipe: ref(pipe, n=40))
+
+
+@pytest.mark.slow
+def test_eval_of_a_scenes_model_from_the_command_line(scenes_folder, tmp_path, monkeypatch, capsys):
+    _small_eval(monkeypatch)
+    out = tmp_path / "q.json"
+    argv = [
+        "eval",
+        "--model",
+        str(scenes_folder),
+        "--per-class",
+        "1",
+        "--steps",
+        "2",
+        "--no-raster",
+        "--json",
+        str(out),
+    ]
+    assert cli.main(argv) == 0
+    res = json.loads(out.read_text())
+    assert res["model"] == "shipped scenes model" and res["data"] == "scenes" and res["data_style"] is None
+    assert "tokenizer_psnr_db_wide" not in res and 0 < res["tokenizer_psnr_db"] < 60
+    assert res["judge_accuracy"] >= 0.9  # the shipped scenes judge on real held-out scenes
+    (row,) = res["generation"]
+    assert row["steps"] == 2 and row["samples"] == 10 and 0 <= row["accuracy"] <= 1 and np.isfinite(row["frechet"])
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_eval_model_errors_are_one_line(scenes_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(commands, "SCENES_DIR", tmp_path / "not_yet")
+    cases = [
+        (["--model", "scenes"], "not trained yet"),
+        (["--model", str(tmp_path / "nowhere")], "no such folder"),
+        (["--model", str(tmp_path)], "arpg.safetensors"),
+        (["--model", str(scenes_folder), "--weights", "ARPG-L"], "alternatives"),
+    ]
+    for args, words in cases:
+        assert cli.main(["eval", *args]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+
+
+def test_eval_writes_each_model_to_its_own_file():
+    def where(model, json_flag=None):
+        return commands._eval_json(argparse.Namespace(model=model, json=json_flag))
+
+    assert where(None) == where("digits") == "docs/benchmarks/quality.json"
+    assert where("scenes") == "docs/benchmarks/quality-scenes.json"
+    assert (
+        where("runs/scenes/preview") is None and where("scenes", "x.json") == "x.json" and where("scenes", "") is None
+    )

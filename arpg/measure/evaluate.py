@@ -1,6 +1,12 @@
-"""Quality measurements of the shipped model: tokenizer PSNR, judge accuracy, and class
-accuracy + Frechet distance (in judge features) of generated images, per step count or
-per decoding order.  The tables are printed by :mod:`arpg.measure.report`."""
+"""Quality measurements of a model of this project: tokenizer PSNR, judge accuracy, and class
+accuracy + Frechet distance (in judge features) of generated images, per step count or per
+decoding order.  The tables are printed by :mod:`arpg.measure.report`.
+
+Every measurement is drawn from the data set the model learnt (``pipe.data``, see
+:data:`arpg.train.data.DATASETS`; digits for a model that does not say): held-out images of the
+split ``HELDOUT_SEED`` (+7 for the judge's accuracy, +11 for the Frechet reference) of that data
+set.  Digits come in styles (the tokenizer and judge learnt "wide", the generator
+``digits.GENERATOR_STYLE``); scenes have none, so every ``style`` argument is None for them."""
 
 from __future__ import annotations
 
@@ -17,26 +23,54 @@ from tqdm.auto import tqdm
 from ..options import SAMPLER_ORDERS, SamplingOptions
 from ..sampling import method_kwargs
 from ..train import digits
+from ..train.data import DATASETS, dataset
 from .estimate import calibrate, duration_text
 from .judge import frechet_distance, judge_images
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 32  # real images rendered, encoded, decoded and judged to time each of those per image
-#: Real images rendered, encoded and judged by :func:`evaluate` outside generation: the tokenizer PSNR
-#: (2 x 1,000), the judge's accuracy (2 x 2,000) and the Frechet reference (2,000).
-FIXED_RENDERS, FIXED_CODEC, FIXED_JUDGED = 8_000, 2_000, 6_000
+#: Real images rendered, encoded and judged by :func:`evaluate` outside generation, per data style: the
+#: tokenizer PSNR (1,000), the judge's accuracy (2,000) and the Frechet reference (2,000, once).
+PSNR_IMAGES, JUDGE_IMAGES, REFERENCE_IMAGES = 1_000, 2_000, 2_000
+#: Offsets from the data set's ``HELDOUT_SEED`` of the splits of the judge's accuracy and the Frechet reference.
+JUDGE_SPLIT, REFERENCE_SPLIT = 7, 11
+
+
+def data_name(pipe: Any) -> str:
+    """The data set ``pipe`` is measured on: its ``data`` (a model of this project), else "digits"."""
+    data = getattr(pipe, "data", None)
+    return data if isinstance(data, str) and data in DATASETS else "digits"
+
+
+def style_for(data: str, style: str | None) -> str | None:
+    """``style`` for a data set that has styles (digits), None for one that has none (scenes)."""
+    return style if getattr(dataset(data), "STYLES", None) is not None else None
+
+
+def data_styles(data: str) -> list[str | None]:
+    """The styles :func:`evaluate` measures the tokenizer and judge on: the generator's first (and the
+    Frechet reference's), then "wide" (what digits' tokenizer and judge learnt); [None] for scenes."""
+    return [digits.GENERATOR_STYLE, "wide"] if style_for(data, "wide") else [None]
 
 
 def real_images(
-    n: int, seed: int = digits.HELDOUT_SEED, style: str = digits.GENERATOR_STYLE
+    n: int, seed: int | None = None, style: str | None = digits.GENERATOR_STYLE, data: str = "digits"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` held-out images (N, 64, 64, 3) uint8 and their labels (N,)."""
-    return digits.sample(range(n), seed=seed, style=style)
+    """``n`` held-out images (N, 64, 64, 3) uint8 of data set ``data`` and their labels (N,).
+
+    seed: the split (default: the data set's ``HELDOUT_SEED``); style: digits' style (ignored, None,
+    for a data set without styles)."""
+    module = dataset(data)
+    style = style_for(data, style)
+    kw = {} if style is None else {"style": style}
+    return module.sample(range(n), seed=module.HELDOUT_SEED if seed is None else seed, **kw)
 
 
-def tokenizer_psnr(pipe: Any, n: int = 1000, batch: int = 100, style: str = digits.GENERATOR_STYLE) -> float:
-    """Mean PSNR (dB) of encode -> decode on ``n`` held-out images."""
-    imgs, _ = real_images(n, style=style)
+def tokenizer_psnr(
+    pipe: Any, n: int = PSNR_IMAGES, batch: int = 100, style: str | None = digits.GENERATOR_STYLE
+) -> float:
+    """Mean PSNR (dB) of encode -> decode on ``n`` held-out images of the pipeline's data set."""
+    imgs, _ = real_images(n, style=style, data=data_name(pipe))
     vals = []
     for i in range(0, n, batch):
         x = imgs[i : i + batch]
@@ -46,9 +80,10 @@ def tokenizer_psnr(pipe: Any, n: int = 1000, batch: int = 100, style: str = digi
     return float(np.mean(vals))
 
 
-def judge_accuracy(pipe: Any, n: int = 2000, style: str = digits.GENERATOR_STYLE) -> float:
-    """Accuracy of the pipeline's judge on ``n`` held-out real images."""
-    imgs, labels = real_images(n, seed=digits.HELDOUT_SEED + 7, style=style)
+def judge_accuracy(pipe: Any, n: int = JUDGE_IMAGES, style: str | None = digits.GENERATOR_STYLE) -> float:
+    """Accuracy of the pipeline's judge on ``n`` held-out real images of its data set."""
+    data = data_name(pipe)
+    imgs, labels = real_images(n, seed=dataset(data).HELDOUT_SEED + JUDGE_SPLIT, style=style, data=data)
     preds, _ = judge_images(pipe.judge, imgs)
     return float((preds == labels).mean())
 
@@ -87,9 +122,10 @@ def generation_quality(pipe: Any, images: np.ndarray, labels: np.ndarray, ref_fe
     return {"accuracy": float((preds == labels).mean()), "frechet": frechet_distance(feats, ref_feats)}
 
 
-def reference_features(pipe: Any, n: int = 2000) -> np.ndarray:
-    """Judge features of real images of the style the generator learnt."""
-    imgs, _ = real_images(n, seed=digits.HELDOUT_SEED + 11)
+def reference_features(pipe: Any, n: int = REFERENCE_IMAGES) -> np.ndarray:
+    """Judge features of real images of the data (and, for digits, the style) the generator learnt."""
+    data = data_name(pipe)
+    imgs, _ = real_images(n, seed=dataset(data).HELDOUT_SEED + REFERENCE_SPLIT, data=data)
     return judge_images(pipe.judge, imgs)[1]
 
 
@@ -118,19 +154,38 @@ def estimate_seconds(
     rendering, encoding, decoding and judging real images at costs per image timed on a few of them.
     An estimate: a busy machine changes it."""
     cost = calibrate(pipe)
-    imgs, _ = real_images(PROBE_IMAGES)
+    data = data_name(pipe)
+    imgs, _ = real_images(PROBE_IMAGES, data=data)
     judge_images(pipe.judge, imgs[:2])  # warm-ups
     pipe.decode(pipe.encode(imgs[:2]))
-    render = _timed(lambda: real_images(PROBE_IMAGES)) / PROBE_IMAGES
+    render = _timed(lambda: real_images(PROBE_IMAGES, data=data)) / PROBE_IMAGES
     codec = _timed(lambda: pipe.decode(pipe.encode(imgs))) / PROBE_IMAGES
     judge = _timed(lambda: judge_images(pipe.judge, imgs)) / PROBE_IMAGES
-    total = FIXED_RENDERS * render + FIXED_CODEC * codec + FIXED_JUDGED * judge
+    styles = len(data_styles(data))  # digits: 8,000 renders, 2,000 encoded and decoded, 6,000 judged
+    renders = styles * (PSNR_IMAGES + JUDGE_IMAGES) + REFERENCE_IMAGES
+    judged = styles * JUDGE_IMAGES + REFERENCE_IMAGES
+    total = renders * render + styles * PSNR_IMAGES * codec + judged * judge
     n_cells = pipe.grid[0] * pipe.grid[1]
     for method, steps, n in _settings(per_class, steps_list, raster, fd_per_class):
         kw = method_kwargs(method, steps, n_cells)
         calls = [batch] * (n // batch) + ([n % batch] if n % batch else [])
         total += pipe.num_classes * sum(cost.seconds(b, kw["steps"], kw["order"]) + b * judge for b in calls)
     return total
+
+
+def real_quality(pipe: Any) -> dict:
+    """The tokenizer's PSNR and the judge's accuracy on held-out real images of the pipeline's data set.
+
+    Digits: in the generator's style (``data_style``) and in "wide" (keys ending in ``_wide``), the
+    style the tokenizer and judge learnt; scenes: one set (``data_style`` None)."""
+    data = data_name(pipe)
+    styles = data_styles(data)
+    res: dict = {"data": data, "data_style": styles[0]}
+    for style in styles:
+        suffix = "" if style == styles[0] else f"_{style}"
+        res[f"tokenizer_psnr_db{suffix}"] = tokenizer_psnr(pipe, style=style)
+        res[f"judge_accuracy{suffix}"] = judge_accuracy(pipe, style=style)
+    return res
 
 
 def evaluate(
@@ -142,9 +197,10 @@ def evaluate(
     out: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
-    """The quality table: tokenizer PSNR, judge accuracy, and for every step count the judge
-    accuracy and Frechet distance of generated images (random order, ``pipe.defaults``
-    otherwise), plus raster order one token per step.  Written as JSON to ``out`` if given."""
+    """The quality table: tokenizer PSNR, judge accuracy (:func:`real_quality`), and for every step
+    count the judge accuracy and Frechet distance of generated images (random order,
+    ``pipe.defaults`` otherwise), plus raster order one token per step, all on the pipeline's data
+    set (:func:`data_name`).  Written as JSON to ``out`` if given."""
     if pipe.judge is None:
         raise ValueError("this model has no judge classifier; quality can only be measured on the shipped model")
     estimate = estimate_seconds(pipe, per_class, steps_list, raster, fd_per_class)
@@ -160,13 +216,7 @@ def evaluate(
         "cfg_scale": pipe.defaults.cfg_scale,
         "cfg_schedule": pipe.defaults.cfg_schedule,
     }
-    # Held-out images of both data styles: the tokenizer and judge learnt "wide", the generator
-    # learnt digits.GENERATOR_STYLE (and the Frechet reference is drawn from it).
-    res["data_style"] = digits.GENERATOR_STYLE
-    res["tokenizer_psnr_db"] = tokenizer_psnr(pipe)
-    res["judge_accuracy"] = judge_accuracy(pipe)
-    res["tokenizer_psnr_db_wide"] = tokenizer_psnr(pipe, style="wide")
-    res["judge_accuracy_wide"] = judge_accuracy(pipe, style="wide")
+    res.update(real_quality(pipe))
     ref = reference_features(pipe)
     rows = []
     for method, steps, n in _settings(per_class, steps_list, raster, fd_per_class):
@@ -176,7 +226,7 @@ def evaluate(
         rows.append(
             {
                 "method": method,
-                "steps": steps if method == "arpg" else 256,
+                "steps": steps if method == "arpg" else pipe.grid[0] * pipe.grid[1],
                 "samples": len(imgs),
                 **q,
                 "seconds": time.time() - t,

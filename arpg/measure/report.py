@@ -91,13 +91,19 @@ def format_table(results: dict) -> str:
 
 def format_quality_table(res: dict) -> str:
     """An :func:`arpg.measure.evaluate.evaluate` result as text."""
-    style = res.get("data_style", "?")
+    style = res.get("data_style")
+    own = f" ({style})" if style else ""
+
+    def real(key: str, scale: float, unit: str) -> str:
+        text = f"{scale * res[key]:.2f}{unit}{own}"
+        if f"{key}_wide" in res:
+            text += f", {scale * res[f'{key}_wide']:.2f}{unit} (wide)"
+        return text
+
     lines = [
-        f"model: {res['model']}",
-        f"tokenizer PSNR (1,000 held-out images): {res['tokenizer_psnr_db']:.2f} dB ({style}), "
-        f"{res.get('tokenizer_psnr_db_wide', float('nan')):.2f} dB (wide)",
-        f"judge accuracy (2,000 held-out images): {100 * res['judge_accuracy']:.2f}% ({style}), "
-        f"{100 * res.get('judge_accuracy_wide', float('nan')):.2f}% (wide)",
+        f"model: {res['model']}" + (f" (data: {res['data']})" if res.get("data") else ""),
+        f"tokenizer PSNR (1,000 held-out images): {real('tokenizer_psnr_db', 1, ' dB')}",
+        f"judge accuracy (2,000 held-out images): {real('judge_accuracy', 100, '%')}",
         f"generation (guidance {res['cfg_scale']}, {res.get('cfg_schedule', 'linear')}):",
         f"  {'order':<8} {'steps':>5} {'samples':>7} {'accuracy':>9} {'Frechet':>8}",
     ]
