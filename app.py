@@ -5,8 +5,13 @@ Released checkpoints: ``python app.py --weights ARPG-L`` (or a local file, or
 sets the variable); the tokenizer (``--tokenizer`` / ``$ARPG_TOKENIZER``) defaults to
 LlamaGen's ``vq_ds16_c2i.pt``. When they cannot be loaded (offline, missing file) the app
 falls back to the shipped model and says so at the top of the page. The page's Model dropdown
-also offers the shipped model and every released model present in the hub cache; each
-browser session (and each API call, by its ``model`` argument) uses the one it chose.
+also offers the shipped model, the scenes model and every released model present in the hub
+cache; each browser session (and each API call, by its ``model`` argument) uses the one it chose.
+
+The scenes model is ``assets/models/scenes`` once its weights exist; ``--scenes DIR`` (or
+``$ARPG_SCENES``) offers another folder instead, e.g. a preview packed mid-training
+(``python -m arpg train --recipe scenes --preview DIR``); a named folder that is missing or lacks
+the weights stops the app at start-up with one line saying so (exit status 2).
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="VQ tokenizer: a path or hf://org/repo/file (default: $ARPG_TOKENIZER, else "
         "LlamaGen vq_ds16_c2i for released weights)",
     )
+    p.add_argument(
+        "--scenes",
+        metavar="DIR",
+        help="folder of the scenes model to offer (arpg/vq/judge .safetensors + JSON), e.g. a training "
+        "preview (default: $ARPG_SCENES, else assets/models/scenes once its weights exist)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -48,10 +59,17 @@ def main(argv: list[str] | None = None) -> None:
 
     server.prepare_process()  # before gradio is imported: one temp folder, removed on SIGTERM/SIGINT/exit
     from arpg.hub import env_choice
+    from arpg.store import ENV_SCENES
     from demo.ui import build_demo, launch_options, model_store
 
     weights, tokenizer = env_choice(args.weights, args.tokenizer)
-    demo = build_demo(model_store(weights, tokenizer, args.device))
+    try:
+        store = model_store(weights, tokenizer, args.device, scenes=args.scenes)
+    except ValueError as exc:  # a named scenes folder that cannot serve: one line, like a bad flag
+        source = "--scenes" if args.scenes else f"${ENV_SCENES}"
+        print(f"app.py: error: {source}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    demo = build_demo(store)
     demo.launch(**launch_options(server_name=args.host, server_port=args.port, share=args.share))
 
 

@@ -14,7 +14,7 @@ import gradio as gr
 from arpg.hub import load_app_pipeline, shipped_missing
 from arpg.images import limit_pillow
 from arpg.pipeline import Pipeline
-from arpg.store import SHIPPED_NAME, ModelStore
+from arpg.store import SHIPPED_NAME, ModelStore, scenes_model
 
 from . import server
 from .tabs import generate, inpaint, outpaint, resolution, tradeoffs, visualize
@@ -70,12 +70,22 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
 
 
 def model_store(
-    weights: str | None = None, tokenizer: str | None = None, device: str | None = None, offer: Sequence[str] = ()
+    weights: str | None = None,
+    tokenizer: str | None = None,
+    device: str | None = None,
+    offer: Sequence[str] = (),
+    scenes: str | Path | None = None,
 ) -> ModelStore:
     """The models the app offers: the requested one (or the shipped model, with the app's
     fallbacks: :func:`arpg.hub.load_app_pipeline`) first; the shipped model when the first is
-    another one; the released models present offline; the requested one again when it could
-    not be loaded (a retry once its files are there); and the names in ``offer``."""
+    another one; the scenes model (folder ``scenes``, else ``$ARPG_SCENES``, else the shipped one
+    once its weights exist: :func:`arpg.store.scenes_model`); the released models present
+    offline; the requested one again when it could not be loaded (a retry once its files are
+    there); and the names in ``offer``.
+
+    Raises ``ValueError`` (one line) before loading anything when a named scenes folder cannot serve.
+    """
+    found = scenes_model(scenes)
     pipe = load_app_pipeline(weights, tokenizer, device=device)
     if pipe.notice:
         log.warning(pipe.notice)
@@ -83,7 +93,10 @@ def model_store(
     if pipe.name != SHIPPED_NAME and not shipped_missing():
         shipped = functools.partial(Pipeline.shipped, device=device)
     extra = ([weights] if weights and pipe.notice else []) + list(offer)
-    return ModelStore(pipe, extra=extra, device=device, shipped=shipped, tokenizer=tokenizer)
+    small = [found] if found is not None else []
+    if found is not None:
+        log.info("offering %s from %s", found.name, found.directory)
+    return ModelStore(pipe, extra=extra, device=device, shipped=shipped, tokenizer=tokenizer, small=small)
 
 
 def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None = None) -> gr.Blocks:
@@ -115,6 +128,12 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
             with gr.Tab("Trade-offs", id="tradeoffs") as trade_tab:
                 tradeoffs.build(choice, trade_tab, benchmarks_dir)
         choice.attach(line)
+    demo._arpg_model_choice = choice  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=2, max_size=32)
     server.harden(demo)
     return demo
+
+
+def model_choice(blocks: gr.Blocks) -> ModelChoice | None:
+    """The :class:`ModelChoice` (Model dropdown, store, followers, examples) of an app :func:`build_demo` built."""
+    return getattr(blocks, "_arpg_model_choice", None)

@@ -41,7 +41,7 @@ def switched(choice: Any, name: str) -> tuple[str, list[tuple[Any, Any]], list[t
     """Switch to ``name``: (model line, [(component, new value)], progress calls)."""
     calls: list[tuple] = []
     line, *values = choice.switch(name, progress=lambda *a, **kw: calls.append((a, kw)))
-    components = [c for comps, _ in choice.followers for c in comps]
+    components = [c for f in choice.followers for c in f.components]
     assert len(values) == len(components)
     return line, list(zip(components, values)), calls
 

@@ -3,5 +3,6 @@
 ``*_handler(pipe)`` factories of its callbacks, and the pieces they share: ``models`` (the
 session's Model dropdown: callbacks on the chosen model, what follows a switch), ``widgets``
 (inputs, sampling controls), ``runner`` (seed, streaming of partial images, summary),
-``errors`` (plain-words gr.Error, ZeroGPU durations), ``pictures`` (image inputs, display) and
+``errors`` (plain-words gr.Error, ZeroGPU durations), ``pictures`` (image inputs, display),
+``examples`` (digit examples; held-out scene examples that switch to the scenes model) and
 ``files`` (downloads)."""

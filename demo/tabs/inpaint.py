@@ -14,15 +14,14 @@ from arpg.cost import check_request
 from arpg.images import prepare_image
 from arpg.measure.judge import judge_images
 from arpg.options import SamplingOptions
-from arpg.pipeline import ASSETS
 
 from .errors import action, refuse
+from .examples import digit_box
 from .models import ModelChoice
 from .pictures import editor_parts, far_note, first_native, native, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
-EXAMPLES = ASSETS / "examples"
 INTRO = (
     "Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
     "and press **Inpaint**. Only the painted token cells are decoded; the others are given to the model as "
@@ -54,26 +53,6 @@ def regenerated(res: tasks.TaskResult, region: str, shown: str | None) -> str:
     if region == "painted":
         return f"{counted} regenerated in {steps}"
     return f"edit of the {shown}: {GROWN[region]} regenerated, {counted} in {steps}"
-
-
-def examples(class_names: list[str] | None) -> list[list[Any]]:
-    """Example inputs ``[path, class name]``: the digit images, labelled with ``class_names``
-    (the ten digit classes of a model; none without them)."""
-    if not class_names or len(class_names) != 10:
-        return []
-    return [[str(path), class_names[int(path.stem.split("_")[-1])]] for path in sorted(EXAMPLES.glob("digit_*.png"))]
-
-
-def example_box(choice: ModelChoice, inputs: list[Any], label: str, elem_id: str) -> None:
-    """The digit examples for ``inputs`` (image, class), shown while the session's model has the
-    classes they are labelled with (see :meth:`ModelChoice.example_classes`)."""
-    names = choice.example_classes()
-    rows = examples(names)
-    if not rows:
-        return
-    with gr.Column(visible=list(choice.first.class_names) == names) as box:
-        gr.Examples(rows, inputs, label=label, elem_id=elem_id)
-    choice.follow([box], lambda p: [gr.update(visible=list(p.class_names) == names)])
 
 
 def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
@@ -166,7 +145,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-btn")
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("inpaint", INTRO)
-            example_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
+            digit_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     use.click(use_last, [last], [editor, cls], api_visibility="private")
     run.click(

@@ -24,8 +24,18 @@ from .widgets import SAMPLING_FIELDS
 
 #: ``factory(pipe)`` -> a tab's callback for that model (the tabs' ``*_handler`` functions).
 Factory = Callable[[Pipeline], Callable[..., Any]]
-#: ``update(pipe)`` -> new values (or gr.update) of some components after a switch to ``pipe``.
-Update = Callable[[Pipeline], Sequence[Any]]
+#: ``update(pipe, *values)`` -> new values (or gr.update) of some components after a switch to ``pipe``;
+#: ``values``: those of the inputs the follower named (see :meth:`ModelChoice.follow`), None when unknown.
+Update = Callable[..., Sequence[Any]]
+
+
+@dataclass
+class Follower:
+    """Components set after a switch to ``update(pipe, *values of inputs)``."""
+
+    components: list[Any]
+    update: Update
+    inputs: list[Any] = field(default_factory=list)
 
 
 def model_line(pipe: Pipeline) -> str:
@@ -33,9 +43,13 @@ def model_line(pipe: Pipeline) -> str:
     dev = pipe.device.type.upper() if pipe.device.type != "cpu" else "CPU"
     size = pipe.image_size
     n_par = pipe.num_params / 1e6
+    sizes = pipe.model.cfg.trained_sizes
+    canvases = ""
+    if len(sizes) > 1:  # trained on several canvases (the scenes model): name them, as width x height
+        canvases = " · trained on canvases of " + ", ".join(f"{c}×{r}" for r, c in sizes) + " tokens"
     return (
         f"**Model:** {pipe.name} · {n_par:.1f} M parameters · {pipe.num_classes} classes · "
-        f"{size}×{size} px images from {pipe.grid[0]}×{pipe.grid[1]} tokens · running on {dev}"
+        f"{size}×{size} px images from {pipe.grid[0]}×{pipe.grid[1]} tokens{canvases} · running on {dev}"
     )
 
 
@@ -49,7 +63,8 @@ class ModelChoice:
 
     store: ModelStore
     dropdown: gr.Dropdown
-    followers: list[tuple[list[Any], Update]] = field(default_factory=list)
+    followers: list[Follower] = field(default_factory=list)
+    examples: list[gr.Examples] = field(default_factory=list)
 
     @classmethod
     def build(cls, store: ModelStore) -> ModelChoice:
@@ -77,14 +92,33 @@ class ModelChoice:
 
     def example_classes(self) -> list[str] | None:
         """The class names the digit examples are labelled with: the first model's when it has ten
-        classes, else the shipped model's when it is offered; None: no examples."""
-        if self.first.num_classes == len(DIGIT_NAMES):
+        classes (and did not learn scenes), else the shipped model's when it is offered; None: no examples."""
+        if self.first.num_classes == len(DIGIT_NAMES) and self.first.data != "scenes":
             return list(self.first.class_names)
         return list(DIGIT_NAMES) if SHIPPED_NAME in self.store.names() else None
 
-    def follow(self, components: Sequence[Any], update: Update) -> None:
-        """After a switch, set ``components`` to ``update(new pipe)`` (one value per component)."""
-        self.followers.append((list(components), update))
+    @property
+    def scenes_name(self) -> str | None:
+        """The name of the scenes model when one is offered (the Outpaint, Panorama and Resolution
+        examples switch to it), else None."""
+        return self.store.named_for("scenes")
+
+    def follow(self, components: Sequence[Any], update: Update, inputs: Sequence[Any] = ()) -> None:
+        """After a switch, set ``components`` to ``update(new pipe, *values of inputs)`` (one value per
+        component); ``inputs``: components whose values the update keeps when they fit the new model
+        (e.g. the class an example chose together with the model)."""
+        self.followers.append(Follower(list(components), update, list(inputs)))
+
+    def after_example(self, examples: gr.Examples) -> None:
+        """Apply the session's model again after a click on one of ``examples``: gradio's example load
+        resets its inputs' choices and ranges to those they were built with (the first model's), and a
+        row that names a model switches to it (the class and amount it chose are kept)."""
+        self.examples.append(examples)
+
+    @property
+    def kept_inputs(self) -> list[Any]:
+        """Every follower's inputs, in order: the switch's inputs after the dropdown."""
+        return [c for f in self.followers for c in f.inputs]
 
     def callback(self, factory: Factory) -> Callable[..., Any]:
         """A gradio callback for ``factory``'s callbacks, on the session's model.
@@ -129,30 +163,46 @@ class ModelChoice:
         callback.__name__, callback.__qualname__, callback.__doc__ = probe.__name__, probe.__qualname__, probe.__doc__
         return callback
 
-    def switch(self, name: str, progress: gr.Progress = gr.Progress()) -> list[Any]:
+    def switch(self, name: str, kept: Sequence[Any] = (), progress: gr.Progress = gr.Progress()) -> list[Any]:
         """Load ``name`` (with a progress message when it is not in memory yet) and return the
-        model line and the new values of every follower."""
+        model line and the new values of every follower; ``kept``: the values of :attr:`kept_inputs`
+        (missing ones are None)."""
         if name not in self.store.resident() and name in self.store.names():
             gr.Info(f"Loading {name} …", duration=4)
             progress(0, desc=f"Loading {name} …")
         pipe = self.pipe(name)
+        values = iter([*kept, *[None] * len(self.kept_inputs)][: len(self.kept_inputs)])
         out: list[Any] = [model_line(pipe)]
-        for components, update in self.followers:
-            values = list(update(pipe))
-            if len(values) != len(components):
-                raise RuntimeError(f"a model follower returned {len(values)} values for {len(components)} components")
-            out += values
+        for f in self.followers:
+            new = list(f.update(pipe, *[next(values) for _ in f.inputs]))
+            if len(new) != len(f.components):
+                raise RuntimeError(f"a model follower returned {len(new)} values for {len(f.components)} components")
+            out += new
         return out
 
+    def _switch_callback(self) -> Callable[..., list[Any]]:
+        """:meth:`switch` as a gradio callback of the dropdown and :attr:`kept_inputs` (one named parameter each)."""
+        n = len(self.kept_inputs)
+
+        def switch_model(name: str, *args: Any) -> list[Any]:
+            return self.switch(name, args[:n], progress=args[n] if len(args) > n else gr.Progress())
+
+        kept = [inspect.Parameter(f"kept_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n)]
+        progress = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
+        name = inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        switch_model.__signature__ = inspect.Signature([name, *kept, progress])  # type: ignore[attr-defined]
+        return switch_model
+
     def attach(self, line: gr.Markdown) -> None:
-        """Register the dropdown's change event (call once every tab has added its followers)."""
-        outputs = [line] + [c for components, _ in self.followers for c in components]
-        self.dropdown.change(
-            guard(self.switch),
-            [self.dropdown],
-            outputs,
-            api_visibility="private",
-            show_progress_on=[line],
-            concurrency_id="model-switch",
-            concurrency_limit=1,
+        """Register the switch (call once every tab has added its followers): on a choice in the
+        dropdown (its ``input`` event: a person's choice; examples that set it are followed by their
+        own switch, see :meth:`after_example`) and after every example click."""
+        outputs = [line] + [c for f in self.followers for c in f.components]
+        inputs = [self.dropdown, *self.kept_inputs]
+        switch = guard(self._switch_callback())
+        common: dict[str, Any] = dict(
+            api_visibility="private", show_progress_on=[line], concurrency_id="model-switch", concurrency_limit=1
         )
+        self.dropdown.input(switch, inputs, outputs, **common)
+        for examples in self.examples:
+            examples.load_input_event.then(switch, inputs, outputs, **common)

@@ -14,7 +14,7 @@ from arpg.options import SamplingOptions
 from arpg.windows import DECODINGS
 
 from .errors import action, refuse
-from .inpaint import example_box
+from .examples import EXTEND, PANORAMA, digit_box, scene_box
 from .models import ModelChoice
 from .pictures import far_note, first_native, image_input, native, result_view, use_last
 from .runner import Run, plural, stream_steps
@@ -177,28 +177,33 @@ def _image_inputs(pipe: Any) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
     return image, use, cls
 
 
-def _amount_range(pipe: Any) -> dict[str, Any]:
-    """The "Amount" slider's range, default and help for ``pipe``'s grid."""
+def _amount_range(pipe: Any, current: Any = None) -> dict[str, Any]:
+    """The "Amount" slider's range, value and help for ``pipe``'s grid (``current`` kept when it fits)."""
     rows, cols = pipe.grid
+    top = max(rows, cols)
+    fits = isinstance(current, (int, float)) and not isinstance(current, bool) and 1 <= current <= top
     return dict(
-        maximum=max(rows, cols),
-        value=max(1, cols // 2),
+        maximum=top,
+        value=int(current) if fits else max(1, cols // 2),
         info=f"one cell is {pipe.factor} px; the image is {cols}×{rows} cells",
     )
 
 
-def _extend_inputs(pipe: Any) -> tuple[gr.CheckboxGroup, gr.Slider, gr.Button]:
+def _extend_inputs(
+    choice: ModelChoice, image: gr.Image, cls: gr.Dropdown
+) -> tuple[gr.CheckboxGroup, gr.Slider, gr.Button]:
     with gr.Tab("Extend"):
         directions = gr.CheckboxGroup(list(SIDES), value=["right"], label="Directions")
-        r = _amount_range(pipe)
+        r = _amount_range(choice.first)
         amount = knob(
             1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)", info=r["info"]
         )
         run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
+        scene_box(choice, [image, cls, directions, amount], EXTEND, "Examples: scenes", "outpaint-scene-examples")
     return directions, amount, run
 
 
-def _panorama_inputs() -> tuple[gr.Radio, gr.Slider, gr.Button]:
+def _panorama_inputs(choice: ModelChoice, image: gr.Image, cls: gr.Dropdown) -> tuple[gr.Radio, gr.Slider, gr.Button]:
     with gr.Tab("Panorama"):
         side = gr.Radio(list(SIDES), value="right", label="Grow towards")
         times = knob(
@@ -211,6 +216,7 @@ def _panorama_inputs() -> tuple[gr.Radio, gr.Slider, gr.Button]:
             info="repeated outpainting, half an image per round",
         )
         run = gr.Button("Make panorama", variant="primary", elem_id="panorama-btn")
+        scene_box(choice, [image, cls, side, times], PANORAMA, "Examples: scenes", "panorama-scene-examples")
     return side, times, run
 
 
@@ -221,17 +227,19 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         with gr.Column(scale=1, min_width=320):
             image, use, cls = _image_inputs(pipe)
             seed, randomize = seed_controls()
-            directions, amount, run = _extend_inputs(pipe)
-            side, times, run_pano = _panorama_inputs()
+            directions, amount, run = _extend_inputs(choice, image, cls)
+            side, times, run_pano = _panorama_inputs(choice, image, cls)
             controls = sampling_controls(pipe)
             with gr.Accordion("Canvas decoding", open=False):
                 decoding = decoding_radio("outpaint")
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("outpaint", INTRO)
-            example_box(choice, [image, cls], "Examples", "outpaint-examples")
+            if choice.scenes_name is None:  # else the scene examples, in the Extend and Panorama tabs
+                digit_box(choice, [image, cls], "Examples", "outpaint-examples")
     choice.follow(
         [cls, amount, *controls.inputs],
-        lambda p: [class_update(p), gr.update(**_amount_range(p)), *controls.updates(p)],
+        lambda p, c, a: [class_update(p, c), gr.update(**_amount_range(p, a)), *controls.updates(p)],
+        inputs=[cls, amount],
     )
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(

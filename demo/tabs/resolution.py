@@ -13,7 +13,7 @@ from arpg.images import prepare_image
 from arpg.options import SamplingOptions
 
 from .errors import action, refuse
-from .inpaint import example_box
+from .examples import RESIZE, digit_box, scene_box
 from .models import ModelChoice
 from .outpaint import decoding_before_model, decoding_radio
 from .pictures import far_note, first_native, image_input, native, result_view, use_last
@@ -151,8 +151,10 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             run = gr.Button("Change resolution", variant="primary", elem_id="resolution-btn")
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("resolution", INTRO, "Bigger image", 520)
-            example_box(choice, [image, cls], "Examples", "resolution-examples")
-    choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
+            examples = [image, cls, scale, strategy]
+            if not scene_box(choice, examples, RESIZE, "Examples: scenes", "resolution-scene-examples"):
+                digit_box(choice, [image, cls], "Examples", "resolution-examples")
+    choice.follow([cls, *controls.inputs], lambda p, c: [class_update(p, c), *controls.updates(p)], inputs=[cls])
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(
         action(decoding_before_model(choice.callback(resize_handler))),

@@ -73,9 +73,11 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
     )
 
 
-def class_update(pipe: Any) -> dict[str, Any]:
-    """A class picker's update for a switch to ``pipe``: its class names, the first one chosen."""
-    return gr.update(choices=list(pipe.class_names), value=pipe.class_names[0])
+def class_update(pipe: Any, current: Any = None) -> dict[str, Any]:
+    """A class picker's update for a switch to ``pipe``: its class names, ``current`` kept when it is
+    one of them (an example chose it with the model), else the first one chosen."""
+    names = list(pipe.class_names)
+    return gr.update(choices=names, value=current if current in names else names[0])
 
 
 def default_steps(pipe: Any, cells: int | None = None) -> int:
