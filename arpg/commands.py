@@ -23,7 +23,7 @@ from .devices import default_dtype, resolve_device
 from .distributed import init_distributed
 from .measure import report
 from .measure.evaluate import evaluate, order_table
-from .measure.probes import DTYPES, machine_info, machine_string
+from .measure.probes import DTYPES, machine_info, machine_string, matmul_peak_gflops
 from .measure.profile import format_profile, profile_generate
 from .measure.runner import MODEL_CHOICES, plain_copy, random_model, run_bench
 from .model import ARPG
@@ -303,9 +303,12 @@ def _bench_profile(
         "command": report.bench_command(a),
         "machine": machine_string(machine_info(model.device)),
         "profiles": {},
+        "matmul_peak_gflops": matmul_peak_gflops(model.device),
     }
     for label, m in models.items():
         prof = profile_generate(m, labels, options, seed=seed)
+        prof["peak_dtype"] = str(m.dtype).removeprefix("torch.")
+        prof["peak_gflops"] = res["matmul_peak_gflops"].get(prof["peak_dtype"])
         res["profiles"][f"{label} ({str(m.dtype).removeprefix('torch.')})"] = prof
         print(format_profile(f"{name}, {label}, batch {batch}", prof))
         if a.verbose:

@@ -2,7 +2,10 @@
 
 The parts of the model are timed with forward hooks (the self stack, the shared K/V projection,
 the cross stack, the head); what remains of the call's wall time is sampling, the Python of the
-decode loop and allocation.  A ``torch.profiler`` table of the busiest operators follows.
+decode loop and allocation.  A ``torch.profiler`` run sums the operators' own time by kind
+(:data:`KINDS`: matmuls, attention, the sampler's random numbers, the rest) and counts the FLOPs
+of every linear layer, so the matmuls' achieved rate can be set against the machine's peak; a
+table of the busiest operators follows.
 Timings are wall-clock on the CPU (on CUDA every hook synchronises, which slows the call: read
 the parts as shares, not as absolute times).
 """
@@ -23,6 +26,32 @@ from ..sampling import generate
 
 PARTS = ("self stack", "shared K/V", "cross stack", "head")
 REST = "sampling, Python, allocation"
+#: Operator kinds of the profile: a kind takes an operator whose name contains one of its words.
+KINDS = {
+    "matmul": ("linear", "aten::mm", "aten::addmm", "aten::bmm"),
+    "attention": ("scaled_dot_product",),
+    "sampler random numbers": ("exponential_", "multinomial", "aten::uniform_", "aten::normal_"),
+}
+OTHER = "other operators"
+
+
+def _kind(op: str) -> str:
+    return next((k for k, words in KINDS.items() if any(w in op for w in words)), OTHER)
+
+
+@contextmanager
+def _linear_flops(model: torch.nn.Module, total: list[float]) -> Iterator[None]:
+    """Add 2 x in x out x rows FLOPs of every linear layer's call to ``total[0]`` while the block runs."""
+
+    def count(m: torch.nn.Linear, args: tuple, _out: Any) -> None:
+        total[0] += 2.0 * m.out_features * args[0].numel()
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class _Clock:
@@ -93,15 +122,22 @@ def profile_generate(
     parts = dict(clock.seconds)
     parts[REST] = max(0.0, total - sum(parts.values()))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if model.device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
+    flops = [0.0]
+    with profile(activities=activities) as prof, _linear_flops(model, flops):
         run()
-    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top_ops)
+    averages = prof.key_averages()
+    kinds = dict.fromkeys([*KINDS, OTHER], 0.0)
+    for ev in averages:
+        kinds[_kind(ev.key)] += ev.self_cpu_time_total / 1e6
     return {
         "total_s": total,
         "steps": steps,
         "parts_s": parts,
         "per_step_ms": {k: 1000 * v / steps for k, v in parts.items()},
-        "ops": table,
+        "operators_s": kinds,  # own CPU time by kind, in the profiled call (the profiler adds a little)
+        "linear_gflop": flops[0] / 1e9,
+        "linear_gflops_per_s": flops[0] / 1e9 / kinds["matmul"] if kinds["matmul"] > 0 else None,
+        "ops": averages.table(sort_by="self_cpu_time_total", row_limit=top_ops),
     }
 
 
@@ -114,4 +150,12 @@ def format_profile(name: str, result: dict[str, Any]) -> str:
     ]
     for part, sec in result["parts_s"].items():
         lines.append(f"  {part:<30} {result['per_step_ms'][part]:>9.2f} {sec / total:>7.1%}")
+    kinds = result.get("operators_s") or {}
+    if kinds:
+        whole = sum(kinds.values()) or 1.0
+        lines.append("  operators' own time by kind: " + ", ".join(f"{k} {v / whole:.0%}" for k, v in kinds.items()))
+    rate, peak = result.get("linear_gflops_per_s"), result.get("peak_gflops")
+    if rate:
+        at_peak = f" = {rate / peak:.0%} of the {result['peak_dtype']} matmul peak ({peak:.0f})" if peak else ""
+        lines.append(f"  linear layers: {result['linear_gflop']:.1f} GFLOP at {rate:.0f} GFLOP/s{at_peak}")
     return "\n".join(lines)
