@@ -24,9 +24,15 @@ def test_generated_images_have_the_promised_shape(pipe):
 def test_files_small_and_configured():
     files = list(SHIPPED_DIR.glob("*.safetensors"))
     assert {f.name for f in files} == {"arpg.safetensors", "vq.safetensors", "judge.safetensors"}
-    assert sum(f.stat().st_size for f in SHIPPED_DIR.iterdir()) < 40 * 2**20
+    assert sum(f.stat().st_size for f in SHIPPED_DIR.iterdir() if f.is_file()) < 40 * 2**20
     for f in files:
         assert f.with_suffix(".json").exists()
+
+
+def test_all_shipped_weights_together_fit_64_mb():
+    """Every model folder under assets/models (digits, scenes) together: at most 64 MB (issue #17)."""
+    total = sum(f.stat().st_size for f in SHIPPED_DIR.rglob("*") if f.is_file())
+    assert total <= 64 * 10**6, f"shipped weights take {total / 1e6:.1f} MB; store bf16 or shrink a model"
 
 
 def test_generates_recognisable_digits(pipe):
