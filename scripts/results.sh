@@ -9,13 +9,11 @@ python scripts/bench_tasks.py --trials 100 --resize-trials 50 --json docs/benchm
 python scripts/bench_tasks.py --trials 100 --resize-trials 50 --style wide --json docs/benchmarks/tasks-wide.json
 python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 --quality --quality-per-class 20 \
     --json docs/benchmarks/shipped.json --plot docs/benchmarks/shipped.png
-python -m arpg bench --model shipped --batch 16 --steps 8,16,32,64,128,256 --repeats 2 --dtype bfloat16 \
-    --json docs/benchmarks/shipped-bf16.json --plot docs/benchmarks/shipped-bf16.png
 python -m arpg bench --model shipped --batch 1 --steps 8,16,32,64 --repeats 3 --json docs/benchmarks/shipped-batch1.json
 python -m arpg bench --model ARPG-L --batch 1 --steps 32 --repeats 1 --dtype bfloat16 --json docs/benchmarks/arpg-l-bf16.json
 python -m arpg bench --orders random,raster,spiral-in,spiral-out,z-curve,alternate,confidence --steps 32 \
     --quality-per-class 20 --json docs/benchmarks/orders.json --plot docs/benchmarks/orders.png
-python -m arpg bench --model shipped --batch 16 --steps 32 --methods arpg --baseline --repeats 3 --quality \
+python -m arpg bench --model shipped --batch 16 --steps 32 --methods arpg --baseline --repeats 3 --no-decode --quality \
     --quality-per-class 50 --json docs/benchmarks/shipped-default.json
 python -m arpg bench --model ARPG-L --batch 1 --steps 32 --methods arpg --baseline --repeats 2 --json docs/benchmarks/arpg-l-default.json
 python -m arpg bench --model shipped --batch 1,16 --steps 32 --methods arpg,raster --repeats 2 \

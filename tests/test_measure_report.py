@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
+import pytest
 from PIL import Image
 
 from arpg import cli
@@ -34,6 +35,13 @@ def test_bench_command_reproduces_the_flags():
     assert text.startswith("python -m arpg bench --model ARPG-tiny --batch 1,2 --steps 2,4 --repeats 3 --warmup 1")
     assert "--cfg 1.5" in text and "--seed 3" in text and "--no-decode" in text and "'out dir/r.json'" in text
     assert vars(cli.build_parser().parse_args(shlex.split(text)[3:])) == vars(a)  # the same run again
+
+
+@pytest.mark.parametrize("flags", [["--baseline"], ["--profile", "--baseline"], ["--quality", "--baseline"]])
+def test_bench_command_keeps_the_baseline_and_profile_flags(flags: list[str]) -> None:
+    a = cli.build_parser().parse_args(["bench", "--model", "shipped", "--methods", "arpg", *flags])
+    again = cli.build_parser().parse_args(shlex.split(bench_command(a))[3:])
+    assert vars(again) == vars(a) and all(f in bench_command(a) for f in flags)
 
 
 def test_bench_command_of_the_order_table():

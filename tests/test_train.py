@@ -226,6 +226,7 @@ def test_scenes_smoke_recipe_trains_on_variable_canvases(tmp_path):
     assert json.loads((out / "judge.json").read_text())["data"] == "scenes"
     model = load_arpg(out / "arpg.safetensors")
     assert model.cfg.trained_sizes == SCENE_GRIDS and arpg_preset_name(model.cfg) == r.arpg
+    assert r.ship_bf16 and all(v.dtype == torch.bfloat16 for v in load_file(str(out / "arpg.safetensors")).values())
     n = r.token_images
     for k, (canvas, (rows, cols)) in enumerate(zip(r.canvases, SCENE_GRIDS)):
         cache = torch.load(token_cache(r, run, None, n, canvas), weights_only=True)

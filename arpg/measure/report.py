@@ -162,6 +162,8 @@ def bench_command(a: argparse.Namespace) -> str:
             ("--compile", a.compile),
             ("--autocast", a.autocast),
             ("--no-decode", a.no_decode),
+            ("--baseline", getattr(a, "baseline", False)),
+            ("--profile", getattr(a, "profile", False)),
         )
         if on
     ]

@@ -52,7 +52,10 @@ class Recipe:
     judge_steps: int = 300
     judge_batch: int = 128
     judge_lr: float = 2e-3
-    bf16: bool = True
+    bf16: bool = True  # train with bf16 autocast
+    # Store the finished ARPG model's weights in bf16 (half the bytes; every shipped model together
+    # must stay within 64 MB).  Loading upcasts them where the device computes in fp32.
+    ship_bf16: bool = False
     # The trained model's sampling defaults: the "sampling" section of its JSON config (arpg.json).
     # Constant guidance: the small model settles a digit's shape in the first few steps, where
     # linear guidance is still near zero.
@@ -114,6 +117,7 @@ RECIPES = {
         polish_steps=0,
         judge_steps=300,
         judge_batch=64,
+        ship_bf16=True,
     ),
     # The scenes recipe on tiny models and a few images per canvas, for tests.
     "scenes-smoke": Recipe(
@@ -132,6 +136,7 @@ RECIPES = {
         judge_steps=4,
         judge_batch=8,
         bf16=False,
+        ship_bf16=True,
     ),
 }
 

@@ -266,7 +266,10 @@ def train_arpg(
         (run_dir / f"{ph.name}_losses.json").write_text(json.dumps(st.losses))
     if final is not None:
         model.load_state_dict(final)
-    save_checkpoint(model, out / "arpg.safetensors", {**cfg.to_dict(), "data": r.data, "sampling": dict(r.sampling)})
+    shipped = {
+        k: v.to(torch.bfloat16) if r.ship_bf16 and v.is_floating_point() else v for k, v in model.state_dict().items()
+    }
+    save_checkpoint(shipped, out / "arpg.safetensors", {**cfg.to_dict(), "data": r.data, "sampling": dict(r.sampling)})
     plot_arpg(r, run_dir, plots / "arpg_loss.png")
     return model.eval()
 
