@@ -36,12 +36,12 @@ from arpg.model import ARPG
 from arpg.state_dicts import read_state_dict
 from arpg.tokenizer import VQModel
 from arpg.train.loop import Stage, TokenSet, fit_arpg, load_weights, new_arpg_optimizer
+from arpg.train.parts import join_parts, split_save
 from arpg.train.plots import phase_losses
 from arpg.train.recipes import RECIPES, Recipe
 from arpg.train.run import run_recipe
 from arpg.train.stages import encode_dataset
 
-PART_BYTES = 14 * 2**20  # files copied back from the GPU machine must stay under 16 MiB
 MODELS = Path("assets/models")
 
 
@@ -73,32 +73,12 @@ def step_seconds(r: Recipe, tokens: TokenSet, device: str, probe: int) -> float:
         return (time.perf_counter() - t0) / probe
 
 
-def split_save(state: dict[str, torch.Tensor], stem: Path) -> list[str]:
-    """Write ``state`` as stem.partN.safetensors files of at most about PART_BYTES each."""
-    parts, cur, size = [], {}, 0
-    for k, v in state.items():
-        if cur and size + v.numel() * v.element_size() > PART_BYTES:
-            parts.append(cur)
-            cur, size = {}, 0
-        cur[k] = v
-        size += v.numel() * v.element_size()
-    parts.append(cur)
-    names = []
-    for i, part in enumerate(parts):
-        path = stem.with_name(f"{stem.name}.part{i}.safetensors")
-        save_checkpoint(part, path)
-        names.append(path.name)
-    return names
-
-
 def unpack(src: Path, run_dir: Path) -> None:
     """Join the parts written by ``--pack`` into ``run_dir`` (weights + configs + phase 3's losses)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     info = json.loads((src / "polish_info.json").read_text())
     for stem, names in info["parts"].items():
-        state = {}
-        for n in names:
-            state.update(read_state_dict(src / n))
+        state = join_parts(src, names)
         save_checkpoint(state, run_dir / f"{stem}.safetensors", info["config"])
         print(f"wrote {run_dir / stem}.safetensors ({len(state)} tensors)")
     (run_dir / "arpg_polish_losses.json").write_text(json.dumps(info["losses"]))

@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from arpg.train.parts import split_save
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_polish.py"
 
 
@@ -17,14 +19,13 @@ def _script():
     return mod
 
 
-def test_parts_stay_small_and_join_back_exactly(tmp_path, monkeypatch):
+def test_parts_stay_small_and_join_back_exactly(tmp_path):
     gp = _script()
-    monkeypatch.setattr(gp, "PART_BYTES", 4096)
     torch.manual_seed(0)
     states = {stem: {f"w{i}": torch.randn(16, 16) for i in range(10)} for stem in ("arpg_polish", "arpg_polish_ema")}
     pack = tmp_path / "pack"
     pack.mkdir()
-    parts = {stem: gp.split_save(st, pack / stem) for stem, st in states.items()}
+    parts = {stem: split_save(st, pack / stem, part_bytes=4096) for stem, st in states.items()}
     assert all(len(names) > 1 for names in parts.values())
     assert all(p.stat().st_size <= 4096 + 1024 for p in pack.glob("*.safetensors"))  # + header
     (pack / "polish_info.json").write_text(
