@@ -13,14 +13,17 @@ import logging
 import sys
 from typing import Any
 
-from . import commands
+from . import commands, task_commands
 from .config import ARPG_PRESETS
+from .masks import EDIT_REGIONS
 from .measure.probes import DTYPES
 from .measure.runner import DEFAULT_STEPS
 from .options import SAMPLER_ORDERS, SCHEDULES
 from .orders import ORDER_NAMES
 from .sampling import METHODS
 from .schedules import CFG_SCHEDULES
+from .tasks import RESIZE_STRATEGIES
+from .windows import DECODINGS
 
 
 class UsageError(Exception):
@@ -116,6 +119,57 @@ def _add_convert(sub: Any) -> None:
     s.add_argument("input")
     s.add_argument("output")
     s.set_defaults(func=commands.cmd_convert)
+
+
+def _task_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
+    """The flags every task command shares: the image, class, output, model and sampling."""
+    s = sub.add_parser(name, help=help_)
+    s.add_argument("image", help="the input image (PNG, JPEG, ...)")
+    s.add_argument(
+        "--class", dest="class_", metavar="CLASS", required=True, help="class id or name of what the result shows"
+    )
+    s.add_argument("--out", default=f"{name}.png", help=f"the result, a PNG (default {name}.png)")
+    s.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale factor of the output")
+    s.add_argument(
+        "--model",
+        default=None,
+        help="digits (default), scenes or a folder of arpg/vq/judge weights (or --weights for released ones)",
+    )
+    add_sampling_args(s)
+    add_model_args(s)
+    s.set_defaults(func=task_commands.cmd_task)
+    return s
+
+
+def _add_decoding(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--decoding",
+        choices=DECODINGS,
+        default=None,
+        help="windowed: windows of a size the model was trained on (the default); whole: one decode of the canvas",
+    )
+
+
+def _add_tasks(sub: Any) -> None:
+    s = _task_parser(sub, "outpaint", "extend an image by whole token cells on any side")
+    for side in task_commands.SIDES:
+        s.add_argument(f"--{side}", type=int, default=0, help=f"token cells added on the {side}")
+    _add_decoding(s)
+    s = _task_parser(sub, "panorama", "grow an image to several times its width (or height), round by round")
+    s.add_argument("--times", type=int, default=4, help="how many times as long as the input (1-8, default 4)")
+    s.add_argument("--side", choices=task_commands.SIDES, default="right", help="the side it grows on")
+    _add_decoding(s)
+    s = _task_parser(sub, "resize", "a larger token grid of the same image (resolution change)")
+    s.add_argument("--scale", type=float, default=2.0, help="grid scale, 1-4 (default 2)")
+    s.add_argument("--strategy", choices=RESIZE_STRATEGIES, default="lattice", help="how the known tokens are placed")
+    s.add_argument("--regenerate", type=float, default=0.5, help="reencode: fraction of cells decoded again")
+    _add_decoding(s)
+    s = _task_parser(sub, "inpaint", "regenerate the masked part of an image (another class: an edit)")
+    s.add_argument("--mask", required=True, help="mask image: white (or opaque, with alpha) is regenerated")
+    s.add_argument("--region", choices=EDIT_REGIONS, default="painted", help="how the painted mask grows first")
+    s.add_argument(
+        "--no-blend", action="store_true", help="keep the decoded pixels as they are (no colour-matched paste)"
+    )
 
 
 def _add_train(sub: Any) -> None:
@@ -245,7 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="arpg", description="ARPG Sandbox: randomized parallel decoding")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="command")
-    for add in (_add_sample, _add_animate, _add_convert, _add_train, _add_eval, _add_bench, _add_sample_many):
+    for add in (
+        _add_sample,
+        _add_animate,
+        _add_tasks,
+        _add_convert,
+        _add_train,
+        _add_eval,
+        _add_bench,
+        _add_sample_many,
+    ):
         add(sub)
     return p
 

@@ -1,0 +1,83 @@
+"""The zero-shot tasks on the command line: ``arpg outpaint | panorama | resize | inpaint IMAGE ...``.
+
+Each command reads an image (and, for inpaint, a mask: white, or opaque where it has alpha, is regenerated),
+runs the task of :mod:`arpg.tasks` on the chosen model (``--model digits | scenes | DIR`` or
+``--weights``) with the sampling flags given, and writes the result as a PNG, one line saying
+what was made.  The parsers are in :mod:`arpg.cli`; bad input ends with one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from . import tasks
+from .commands import load_pipeline, sampling_options
+from .pipeline import Pipeline
+from .task_core import DEFAULT_DECODING, TaskResult
+from .validation import check_int, check_seed
+
+SIDES = ("left", "right", "top", "bottom")
+
+
+def _outpaint(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    cells = {side: check_int(f"--{side}", getattr(a, side), 0, 64) for side in SIDES}
+    if not any(cells.values()):
+        raise ValueError("outpaint needs at least one of --left, --right, --top, --bottom (token cells)")
+    return tasks.outpaint(pipe, a.image, pipe.label_of(a.class_), decoding=a.decoding, **cells, **kw)
+
+
+def _panorama(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    return tasks.panorama(pipe, a.image, pipe.label_of(a.class_), times=a.times, side=a.side, decoding=a.decoding, **kw)
+
+
+def _resize(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    return tasks.resize(
+        pipe,
+        a.image,
+        pipe.label_of(a.class_),
+        scale=a.scale,
+        strategy=a.strategy,
+        regenerate=a.regenerate,
+        decoding=a.decoding,
+        **kw,
+    )
+
+
+def _inpaint(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    if not Path(a.mask).is_file():
+        raise ValueError(f"{a.mask}: no such mask file")
+    return tasks.inpaint(pipe, a.image, a.mask, pipe.label_of(a.class_), region=a.region, blend=not a.no_blend, **kw)
+
+
+RUNNERS: dict[str, Callable[..., TaskResult]] = {
+    "outpaint": _outpaint,
+    "panorama": _panorama,
+    "resize": _resize,
+    "inpaint": _inpaint,
+}
+
+
+def cmd_task(a: argparse.Namespace) -> int:
+    """``outpaint`` / ``panorama`` / ``resize`` / ``inpaint``: one task on one image, written as a PNG."""
+    upscale = check_int("--upscale", a.upscale, 1, 16)
+    if not Path(a.image).is_file():
+        raise ValueError(f"{a.image}: no such image file")
+    pipe = load_pipeline(a, a.model)
+    res = RUNNERS[a.command](pipe, a, options=sampling_options(a, pipe.defaults), seed=check_seed(a.seed))
+    img = Image.fromarray(res.image)
+    img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    img.save(a.out)
+    label = pipe.label_of(a.class_)
+    made = f"{res.image.shape[1]}x{res.image.shape[0]} px, class {label} '{pipe.class_names[label]}'"
+    if a.command != "panorama":  # a panorama's result holds its last round only: its size says it all
+        made += f", {int((~res.known).sum())} new tokens in {res.trace.forward_passes} steps"
+    if a.command in DEFAULT_DECODING:
+        made += f", {a.decoding or DEFAULT_DECODING[a.command]} decoding"
+    print(f"wrote {a.out} ({made}, seed {res.seed})" + (f"; note: {res.note}" if res.note else ""))
+    return 0

@@ -1,0 +1,86 @@
+"""The zero-shot tasks on the command line (``arpg outpaint | panorama | resize | inpaint``), on the
+shipped digits model, called in-process: the files they write and their one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from arpg import cli
+from arpg.pipeline import ASSETS
+
+DIGIT = str(ASSETS / "examples" / "digit_3.png")
+
+
+def one_error_line(capsys: pytest.CaptureFixture) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, size, said",
+    [
+        (["outpaint", "--right", "4", "--top", "2"], (80, 72), "104 new tokens in 12 steps, windowed decoding"),
+        (["outpaint", "--left", "4", "--decoding", "whole"], (80, 64), "whole decoding"),
+        (["panorama", "--times", "2", "--side", "bottom"], (64, 128), "windowed decoding"),
+        (["resize", "--scale", "1.5", "--strategy", "reencode", "--decoding", "whole"], (96, 96), "in 4 steps"),
+    ],
+)
+def test_canvas_tasks_write_the_grown_image(tmp_path: Path, capsys, args, size, said) -> None:
+    out = tmp_path / "r.png"
+    assert cli.main([*args, DIGIT, "--class", "three", "--steps", "4", "--out", str(out), "--upscale", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert Image.open(out).size == (2 * size[0], 2 * size[1])
+    assert f"({size[0]}x{size[1]} px, class 3 'three'" in printed and said in printed and "seed 0" in printed
+
+
+@pytest.mark.slow
+def test_inpaint_keeps_what_the_mask_leaves(tmp_path: Path, capsys) -> None:
+    mask = np.zeros((64, 64), np.uint8)
+    mask[32:, :] = 255  # the bottom half is regenerated
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    image = tmp_path / "three.png"
+    Image.open(DIGIT).convert("RGB").resize((64, 64), Image.LANCZOS).save(image)  # the model's own size
+    out = tmp_path / "i.png"
+    args = [
+        "inpaint",
+        str(image),
+        "--mask",
+        str(tmp_path / "mask.png"),
+        "--class",
+        "3",
+        "--no-blend",
+        "--out",
+        str(out),
+    ]
+    assert cli.main([*args, "--steps", "4"]) == 0
+    assert "128 new tokens in 4 steps, seed 0" in capsys.readouterr().out
+    before = np.asarray(Image.open(image), dtype=float)
+    after = np.asarray(Image.open(out).convert("RGB"), dtype=float)
+    kept, redone = np.abs(after - before)[:28].mean(), np.abs(after - before)[36:].mean()
+    assert kept < redone  # the top (context, away from the seam) changes less than the regenerated bottom
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["outpaint", "/no/such.png", "--class", "3", "--right", "2"], "no such image file"),
+        (["outpaint", DIGIT, "--class", "3"], "at least one of --left, --right, --top, --bottom"),
+        (["outpaint", DIGIT, "--class", "3", "--right", "-1"], "--right"),
+        (["panorama", DIGIT, "--class", "3", "--times", "9"], "times must be a whole number from 1 to 8"),
+        (["resize", DIGIT, "--class", "3", "--decoding", "bogus"], "invalid choice: 'bogus'"),
+        (["resize", DIGIT, "--class", "3", "--scale", "9"], "scale"),
+        (["inpaint", DIGIT, "--class", "3", "--mask", "/no/mask.png"], "no such mask file"),
+        (["outpaint", DIGIT, "--class", "nine hundred", "--right", "2"], "nine hundred"),
+        (["outpaint", DIGIT, "--class", "3", "--right", "2", "--model", "/no/folder"], "no such folder"),
+        (["outpaint", DIGIT, "--right", "2"], "--class"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, args, needle) -> None:
+    assert cli.main(args) == 2
+    assert needle in one_error_line(capsys)
