@@ -21,10 +21,12 @@ python -m arpg bench --model shipped --batch 1,16 --steps 32 --methods arpg,rast
 python -m arpg bench --model shipped --profile --baseline --batch 16 --steps 32 --json docs/benchmarks/profile-shipped.json
 python -m arpg bench --model ARPG-L --profile --baseline --batch 1 --steps 32 --json docs/benchmarks/profile-arpg-l.json
 OMP_NUM_THREADS=1 python scripts/bench_windows.py --trials 50 --json docs/benchmarks/windows.json
+python scripts/make_windows_examples.py
 python scripts/eval_scenes_parts.py
 if [ -f assets/models/scenes/arpg.safetensors ]; then  # once `python -m arpg train --recipe scenes` has finished
     python -m arpg eval --model scenes --per-class 100 --steps 8,16,32,64 --no-raster --json docs/benchmarks/quality-scenes.json
     OMP_NUM_THREADS=2 python scripts/bench_scenes.py --model scenes --json docs/benchmarks/scenes_tasks.json
+    python scripts/make_windows_examples.py --model scenes
 fi
 python scripts/make_docs.py
 python scripts/screenshots.py
