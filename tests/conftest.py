@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -52,6 +53,15 @@ SAMPLE_RESULTS: dict[str, Any] = {
         },
     ],
 }
+
+
+def load_script(name: str) -> Any:
+    """The module of ``scripts/<name>.py`` (scripts are not a package), loaded from its file."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

@@ -1,26 +1,16 @@
 """scripts/gpu_polish.py: the weights it packs on the GPU machine come back whole."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
 from arpg.train.parts import split_save
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_polish.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("gpu_polish", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.conftest import load_script
 
 
 def test_parts_stay_small_and_join_back_exactly(tmp_path):
-    gp = _script()
+    gp = load_script("gpu_polish")
     torch.manual_seed(0)
     states = {stem: {f"w{i}": torch.randn(16, 16) for i in range(10)} for stem in ("arpg_polish", "arpg_polish_ema")}
     pack = tmp_path / "pack"

@@ -1,7 +1,6 @@
 """scripts/gpu_scenes.py: the scenes recipe trained in one call, packed in parts and unpacked here
 (run on the CPU with the tiny scenes-smoke recipe)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,20 +8,12 @@ import pytest
 
 from arpg.pipeline import Pipeline
 from arpg.train.recipes import RECIPES
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_scenes.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("gpu_scenes", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.conftest import load_script
 
 
 @pytest.mark.slow
 def test_pack_on_the_device_then_unpack_here(tmp_path, monkeypatch):
-    gs = _script()
+    gs = load_script("gpu_scenes")
     r = RECIPES["scenes-smoke"]
     monkeypatch.setattr(gs.tempfile, "tempdir", str(tmp_path))  # its run folders land in tmp_path
     monkeypatch.chdir(tmp_path)  # the smoke recipe's own folders (runs/scenes-smoke/...) too
@@ -41,7 +32,7 @@ def test_pack_on_the_device_then_unpack_here(tmp_path, monkeypatch):
 
 
 def test_unfinished_weights_never_land_in_the_shipped_folder(tmp_path):
-    gs = _script()
+    gs = load_script("gpu_scenes")
     src, shipped = tmp_path / "pack", tmp_path / "shipped"
     src.mkdir()
     shipped.mkdir()
