@@ -18,7 +18,7 @@ from .examples import EXTEND, PANORAMA, digit_box, scene_box
 from .models import ModelChoice
 from .pictures import far_note, first_native, image_input, native, result_view, use_last
 from .runner import Run, plural, stream_steps
-from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
+from .widgets import class_update, knob, sampling_controls, seed_controls, task_image_inputs
 
 SIDES = ("left", "right", "top", "bottom")
 INTRO = "The original tokens stay as they are and become context on a bigger grid; only the new cells are decoded."
@@ -162,21 +162,6 @@ def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     return panorama
 
 
-def _image_inputs(pipe: Any) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
-    image = gr.Image(
-        label="Image",
-        type="numpy",
-        image_mode="RGB",
-        sources=("upload", "clipboard"),
-        height=300,
-        elem_id="outpaint-input",
-        elem_classes=["pixelated"],
-    )
-    use = gr.Button("Use last generated image", size="sm", elem_id="outpaint-use-last")
-    cls = class_dropdown(pipe, info="what the extended image shows", elem_id="outpaint-class")
-    return image, use, cls
-
-
 def _amount_range(pipe: Any, current: Any = None) -> dict[str, Any]:
     """The "Amount" slider's range, value and help for ``pipe``'s grid (``current`` kept when it fits)."""
     rows, cols = pipe.grid
@@ -225,7 +210,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     pipe = choice.first
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            image, use, cls = _image_inputs(pipe)
+            image, use, cls = task_image_inputs(pipe, "outpaint", "what the extended image shows")
             seed, randomize = seed_controls()
             directions, amount, run = _extend_inputs(choice, image, cls)
             side, times, run_pano = _panorama_inputs(choice, image, cls)

@@ -18,7 +18,7 @@ from .models import ModelChoice
 from .outpaint import decoding_before_model, decoding_radio
 from .pictures import far_note, first_native, image_input, native, result_view, use_last
 from .runner import Run, plural
-from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
+from .widgets import class_update, knob, sampling_controls, seed_controls, task_image_inputs
 
 STRATEGIES = {
     "lattice": "lattice: the original tokens spread over the bigger grid, the gaps generated",
@@ -132,17 +132,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     """The Resolution tab."""
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            image = gr.Image(
-                label="Image",
-                type="numpy",
-                image_mode="RGB",
-                sources=("upload", "clipboard"),
-                height=300,
-                elem_id="resolution-input",
-                elem_classes=["pixelated"],
-            )
-            use = gr.Button("Use last generated image", size="sm", elem_id="resolution-use-last")
-            cls = class_dropdown(choice.first, info="the image's class", elem_id="resolution-class")
+            image, use, cls = task_image_inputs(choice.first, "resolution", "the image's class")
             scale, strategy, regenerate = _resize_inputs()
             seed, randomize = seed_controls()
             controls = sampling_controls(choice.first)

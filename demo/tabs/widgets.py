@@ -73,6 +73,22 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
     )
 
 
+def task_image_inputs(pipe: Any, tab: str, class_info: str) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
+    """A task tab's input image (``<tab>-input``), its "Use last generated image" button
+    (``<tab>-use-last``) and its class picker (``<tab>-class``)."""
+    image = gr.Image(
+        label="Image",
+        type="numpy",
+        image_mode="RGB",
+        sources=("upload", "clipboard"),
+        height=300,
+        elem_id=f"{tab}-input",
+        elem_classes=["pixelated"],
+    )
+    use = gr.Button("Use last generated image", size="sm", elem_id=f"{tab}-use-last")
+    return image, use, class_dropdown(pipe, info=class_info, elem_id=f"{tab}-class")
+
+
 def class_update(pipe: Any, current: Any = None) -> dict[str, Any]:
     """A class picker's update for a switch to ``pipe``: its class names, ``current`` kept when it is
     one of them (an example chose it with the model), else the first one chosen."""
