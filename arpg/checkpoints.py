@@ -215,6 +215,7 @@ def _write_temp(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # safetensors writes 0600; weights and configs are for every user
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
     except BaseException:

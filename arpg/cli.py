@@ -53,7 +53,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--dtype",
         choices=sorted(DTYPES),
         default=None,
-        help="weights dtype for the transformer (default: as stored; bf16 for released weights on CUDA)",
+        help="weights dtype for the transformer (default: bf16 where the GPU or CPU runs it natively, else float32)",
     )
 
 
@@ -121,6 +121,16 @@ def _add_convert(sub: Any) -> None:
     s.set_defaults(func=commands.cmd_convert)
 
 
+def add_small_model_arg(p: argparse.ArgumentParser) -> None:
+    """``--model``: one of the models trained here, by name or folder (``eval`` and the task commands)."""
+    p.add_argument(
+        "--model",
+        default=None,
+        help="digits (the default: the shipped digits model), scenes (assets/models/scenes) or a folder of "
+        "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe scenes --preview DIR`",
+    )
+
+
 def _task_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
     """The flags every task command shares: the image, class, output, model and sampling."""
     s = sub.add_parser(name, help=help_)
@@ -130,11 +140,7 @@ def _task_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
     )
     s.add_argument("--out", default=f"{name}.png", help=f"the result, a PNG (default {name}.png)")
     s.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale factor of the output")
-    s.add_argument(
-        "--model",
-        default=None,
-        help="digits (default), scenes or a folder of arpg/vq/judge weights (or --weights for released ones)",
-    )
+    add_small_model_arg(s)
     add_sampling_args(s)
     add_model_args(s)
     s.set_defaults(func=task_commands.cmd_task)
@@ -198,12 +204,7 @@ def _add_train(sub: Any) -> None:
 
 def _add_eval(sub: Any) -> None:
     s = sub.add_parser("eval", help="quality table of a model with a judge (PSNR, judge, accuracy, Frechet)")
-    s.add_argument(
-        "--model",
-        default=None,
-        help="digits (the default: the shipped digits model), scenes (assets/models/scenes) or a folder of "
-        "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe scenes --preview DIR`",
-    )
+    add_small_model_arg(s)
     s.add_argument("--per-class", type=int, default=100, help="samples per class at 32 steps")
     s.add_argument(
         "--fd-per-class", type=int, default=None, help="samples per class for the other settings (default: --per-class)"

@@ -11,7 +11,8 @@ It renders and encodes the token set, times a few training steps, picks the step
 fills the budget, runs ``arpg.train.run.run_recipe`` with it, and writes the new weights to
 OUT_DIR in parts small enough to copy back (plus the loss curve and a JSON of what ran).
 Back on the development machine ``python scripts/gpu_polish.py --unpack OUT_DIR`` joins the
-parts into runs/digits/; copy the one to ship to assets/models/arpg.safetensors and set
+parts into runs/digits/; ship one as assets/models/arpg.safetensors (in bf16, as the recipe's
+``ship_bf16`` does) and set
 ``polish_steps`` in the recipe to the step count printed, so ``python -m arpg train
 --recipe digits --device cuda`` repeats the same run.
 """

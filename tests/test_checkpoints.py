@@ -326,6 +326,7 @@ def test_save_checkpoint_takes_a_state_dict_and_a_dict_config(tmp_path):
     save_checkpoint(sd, tmp_path / "bare.safetensors")  # no config, no .cfg: no JSON
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bare.safetensors", "sub"]
     assert sorted(p.name for p in path.parent.iterdir()) == ["x.json", "x.safetensors"]  # no temporary files
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in path.parent.iterdir())  # readable by every user
 
 
 def test_save_checkpoint_refuses_bad_input_before_writing(tmp_path):
