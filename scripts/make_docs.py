@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 from bench_tasks import digit_box_mask  # scripts/ is sys.path[0] when this runs as a script
+from make_samples import samples_grid
 from PIL import Image, ImageDraw
 
 from arpg import tasks
 from arpg.pipeline import Pipeline
 from arpg.train import digits as data
 from arpg.viz.animate import comparison_animation, save_animation, trace_frames
-from arpg.viz.frames import image_grid, step_heatmap
+from arpg.viz.frames import step_heatmap
 
 OUT = Path("docs/examples")
 
@@ -48,11 +49,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.shipped()
     opts16 = pipe.defaults.replace(steps=16)
-    # samples: 8 per class at 32 steps
-    rows = []
-    for c in range(10):
-        rows.extend(pipe.generate([c] * 8, pipe.defaults.replace(steps=32), seed=c).images)
-    image_grid(rows, ncols=8).save(OUT / "samples.png")
+    samples_grid(pipe, per_class=8, steps=32).save(OUT / "samples.png")
     imgs, labels = data.sample(range(4), seed=data.HELDOUT_SEED + 5, style=data.GENERATOR_STYLE)
     x, y = imgs[0], int(labels[0])
     # inpainting and editing

@@ -24,9 +24,10 @@ OMP_NUM_THREADS=1 python scripts/bench_windows.py --trials 50 --json docs/benchm
 python scripts/make_windows_examples.py
 python scripts/eval_scenes_parts.py
 if [ -f assets/models/scenes/arpg.safetensors ]; then  # once `python -m arpg train --recipe scenes` has finished
-    python -m arpg eval --model scenes --per-class 100 --steps 8,16,32,64 --no-raster --json docs/benchmarks/quality-scenes.json
+    python -m arpg eval --model scenes --per-class 100 --fd-per-class 20 --steps 8,16,32,64 --no-raster --json docs/benchmarks/quality-scenes.json
     OMP_NUM_THREADS=2 python scripts/bench_scenes.py --model scenes --json docs/benchmarks/scenes_tasks.json
     python scripts/make_windows_examples.py --model scenes
+    python scripts/make_samples.py --model scenes
 fi
 python scripts/make_docs.py
 python scripts/screenshots.py
