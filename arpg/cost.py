@@ -33,7 +33,7 @@ from PIL import Image
 from .images import working_size
 from .options import SamplingOptions
 from .schedules import token_counts
-from .task_core import decoding_for
+from .task_core import DEFAULT_DECODING, decoding_for
 from .validation import check_choice, check_int
 from .windows import pick_window, plan_windows
 
@@ -286,12 +286,15 @@ def check_request(
 ) -> Cost:
     """The one call a request handler makes before decoding: :func:`check_task_cost` for ``task`` on
     ``pipe``'s native grid, or on the grid ``image`` (an (H, W, ...) array or a PIL image) becomes,
-    with the ceiling of ``pipe``'s device (:func:`max_cost`)."""
+    with the ceiling of ``pipe``'s device (:func:`max_cost`) and, for a canvas task, ``pipe``'s decoding
+    unless ``decoding`` names one."""
     rows, factor = pipe.grid[0], pipe.factor
     grid = tuple(pipe.grid)
     if image is not None:
         width, height = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
         grid = (rows, working_size(width, height, factor, rows)[0] // factor)
+    if task in DEFAULT_DECODING:
+        params["decoding"] = decoding_for(task, params.get("decoding"), pipe.decodings)
     return check_task_cost(
         task, options, grid, batch, ceiling=max_cost(pipe.device), window=list(pipe.model.cfg.trained_sizes), **params
     )

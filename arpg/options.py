@@ -32,9 +32,22 @@ __all__ = [
     "model_defaults",
     "sidecar_section",
     "PRESET_DEFAULTS",
+    "DECODINGS",
+    "DEFAULT_DECODING",
+    "model_decodings",
 ]
 
 SCHEDULES = TOKEN_SCHEDULES  # or "k=<n>": n tokens every step
+#: How a canvas task decodes a canvas bigger than the grids a model was trained on (arpg.windows):
+#: in windows of a trained size, or the whole canvas in one call.
+DECODINGS = ("windowed", "whole")
+#: The decoding of each canvas task when neither the caller nor the model's JSON (its ``"decoding"``
+#: section, :func:`model_decodings`) names one: the measured winner on the shipped digits model
+#: (scripts/bench_windows.py, docs/benchmarks/windows.json: judge accuracy, windowed vs whole, outpaint
+#: 0.78 vs 0.46, panorama windows 0.71 vs 0.67, resize x2 lattice 0.66 vs 0.38, reencode 0.94 vs 0.58).
+#: It only matters on a canvas bigger than every grid the model was trained on: on one that fits,
+#: "windowed" is the same single decode as "whole".
+DEFAULT_DECODING = {"outpaint": "windowed", "panorama": "windowed", "resize": "windowed"}
 #: Sampling defaults of the released models by preset name (package data).
 PRESET_DEFAULTS = Path(__file__).with_name("sampling_presets.json")
 
@@ -127,8 +140,8 @@ def _preset_sections() -> dict[str, dict[str, Any]]:
     return json.loads(PRESET_DEFAULTS.read_text())["presets"]
 
 
-def sidecar_section(weights: str | Path) -> dict[str, Any]:
-    """The ``"sampling"`` section of ``<stem>.json`` beside ``weights``; ``{}`` when there is none."""
+def sidecar_section(weights: str | Path, key: str = "sampling") -> dict[str, Any]:
+    """The ``key`` section of ``<stem>.json`` beside ``weights``; ``{}`` when there is none."""
     weights = Path(weights)
     side = weights.with_suffix(".json")
     if side == weights or not side.is_file():
@@ -137,12 +150,23 @@ def sidecar_section(weights: str | Path) -> dict[str, Any]:
         data = json.loads(side.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"{side}: unreadable JSON ({str(exc).splitlines()[0]})") from None
-    section = data.get("sampling") if isinstance(data, dict) else None
+    section = data.get(key) if isinstance(data, dict) else None
     if section is None:
         return {}
     if not isinstance(section, dict):
-        raise ValueError(f'{side}: "sampling" must be an object of sampling options, got {show(section)}')
+        raise ValueError(f'{side}: "{key}" must be an object of {key} options, got {show(section)}')
     return section
+
+
+def model_decodings(weights: str | Path | None = None) -> dict[str, str]:
+    """A model's decoding per canvas task: :data:`DEFAULT_DECODING` with the ``"decoding"`` section of
+    the JSON beside ``weights`` on top (what measured best on that model, e.g. ``{"resize": "whole"}``)."""
+    side = sidecar_section(weights, "decoding") if weights is not None else {}
+    where = Path(weights).with_suffix(".json") if side else None
+    for task, decoding in side.items():
+        check_choice(f'{where}: "decoding" task', task, DEFAULT_DECODING)
+        check_choice(f'{where}: "decoding" of {task}', decoding, DECODINGS)
+    return {**DEFAULT_DECODING, **side}
 
 
 def model_defaults(cfg: ARPGConfig | None = None, weights: str | Path | None = None) -> SamplingOptions:

@@ -19,7 +19,7 @@ from .config import ARPGConfig, VQConfig
 from .devices import default_dtype, resolve_device
 from .measure.judge import load_judge
 from .model import ARPG
-from .options import SamplingOptions, model_defaults, with_overrides
+from .options import DEFAULT_DECODING, SamplingOptions, model_decodings, model_defaults, with_overrides
 from .sampling import Context, StepCallback, Trace, generate
 from .tokenizer import VQModel, from_uint8, to_uint8
 from .train import digits
@@ -110,6 +110,8 @@ class Pipeline:
 
     defaults: the model's :class:`SamplingOptions` (the ``"sampling"`` section of its JSON
     config, see :func:`arpg.options.model_defaults`); every task starts from them.
+    decodings: the canvas tasks' decoding when none is asked for, windowed or whole (the
+    ``"decoding"`` section of its JSON over :data:`~arpg.options.DEFAULT_DECODING`: what measured best).
     """
 
     model: ARPG
@@ -120,6 +122,7 @@ class Pipeline:
     defaults: SamplingOptions = field(default_factory=SamplingOptions)
     notice: str | None = None  # shown by the UI, e.g. why the released weights are not in use
     data: str | None = None  # the data set a model of this project learnt (arpg.train.data.DATASETS), else None
+    decodings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DECODING))
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -148,6 +151,7 @@ class Pipeline:
             data=data_of(d / "arpg.safetensors"),
             judge=judge,
             defaults=model_defaults(model.cfg, d / "arpg.safetensors"),
+            decodings=model_decodings(d / "arpg.safetensors"),
         )
 
     @classmethod
@@ -171,7 +175,8 @@ class Pipeline:
         model = load_fast(weights, device, dtype)
         vq = load_vq(tokenizer, device=device)
         names = class_names(model.cfg.num_classes, weights)
-        return cls(model, vq, names, name=Path(weights).stem, defaults=model_defaults(model.cfg, weights))
+        defaults = model_defaults(model.cfg, weights)
+        return cls(model, vq, names, name=Path(weights).stem, defaults=defaults, decodings=model_decodings(weights))
 
     @classmethod
     def random(cls, arpg: str = "ARPG-tiny", vq: str = "VQ-tiny", seed: int = 0) -> Pipeline:

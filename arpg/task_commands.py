@@ -18,7 +18,7 @@ from PIL import Image
 from . import tasks
 from .commands import load_pipeline, sampling_options
 from .pipeline import Pipeline
-from .task_core import DEFAULT_DECODING, TaskResult
+from .task_core import DEFAULT_DECODING, TaskResult, decoding_for
 from .validation import check_int, check_seed
 
 SIDES = ("left", "right", "top", "bottom")
@@ -78,6 +78,6 @@ def cmd_task(a: argparse.Namespace) -> int:
     if a.command != "panorama":  # a panorama's result holds its last round only: its size says it all
         made += f", {int((~res.known).sum())} new tokens in {res.trace.forward_passes} steps"
     if a.command in DEFAULT_DECODING:
-        made += f", {a.decoding or DEFAULT_DECODING[a.command]} decoding"
+        made += f", {decoding_for(a.command, a.decoding, pipe.decodings)} decoding"
     print(f"wrote {a.out} ({made}, seed {res.seed})" + (f"; note: {res.note}" if res.note else ""))
     return 0

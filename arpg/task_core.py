@@ -8,6 +8,7 @@ cells of the image's own grid. :mod:`arpg.tasks` re-exports all of it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,17 +18,10 @@ import torch.nn.functional as F
 
 from . import masks
 from .images import ImageSource, mask_to_array, prepare_image
-from .options import SamplingOptions, with_overrides
+from .options import DEFAULT_DECODING, SamplingOptions, with_overrides
 from .sampling import Context, StepCallback, Trace
 from .validation import check_choice, check_int, check_number, check_seed
 from .windows import DECODINGS
-
-#: The decoding each task uses when none is asked for (see :func:`decoding_for`): the measured winner on the
-#: shipped model (scripts/bench_windows.py, docs/benchmarks/windows.json: judge accuracy, windowed vs whole,
-#: outpaint 0.78 vs 0.46, panorama windows 0.71 vs 0.67, resize x2 lattice 0.66 vs 0.38, reencode 0.94 vs 0.58).
-#: It only matters on a canvas bigger than every grid the model was trained on: on one that fits, "windowed" is
-#: the same single decode as "whole", so one default serves every model.
-DEFAULT_DECODING = {"outpaint": "windowed", "panorama": "windowed", "resize": "windowed"}
 
 
 @dataclass
@@ -81,11 +75,13 @@ def _join(*notes: str | None) -> str | None:
     return "; ".join(n for n in notes if n) or None
 
 
-def decoding_for(task: str, decoding: str | None = None) -> str:
-    """``decoding`` checked against :data:`arpg.windows.DECODINGS`; None: ``task``'s default
-    (:data:`DEFAULT_DECODING`)."""
+def decoding_for(task: str, decoding: str | None = None, defaults: Mapping[str, str] | None = None) -> str:
+    """``decoding`` checked against :data:`arpg.windows.DECODINGS`; None: ``task``'s entry of
+    ``defaults`` (a model's, :attr:`arpg.pipeline.Pipeline.decodings`), else of :data:`DEFAULT_DECODING`."""
     task = check_choice("task", task, DEFAULT_DECODING)
-    return DEFAULT_DECODING[task] if decoding is None else check_choice("decoding", decoding, DECODINGS)
+    if decoding is not None:
+        return check_choice("decoding", decoding, DECODINGS)
+    return (defaults or DEFAULT_DECODING)[task]
 
 
 def place(tokens: torch.Tensor, left: int, right: int, top: int, bottom: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -111,11 +111,12 @@ def outpaint(
     the original tokens as context.
 
     decoding: "whole" (the larger grid in one decode, RoPE built for that grid), "windowed" (in
-    windows of a trained size, see :mod:`arpg.windows`) or None for :data:`DEFAULT_DECODING`;
+    windows of a trained size, see :mod:`arpg.windows`) or None for the model's (``pipe.decodings``:
+    :data:`DEFAULT_DECODING` unless its JSON names another);
     window: the windows' size (None: the model's trained sizes). options / overrides: as in :func:`inpaint`.
     """
     options = with_overrides(options, overrides, pipe.defaults)
-    decoding = decoding_for("outpaint", decoding)
+    decoding = decoding_for("outpaint", decoding, pipe.decodings)
     ext = {"left": left, "right": right, "top": top, "bottom": bottom}
     for k, v in ext.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -180,13 +181,13 @@ def panorama(
     decoding: "whole": each round re-encodes the last columns of the image so far (pixels) and decodes
     one grid; "windowed": the rounds continue the canvas's own tokens (nothing re-encoded), each round
     one window of a trained size (across the growing side too, in windows, when the image is wider than
-    the trained grids); None: :data:`DEFAULT_DECODING`. window: as in :func:`outpaint`.
+    the trained grids); None: the model's (``pipe.decodings``). window: as in :func:`outpaint`.
     options / overrides: as in :func:`inpaint`. on_round: called after every round with the
     image so far (a TaskResult like the final one: the image so far, the round's grid's tokens,
     context and trace). ``times=1`` returns the input, with a note.
     """
     options = with_overrides(options, overrides, pipe.defaults)
-    decoding = decoding_for("panorama", decoding)
+    decoding = decoding_for("panorama", decoding, pipe.decodings)
     if side not in ("left", "right", "top", "bottom"):
         raise ValueError(f"side must be left, right, top or bottom, got {side!r}")
     if isinstance(times, bool) or not isinstance(times, (int, np.integer)) or not 1 <= times <= 8:
@@ -325,7 +326,7 @@ def resize(
     decoding / window: as in :func:`outpaint`. options / overrides: as in :func:`inpaint`.
     """
     options = with_overrides(options, overrides, pipe.defaults)
-    decoding = decoding_for("resize", decoding)
+    decoding = decoding_for("resize", decoding, pipe.decodings)
     if strategy not in RESIZE_STRATEGIES:
         raise ValueError(f"strategy must be one of {RESIZE_STRATEGIES}, got {strategy!r}")
     scale = check_number("scale", scale, 1.0, 4.0)

@@ -24,14 +24,11 @@ import torch
 
 from .config import ARPGConfig
 from .model import ARPG
-from .options import SamplingOptions, with_overrides
+from .options import DECODINGS, SamplingOptions, with_overrides
 from .orders import check_permutation
 from .pipeline import Output
 from .sampling import Context, GenerationResult, StepCallback, Trace, check_options, generate
 from .validation import check_choice, check_int, check_seed, show
-
-#: How a task decodes a canvas: in windows of a trained size, or the whole canvas in one call.
-DECODINGS = ("windowed", "whole")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,11 +224,15 @@ def test_the_handlers_check_the_cost_first(pipe: Pipeline, asked: list, monkeypa
     assert asked == []
 
 
-def test_the_radio_offers_both_on_the_default(choice: Any) -> None:
+def test_the_radio_offers_both_on_the_models_decoding(choice: Any, pipe: Pipeline) -> None:
     import gradio as gr
 
     from demo.tabs.outpaint import decoding_radio
 
-    radio = decoding_radio("resize")
+    with gr.Blocks():
+        radio = decoding_radio(choice, "resize")
     assert isinstance(radio, gr.Radio) and [c[0] for c in radio.choices] == list(DECODINGS)
-    assert radio.value == tasks.DEFAULT_DECODING["resize"] and radio.label == "Decoding"
+    assert radio.value == tasks.DEFAULT_DECODING["resize"] == pipe.decodings["resize"] and radio.label == "Decoding"
+    (follower,) = [f for f in choice.followers if radio in f.components]
+    other = replace(pipe, decodings={**pipe.decodings, "resize": "whole"})  # a model whose JSON says whole
+    assert follower.update(other)[0]["value"] == "whole" and follower.update(pipe)[0]["value"] == "windowed"

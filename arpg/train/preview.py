@@ -47,8 +47,7 @@ def pack_preview(
     cfg = arpg_config(r, VQConfig.from_name(r.vq).downsample)
     model = ARPG(cfg)
     model.load_state_dict(weights)
-    meta = {**cfg.to_dict(), "data": r.data, "sampling": dict(r.sampling), "preview": where}
-    save_checkpoint(model, out / "arpg.safetensors", meta)
+    save_checkpoint(model, out / "arpg.safetensors", {**r.arpg_meta(cfg), "preview": where})
     for part in ("vq", "judge"):
         for suffix in (".safetensors", ".json"):
             src = shipped / f"{part}{suffix}"

@@ -8,10 +8,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..options import DECODINGS, DEFAULT_DECODING
+from ..validation import check_choice
 from .data import SQUARE, CanvasSpec, check_style, dataset
 from .digits import GENERATOR_STYLE
+
+if TYPE_CHECKING:
+    from ..config import ARPGConfig
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ class Recipe:
     sampling: dict[str, Any] = field(
         default_factory=lambda: {"steps": 32, "cfg_scale": 3.0, "cfg_schedule": "constant"}
     )
+    # The canvas tasks' decoding where the trained model measured another one best than
+    # arpg.options.DEFAULT_DECODING: the "decoding" section of arpg.json (e.g. {"resize": "whole"}).
+    decoding: dict[str, str] = field(default_factory=dict)
+
+    def arpg_meta(self, cfg: ARPGConfig) -> dict[str, Any]:
+        """The JSON config written beside the ARPG weights: the architecture, data set, sampling
+        defaults and (when the recipe names any) the canvas tasks' decoding."""
+        meta = {**cfg.to_dict(), "data": self.data, "sampling": dict(self.sampling)}
+        return meta | ({"decoding": dict(self.decoding)} if self.decoding else {})
 
     def __post_init__(self) -> None:
         dataset(self.data)
@@ -70,6 +84,9 @@ class Recipe:
             check_style(self.data, self.focus_style)
         if not self.canvases or not self.vq_canvases:
             raise ValueError("a recipe needs at least one canvas for the tokenizer and one for the ARPG model")
+        for task, decoding in self.decoding.items():
+            check_choice("recipe decoding task", task, DEFAULT_DECODING)
+            check_choice(f"recipe decoding of {task}", decoding, DECODINGS)
 
 
 # The scenes model's canvases: the whole height of a scene, 64 px (16 tokens) high and 1, 1.5 and 2

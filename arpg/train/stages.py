@@ -218,7 +218,7 @@ def _stop_arpg(r: Recipe, st: Stage, steps: int, cfg: ARPGConfig, run_dir: Path,
     save_checkpoint(
         st.ema if st.ema is not None else st.model,
         latest,
-        {**cfg.to_dict(), "data": r.data, "sampling": dict(r.sampling)},
+        r.arpg_meta(cfg),
     )
     _stopped(st, steps)
     log.warning("the weights so far are in %s", latest)
@@ -269,7 +269,7 @@ def train_arpg(
     shipped = {
         k: v.to(torch.bfloat16) if r.ship_bf16 and v.is_floating_point() else v for k, v in model.state_dict().items()
     }
-    save_checkpoint(shipped, out / "arpg.safetensors", {**cfg.to_dict(), "data": r.data, "sampling": dict(r.sampling)})
+    save_checkpoint(shipped, out / "arpg.safetensors", r.arpg_meta(cfg))
     plot_arpg(r, run_dir, plots / "arpg_loss.png")
     return model.eval()
 

@@ -39,10 +39,17 @@ def checked_directions(directions: list[str] | None) -> list[str]:
     return directions
 
 
-def decoding_radio(task: str) -> gr.Radio:
-    """The "Decoding" choice of a canvas task (:data:`arpg.windows.DECODINGS`), on ``task``'s default
-    (:data:`arpg.tasks.DEFAULT_DECODING`, the same for every model: see :func:`arpg.tasks.decoding_for`)."""
-    return gr.Radio(list(DECODINGS), value=tasks.decoding_for(task), label="Decoding", info=DECODING_INFO)
+def decoding_radio(choice: ModelChoice, task: str) -> gr.Radio:
+    """The "Decoding" choice of a canvas task (:data:`arpg.windows.DECODINGS`), on the session model's
+    decoding for ``task`` (what measured best on it, :attr:`arpg.pipeline.Pipeline.decodings`), set again
+    when the model changes."""
+
+    def value(pipe: Any) -> str:
+        return tasks.decoding_for(task, None, pipe.decodings)
+
+    radio = gr.Radio(list(DECODINGS), value=value(choice.first), label="Decoding", info=DECODING_INFO)
+    choice.follow([radio], lambda pipe: [gr.update(value=value(pipe))])
+    return radio
 
 
 def decoding_before_model(callback: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
@@ -216,7 +223,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             side, times, run_pano = _panorama_inputs(choice, image, cls)
             controls = sampling_controls(pipe)
             with gr.Accordion("Canvas decoding", open=False):
-                decoding = decoding_radio("outpaint")
+                decoding = decoding_radio(choice, "outpaint")
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("outpaint", INTRO)
             if choice.scenes_name is None:  # else the scene examples, in the Extend and Panorama tabs

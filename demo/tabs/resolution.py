@@ -137,7 +137,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             seed, randomize = seed_controls()
             controls = sampling_controls(choice.first)
             with gr.Accordion("Canvas decoding", open=False):
-                decoding = decoding_radio("resize")
+                decoding = decoding_radio(choice, "resize")
             run = gr.Button("Change resolution", variant="primary", elem_id="resolution-btn")
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("resolution", INTRO, "Bigger image", 520)
