@@ -105,13 +105,15 @@ def open_tab(page: Any, tab: str) -> None:
 
 
 def pick_example(page: Any, tab: str) -> bool:
-    """Click the first example of the visible tab; False when the model has none."""
-    rows = page.locator(f"#{tab}-examples table tr")
-    if rows.count() < 2:  # header only, or no examples
-        return False
-    rows.nth(1).click()
-    page.wait_for_timeout(1500)
-    return True
+    """Click the first example of the visible tab: a scene's when the app offers the scenes model (the
+    click switches to it), else the digits'; False when there is none."""
+    for box in (f"{tab}-scene-examples", f"{tab}-examples"):
+        rows = page.locator(f"#{box} table tr")
+        if rows.count() >= 2:  # a header and at least one example
+            rows.nth(1).click()
+            page.wait_for_timeout(3000)  # the example's load, then the model switch it asks for
+            return True
+    return False
 
 
 def paint_stroke(page: Any, elem_id: str) -> None:

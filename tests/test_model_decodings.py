@@ -96,3 +96,17 @@ def test_a_recipes_decoding_goes_into_the_json_it_writes() -> None:
         replace(r, decoding={"resize": "tiles"})
     with pytest.raises(ValueError, match="recipe decoding task must be one of"):
         replace(r, decoding={"inpaint": "whole"})
+
+
+def test_the_shipped_scenes_model_decodes_as_it_measured_best() -> None:
+    """The scenes model's JSON names the winners of scripts/bench_scenes.py (docs/benchmarks/
+    scenes_tasks.json), task by task and for both resize strategies, and so does its recipe."""
+    from arpg.pipeline import SCENES_DIR
+    from arpg.train.recipes import RECIPES
+
+    measured = json.loads((Path(__file__).resolve().parents[1] / "docs/benchmarks/scenes_tasks.json").read_text())
+    assert measured["model"] == "shipped scenes model" and measured["settings"]["trials"]["resize"] >= 40
+    decodings = model_decodings(SCENES_DIR / "arpg.safetensors")
+    for name, rows in measured["tasks"].items():
+        assert rows["winner"] == decodings[name.split()[0]], name
+    assert {**DEFAULT_DECODING, **RECIPES["scenes"].decoding} == decodings
