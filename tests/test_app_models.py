@@ -46,6 +46,7 @@ def switched(choice: Any, name: str) -> tuple[str, list[tuple[Any, Any]], list[t
     return line, list(zip(components, values)), calls
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_switching_the_model_updates_classes_defaults_ranges_and_examples(choice: Any) -> None:
     import gradio as gr
 

@@ -66,6 +66,7 @@ def test_scores(bench: ModuleType) -> None:
         bench.parse_region("grow")
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_a_short_run_writes_every_part(bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two digits through every part on the shipped model; a second run of one part keeps the others."""
     out = tmp_path / "tasks.json"

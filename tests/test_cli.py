@@ -142,6 +142,7 @@ def test_order_help_names_every_order(command, capsys):
 
 
 # -- bench ------------------------------------------------------------------------------------------
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_bench_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert (

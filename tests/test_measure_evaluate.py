@@ -21,6 +21,7 @@ from arpg.viz.plots import orders_figure
 from tests.test_scenes_tasks import tiny_scenes_folder
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_order_table_rows_and_figure(monkeypatch):
     real_reference = evaluate.reference_features
     monkeypatch.setattr(evaluate, "reference_features", lambda pipe: real_reference(pipe, n=200))  # not 2,000: fast

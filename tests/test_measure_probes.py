@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from arpg.measure.probes import machine_info, machine_string, matmul_peak_gflops
@@ -19,6 +20,7 @@ print(pm.method.startswith("RSS"), pm.baseline, pm.peak, pm.delta)
 """
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_peak_memory_sees_an_allocation():
     # A fresh process: in a long test session the allocator may hand back pages an earlier test
     # freed but the process kept, which the resident set size (rightly) does not count again.

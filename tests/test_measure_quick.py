@@ -86,6 +86,7 @@ def test_jobs_measure_quality_only_with_a_judge(judged: Pipeline) -> None:
     assert {j.kind for j in quick.jobs(bare, quick.QuickPlan((4,), (1,)))} == {"timing"}
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_run_quick_reports_quality_per_step_and_order(judged: Pipeline) -> None:
     plan = quick.QuickPlan.checked(16, [2, 4], [2], raster=True, orders=["confidence"], per_class=2)
     seen = []

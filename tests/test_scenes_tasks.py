@@ -98,6 +98,7 @@ def test_held_out_scenes_are_their_own() -> None:
     assert np.array_equal(st.heldout("outpaint", 5)[1], a[1][:5])  # a prefix: more trials add scenes
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_frechet_real_against_real_is_small_and_noise_is_large() -> None:
     judge = SimpleNamespace(judge=load_judge(SCENES_DIR / "judge.safetensors"))
     labels, seeds = st.heldout("outpaint", 40)

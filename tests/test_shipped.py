@@ -35,6 +35,7 @@ def test_all_shipped_weights_together_fit_64_mb():
     assert total <= 64 * 10**6, f"shipped weights take {total / 1e6:.1f} MB; store bf16 or shrink a model"
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_generates_recognisable_digits(pipe):
     labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     out = pipe.generate(labels, seed=0, steps=32)
@@ -59,6 +60,7 @@ def test_tokenizer_round_trip(pipe, style):
     assert 10 * np.log10(255**2 / mse) > 22
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_inpaint_same_class_few_trials(pipe):
     imgs, labels = data.sample(range(6), seed=data.HELDOUT_SEED + 21, style=data.GENERATOR_STYLE)
     m = np.zeros((64, 64), bool)

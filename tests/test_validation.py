@@ -331,6 +331,7 @@ def test_inpaint_keeps_context_tokens_and_pixels(
     seed=seeds_ok,
     opts=sampling_options(),
 )
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_outpaint_grows_by_whole_cells_and_keeps_the_input(
     pipe: Pipeline, image: Any, sides: tuple, label: int, seed: int, opts: dict
 ) -> None:
@@ -358,6 +359,7 @@ def test_outpaint_grows_by_whole_cells_and_keeps_the_input(
     seed=seeds_ok,
     steps=st.integers(1, 8),
 )
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_panorama_is_times_as_long_and_keeps_the_input(
     pipe: Pipeline, image: Any, times: int, side: str, label: int, seed: int, steps: int
 ) -> None:
@@ -382,6 +384,7 @@ def test_panorama_is_times_as_long_and_keeps_the_input(
     seed=seeds_ok,
     steps=st.integers(1, 16),
 )
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 def test_resize_gives_the_scaled_grid_and_keeps_context(
     pipe: Pipeline, image: Any, scale: float, strategy: str, regenerate: float, label: int, seed: int, steps: int
 ) -> None:
@@ -402,6 +405,7 @@ def test_resize_gives_the_scaled_grid_and_keeps_context(
     assert torch.equal(res.tokens[known], grid[known])  # context preserved, token-exact
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 @PROPS
 @given(labels=st.lists(st.integers(0, C), min_size=1, max_size=3), seed=seeds_ok, opts=sampling_options())
 def test_generate_gives_images_of_the_promised_shape_reproducibly(
@@ -429,6 +433,7 @@ def contexts(draw: st.DrawFn) -> tuple[int, int, torch.Tensor, torch.Tensor]:
     return rows, cols, torch.tensor(tokens).view(rows, cols), torch.tensor(known).view(rows, cols)
 
 
+@pytest.mark.slow  # over a second: the fast tier stays under a minute
 @PROPS
 @given(ctx=contexts(), labels=st.lists(labels_ok, min_size=1, max_size=3), seed=seeds_ok, data=st.data())
 def test_context_tokens_come_back_unchanged_on_any_grid(

@@ -1,4 +1,4 @@
-"""Fast tests of arpg.viz.compare: timed decodes racing on one clock, their frames, GIF/MP4 files,
+"""Tests of arpg.viz.compare: timed decodes racing on one clock, their frames, GIF/MP4 files,
 and ``arpg animate --compare``."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from arpg.viz import compare as C
 from arpg.viz.frames import mask_unknown
 from arpg.viz.timeline import completion_frames, panel_states
 from tests.test_viz_animate import COLS, ROWS, FakePipe
+
+pytestmark = pytest.mark.slow  # GIF and MP4 encoding: seconds
 
 N = ROWS * COLS  # 6 cells: raster and random decode in 6 steps, ARPG in 2
 STEP_S = 0.01  # each fake step takes 10 ms of the fake clock
