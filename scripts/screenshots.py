@@ -32,7 +32,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TABS = ("generate", "inpaint", "outpaint", "resolution", "visualize", "tradeoffs")
+# In the order they are captured: Outpaint's and Resolution's scene examples switch the session to the
+# scenes model (when it ships), so the tabs shown on the first model come first.
+TABS = ("generate", "inpaint", "visualize", "tradeoffs", "outpaint", "resolution")
 SCREENS = (*TABS, "model")  # "model": the header's Model dropdown, open
 TAB_LABELS = {
     "generate": "Generate",
