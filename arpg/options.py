@@ -34,6 +34,7 @@ __all__ = [
     "PRESET_DEFAULTS",
     "DECODINGS",
     "DEFAULT_DECODING",
+    "check_decodings",
     "model_decodings",
 ]
 
@@ -158,14 +159,21 @@ def sidecar_section(weights: str | Path, key: str = "sampling") -> dict[str, Any
     return section
 
 
+def check_decodings(section: Mapping[str, Any], name: str) -> dict[str, str]:
+    """``section`` ({task: decoding}, e.g. ``{"resize": "whole"}``) if every task is a canvas task of
+    :data:`DEFAULT_DECODING` and every decoding one of :data:`DECODINGS`; ``name`` starts the message."""
+    for task, decoding in section.items():
+        check_choice(f"{name} task", task, DEFAULT_DECODING)
+        check_choice(f"{name} of {task}", decoding, DECODINGS)
+    return dict(section)
+
+
 def model_decodings(weights: str | Path | None = None) -> dict[str, str]:
     """A model's decoding per canvas task: :data:`DEFAULT_DECODING` with the ``"decoding"`` section of
     the JSON beside ``weights`` on top (what measured best on that model, e.g. ``{"resize": "whole"}``)."""
     side = sidecar_section(weights, "decoding") if weights is not None else {}
-    where = Path(weights).with_suffix(".json") if side else None
-    for task, decoding in side.items():
-        check_choice(f'{where}: "decoding" task', task, DEFAULT_DECODING)
-        check_choice(f'{where}: "decoding" of {task}', decoding, DECODINGS)
+    if side:
+        check_decodings(side, f'{Path(weights).with_suffix(".json")}: "decoding"')
     return {**DEFAULT_DECODING, **side}
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..options import DECODINGS, DEFAULT_DECODING
-from ..validation import check_choice
+from ..options import check_decodings
 from .data import SQUARE, CanvasSpec, check_style, dataset
 from .digits import GENERATOR_STYLE
 
@@ -84,9 +83,7 @@ class Recipe:
             check_style(self.data, self.focus_style)
         if not self.canvases or not self.vq_canvases:
             raise ValueError("a recipe needs at least one canvas for the tokenizer and one for the ARPG model")
-        for task, decoding in self.decoding.items():
-            check_choice("recipe decoding task", task, DEFAULT_DECODING)
-            check_choice(f"recipe decoding of {task}", decoding, DECODINGS)
+        check_decodings(self.decoding, "recipe decoding")
 
 
 # The scenes model's canvases: the whole height of a scene, 64 px (16 tokens) high and 1, 1.5 and 2
