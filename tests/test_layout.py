@@ -1,4 +1,4 @@
-"""The shape of the code: the library never imports the app; small files, short functions."""
+"""The shape of the code: the library never imports the app; files with one job, short functions."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = sorted((ROOT / "arpg").rglob("*.py"))
 APP = sorted((ROOT / "demo").rglob("*.py")) + [ROOT / "app.py"]
-MAX_FILE_LINES = 400
+# A file over this many lines is a prompt to ask whether it has two jobs, not a failure: it is
+# listed (pytest -rP shows it), never split only to meet the number.
+LOOK_AT_FILE_LINES = 500
+# Past this, no file in this project has had a single job: that one fails.
+MAX_FILE_LINES = 800
 MAX_FUNCTION_LINES = 60
 
 
@@ -46,10 +50,15 @@ def test_importing_every_library_module_loads_no_app_module() -> None:
     assert out.stdout.strip() == "", f"importing arpg loaded: {out.stdout.strip()}"
 
 
-@pytest.mark.parametrize("path", LIBRARY + APP, ids=lambda p: str(p.relative_to(ROOT)))
-def test_files_are_small(path: Path) -> None:
-    n = len(path.read_text().splitlines())
-    assert n <= MAX_FILE_LINES, f"{path.relative_to(ROOT)} has {n} lines (at most {MAX_FILE_LINES})"
+def test_long_files_are_listed_to_look_at() -> None:
+    long = [
+        f"{p.relative_to(ROOT)} ({n} lines)"
+        for p in LIBRARY + APP
+        if (n := len(p.read_text().splitlines())) > LOOK_AT_FILE_LINES
+    ]
+    print("files over", LOOK_AT_FILE_LINES, "lines, to look at for a second job:", ", ".join(long) or "none")
+    too_long = [p for p in LIBRARY + APP if len(p.read_text().splitlines()) > MAX_FILE_LINES]
+    assert not too_long, f"files over {MAX_FILE_LINES} lines (split them by job): {too_long}"
 
 
 def test_functions_are_short() -> None:
