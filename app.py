@@ -12,6 +12,9 @@ The scenes model is ``assets/models/scenes`` once its weights exist; ``--scenes 
 ``$ARPG_SCENES``) offers another folder instead, e.g. a preview packed mid-training
 (``python -m arpg train --recipe scenes --preview DIR``); a named folder that is missing or lacks
 the weights stops the app at start-up with one line saying so (exit status 2).
+
+The endpoints are also MCP tools at ``/gradio_api/mcp/`` (``demo/mcp_tools.py``); ``--no-mcp`` (or
+``GRADIO_MCP_SERVER=false``) turns them off.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    p.add_argument(
+        "--no-mcp",
+        action="store_true",
+        help="do not serve the endpoints as MCP tools at /gradio_api/mcp/ (also: GRADIO_MCP_SERVER=false)",
+    )
     return p.parse_args(argv)
 
 
@@ -60,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     server.prepare_process()  # before gradio is imported: one temp folder, removed on SIGTERM/SIGINT/exit
     from arpg.hub import env_choice
     from arpg.store import ENV_SCENES
+    from demo.mcp_tools import launch_kwargs, mcp_enabled
     from demo.ui import build_demo, launch_options, model_store
 
     weights, tokenizer = env_choice(args.weights, args.tokenizer)
@@ -70,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"app.py: error: {source}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     demo = build_demo(store)
-    demo.launch(**launch_options(server_name=args.host, server_port=args.port, share=args.share))
+    options = launch_options(server_name=args.host, server_port=args.port, share=args.share)
+    demo.launch(**launch_kwargs(demo, options, mcp_enabled(args.no_mcp)))
 
 
 if __name__ == "__main__":

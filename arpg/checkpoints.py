@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 
 from .config import ARPGConfig, VQConfig
 from .model import ARPG
+from .sidecar import read_sidecar, sidecar_path
 from .state_dicts import (
     CheckpointError,
     PathLike,
@@ -94,14 +95,12 @@ def load_into(
 
 def _read_sidecar(path: Path, family: str) -> ARPGConfig | VQConfig | None:
     """Config from ``<stem>.json`` next to ``path`` if it is one of ours."""
-    side = path.with_suffix(".json")
-    if side == path or not side.is_file():
-        return None
+    side = sidecar_path(path)
     try:
-        d = json.loads(side.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{side}: unreadable config sidecar ({first_line(exc)})") from None
-    if not isinstance(d, dict) or "family" not in d:
+        d = read_sidecar(path)
+    except ValueError as exc:
+        raise CheckpointError(first_line(exc)) from None
+    if "family" not in d:
         logger.debug("%s has no 'family' entry; not a config sidecar, ignored", side)
         return None
     if d["family"] != family:

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import commands, task_commands
 from .config import ARPG_PRESETS
-from .masks import EDIT_REGIONS
+from .masks import EDIT_REGION, EDIT_REGIONS
 from .measure.probes import DTYPES
 from .measure.runner import DEFAULT_STEPS
 from .options import SAMPLER_ORDERS, SCHEDULES
@@ -23,6 +23,8 @@ from .orders import ORDER_NAMES
 from .sampling import METHODS
 from .schedules import CFG_SCHEDULES
 from .tasks import RESIZE_STRATEGIES
+from .train.run import STAGES
+from .validation import short_message
 from .windows import DECODINGS
 
 
@@ -39,15 +41,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- shared argument groups -------------------------------------------------------------------
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--tokenizer``, ``--device``, ``--dtype``."""
-    g = p.add_argument_group("model")
+def add_model_args(p: argparse.ArgumentParser, small_models: bool = True) -> None:
+    """The model flags every sampling command takes: ``--model`` (a model trained here, by name or
+    folder) or ``--weights``/``--tokenizer`` (any checkpoint), and ``--device``, ``--dtype``.
+
+    small_models: False leaves out ``--model`` (``bench`` has its own, for presets with random weights)."""
+    g = p.add_argument_group("model (--model or --weights/--tokenizer; default: the shipped digits model)")
+    if small_models:
+        g.add_argument(
+            "--model",
+            default=None,
+            help="a model trained here: digits (the default), scenes (assets/models/scenes) or a folder of "
+            "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe scenes --preview DIR`",
+        )
     g.add_argument(
         "--weights",
-        help="ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
-        "ARPG-L / ARPG-XL / ARPG-XXL (default: the shipped digits model)",
+        help="instead of --model, an ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
+        "ARPG-L / ARPG-XL / ARPG-XXL",
     )
-    g.add_argument("--tokenizer", help="VQ tokenizer, same forms (default with --weights: LlamaGen VQ-16)")
+    g.add_argument("--tokenizer", help="VQ tokenizer for --weights, same forms (default: LlamaGen VQ-16)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     g.add_argument(
         "--dtype",
@@ -121,16 +133,6 @@ def _add_convert(sub: Any) -> None:
     s.set_defaults(func=commands.cmd_convert)
 
 
-def add_small_model_arg(p: argparse.ArgumentParser) -> None:
-    """``--model``: one of the models trained here, by name or folder (``eval`` and the task commands)."""
-    p.add_argument(
-        "--model",
-        default=None,
-        help="digits (the default: the shipped digits model), scenes (assets/models/scenes) or a folder of "
-        "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe scenes --preview DIR`",
-    )
-
-
 def _task_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
     """The flags every task command shares: the image, class, output, model and sampling."""
     s = sub.add_parser(name, help=help_)
@@ -140,7 +142,6 @@ def _task_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
     )
     s.add_argument("--out", default=f"{name}.png", help=f"the result, a PNG (default {name}.png)")
     s.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale factor of the output")
-    add_small_model_arg(s)
     add_sampling_args(s)
     add_model_args(s)
     s.set_defaults(func=task_commands.cmd_task)
@@ -172,7 +173,13 @@ def _add_tasks(sub: Any) -> None:
     _add_decoding(s)
     s = _task_parser(sub, "inpaint", "regenerate the masked part of an image (another class: an edit)")
     s.add_argument("--mask", required=True, help="mask image: white (or opaque, with alpha) is regenerated")
-    s.add_argument("--region", choices=EDIT_REGIONS, default="painted", help="how the painted mask grows first")
+    s.add_argument(
+        "--region",
+        choices=EDIT_REGIONS,
+        default=None,
+        help=f"how the painted mask grows first (default: as painted, or {EDIT_REGION} when the model's judge "
+        "reads another class in the image than --class: an edit, as in the app)",
+    )
     s.add_argument(
         "--no-blend", action="store_true", help="keep the decoded pixels as they are (no colour-matched paste)"
     )
@@ -181,9 +188,13 @@ def _add_tasks(sub: Any) -> None:
 def _add_train(sub: Any) -> None:
     s = sub.add_parser("train", help="train the shipped tokenizer, model and judge")
     s.add_argument("--recipe", default="digits")
-    s.add_argument("--out", default=None, help="where the weights go (default: the recipe's folder)")
+    s.add_argument(
+        "--out", default=None, help="where the weights go (default: the recipe's, under assets/models/: said first)"
+    )
     s.add_argument("--run-dir", default=None, help="resumable checkpoints (default runs/<recipe>)")
-    s.add_argument("--plots", default=None, help="loss plots (default: the recipe's folder)")
+    s.add_argument(
+        "--plots", default=None, help="loss plots (default: the recipe's, under docs/training/: said before training)"
+    )
     s.add_argument(
         "--max-minutes",
         type=float,
@@ -193,6 +204,13 @@ def _add_train(sub: Any) -> None:
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--device", default="cpu", help="where the ARPG phases run, e.g. cuda (default cpu)")
     s.add_argument("--workers", type=int, default=None, help="processes rendering training images")
+    s.add_argument(
+        "--stage",
+        choices=STAGES,
+        default="all",
+        help="vq-decoder: only sharpen the decoder of the tokenizer in --out (tokens unchanged), into "
+        "<run-dir>/vq_decoder/",
+    )
     s.add_argument(
         "--preview",
         default=None,
@@ -204,7 +222,6 @@ def _add_train(sub: Any) -> None:
 
 def _add_eval(sub: Any) -> None:
     s = sub.add_parser("eval", help="quality table of a model with a judge (PSNR, judge, accuracy, Frechet)")
-    add_small_model_arg(s)
     s.add_argument("--per-class", type=int, default=100, help="samples per class at 32 steps")
     s.add_argument(
         "--fd-per-class", type=int, default=None, help="samples per class for the other settings (default: --per-class)"
@@ -214,8 +231,8 @@ def _add_eval(sub: Any) -> None:
     s.add_argument(
         "--json",
         default=None,
-        help="write the numbers here (default: docs/benchmarks/quality.json for digits, quality-scenes.json "
-        "for scenes, none for a folder; '' writes none)",
+        help="write the numbers here (default: none); the committed tables are docs/benchmarks/quality.json "
+        "(digits) and quality-scenes.json (scenes): give that path to update one",
     )
     add_model_args(s)
     s.set_defaults(func=commands.cmd_eval)
@@ -265,7 +282,7 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--plot", default=None, help="write the trade-off figure here (PNG)")
-    add_model_args(p)
+    add_model_args(p, small_models=False)
     p.set_defaults(func=commands.cmd_bench)
 
 
@@ -315,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {short_message(message)}", file=sys.stderr)
     return 2
 
 
@@ -329,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return a.func(a) or 0
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        return _fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return _fail(str(e) or type(e).__name__)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -31,14 +31,13 @@ from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
 from .pipeline import SCENES_DIR, SHIPPED_DIR, Pipeline
 from .sample_many import parse_classes, sample_many
 from .train.preview import pack_preview
+from .train.recipes import RECIPES
 from .train.run import run_recipe
 from .validation import MAX_SEED, check_choice, check_int, check_number
 from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
 from .viz.frames import image_grid
 from .viz.plots import orders_figure, tradeoff_figure
 
-#: Where ``eval`` writes the digits model's numbers (the scenes model's: ``quality-scenes.json`` beside it).
-EVAL_JSON = "docs/benchmarks/quality.json"
 #: Steps of ``animate`` when ``--steps`` is not given: one frame per step, so fewer than sampling's.
 ANIMATE_STEPS = 16
 
@@ -70,9 +69,9 @@ def model_pipeline(model: str, device: str | None = None, dtype: torch.dtype | N
 
 
 def load_pipeline(a: argparse.Namespace, model: str | None = None) -> Pipeline:
-    """The pipeline of ``--weights``/``--tokenizer`` (a path, ``hf://org/repo/file`` or ``ARPG-L``/``-XL``/
-    ``-XXL``; the tokenizer defaults to LlamaGen's VQ-16), or ``model`` (``eval --model``: see
-    :func:`model_pipeline`), or the shipped model when none is given."""
+    """The pipeline the model flags of :func:`arpg.cli.add_model_args` name: ``--weights``/``--tokenizer``
+    (a path, ``hf://org/repo/file`` or ``ARPG-L``/``-XL``/``-XXL``; the tokenizer defaults to LlamaGen's
+    VQ-16), or ``model`` (the value of ``--model``, see :func:`model_pipeline`), else the shipped digits model."""
     dtype = DTYPES[a.dtype] if getattr(a, "dtype", None) else None
     if model is not None and (a.weights or a.tokenizer):
         raise ValueError("--model and --weights/--tokenizer are alternatives: give one")
@@ -80,13 +79,7 @@ def load_pipeline(a: argparse.Namespace, model: str | None = None) -> Pipeline:
         raise ValueError("--tokenizer needs --weights (the ARPG checkpoint it was trained with)")
     if a.weights:
         return hub.load_pipeline(a.weights, a.tokenizer, device=a.device, dtype=dtype)
-    if model is not None:
-        return model_pipeline(model, device=a.device, dtype=dtype)
-    if not (SHIPPED_DIR / "arpg.safetensors").exists():
-        raise ValueError(
-            f"the shipped model is missing from {SHIPPED_DIR}; run `python -m arpg train` or pass --weights/--tokenizer"
-        )
-    return Pipeline.shipped(device=a.device, dtype=dtype)
+    return model_pipeline(model or "digits", device=a.device, dtype=dtype)
 
 
 def sampling_options(a: argparse.Namespace, base: SamplingOptions) -> SamplingOptions:
@@ -123,7 +116,7 @@ def _report_written(paths: list[Path]) -> None:
 # -- sample, animate, convert, train, eval ----------------------------------------------------
 def cmd_sample(a: argparse.Namespace) -> int:
     """``sample``: a grid of images of one class."""
-    pipe = load_pipeline(a)
+    pipe = load_pipeline(a, a.model)
     n = check_int("-n", a.n, 1, 256)
     upscale = check_int("--upscale", a.upscale, 1, 16)
     cols = check_int("--cols", a.cols, 0, 256) or min(n, 8)
@@ -145,7 +138,7 @@ def cmd_animate(a: argparse.Namespace) -> int:
     slow = None if a.slow is None else check_number("--slow", a.slow, 0.01, 1000)
     if slow is not None and not a.compare:
         raise ValueError("--slow only applies to --compare")
-    pipe = load_pipeline(a)
+    pipe = load_pipeline(a, a.model)
     options = sampling_options(a, pipe.defaults.replace(steps=ANIMATE_STEPS))
     label = pipe.label_of(a.class_)
     if a.compare:
@@ -167,6 +160,16 @@ def cmd_convert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _say_where_training_writes(a: argparse.Namespace) -> None:
+    """Before training: where the weights and loss curves go (the recipe's folders are committed ones)."""
+    recipe = RECIPES.get(a.recipe)
+    if recipe is None:
+        return  # run_recipe refuses the name in one line
+    out, plots = a.out or recipe.out, a.plots or recipe.plots
+    note = "" if a.out and a.plots else " (committed folders of the recipe: --out DIR and --plots DIR write elsewhere)"
+    print(f"train --recipe {a.recipe}: weights into {out}/, loss curves into {plots}/{note}", file=sys.stderr)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     """``train``: every stage of a recipe (finished stages are skipped); ``--preview``: pack the
     ARPG weights reached so far."""
@@ -175,6 +178,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         print(f"packed {where['phase']} at step {where['step']} of {where['steps']} into {a.preview}")
         return 0
     minutes = None if a.max_minutes is None else check_number("--max-minutes", a.max_minutes, 0.0, None, lo_open=True)
+    _say_where_training_writes(a)
     info = run_recipe(
         a.recipe,
         out=a.out,
@@ -184,18 +188,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         device=a.device,
         workers=a.workers,
         max_minutes=minutes,
+        stage=a.stage,
     )
     print(json.dumps(info, indent=2))
     return 0
-
-
-def _eval_json(a: argparse.Namespace) -> str | None:
-    """Where ``eval`` writes: ``--json``, else the model's file under docs/benchmarks/ (none for a folder)."""
-    if a.json is not None:
-        return a.json or None
-    if a.model is None or a.model == "digits":
-        return EVAL_JSON
-    return EVAL_JSON.replace(".json", "-scenes.json") if a.model == "scenes" else None
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
@@ -204,7 +200,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     per_class = check_int("--per-class", a.per_class, 1)
     fd_per_class = None if a.fd_per_class is None else check_int("--fd-per-class", a.fd_per_class, 1)
     pipe = load_pipeline(a, a.model)
-    out = _eval_json(a)
+    out = a.json or None  # committed tables (docs/benchmarks/quality*.json) change only when named
     res = evaluate(
         pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=out, raster=not a.no_raster
     )
@@ -349,7 +345,7 @@ def _sample_many_pipeline(a: argparse.Namespace, device: torch.device) -> Pipeli
         pipe.vq.to(device)
         return pipe
     a.device = str(device)
-    return load_pipeline(a)
+    return load_pipeline(a, a.model)
 
 
 def cmd_sample_many(a: argparse.Namespace) -> int:

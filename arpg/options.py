@@ -21,6 +21,7 @@ from typing import Any
 from .config import ARPGConfig, arpg_preset_name
 from .orders import SAMPLER_ORDERS
 from .schedules import CFG_SCHEDULES, TOKEN_SCHEDULES
+from .sidecar import read_sidecar, sidecar_path
 from .validation import check_choice, check_int, check_number, show
 
 __all__ = [
@@ -142,20 +143,13 @@ def _preset_sections() -> dict[str, dict[str, Any]]:
 
 
 def sidecar_section(weights: str | Path, key: str = "sampling") -> dict[str, Any]:
-    """The ``key`` section of ``<stem>.json`` beside ``weights``; ``{}`` when there is none."""
-    weights = Path(weights)
-    side = weights.with_suffix(".json")
-    if side == weights or not side.is_file():
-        return {}
-    try:
-        data = json.loads(side.read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{side}: unreadable JSON ({str(exc).splitlines()[0]})") from None
-    section = data.get(key) if isinstance(data, dict) else None
+    """The ``key`` section of ``<stem>.json`` beside ``weights`` (:func:`arpg.sidecar.read_sidecar`);
+    ``{}`` when there is none."""
+    section = read_sidecar(weights).get(key)
     if section is None:
         return {}
     if not isinstance(section, dict):
-        raise ValueError(f'{side}: "{key}" must be an object of {key} options, got {show(section)}')
+        raise ValueError(f'{sidecar_path(weights)}: "{key}" must be an object of {key} options, got {show(section)}')
     return section
 
 

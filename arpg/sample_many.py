@@ -8,8 +8,9 @@ would decode it, so the images do not depend on how many processes share the wor
 The N images are cut into fixed blocks of ``batch_size`` consecutive indices; one block is
 one batch of forward passes.  The blocks still missing on disk are dealt round-robin to the
 ranks, so a batch always holds the same images whatever K is and whatever was done before;
-changing ``batch_size`` changes only which images share a forward pass (bit-identical
-where the kernels are batch-invariant, as on the CPU; see ``docs/sample_many.md``).
+changing ``batch_size`` changes only which images share a forward pass: bit-identical images with
+float32 weights on the CPU (:func:`batch_invariant`); elsewhere (bf16, GPUs) the batch size is one
+of the recorded settings (see ``docs/sample_many.md``).
 
 Each image is written as ``<out>/images/<index>.png`` (tmp file + rename); a rerun skips
 images already on disk.  When every image exists, rank 0 streams them, in index order,
@@ -212,8 +213,16 @@ def _job(
     return _Job(Path(out), labels, seed, options, (pipe.image_size, pipe.image_size, 3))
 
 
-def _manifest(pipe: Any, job: _Job, classes: Sequence[int], per_class: int) -> dict:
-    """The settings a folder's images were made with (compared when a job resumes)."""
+def batch_invariant(pipe: Any) -> bool:
+    """Whether an image comes out the same bits whatever batch it is decoded in: float32 weights on the
+    CPU. Other dtypes (the CPU's bf16 kernels) and GPU kernels pick other blockings for other batch
+    shapes, so there an image also depends on the batch size (``docs/sample_many.md``)."""
+    return pipe.device.type == "cpu" and pipe.model.dtype == torch.float32
+
+
+def _manifest(pipe: Any, job: _Job, classes: Sequence[int], per_class: int, batch_size: int) -> dict:
+    """The settings a folder's images were made with (compared when a job resumes); the batch size
+    among them where it changes the images (not :func:`batch_invariant`)."""
     return {
         "format": 1,
         "model": pipe.name,
@@ -226,6 +235,7 @@ def _manifest(pipe: Any, job: _Job, classes: Sequence[int], per_class: int) -> d
         "sampling": job.options.as_kwargs(),
         "image_shape": list(job.shape),
         "num_images": job.n,
+        **({} if batch_invariant(pipe) else {"batch_size": batch_size}),
     }
 
 
@@ -338,7 +348,7 @@ def sample_many(
     if limit is not None:
         limit = check_int("--limit", limit, 1, 10**9)
     job = _job(pipe, out, classes, per_class, seed, options or pipe.defaults)
-    _prepare_folder(job, _manifest(pipe, job, classes, per_class), env.rank)
+    _prepare_folder(job, _manifest(pipe, job, classes, per_class, batch_size), env.rank)
 
     # Every rank scans the disk before anyone writes: all see the same missing blocks.
     paths = job.paths()

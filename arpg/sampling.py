@@ -11,22 +11,25 @@ only the rest; any rows x cols grid works.
 Pieces, in the order ``generate`` uses them: :func:`check_options` (a
 :class:`~arpg.options.SamplingOptions` against the grid: counts and guidance per step),
 :func:`_known_cells` (the context), an order policy (:func:`arpg.orders.make_policy`: which
-cells each step queries and keeps) and :class:`_Decoder` (one forward pass per step).
+cells each step queries and keeps) and :class:`_Decoder` (one forward pass per step, run by a
+:class:`StepSession`: eager here, captured in :mod:`arpg.capture`). :func:`decoder` builds one for a
+caller that drives the steps itself (:mod:`arpg.serve`, which batches requests).
 Tokens, orders and ``step_of`` stay on the model's device; the host sees them at the end,
 or after each step only when a caller asks for it (``snapshots``, ``callback``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .model import ARPG
+from .model import ARPG, KVCache
 from .options import SamplingOptions, with_overrides
-from .orders import OrderPolicy, check_permutation, make_policy
+from .orders import FixedOrder, OrderPolicy, check_permutation, make_policy
 from .schedules import cfg_scales, token_counts
 from .validation import check_int, show
 
@@ -127,6 +130,11 @@ def _generators(generator: Any, batch: int, device: torch.device) -> tuple[list[
             raise ValueError(f"generator: need one per image, got {len(generator)} for {batch} labels")
         return [_as_generator(g, device) for g in generator], True
     return [None if generator is None else _as_generator(generator, device)], False
+
+
+def check_labels(model: ARPG, labels: Any) -> torch.Tensor:
+    """``labels`` as a (B,) long tensor on the model's device; ValueError names what is wrong."""
+    return _labels(model, labels)
 
 
 def _labels(model: ARPG, labels: Any) -> torch.Tensor:
@@ -231,6 +239,37 @@ def _known_cells(model: ARPG, context: Context | None, rows: int, cols: int, bat
 
 
 # -- the decode loop -----------------------------------------------------------------------
+class StepSession:
+    """The forward passes of one decode on its cache: each step extends the cache with the tokens of
+    the step before (:meth:`ARPG.extend`) and queries its targets (:meth:`ARPG.query`)."""
+
+    def __init__(self, model: ARPG, cache: KVCache) -> None:
+        self.model, self.cache = model, cache
+
+    def forward(
+        self, s: int, ids: torch.Tensor, freqs_in: torch.Tensor, freqs_q: torch.Tensor, causal: bool
+    ) -> torch.Tensor:
+        """Step ``s``: feed ``ids`` (rows, n) at RoPE rows ``freqs_in``, then (rows, q, V) fp32 logits
+        of the targets at ``freqs_q``."""
+        self.model.extend(self.cache, ids, freqs_in, causal=causal)
+        return self.model.query(self.cache, freqs_q)
+
+    def close(self) -> None:
+        """The decode is over (or abandoned): release what the session holds."""
+
+
+class EagerSteps:
+    """How a decode runs its steps by default: eagerly, on a cache allocated for the call.
+    :class:`arpg.capture.CapturedSteps` has the same :meth:`open` with kept caches and captured steps."""
+
+    def __init__(self, model: ARPG) -> None:
+        self.model = model
+
+    def open(self, rows: int, max_len: int, counts: Sequence[int]) -> StepSession:
+        """A session for a decode of ``rows`` cache rows, ``max_len`` cached tokens and ``counts``."""
+        return StepSession(self.model, self.model.new_cache(rows, max_len))
+
+
 class _Decoder:
     """One decode in progress: the cache, the tokens so far (on the model's device) and what the
     next forward pass feeds. :meth:`step` runs one pass; nothing is copied to the host unless a
@@ -245,15 +284,19 @@ class _Decoder:
         policy: OrderPolicy,
         generators: list[torch.Generator | None],
         per_image: bool,
+        groups: Sequence[int] | None = None,
+        stepper: EagerSteps | None = None,
     ) -> None:
         self.model, self.plan, self.policy = model, plan, policy
         self.generators, self.per_image = generators, per_image
         dev, B, N, K = model.device, len(labels), plan.rows * plan.cols, len(known.index)
+        self.groups = list(groups) if groups is not None else [1] * len(generators) if per_image else [B]
         self.use_cfg = plan.options.cfg_scale != 1.0
         self.branches = 2 if self.use_cfg else 1
         self.table = model.rope(plan.rows, plan.cols)
         M = N - K
-        self.cache = model.new_cache(self.branches * B, 1 + K + M - plan.counts[-1])
+        self.session = (stepper or EagerSteps(model)).open(self.branches * B, 1 + K + M - plan.counts[-1], plan.counts)
+        self.cache = self.session.cache
         self.tokens = torch.full((B, N), -1, dtype=torch.long, device=dev)
         self.tokens[:, known.index] = known.tokens
         self.step_of = torch.full((len(policy.order), N), -1, dtype=torch.long, device=dev)
@@ -269,12 +312,10 @@ class _Decoder:
 
     def _sample(self, logits: torch.Tensor) -> torch.Tensor:
         o = self.plan.options
-        if self.per_image:
+        if self.per_image:  # each group of rows (one image, or one request's images) draws from its own generator
+            parts = logits.split(self.groups)
             return torch.cat(
-                [
-                    sample_logits(logits[b : b + 1], o.temperature, o.top_k, o.top_p, g)
-                    for b, g in enumerate(self.generators)
-                ]
+                [sample_logits(x, o.temperature, o.top_k, o.top_p, g) for x, g in zip(parts, self.generators)]
             )
         return sample_logits(logits, o.temperature, o.top_k, o.top_p, self.generators[0])
 
@@ -283,8 +324,7 @@ class _Decoder:
         n, B = self.plan.counts[s], self.tokens.shape[0]
         targets = self.policy.targets(self.done, n)  # (R, q)
         pos = (targets + 1).repeat(1 if len(targets) == 1 else self.branches, 1)  # RoPE rows per cache row
-        self.model.extend(self.cache, self.prev_ids, self.table[self.prev_pos], causal=s == 0)
-        logits = self.model.query(self.cache, self.table[pos])  # (branches*B, q, V)
+        logits = self.session.forward(s, self.prev_ids, self.table[self.prev_pos], self.table[pos], s == 0)
         self.forward_passes += 1
         self.queries += targets.shape[1]
         if keep_logits:
@@ -300,6 +340,31 @@ class _Decoder:
         self.step_of.scatter_(1, targets, s)
         self.prev_ids, self.prev_pos = new.repeat(self.branches, 1), pos
         self.done += n
+
+    def keep_groups(self, keep: Sequence[int]) -> None:
+        """Go on with only the groups ``keep`` (indices into :attr:`groups`, at least one), e.g. when one
+        request of a batch is cancelled: its rows leave the cache and every later step (eagerly)."""
+        if not self.per_image or not keep:
+            raise ValueError("a decode drops whole groups of its own generator, and keeps at least one")
+        starts, dev, B = [0, *itertools.accumulate(self.groups)], self.tokens.device, self.tokens.shape[0]
+        rows = torch.cat([torch.arange(starts[g], starts[g + 1], device=dev) for g in keep])
+        cache_rows = torch.cat([rows + b * B for b in range(self.branches)])
+        c = self.cache
+        pick = lambda ts: [t[cache_rows] for t in ts]  # noqa: E731
+        self.session.close()
+        self.cache = KVCache(pick(c.self_k), pick(c.self_v), c.k[cache_rows], c.v[cache_rows], c.length)
+        self.session = StepSession(self.model, self.cache)
+        self.tokens, self.prev_ids = self.tokens[rows], self.prev_ids[cache_rows]
+        if len(self.step_of) > 1:  # one order per image
+            self.policy.order, self.step_of = self.policy.order[rows], self.step_of[rows]
+        if len(self.prev_pos) > 1:
+            self.prev_pos = self.prev_pos[cache_rows]
+        self.generators = [self.generators[g] for g in keep]
+        self.groups = [self.groups[g] for g in keep]
+
+    def close(self) -> None:
+        """The decode is over or abandoned (its step session is released)."""
+        self.session.close()
 
     def grid_tokens(self) -> torch.Tensor:
         """(B, rows, cols) tokens so far (-1 = unknown), on the CPU."""
@@ -325,6 +390,42 @@ class _Decoder:
         return GenerationResult(self.grid_tokens(), trace)
 
 
+def decoder(
+    model: ARPG,
+    labels: Any,
+    options: SamplingOptions | None = None,
+    *,
+    generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
+    groups: Sequence[int] | None = None,
+    grid: tuple[int, int] | None = None,
+    context: Context | None = None,
+    stepper: EagerSteps | None = None,
+    **overrides: Any,
+) -> _Decoder:
+    """A decode ready to run, for a caller that drives its steps (``step(s)`` for each of
+    ``plan.counts``, then ``result`` and ``close``); arguments as in :func:`generate`.
+
+    groups: sizes of consecutive groups of images that share one generator (one order and one
+    stream of draws per group, ``generator`` a list with one per group): group g then gets exactly
+    what a call with its own labels and ``generator[g]`` alone gives. stepper: how steps run
+    (default :class:`EagerSteps`).
+    """
+    opts = with_overrides(options, overrides)
+    labels = _labels(model, labels)
+    n_gen = len(labels) if groups is None else len(groups)
+    generators, per_image = _generators(generator, n_gen, model.device)
+    if groups is not None and (not per_image or any(g < 1 for g in groups) or sum(groups) != len(labels)):
+        raise ValueError(f"groups must be sizes >= 1 summing to the {len(labels)} labels, one generator each")
+    rows, cols = _grid(model, grid)
+    known = _known_cells(model, context, rows, cols, len(labels))
+    plan = check_options(model, (rows, cols), opts, n_free=int(known.free.sum()))
+    policy = make_policy(opts.order, rows, cols, known.free, generators, per_image, model.device)
+    if groups is not None:  # every image of a group follows its group's order
+        sizes = torch.tensor(list(groups), device=policy.order.device)
+        policy = FixedOrder(policy.order.repeat_interleave(sizes, dim=0))
+    return _Decoder(model, labels, known, plan, policy, generators, per_image, groups, stepper)
+
+
 @torch.inference_mode()
 def generate(
     model: ARPG,
@@ -337,6 +438,7 @@ def generate(
     snapshots: bool = False,
     keep_logits: bool = False,
     callback: StepCallback | None = None,
+    stepper: EagerSteps | None = None,
     **overrides: Any,
 ) -> GenerationResult:
     """Decode images of ``labels`` with randomized parallel decoding.
@@ -351,24 +453,21 @@ def generate(
     tokens a call with ``[labels[b]]`` and ``generator[b]`` alone would give (the trace's
     ``order``/``step_of`` are then per image). context: tokens known beforehand, prefilled with
     the class token in the first forward pass. callback(step, steps, tokens) is called after
-    each step with the (B, rows, cols) tokens so far (-1 = unknown), on the CPU.
+    each step with the (B, rows, cols) tokens so far (-1 = unknown), on the CPU. stepper: how
+    the forward passes run (default eagerly; :class:`arpg.capture.CapturedSteps` captures them).
     Returns tokens (B, rows, cols) in raster order (CPU) and a :class:`Trace`.
     """
-    opts = with_overrides(options, overrides)
-    labels = _labels(model, labels)
-    generators, per_image = _generators(generator, len(labels), model.device)
-    rows, cols = _grid(model, grid)
-    known = _known_cells(model, context, rows, cols, len(labels))
-    plan = check_options(model, (rows, cols), opts, n_free=int(known.free.sum()))
-    policy = make_policy(opts.order, rows, cols, known.free, generators, per_image, model.device)
-    dec = _Decoder(model, labels, known, plan, policy, generators, per_image)
-    shots: list[torch.Tensor] | None = [] if snapshots else None
-    for s in range(len(plan.counts)):
-        dec.step(s, keep_logits)
-        if shots is not None:
-            shots.append(dec.tokens.view(-1, rows, cols).to("cpu", copy=True))
-        if callback is not None:
-            callback(s, len(plan.counts), dec.grid_tokens())
+    dec = decoder(model, labels, options, generator=generator, grid=grid, context=context, stepper=stepper, **overrides)
+    counts, shots = dec.plan.counts, [] if snapshots else None
+    try:
+        for s in range(len(counts)):
+            dec.step(s, keep_logits)
+            if shots is not None:
+                shots.append(dec.tokens.view(-1, dec.plan.rows, dec.plan.cols).to("cpu", copy=True))
+            if callback is not None:
+                callback(s, len(counts), dec.grid_tokens())
+    finally:
+        dec.close()
     return dec.result(shots, keep_logits)
 
 

@@ -1,5 +1,7 @@
 """The models a server offers, loaded on first use: the shipped model(s) stay resident, and at
-most one released (large) model is held at a time; switching to another frees the previous one.
+most one released (large) model is held at a time; switching to another frees the previous one
+and gives its memory back to the system (:func:`arpg.allocator.trim`). One model loads at a time,
+and the models in memory are served while it loads.
 
 The web app keeps one :class:`ModelStore`; every browser session names the model it wants
 and asks the store for its pipeline, so two users can use two models at once.  Besides the
@@ -10,7 +12,6 @@ the scenes model of ``assets/models/scenes`` once its weights exist, or the fold
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .allocator import trim
 from .hub import RELEASED, WeightsUnavailable, load_pipeline, released_present
 from .pipeline import SCENES_DIR, Pipeline, data_of, shipped_name
 
@@ -102,7 +104,8 @@ class ModelStore:
         self._small = {m.name: m for m in small if m.name != first.name}
         self._extra = [e for e in (extra or []) if e and e != first.name]
         self._large: str | None = None  # the one released model held besides ``first``
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the dicts above; never held during a load
+        self._loading = threading.Lock()  # one load at a time (at most one released model in memory)
 
     def names(self) -> list[str]:
         """The choices: the first model, the shipped one, the small ones, released models present
@@ -123,24 +126,43 @@ class ModelStore:
 
     def resident(self) -> list[str]:
         """Names of the pipelines held in memory now."""
-        return list(self._resident)
+        with self._lock:
+            return list(self._resident)
 
     def get(self, name: str | None) -> Pipeline:
         """The pipeline of ``name`` (None: the first), loading it if needed.
 
-        Raises ``ValueError`` for a name that is not offered and :class:`WeightsUnavailable`
-        when its files cannot be read.
+        One model loads at a time; while it loads, every model already in memory is served (the
+        store's lock is held only to look names up, never during a load). Raises ``ValueError``
+        for a name that is not offered and :class:`WeightsUnavailable` when its files cannot be read.
         """
         if not name or name == self.first.name:
             return self.first
         with self._lock:
             if name in self._resident:
                 return self._resident[name]
-            if name not in self.names():
-                raise ValueError(f"unknown model {name[:80]!r}; choose one of {', '.join(self.names())}")
-            pipe = self._load(name)
-            self._resident[name] = pipe
+        if name not in self.names():
+            raise ValueError(f"unknown model {name[:80]!r}; choose one of {', '.join(self.names())}")
+        with self._loading:
+            with self._lock:  # another session may have loaded it while this one waited
+                if name in self._resident:
+                    return self._resident[name]
+            large = self._is_large(name)
+            if large:
+                self._free_large()
+            try:
+                pipe = self._load(name)
+            finally:
+                trim()  # the load's temporaries (the checkpoint as read, before dtype and fusing)
+            with self._lock:
+                self._resident[name] = pipe
+                if large:
+                    self._large = name
             return pipe
+
+    def _is_large(self, name: str) -> bool:
+        """Whether ``name`` is a released (or other large) model, of which one is held at a time."""
+        return not (name == SHIPPED_NAME and self._shipped is not None) and name not in self._small
 
     def _load(self, name: str) -> Pipeline:
         if name == SHIPPED_NAME and self._shipped is not None:
@@ -153,7 +175,6 @@ class ModelStore:
                 return self._small[name].load(self.device)
             except Exception as exc:
                 raise WeightsUnavailable(f"could not load {name}: {str(exc).strip()[:200]}") from exc
-        self._free_large()
         log.info("loading %s", name)
         try:
             tokenizer = None if name in RELEASED else self.tokenizer
@@ -163,16 +184,17 @@ class ModelStore:
         except Exception as exc:
             raise WeightsUnavailable(f"could not load {name}: {str(exc).strip()[:200]}") from exc
         pipe.name = name
-        self._large = name
         return pipe
 
     def _free_large(self) -> None:
-        """Drop the released model held now (its memory returns once no request uses it)."""
-        if self._large is None:
-            return
-        log.info("freeing %s", self._large)
-        self._resident.pop(self._large, None)
-        self._large = None
-        gc.collect()
+        """Drop the released model held now; its memory goes back to the system now, or once the
+        last request using it ends (the server's idle trim, :func:`arpg.allocator.trim`)."""
+        with self._lock:
+            name, self._large = self._large, None
+            if name is None:
+                return
+            self._resident.pop(name, None)
+        log.info("freeing %s", name)
+        trim()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from . import tasks
+from . import masks, tasks
 from .commands import load_pipeline, sampling_options
+from .measure.judge import image_class
 from .pipeline import Pipeline
 from .task_core import DEFAULT_DECODING, TaskResult, decoding_for
 from .validation import check_int, check_seed
@@ -48,10 +50,33 @@ def _resize(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
     )
 
 
+def inpaint_region(pipe: Pipeline, image: Any, label: int, region: str | None) -> tuple[str, str | None]:
+    """How ``arpg inpaint`` grows the mask, and a note saying why (None: nothing to say).
+
+    ``region`` when given; else what the Inpaint tab does (:func:`arpg.measure.judge.image_class`,
+    :func:`arpg.masks.is_edit`): a class other than the one the model's judge reads in the image is
+    an edit, its mask grown to :data:`arpg.masks.EDIT_REGION`; the image's own class keeps it as painted."""
+    shown = image_class(pipe, image)
+    name = None if shown is None else pipe.class_names[shown]
+    if region is not None:
+        if region == "painted" and masks.is_edit(shown, label):
+            return region, f"the judge reads '{name}' in the image; a mask kept as painted may leave it so"
+        return region, None
+    grown = f"--region {masks.EDIT_REGION}"
+    if masks.is_edit(shown, label):
+        return masks.EDIT_REGION, f"an edit of '{name}' (what the model's judge reads): the mask grew to {grown}"
+    if shown is None:
+        return "painted", f"no judge reads this model's images: the mask is kept as painted ({grown} edits)"
+    return "painted", None
+
+
 def _inpaint(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
     if not Path(a.mask).is_file():
         raise ValueError(f"{a.mask}: no such mask file")
-    return tasks.inpaint(pipe, a.image, a.mask, pipe.label_of(a.class_), region=a.region, blend=not a.no_blend, **kw)
+    label = pipe.label_of(a.class_)
+    region, why = inpaint_region(pipe, a.image, label, a.region)
+    res = tasks.inpaint(pipe, a.image, a.mask, label, region=region, blend=not a.no_blend, **kw)
+    return replace(res, note="; ".join(n for n in (why, res.note) if n) or None)
 
 
 RUNNERS: dict[str, Callable[..., TaskResult]] = {

@@ -42,9 +42,12 @@ from .windows import generate_canvas, pick_window
 
 __all__ = [
     "DEFAULT_DECODING",
+    "MAX_CELLS",
     "RESIZE_STRATEGIES",
+    "SIDES",
     "TaskResult",
     "cells_from_mask",
+    "check_cells",
     "decoding_for",
     "edit",
     "fit_steps",
@@ -57,6 +60,17 @@ __all__ = [
 ]
 
 RESIZE_STRATEGIES = ("lattice", "reencode")
+SIDES = ("left", "right", "top", "bottom")  # where an outpaint or a panorama grows
+#: The most token cells of a canvas task's result (outpaint, panorama, resize): what bounds its decode to
+#: pixels and the memory it takes, whatever its decoding.
+MAX_CELLS = 4096
+
+
+def check_cells(what: str, rows: int, cols: int, max_cells: int = MAX_CELLS) -> None:
+    """Refuse a canvas of ``rows`` x ``cols`` token cells over ``max_cells`` with ``ValueError``
+    (``what`` names it: "the extended grid"); the one canvas limit of the tasks and of :mod:`arpg.cost`."""
+    if rows * cols > max_cells:
+        raise ValueError(f"{what} {rows}x{cols} has {rows * cols} cells; at most {max_cells}")
 
 
 def _decode(
@@ -101,7 +115,7 @@ def outpaint(
     top: int = 0,
     bottom: int = 0,
     seed: int | None = None,
-    max_cells: int = 4096,
+    max_cells: int = MAX_CELLS,
     decoding: str | None = None,
     window: Any = None,
     callback: StepCallback | None = None,
@@ -142,8 +156,7 @@ def _extend(
     left, right, top, bottom = (int(ext.get(k, 0)) for k in ("left", "right", "top", "bottom"))
     r, c = img.shape[0] // f, img.shape[1] // f
     R, C = top + r + bottom, left + c + right
-    if R * C > max_cells:
-        raise ValueError(f"the extended grid {R}x{C} has {R * C} cells; at most {max_cells}")
+    check_cells("the extended grid", R, C, max_cells)
     codes = pipe.encode(img[None])[0]
     grid, known = place(codes, left, right, top, bottom)
     if known.all():
@@ -166,6 +179,7 @@ def panorama(
     times: int = 4,
     side: str = "right",
     seed: int | None = None,
+    max_cells: int = MAX_CELLS,
     decoding: str | None = None,
     window: Any = None,
     callback: StepCallback | None = None,
@@ -181,18 +195,24 @@ def panorama(
     decoding: "whole": each round re-encodes the last columns of the image so far (pixels) and decodes
     one grid; "windowed": the rounds continue the canvas's own tokens (nothing re-encoded), each round
     one window of a trained size (across the growing side too, in windows, when the image is wider than
-    the trained grids); None: the model's (``pipe.decodings``). window: as in :func:`outpaint`.
-    options / overrides: as in :func:`inpaint`. on_round: called after every round with the
-    image so far (a TaskResult like the final one: the image so far, the round's grid's tokens,
-    context and trace). ``times=1`` returns the input, with a note.
+    the trained grids), and the canvas is decoded to pixels once, after the last round; None: the
+    model's (``pipe.decodings``). window: as in :func:`outpaint`. max_cells: the most cells of the
+    finished panorama (see :func:`check_cells`). options / overrides: as in :func:`inpaint`.
+    on_round: called after every round with the image so far (a TaskResult like the final one: the
+    image so far, the round's grid's tokens, context and trace); a windowed round's image so far is
+    put together from the rounds' own decodes, the last one is the final image. ``times=1`` returns
+    the input, with a note.
     """
     options = with_overrides(options, overrides, pipe.defaults)
     decoding = decoding_for("panorama", decoding, pipe.decodings)
-    if side not in ("left", "right", "top", "bottom"):
+    if side not in SIDES:
         raise ValueError(f"side must be left, right, top or bottom, got {side!r}")
     if isinstance(times, bool) or not isinstance(times, (int, np.integer)) or not 1 <= times <= 8:
         raise ValueError(f"times must be a whole number from 1 to 8, got {times!r}")
     img = prepare_image(image, pipe.factor, pipe.grid[0])
+    rows, cols = img.shape[0] // pipe.factor, img.shape[1] // pipe.factor
+    vertical = side in ("top", "bottom")
+    check_cells("the panorama", rows * (times if vertical else 1), cols * (1 if vertical else times), max_cells)
     seed = check_seed(seed)
     rounds = _pixel_rounds if decoding == "whole" else _token_rounds
     last = rounds(pipe, img, label, options, int(times), side, seed, callback, on_round, window)
@@ -224,12 +244,12 @@ def _pixel_rounds(
         keep = max(1, trained - add) * f  # the window and the new cells: a trained-size grid
         part = cur[:, -keep:] if side in ("right", "bottom") else cur[:, :keep]
         win = part if side not in ("top", "bottom") else part.transpose(1, 0, 2)
-        last = _extend(pipe, win, label, options, {side: add}, seed + k, 4096, callback, "whole", window)
+        last = _extend(pipe, win, label, options, {side: add}, seed + k, MAX_CELLS, callback, "whole", window)
         new = last.image if side not in ("top", "bottom") else last.image.transpose(1, 0, 2)
-        if side in ("right", "bottom"):
-            cur = np.concatenate([cur, new[:, -add * f :]], axis=1)
+        if side in ("right", "bottom"):  # the whole window back: the seam band blended at its edge comes too
+            cur = np.concatenate([cur[:, : cur.shape[1] - part.shape[1]], new], axis=1)
         else:
-            cur = np.concatenate([new[:, : add * f], cur], axis=1)
+            cur = np.concatenate([new, cur[:, part.shape[1] :]], axis=1)
         k += 1
         last = _canvas(cur, side, last, seed)
         if on_round is not None:
@@ -250,42 +270,44 @@ def _token_rounds(
     window: Any,
 ) -> TaskResult | None:
     """A "windowed" panorama's rounds: each one decodes the new cells in a trained-size window of the
-    canvas's tokens (its last cells along the growing side); the image is the canvas decoded, the
-    input pasted back in its place."""
+    canvas's tokens (its last cells along the growing side). Between rounds the image so far is the
+    input with every round's new cells as that round decoded them; after the last round the whole
+    canvas is decoded once, the input pasted back in its place (decoding the canvas every round made
+    the rounds' cost grow with the canvas)."""
     f, step_cells, label = pipe.factor, max(1, pipe.grid[0] // 2), pipe.label_of(label)
     axis = 0 if side in ("top", "bottom") else 1  # the growing axis of the (rows, cols) tokens
+    at_end = side in ("right", "bottom")
     codes = pipe.encode(img[None])[0]
     target = codes.shape[axis] * times
     trained = _trained_extent(pipe, codes.shape[1 - axis], axis == 0, window)
-    last, k = None, 0
+    image, last, k = img, None, 0
     while codes.shape[axis] < target:
         add = min(step_cells, target - codes.shape[axis])
         keep = min(max(1, trained - add), codes.shape[axis])
-        at_end = side in ("right", "bottom")
         part = codes.narrow(axis, codes.shape[axis] - keep if at_end else 0, keep)
-        grid, known = place(part, **{s: add if s == side else 0 for s in ("left", "right", "top", "bottom")})
+        grid, known = place(part, **{s: add if s == side else 0 for s in SIDES})
         opts, note = fit_steps(options, int((~known).sum()))
-        out = _decode(
-            pipe,
-            label,
-            opts,
-            tuple(grid.shape),
-            Context(grid.clamp(min=0), known),
-            seed + k,
-            callback,
-            "windowed",
-            window,
-        )
-        new = out.tokens[0].narrow(axis, keep if at_end else 0, add)
-        codes = torch.cat([codes, new] if at_end else [new, codes], dim=axis)
+        context = Context(grid.clamp(min=0), known)
+        out = _decode(pipe, label, opts, tuple(grid.shape), context, seed + k, callback, "windowed", window)
+        start = keep if at_end else 0
+        codes = _grow(codes, out.tokens[0].narrow(axis, start, add), axis, at_end)
+        image = _grow(image, np.take(out.images[0], range(start * f, (start + add) * f), axis), axis, at_end)
         k += 1
-        grown = (codes.shape[axis] - img.shape[axis] // f) * f
-        offset = {"top": (grown, 0), "left": (0, grown)}.get(side, (0, 0))
-        image = masks.paste_into(pipe.decode(codes[None])[0], img, *offset)
+        if codes.shape[axis] >= target:
+            grown = (codes.shape[axis] - img.shape[axis] // f) * f
+            offset = {"top": (grown, 0), "left": (0, grown)}.get(side, (0, 0))
+            image = masks.paste_into(pipe.decode(codes[None])[0], img, *offset)
         last = TaskResult(image, out.images[0], out.tokens[0], known, out.trace, seed, note)
         if on_round is not None:
             on_round(last)
     return last
+
+
+def _grow(a: Any, new: Any, axis: int, at_end: bool) -> Any:
+    """Tokens or pixels ``a`` with ``new`` put on at the end (or the start) of ``axis``."""
+    if isinstance(a, torch.Tensor):
+        return torch.cat([a, new] if at_end else [new, a], dim=axis)
+    return np.concatenate([a, new] if at_end else [new, a], axis=axis)
 
 
 def _trained_extent(pipe, across: int, vertical: bool, window: Any = None) -> int:
@@ -312,7 +334,7 @@ def resize(
     strategy: str = "lattice",
     regenerate: float = 0.5,
     seed: int | None = None,
-    max_cells: int = 4096,
+    max_cells: int = MAX_CELLS,
     decoding: str | None = None,
     window: Any = None,
     callback: StepCallback | None = None,
@@ -335,8 +357,7 @@ def resize(
     img = prepare_image(image, f, pipe.grid[0])
     r, c = img.shape[0] // f, img.shape[1] // f
     R, C = round(r * scale), round(c * scale)
-    if R * C > max_cells:
-        raise ValueError(f"the target grid {R}x{C} has {R * C} cells; at most {max_cells}")
+    check_cells("the target grid", R, C, max_cells)
     seed = check_seed(seed)
     if strategy == "lattice":
         codes = pipe.encode(img[None])[0]

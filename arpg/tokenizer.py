@@ -186,6 +186,7 @@ class VQModel(nn.Module):
         self.quantize = VectorQuantizer(cfg.codebook_size, cfg.codebook_dim)
         self.quant_conv = nn.Conv2d(cfg.z_channels, cfg.codebook_dim, 1)
         self.post_quant_conv = nn.Conv2d(cfg.codebook_dim, cfg.z_channels, 1)
+        self._channels_last = False  # the decoder's activations (see fast_decoding)
 
     @property
     def factor(self) -> int:
@@ -213,8 +214,24 @@ class VQModel(nn.Module):
         """(B, 3, H, W) in [-1, 1] -> codes (B, H/f, W/f) long."""
         return self.quantize.nearest(self.latent(images))
 
+    @property
+    def decode_dtype(self) -> torch.dtype:
+        """The dtype the decoder runs in (the encoder's, unless :meth:`fast_decoding` changed it)."""
+        return self.post_quant_conv.weight.dtype
+
+    def fast_decoding(self, dtype: torch.dtype = torch.bfloat16, channels_last: bool = True) -> VQModel:
+        """Run the decoder in ``dtype`` with channels-last activations (oneDNN's native layout on a CPU:
+        no reorder around each convolution); the encoder, the codebook and the state-dict keys stay.
+        On a CPU with bf16 instructions the 256 px decode of VQ-16 takes about half the time, within
+        40 dB PSNR of the float32 decode (``tests/test_tokenizer_fast.py``). Returns self."""
+        for m in (self.post_quant_conv, self.decoder):
+            m.to(dtype=dtype, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self._channels_last = channels_last
+        return self
+
     def decode_latent(self, zq: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.post_quant_conv(zq.to(self.dtype)))
+        fmt = torch.channels_last if self._channels_last else torch.preserve_format
+        return self.decoder(self.post_quant_conv(zq.to(dtype=self.decode_dtype, memory_format=fmt)))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, h, w) long -> images (B, 3, h*f, w*f) in [-1, 1] (float32)."""

@@ -9,24 +9,55 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterable
 from typing import Any
 
 MAX_SEED = 2**31 - 1
 ECHO_CHARS = 80  # a rejected value is quoted at most this long
+MESSAGE_CHARS = 300  # a whole error message, as the command line and the web app print it
+
+# A quoted value inside a message: a quote that no letter touches from outside, up to the same quote.
+_QUOTED = re.compile(r"""(?<!\w)(?:'[^'\n]*'|"[^"\n]*")(?!\w)""")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _big_int(value: int) -> str:
+    """A whole number too long to print whole: 1.23e+45, or its count of digits past a float's range."""
+    try:
+        return f"{float(value):.3g}"
+    except OverflowError:
+        return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'many'}-digit number"
 
 
 def show(value: Any, limit: int = ECHO_CHARS) -> str:
-    """``value`` for an error message: numbers readable (1e+308, not 309 digits), text cut to ``limit``."""
+    """``value`` for an error message: numbers readable (1e+308, not 309 digits), text cut to ``limit``.
+
+    This is the one rule for echoing user input: every message that quotes what it was given
+    goes through it (or through :func:`short_message`, which applies it to a finished message)."""
     if isinstance(value, bool):
         text = repr(value)
     elif isinstance(value, int) and abs(value) >= 10**15:
-        text = f"{float(value):.3g}"
+        text = _big_int(value)
     elif isinstance(value, float):
         text = f"{value:.6g}"
     else:
         text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return _cut(text, limit)
+
+
+def short_message(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """An error message as shown to a user: its first line, every quoted value in it cut to
+    :data:`ECHO_CHARS` the way :func:`show` cuts, the whole cut to ``limit`` characters.
+
+    The command line and the web app pass every error through this, so a message built deep in a
+    library (or by a dependency) from a huge input cannot echo it back whole."""
+    lines = str(text).strip().splitlines()
+    first = lines[0] if lines else ""
+    return _cut(_QUOTED.sub(lambda m: _cut(m.group(0), ECHO_CHARS), first), limit)
 
 
 def _bound(x: float) -> str:

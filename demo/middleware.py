@@ -1,13 +1,16 @@
 """The web server's ASGI middleware: a bounded request body (:class:`BodyLimit`) and plain error
-texts (:class:`PlainErrors`, :func:`plain_message`). Pure ASGI and standard-library code: importing
-this module does not import gradio. :func:`demo.server.app_kwargs` adds both to gradio's app.
+texts (:class:`PlainErrors`, :func:`plain_message`); which address a request comes from
+(:func:`trust_proxy`, :func:`scope_address`). Pure ASGI and standard-library code: importing this
+module does not import gradio. :func:`demo.server.app_kwargs` adds the middleware to gradio's app
+(with :class:`demo.image_budget.ImageBudget` and :class:`demo.quota.UploadQuota`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -20,6 +23,40 @@ Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 12 * 2**20  # every route; a 9 MB image still fits as a base64 data: URL
 MAX_MESSAGE = 300  # characters of an error text sent back
+#: Trust the client address a proxy forwards (``X-Forwarded-For``): 1/true/yes/on or 0/false/no/off;
+#: unset: only on a Hugging Face Space (``$SPACE_ID``), whose proxy sets it.
+ENV_TRUST_PROXY = "ARPG_TRUST_PROXY"
+
+
+# -- where a request comes from -------------------------------------------------------------------
+def trust_proxy() -> bool:
+    """Whether requests come through a proxy whose ``X-Forwarded-For`` names the client:
+    ``$ARPG_TRUST_PROXY`` when set, else whether this runs on a Space (``$SPACE_ID``). Anyone can
+    send the header, so without a proxy that sets it, trusting it lets one client pose as many."""
+    value = os.environ.get(ENV_TRUST_PROXY, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def forwarded_address(forwarded: str | None) -> str | None:
+    """The address the nearest proxy saw: the last entry of an ``X-Forwarded-For`` value (None if empty)."""
+    last = (forwarded or "").split(",")[-1].strip()
+    return last or None
+
+
+def scope_address(scope: Message, trust_forwarded: bool) -> str | None:
+    """The client address of an ASGI request: :func:`forwarded_address` when ``trust_forwarded``
+    and the header is there, else the peer's address."""
+    if trust_forwarded:
+        headers = [v for k, v in scope.get("headers") or [] if k == b"x-forwarded-for"]
+        found = forwarded_address(b",".join(headers).decode("latin-1")) if headers else None
+        if found:
+            return found
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 # -- bounded requests ---------------------------------------------------------------------------------
@@ -31,13 +68,18 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, message)
 
 
-async def _respond(send: Send, status: int, text: str) -> None:
+async def respond(send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with ``status`` and ``{"detail": text, "error": text}`` (and extra ``headers``)."""
     body = json.dumps({"detail": text, "error": text}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -59,7 +101,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _respond(send, 413, self.message)
+            return await respond(send, 413, self.message)
         seen, started = 0, False
 
         async def counted() -> Message:
@@ -80,7 +122,7 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _respond(send, 413, self.message)
+            await respond(send, 413, self.message)
 
 
 # -- plain error texts --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -114,21 +115,51 @@ class FairQueue:
 
 # -- clean exits and bounded disk ---------------------------------------------------------------------
 _TEMP_DIR: Path | None = None
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+REMOVE_TRIES = 100  # removals of the folder while other threads still write into it
+
+
+def remove_tree(folder: str | Path, tries: int = REMOVE_TRIES) -> bool:
+    """Remove ``folder`` and everything in it, again and again while threads of this process still
+    write into it (a request saving a file makes its folders again); True once it is gone."""
+    for _ in range(tries):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.lexists(folder):
+            return True
+    return False
 
 
 def remove_temp_dir() -> None:
     """Remove the app's temporary folder (idempotent)."""
     if _TEMP_DIR is not None:
-        shutil.rmtree(_TEMP_DIR, ignore_errors=True)
+        remove_tree(_TEMP_DIR)
+
+
+def _set_handlers(handler: Any) -> None:
+    for sig in _SIGNALS:
+        signal.signal(sig, handler)
+
+
+def _last_cleanup() -> None:
+    """At exit (and on a second signal): keep the interpreter on this thread while the folder goes
+    (other threads run only while this one waits for the disk), and let no signal cut it short."""
+    if threading.current_thread() is threading.main_thread():
+        _set_handlers(signal.SIG_IGN)
+    sys.setswitchinterval(60.0)
+    remove_temp_dir()
 
 
 def _on_signal(signum: int, frame: Any) -> None:
     """SIGTERM / SIGINT: remove the files now, then stop like Ctrl-C (gradio closes the server,
-    ``atexit`` removes what was written meanwhile); a second signal exits at once."""
-    remove_temp_dir()
+    ``atexit`` removes what was written meanwhile). Further signals wait while files are removed,
+    so none cuts a removal short; a second signal removes the folder again and exits at once."""
+    _set_handlers(signal.SIG_IGN)
     if getattr(_on_signal, "seen", False):
+        _last_cleanup()
         os._exit(128 + signum)
     _on_signal.seen = True  # type: ignore[attr-defined]
+    remove_temp_dir()
+    _set_handlers(_on_signal)
     raise KeyboardInterrupt()
 
 
@@ -141,10 +172,9 @@ def prepare_process(max_pixels: int = MAX_PIXELS) -> Path:
         _TEMP_DIR = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         os.environ["GRADIO_TEMP_DIR"] = str(_TEMP_DIR)
         tempfile.tempdir = str(_TEMP_DIR)
-        atexit.register(remove_temp_dir)
+        atexit.register(_last_cleanup)
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, _on_signal)
+            _set_handlers(_on_signal)
     limit_pillow(max_pixels)
     return _TEMP_DIR
 

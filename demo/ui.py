@@ -16,8 +16,8 @@ from arpg.images import limit_pillow
 from arpg.pipeline import Pipeline
 from arpg.store import SHIPPED_NAME, ModelStore, scenes_model
 
-from . import server
-from .tabs import generate, inpaint, outpaint, resolution, tradeoffs, visualize
+from . import deep_link, server, tool_docs
+from .tabs import generate, inpaint, instant, outpaint, resolution, tradeoffs, visualize
 from .tabs.models import ModelChoice, model_line
 
 log = logging.getLogger("app")
@@ -114,7 +114,7 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
             if first.notice:
                 gr.Markdown(f"⚠️ {first.notice}", elem_id="notice")
         last = gr.State(None)  # the last generated image, for the editing tabs
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Generate", id="generate"):
                 generate.build(choice, last)
             with gr.Tab("Inpaint", id="inpaint"):
@@ -128,6 +128,9 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
             with gr.Tab("Trade-offs", id="tradeoffs") as trade_tab:
                 tradeoffs.build(choice, trade_tab, benchmarks_dir)
         choice.attach(line)
+        demo._arpg_example_runners = instant.attach(demo, choice)  # type: ignore[attr-defined]
+        demo._arpg_link_reader = deep_link.attach(demo, choice, tabs, line)  # type: ignore[attr-defined]
+    tool_docs.document(demo, store)
     demo._arpg_model_choice = choice  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=2, max_size=32)
     server.harden(demo)

@@ -5,7 +5,9 @@
 Plain generation (the yardstick), outpaint by 8 cells, panorama to 4x width and resolution x2 (both
 strategies), each with windowed and whole-canvas decoding, on held-out scenes: how often the scenes
 judge reads the class, Frechet distances of judge features against the same windows of real renders
-(and their ratio to plain generation's), PSNR against the true 128 px render, forward passes; see
+(and their ratio to plain generation's), PSNR against the true 128 px render, forward passes, and what
+the judge does not see: sharpness of the new part and seam scores at the joins (resize: sharpness and
+PSNR beside bicubic's); see
 :mod:`arpg.measure.scenes_tasks`. The JSON keeps the command, the machine, the model and the results;
 ``--parts`` measures some parts and keeps the others from the JSON (same model only). Printed: the
 scenes table, then issue 17's one table, windowed against whole, scenes beside digits (``--digits``,
@@ -25,7 +27,7 @@ import torch
 
 from arpg.commands import model_pipeline
 from arpg.measure.probes import machine_info, machine_string
-from arpg.measure.scenes_table import scenes_table, windows_table
+from arpg.measure.scenes_table import detail_table, scenes_table, windows_table
 from arpg.measure.scenes_tasks import DEFAULT_TRIALS, PARTS, add_ratios, measure_scenes_tasks
 from arpg.tasks import RESIZE_STRATEGIES
 from arpg.windows import DECODINGS
@@ -132,6 +134,8 @@ def main() -> None:
         print(f"wrote {a.json}")
     print(f"\n{out['model']} on {out.get('machine')}\n")
     print(scenes_table(out))
+    print("\nSharpness and seams against the true renders (1.00: as the truth):\n")
+    print(detail_table(out))
     print("\nWindowed against whole-canvas decoding, scenes and digits:\n")
     print(windows_table(out, _read(a.digits)))
     missing = sorted(

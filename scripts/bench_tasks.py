@@ -90,7 +90,7 @@ def background_shift(out: np.ndarray, img: np.ndarray, cells: np.ndarray, factor
 
 def pasted(img: np.ndarray, raw: np.ndarray, cells: np.ndarray, mask: np.ndarray, factor: int) -> np.ndarray:
     """``raw`` pasted into ``img`` as before colours were matched: the soft edge only."""
-    w = masks.soft_mask(cells, mask, factor, factor / 2)
+    w = masks.seam_weights(mask)[..., None]
     return (img * (1 - w) + raw * w + 0.5).astype(np.uint8)
 
 

@@ -89,7 +89,7 @@ class Page:
         dataset = self.datasets()[elem_id]
         (load,) = [f for f in self.demo.fns.values() if (dataset._id, "click") in f.targets]
         then = [f for f in self.demo.fns.values() if f.trigger_after == load._id]
-        assert [f.name for f in then] == ["switch_model"], "a click must be followed by the model switch"
+        assert [f.name for f in then] == ["switch_model", "show_example"], "a click: the model switch, the result"
         updates = load.fn(dataset.preprocess(row))
         return {c: u["value"] for c, u in zip(dataset._components, updates, strict=True)}
 

@@ -10,7 +10,10 @@ import pytest
 from PIL import Image
 
 from arpg import cli
-from arpg.pipeline import ASSETS
+from arpg.masks import EDIT_REGION
+from arpg.measure.judge import image_class
+from arpg.pipeline import ASSETS, Pipeline
+from arpg.task_commands import inpaint_region
 
 DIGIT = str(ASSETS / "examples" / "digit_3.png")
 
@@ -64,6 +67,39 @@ def test_inpaint_keeps_what_the_mask_leaves(tmp_path: Path, capsys) -> None:
     after = np.asarray(Image.open(out).convert("RGB"), dtype=float)
     kept, redone = np.abs(after - before)[:28].mean(), np.abs(after - before)[36:].mean()
     assert kept < redone  # the top (context, away from the seam) changes less than the regenerated bottom
+
+
+def stroke_mask(path: Path, size: int = 256) -> Path:
+    """A horizontal stroke across the middle of the image (the way one crosses out a glyph)."""
+    mask = np.zeros((size, size), np.uint8)
+    mask[size // 2 - size // 16 : size // 2 + size // 16, size // 4 : 3 * size // 4] = 255
+    Image.fromarray(mask).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_inpaint_with_another_class_edits_as_the_app_does(tmp_path: Path, capsys) -> None:
+    """A stroke across the 3 with --class 8: the judge reads a 3, so the mask grows (an edit) and an 8 comes out."""
+    pipe = Pipeline.shipped()
+    assert image_class(pipe, DIGIT) == 3
+    out = tmp_path / "eight.png"
+    argv = ["inpaint", DIGIT, "--mask", str(stroke_mask(tmp_path / "m.png")), "--class", "8", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "note: an edit of 'three'" in printed and f"--region {EDIT_REGION}" in printed
+    assert image_class(pipe, out) == 8
+
+
+@pytest.mark.slow
+def test_inpaint_kept_as_painted_says_why_the_class_may_not_change(tmp_path: Path, capsys) -> None:
+    argv = ["inpaint", DIGIT, "--mask", str(stroke_mask(tmp_path / "m.png")), "--class", "8", "--region", "painted"]
+    assert cli.main([*argv, "--steps", "4", "--out", str(tmp_path / "o.png")]) == 0
+    assert "note: the judge reads 'three' in the image" in capsys.readouterr().out
+
+
+def test_inpaint_without_a_judge_keeps_the_mask_as_painted_and_says_so() -> None:
+    region, why = inpaint_region(Pipeline.random(), np.zeros((16, 16, 3), np.uint8), 3, None)
+    assert region == "painted" and why is not None and "no judge" in why and f"--region {EDIT_REGION}" in why
 
 
 @pytest.mark.parametrize(

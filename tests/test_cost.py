@@ -71,8 +71,8 @@ def test_task_geometry_matches_the_tasks(pipe: Pipeline, order: str) -> None:
     res = tasks.outpaint(pipe, img, 1, opts, left=1, top=2, seed=0, decoding="whole")
     c = cost.task_cost("outpaint", opts, grid, left=1, top=2, decoding="whole")
     assert (c.cells, c.forward_passes, c.queries) == (res.known.numel(), res.trace.forward_passes, res.trace.queries)
-    res = tasks.resize(pipe, img, 1, opts, scale=1.5, seed=0, decoding="whole")
-    c = cost.task_cost("resize", opts, grid, scale=1.5, decoding="whole")
+    res = tasks.resize(pipe, img, 1, opts, scale=1.5, strategy="lattice", seed=0, decoding="whole")
+    c = cost.task_cost("resize", opts, grid, scale=1.5, strategy="lattice", decoding="whole")
     assert (c.cells, c.forward_passes, c.queries) == (res.known.numel(), res.trace.forward_passes, res.trace.queries)
     for side in ("right", "bottom"):
         rounds: list = []

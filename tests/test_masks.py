@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageFilter
 
 from arpg import masks, tasks
 from arpg.train import digits
@@ -90,9 +91,70 @@ def test_blend_leaves_no_band_where_the_decode_changed_colour() -> None:
     pix[:, 8:] = True
     out = masks.blend(img, raw, cells, pix, 4)
     assert np.abs(out.astype(int) - img).max() <= 1
-    assert np.array_equal(out[:, :8], img[:, :8])  # kept cells untouched
-    w = masks.soft_mask(cells, pix, 4, 2.0)
-    assert w.shape == (16, 16, 1) and w[:, 8:].min() == 1 and w[:, :8].max() == 0
+    assert np.array_equal(out[:, : 8 - masks.SEAM_BAND], img[:, : 8 - masks.SEAM_BAND])  # beyond the seam band
+    w = masks.seam_weights(pix, 2)
+    assert w.shape == (16, 16) and w[:, 8:].min() == 1 and w[:, :6].max() == 0 and 0 < w[:, 6:8].min() < 1
+
+
+def _texture(h: int = 16, w: int = 32, seed: int = 0) -> np.ndarray:
+    """A smooth grey ramp with fine detail (+-4 levels a pixel), (h, w, 3) uint8."""
+    detail = np.random.default_rng(seed).integers(-4, 5, (h, w))
+    grey = np.linspace(60, 180, w)[None, :] + detail
+    return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def _cross_step(img: np.ndarray, x: int) -> float:
+    """The mean absolute luminance step between columns x - 1 and x."""
+    return float(np.abs(img[:, x].astype(float) - img[:, x - 1].astype(float)).mean())
+
+
+def test_seam_blend_keeps_pixels_beyond_the_band_and_softens_the_step() -> None:
+    """A decode blurred and brighter than the original (as a tokenizer's) meets it without a step."""
+    original = _texture()
+    soft = np.asarray(Image.fromarray(original).filter(ImageFilter.BoxBlur(1)), np.int64) + 40
+    decoded = np.clip(soft, 0, 255).astype(np.uint8)
+    new = np.zeros((16, 32), bool)
+    new[:, 16:] = True
+    b = masks.SEAM_BAND
+    out = masks.seam_blend(original, decoded, new)
+    assert np.array_equal(out[:, : 16 - b], original[:, : 16 - b])  # beyond the band: the original
+    assert np.array_equal(out[:, 16:], decoded[:, 16:])  # the new part: the decode
+    hard = np.where(new[..., None], decoded, original)
+    worst = max(_cross_step(out, x) for x in range(16 - b, 17))
+    assert worst < 0.6 * _cross_step(hard, 16)  # no column steps as the pasted join did
+    w = masks.seam_weights(new)
+    assert (np.diff(w[0, 16 - b - 1 : 17]) > 0).all()  # a ramp across the band
+
+
+def test_paste_into_softens_the_join_of_an_outpaint() -> None:
+    """Before the band, the input was pasted back as it was and met its blurred, brighter extension with a step."""
+    canvas = _texture(16, 32)
+    image = canvas[:, :16]
+    wave = 40 * np.sin(np.arange(16) * np.pi / 4)[:, None, None]  # off by row: no colour map undoes it
+    raw = np.clip(np.asarray(Image.fromarray(canvas).filter(ImageFilter.BoxBlur(1)), np.int64) + wave, 0, 255)
+    out = masks.paste_into(raw.astype(np.uint8), image, 0, 0)
+    kept = np.zeros((16, 32), bool)
+    kept[:, :16] = True
+    hard = np.rint(masks.match_colours(raw.astype(np.uint8), np.where(kept[..., None], canvas, 0), kept))
+    hard[:, :16] = image
+    assert np.array_equal(out[:, :8], image[:, :8])  # far from the join: the input as it was
+    assert max(_cross_step(out, x) for x in range(8, 17)) < 0.6 * _cross_step(hard.astype(np.uint8), 16)
+
+
+def test_a_colour_map_fitted_on_background_leaves_a_new_glyph_alone() -> None:
+    """An edit over a whole glyph keeps only background cells: a map fitted there pulled a red glyph to green."""
+    rng = np.random.default_rng(0)
+    image = np.full((32, 32, 3), (40, 160, 60), np.uint8)  # a plain green background (the glyph is regenerated)
+    raw = np.clip(image.astype(int) + (8, -6, 5) + rng.normal(0, 6, image.shape), 0, 255)  # decoded: off, noisy
+    raw[10:22, 12:20] = (200, 30, 40)  # the new glyph, red
+    raw = raw.round().astype(np.uint8)
+    kept = np.ones((32, 32), bool)
+    kept[6:26, 8:24] = False  # the regenerated box: background all around it
+    out = masks.match_colours(raw, image, kept)
+    assert np.abs(out[10:22, 12:20] - raw[10:22, 12:20]).max() < 12  # the glyph keeps its colour
+    bg = ~kept & ~np.pad(np.ones((12, 8), bool), ((10, 10), (12, 12)))
+    assert np.linalg.norm(out[bg].mean(0) - image[bg].mean(0)) < 3  # the background is still matched
+    assert masks.colour_coverage(np.array([[0.8, 0.1, 0.15]]), raw[kept] / 255.0)[0] == 0.0
 
 
 # -- on the shipped model ------------------------------------------------------------------------
@@ -137,7 +199,28 @@ def test_same_class_inpainting_leaves_no_colour_band(shipped) -> None:
         m = np.zeros((64, 64), bool)
         m[32:] = True
         r = tasks.inpaint(shipped, imgs[i], m, int(labels[i]), seed=i, steps=8)
-        w = masks.soft_mask(~r.known, m, 4, 2.0)
+        w = masks.seam_weights(m)[..., None]
         shifts.append(_background_shift(r.image, imgs[i], m))
         unmatched.append(_background_shift((imgs[i] * (1 - w) + r.raw * w + 0.5).astype(np.uint8), imgs[i], m))
     assert np.mean(shifts) < 6 and np.mean(shifts) < np.mean(unmatched) / 2
+
+
+def _contrast(image: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> float:
+    """The length of the mean RGB difference between the ``fg`` and the ``bg`` pixels of ``image``."""
+    return float(np.linalg.norm(image[fg].astype(float).mean(0) - image[bg].astype(float).mean(0)))
+
+
+@pytest.mark.slow  # four edits on the shipped model
+def test_an_edit_over_the_whole_glyph_keeps_the_new_glyphs_colours(shipped) -> None:
+    """The region covers the glyph, so only background is kept: the colour map, fitted there, washed the new
+    glyph towards the background (its contrast to it fell to 0.25-0.7 of the decode's)."""
+    imgs, labels = digits.sample(range(4), seed=digits.HELDOUT_SEED + 21, style=digits.GENERATOR_STYLE)
+    for i in range(4):
+        ys, xs = np.nonzero(masks.foreground(imgs[i]))
+        box = np.zeros((64, 64), bool)
+        box[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+        r = tasks.edit(shipped, imgs[i], box, (int(labels[i]) + 5) % 10, seed=i, steps=8)
+        region = masks.edit_region(imgs[i], box)
+        assert (region.mean()) > 0.5  # a large region: most of the image
+        fg, bg = region & masks.foreground(r.raw), region & ~masks.foreground(r.raw)
+        assert _contrast(r.image, fg, bg) > 0.85 * _contrast(r.raw, fg, bg)

@@ -3,7 +3,6 @@ set a model learnt (digits unchanged, scenes) and ``eval --model``."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -127,14 +126,3 @@ def test_eval_model_errors_are_one_line(scenes_folder, tmp_path, monkeypatch, ca
         assert cli.main(["eval", *args]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
-
-
-def test_eval_writes_each_model_to_its_own_file():
-    def where(model, json_flag=None):
-        return commands._eval_json(argparse.Namespace(model=model, json=json_flag))
-
-    assert where(None) == where("digits") == "docs/benchmarks/quality.json"
-    assert where("scenes") == "docs/benchmarks/quality-scenes.json"
-    assert (
-        where("runs/scenes/preview") is None and where("scenes", "x.json") == "x.json" and where("scenes", "") is None
-    )

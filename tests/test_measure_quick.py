@@ -25,33 +25,30 @@ def small_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quick, "REFERENCE_IMAGES", 100)  # not 2,000: fast
 
 
-def test_fit_cost_recovers_the_model_it_was_built_from() -> None:
-    cost = est.CallCost(call=0.2, step=0.01, step_image=0.002, query=0.03, decode=0.05)
-    times = {(b, s): cost.seconds(b, s) for b, s in est.CALIBRATION}
-    fitted = est.fit_cost(times, decode=0.05)
-    assert fitted.call == pytest.approx(0.2)
-    assert fitted.step == pytest.approx(0.01) and fitted.step_image == pytest.approx(0.002)
-    assert fitted.query == pytest.approx(0.03) and fitted.decode == pytest.approx(0.05)
+def test_fit_passes_recovers_the_costs_it_was_built_from() -> None:
+    step, step_image, token = 0.01, 0.002, 0.0003
+    passes = {(b, m): step + step_image * b + token * b * m for b in est.PROBE_IMAGES for m in (2, 64)}
+    assert est.fit_passes(passes) == pytest.approx((step, step_image, token))
+    cost = est.CallCost(call=0.2, step=step, step_image=step_image, token=token, decode=0.05, cells=256)
     # confidence order queries every remaining cell at every step: (steps + 1) / 2 times the queries
     extra = cost.seconds(4, 8, "confidence") - cost.seconds(4, 8, "random")
-    assert extra == pytest.approx(4 * 0.03 * (4.5 - 1))
+    assert extra == pytest.approx(4 * token * 256 * (4.5 - 1))
 
 
 def test_noisy_calibration_gives_no_negative_cost() -> None:
-    fitted = est.fit_cost(dict(zip(est.CALIBRATION, (0.5, 0.1, 0.3, 0.05))), decode=1.0)
-    assert min(fitted.call, fitted.step, fitted.step_image, fitted.query, fitted.decode) >= 0
+    fitted = est.fit_passes({(1, 2): 0.5, (1, 64): 0.1, (8, 2): 0.3, (8, 64): 0.05})
+    assert min(fitted) >= 0 and max(fitted) > 0
 
 
 def test_calibration_is_measured_once_per_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     pipe = Pipeline.random()
     calls = []
-    monkeypatch.setattr(est, "_timed_call", lambda p, b, s: calls.append((b, s)) or 0.01 * s * b)
-    monkeypatch.setattr(est, "_timed_decode", lambda p, b: 0.001)
+    monkeypatch.setattr(est, "measure_cost", lambda p: calls.append(p) or est.CallCost(0, 0, 0, 0, 0, 16))
     first = est.calibrate(pipe)
-    assert est.calibrate(pipe) is first and len(calls) == 1 + len(est.CALIBRATION)
+    assert est.calibrate(pipe) is first and len(calls) == 1
     est.forget(pipe)
     est.calibrate(pipe)
-    assert len(calls) == 2 * (1 + len(est.CALIBRATION))
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize(
@@ -115,7 +112,7 @@ def test_without_a_judge_orders_get_time_and_queries_only() -> None:
 
 
 def test_estimate_counts_every_decode(judged: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    cost = est.CallCost(call=0.0, step=0.01, step_image=0.001, query=0.0)
+    cost = est.CallCost(call=0.0, step=0.01, step_image=0.001, token=0.0, decode=0.0, cells=16)
     monkeypatch.setattr(quick, "calibrate", lambda pipe: cost)
     small = quick.estimate(judged, quick.QuickPlan((4,), (1,), raster=False, per_class=1))
     # one warm-up and one timed call of 1 image in 4 steps; quality: 10 images in 4 steps

@@ -107,12 +107,35 @@ def test_reference_npz_is_in_the_evaluator_format(reference):
     assert not list(reference.rglob("*.tmp*"))
 
 
+@pytest.fixture(scope="module")
+def reference_bf16(tmp_path_factory) -> Path:
+    """One uninterrupted single-process run at bf16, the default dtype where the CPU has bf16 instructions."""
+    out = tmp_path_factory.mktemp("ref_bf16")
+    saved = {v: os.environ.pop(v) for v in DIST_VARS if v in os.environ}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert run(out, "--dtype", "bfloat16") == 0
+    finally:
+        torch.set_num_threads(threads)
+        os.environ.update(saved)
+    return out
+
+
 @pytest.mark.slow
-def test_torchrun_two_processes_equal_one_process(reference, tmp_path):
+@pytest.mark.parametrize(
+    "dtype, batch, ref",
+    [("float32", 3, "reference"), ("bfloat16", 4, "reference_bf16")],
+    ids=["float32-another-batch-size", "bfloat16-same-batch-size"],
+)
+def test_torchrun_two_processes_equal_one_process(dtype, batch, ref, tmp_path, request):
+    """What docs/sample_many.md promises: float32 on the CPU, any process count and batch size; the
+    default dtype (bf16), any process count at one batch size."""
+    reference = request.getfixturevalue(ref)
     out = tmp_path / "dist"
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), TQDM_DISABLE="1")
-    # --standalone: a local rendezvous on a free port (localhost:0); batch size 3, not 4.
+    # --standalone: a local rendezvous on a free port (localhost:0).
     cmd = [
         sys.executable,
         "-m",
@@ -126,14 +149,16 @@ def test_torchrun_two_processes_equal_one_process(reference, tmp_path):
         *JOB,
         "--device",
         "cpu",
+        "--dtype",
+        dtype,
         "--batch-size",
-        "3",
+        str(batch),
         "--out",
         str(out),
     ]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "rank 1 of 2 on cpu (gloo)" in p.stderr and "rank 1: 3 of 9 images" in p.stderr, p.stderr[-3000:]
+    assert "rank 1 of 2 on cpu (gloo)" in p.stderr and f"rank 1: {batch} of 9 images" in p.stderr, p.stderr[-3000:]
     assert (out / NPZ).read_bytes() == (reference / NPZ).read_bytes()
     assert pngs(out) == pngs(reference)
 
@@ -160,6 +185,25 @@ def test_interrupt_and_resume_give_the_same_npz(reference, tmp_path):
     assert (out / NPZ).read_bytes() == (reference / NPZ).read_bytes()
     assert not list(out.rglob("*.tmp*"))
     assert run(out, batch=2) == 0 and (out / NPZ).read_bytes() == (reference / NPZ).read_bytes()  # idempotent
+
+
+def test_a_bf16_folder_resumed_with_another_batch_size_is_refused(tmp_path, capsys):
+    """bf16 kernels block a batch by its shape, so another batch size changes some images: the folder's
+    settings include the batch size there, as they do not at float32 on the CPU."""
+    out = tmp_path / "bf16"
+    assert run(out, "--dtype", "bfloat16", "--limit", "2", batch=2) == 0
+    capsys.readouterr()
+    assert run(out, "--dtype", "bfloat16", batch=3) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "other settings (batch_size)" in err
+    assert run(out, "--dtype", "bfloat16", batch=2) == 0 and (out / NPZ).exists()
+
+
+def test_a_float32_folder_resumes_with_any_batch_size(reference, tmp_path):
+    out = tmp_path / "fp32"
+    assert run(out, "--dtype", "float32", "--limit", "2", batch=2) == 0
+    assert run(out, "--dtype", "float32", batch=3) == 0
+    assert (out / NPZ).read_bytes() == (reference / NPZ).read_bytes()
 
 
 def test_other_settings_in_the_same_folder_are_refused(reference, tmp_path, capsys):

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -179,6 +180,26 @@ def test_the_purge_removes_old_files_and_keeps_new_and_kept_ones(tmp_path: Path)
     time.sleep(0.5)
     stop.set()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_downloads_still_work_after_the_purge_removed_their_empty_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download folder lives in the purged folder: once it is empty and old the purge removes
+    it, and the next animation must get a new one (a short purge age stands for the 5 minutes)."""
+    from demo.tabs import files
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # what prepare_process does for the app's folder
+    monkeypatch.setattr(files, "_OUT_DIR", None)
+    first = files.out_path("animation", ".gif")
+    first.unlink()  # gradio copied it into its own cache; the download folder is empty now
+    past = time.time() - 10
+    os.utime(first.parent, (past, past))
+    server.purge(tmp_path, max_age_s=1)
+    assert not first.parent.exists()
+    for _ in range(2):
+        again = files.out_path("animation", ".gif")
+        assert again.is_file() and again.parent == first.parent
 
 
 # -- against a real server --------------------------------------------------------------------------------
@@ -356,3 +377,63 @@ def test_a_signal_leaves_no_temporary_files(sig: signal.Signals) -> None:
     finally:
         child.kill()
     assert not folder.exists(), out[-2000:]
+
+
+BUSY_CHILD = textwrap.dedent("""
+    import os, sys, threading
+    from demo import server
+    folder = server.prepare_process()
+    from tests.test_server import build_app
+
+    def write(n):  # a request saving its outputs, as gradio does: it makes its folders again as needed
+        i = 0
+        while True:
+            i += 1
+            out = folder / f"job{n}" / str(i % 50)
+            try:
+                os.makedirs(out, exist_ok=True)
+                with open(out / "frame.png", "wb") as f:
+                    f.write(b"x" * 4096)
+            except OSError:
+                pass
+
+    for n in range(4):
+        threading.Thread(target=write, args=(n,), daemon=True).start()
+    demo = build_app(threading.Event())
+    print("FOLDER", folder, flush=True)
+    demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), quiet=True, app_kwargs=server.app_kwargs())
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gap_s", [0.0, 0.02, 0.3])
+def test_a_second_sigterm_under_load_leaves_no_temporary_files(gap_s: float) -> None:
+    """Threads keep writing into the temporary folder (requests saving outputs) when SIGTERM comes
+    twice, the second during the cleanup of the first or during the shutdown: nothing is left."""
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-c", BUSY_CHILD, str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        while line and not line.startswith("FOLDER "):
+            line = child.stdout.readline()
+        folder = Path(line.split(" ", 1)[1].strip())
+        for _ in range(120):  # wait until it serves
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert any(folder.rglob("frame.png"))
+        child.send_signal(signal.SIGTERM)
+        time.sleep(gap_s)
+        child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert not folder.exists(), (child.returncode, out[-2000:])

@@ -31,6 +31,7 @@ from PIL import Image
 
 from arpg import sampling, tasks
 from arpg.images import MAX_ASPECT, MAX_PIXELS, mask_to_array, prepare_image, to_rgb
+from arpg.masks import SEAM_BAND, widen
 from arpg.options import SAMPLER_ORDERS
 from arpg.pipeline import Pipeline
 from arpg.sampling import Context
@@ -316,8 +317,8 @@ def test_inpaint_keeps_context_tokens_and_pixels(
     codes = pipe.encode(img[None])[0]
     assert torch.equal(res.tokens[res.known], codes[res.known])  # context preserved, token-exact
     assert ((res.tokens >= 0) & (res.tokens < V)).all()
-    if blend:  # pixels of the context cells are the input's
-        keep = np.kron(res.known.numpy(), np.ones((F, F), bool))
+    if blend:  # pixels of the context cells are the input's, beyond the seam band around the painted ones
+        keep = np.kron(res.known.numpy(), np.ones((F, F), bool)) & ~widen(pix, SEAM_BAND)
         assert np.array_equal(res.image[keep], img[keep])
     if not res.known.any():
         assert "plain generation" in res.note
@@ -345,7 +346,10 @@ def test_outpaint_grows_by_whole_cells_and_keeps_the_input(
     codes = pipe.encode(img[None])[0]
     assert torch.equal(res.tokens[inner], codes) and res.known[inner].all()
     assert int(res.known.sum()) == r * c
-    assert np.array_equal(res.image[top * F : (top + r) * F, left * F : (left + c) * F], img)
+    placed = np.zeros(res.image.shape[:2], bool)
+    placed[top * F : (top + r) * F, left * F : (left + c) * F] = True
+    far = (placed & ~widen(~placed, SEAM_BAND))[placed].reshape(img.shape[:2])  # beyond the seam band
+    assert np.array_equal(res.image[placed].reshape(img.shape)[far], img[far])
     if not any(sides):
         assert "nothing to extend" in res.note
 
@@ -368,10 +372,10 @@ def test_panorama_is_times_as_long_and_keeps_the_input(
     res = tasks.panorama(pipe, image, label, times=times, side=side, seed=seed, steps=steps)
     want = (h, w * times, 3) if side in ("left", "right") else (h * times, w, 3)
     assert res.image.shape == want and res.image.dtype == np.uint8
-    corner = {"right": res.image[:, :w], "left": res.image[:, -w:], "bottom": res.image[:h], "top": res.image[-h:]}[
-        side
-    ]
-    assert np.array_equal(corner, img)
+    b = SEAM_BAND  # the input beyond the seam band where the first round meets it
+    kept = {"right": np.s_[:, : w - b], "left": np.s_[:, b:], "bottom": np.s_[: h - b], "top": np.s_[b:]}[side]
+    corner = {"right": res.image[:, :w], "left": res.image[:, -w:], "bottom": res.image[:h], "top": res.image[-h:]}
+    assert np.array_equal(corner[side][kept], img[kept])
 
 
 @PROPS

@@ -1,30 +1,51 @@
-"""How long a measurement will take, said before it runs: a model's cost per call, calibrated
-once on this machine with a few short decodes, and the sum over a plan's calls.
+"""How long a measurement will take, said before it runs: a model's cost per forward pass, measured
+once on this machine on the model itself, and the sum over a plan's calls.
 
-The cost of one ``Pipeline.generate`` call of ``b`` images in ``s`` steps is modelled as
-``call + s * (step + step_image * b) + b * (query + decode)`` seconds: a fixed cost per call, a
-step's fixed cost and its cost per image, then per image the queries of its cells (the same work
-however many steps) and decoding tokens to pixels.  "confidence" order scores every remaining
-cell at every step, about ``(s + 1) / 2`` times the queries of the other orders.
-:func:`calibrate` measures the numbers with four short calls (after a warm-up) and one decode to
-pixels.
+One ``Pipeline.generate`` call of ``b`` images in ``s`` steps runs ``s`` forward passes; pass ``t``
+feeds every image the tokens decoded at the step before and queries the cells of its own step, so a
+decode puts about ``2 x cells`` tokens per image through the model whatever ``s`` is ("confidence"
+order queries every remaining cell at every step: about ``cells x (s + 1) / 2`` queries instead of
+``cells``). The call is modelled as::
+
+    call + s x (step + step_image x b) + b x (token x tokens + decode)   seconds
+
+a fixed cost per call, a fixed cost per pass and per pass and image, the cost of a token through the
+model, and decoding tokens to pixels. :func:`calibrate` measures the pass costs on forward passes of
+the model itself at the corners of what a measurement decodes (one image and :data:`PROBE_IMAGES`
+images; one token per pass, as raster order decodes, and :data:`PROBE_STEPS` steps' worth), each the
+median of a few passes of a decode stopped early, so a busy moment or the growth of a whole decode
+does not skew it; then one short call (the fixed cost) and one decode to pixels.
 """
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-#: Calls of the calibration, (images, steps): two batch sizes at two step counts (after a warm-up).
-FEW, MANY = (1, 8), (4, 16)  # images, steps
-CALIBRATION = tuple((b, s) for b in FEW for s in MANY)
+#: The probes' images per call: one, and a batch whose passes are dominated by its tokens.
+PROBE_IMAGES = (1, 8)
+#: The probes' steps per decode: every cell a step (one token per image per pass), and this many.
+PROBE_STEPS = 8
+#: Passes timed per probe and round (after one untimed pass that also prefills the class token).
+PROBE_PASSES = 3
+#: Rounds over the probes, one probe after the other: a busy spell of the machine slows them all alike.
+PROBE_ROUNDS = 2
 _lock = threading.Lock()
 _costs: dict[int, tuple[weakref.ref, CallCost]] = {}  # id(pipeline) -> (the pipeline, its cost)
+
+
+def tokens_through(cells: int, steps: int, order: str = "random") -> float:
+    """Tokens per image one decode of ``cells`` cells in ``steps`` steps puts through the model: every
+    cell fed once and queried once, or, for "confidence", queried at every step until it is decoded."""
+    queries = cells * (steps + 1) / 2 if order == "confidence" else cells
+    return cells + queries
 
 
 @dataclass(frozen=True)
@@ -32,15 +53,41 @@ class CallCost:
     """Seconds of one ``generate`` call on this machine: see the module docstring."""
 
     call: float  # fixed seconds per call
-    step: float  # fixed seconds per step
-    step_image: float  # seconds per step and image
-    query: float  # seconds per image for querying its cells (once each)
-    decode: float = 0.0  # seconds per image for decoding tokens to pixels
+    step: float  # fixed seconds per forward pass
+    step_image: float  # seconds per forward pass and image
+    token: float  # seconds per token through the model, per image
+    decode: float  # seconds per image decoding tokens to pixels
+    cells: int  # cells of the model's grid
 
     def seconds(self, images: int, steps: int, order: str = "random") -> float:
         """Estimated seconds of one call of ``images`` images decoded in ``steps`` steps."""
-        queries = self.query * ((steps + 1) / 2 if order == "confidence" else 1.0)
-        return self.call + steps * (self.step + self.step_image * images) + images * (queries + self.decode)
+        per_image = self.token * tokens_through(self.cells, steps, order) + self.decode
+        return self.call + steps * (self.step + self.step_image * images) + images * per_image
+
+
+class _Stop(Exception):
+    """Ends a probe's decode after its timed passes."""
+
+
+def _pass_seconds(pipe: Any, images: int, per_step: int) -> list[float]:
+    """The seconds of :data:`PROBE_PASSES` forward passes of a decode of ``images`` images, ``per_step``
+    cells a step (random order), after its first pass; the decode stops there."""
+    stamps: list[float] = []
+
+    def tick(step: int, n: int, tokens: Any) -> None:
+        stamps.append(time.perf_counter())
+        if len(stamps) > PROBE_PASSES:
+            raise _Stop
+
+    options = pipe.defaults.replace(schedule=f"k={per_step}", order="random")  # as many cells every step
+    t0 = time.perf_counter()
+    try:
+        pipe.generate([0] * images, options, seed=0, callback=tick)
+    except _Stop:
+        pass
+    if len(stamps) < 2:  # a grid of a pass or two: the whole call
+        return [(time.perf_counter() - t0) / max(1, len(stamps))]
+    return np.diff(stamps).tolist()
 
 
 def _timed_call(pipe: Any, images: int, steps: int) -> float:
@@ -58,32 +105,49 @@ def _timed_decode(pipe: Any, images: int) -> float:
     return (time.perf_counter() - t0) / images
 
 
-def fit_cost(times: dict[tuple[int, int], float], decode: float = 0.0) -> CallCost:
-    """The :class:`CallCost` through the calibration's four (images, steps) -> seconds
-    (:data:`CALIBRATION`) and ``decode`` (seconds per image): at each batch size the two step
-    counts give the cost per step (its slope) and the rest (its intercept); the two batch sizes
-    split both into a fixed part and a part per image.  Negative shares (noise) become 0."""
-    (b1, b2), (s1, s2) = FEW, MANY
-    slope = {b: (times[(b, s2)] - times[(b, s1)]) / (s2 - s1) for b in FEW}
-    rest = {b: times[(b, s1)] - s1 * slope[b] for b in FEW}
-    step_image = max(0.0, (slope[b2] - slope[b1]) / (b2 - b1))
-    step = max(0.0, slope[b1] - step_image * b1)
-    per_image = max(0.0, (rest[b2] - rest[b1]) / (b2 - b1))
-    call = max(0.0, rest[b1] - per_image * b1)
-    decode = min(max(0.0, decode), per_image)
-    return CallCost(call, step, step_image, per_image - decode, decode)
+def fit_passes(passes: dict[tuple[int, float], float]) -> tuple[float, float, float]:
+    """(step, step_image, token) through seconds per pass at (images, tokens per image and pass):
+    least squares of ``step + step_image x images + token x images x tokens``; a negative share (noise)
+    becomes 0 and the others are fitted again without it."""
+    keys = list(passes)
+    columns = np.array([[1.0, b, b * m] for b, m in keys])
+    seconds = np.array([passes[k] for k in keys])
+    free = [0, 1, 2]
+    while True:
+        coef, *_ = np.linalg.lstsq(columns[:, free], seconds, rcond=None)
+        if (coef >= 0).all() or len(free) == 1:
+            break
+        free.pop(int(np.argmin(coef)))
+    out = [0.0, 0.0, 0.0]
+    for i, c in zip(free, coef):
+        out[i] = max(0.0, float(c))
+    return out[0], out[1], out[2]
+
+
+def measure_cost(pipe: Any) -> CallCost:
+    """Measure ``pipe``'s :class:`CallCost` on this machine (see the module docstring): a warm-up call,
+    the four probes, a short call and a decode to pixels (about a second for a shipped model on a CPU)."""
+    cells = pipe.grid[0] * pipe.grid[1]
+    _timed_call(pipe, 1, 2)
+    probes = [(b, k) for b in PROBE_IMAGES for k in (1, max(2, cells // PROBE_STEPS))]
+    seen: dict[tuple[int, int], list[float]] = {p: [] for p in probes}
+    for _ in range(PROBE_ROUNDS):
+        for b, k in probes:
+            seen[(b, k)] += _pass_seconds(pipe, b, k)
+    # a pass feeds the cells of the step before and queries as many
+    step, step_image, token = fit_passes({(b, 2 * k): statistics.median(t) for (b, k), t in seen.items()})
+    decode = _timed_decode(pipe, PROBE_IMAGES[-1])
+    partial = CallCost(0.0, step, step_image, token, decode, cells)
+    call = max(0.0, _timed_call(pipe, 1, 2) - partial.seconds(1, 2))
+    return CallCost(call, step, step_image, token, decode, cells)
 
 
 def calibrate(pipe: Any) -> CallCost:
-    """The cost of ``pipe``'s calls on this machine, measured once per pipeline (a warm-up,
-    :data:`CALIBRATION`'s four short decodes and a decode to pixels: about a second for the
-    shipped model on a CPU)."""
+    """The cost of ``pipe``'s calls on this machine (:func:`measure_cost`), measured once per pipeline."""
     with _lock:
         ref, cost = _costs.get(id(pipe), (None, None))
         if cost is None or ref() is not pipe:
-            _timed_call(pipe, 1, 2)
-            times = {(b, s): _timed_call(pipe, b, s) for b, s in CALIBRATION}
-            cost = fit_cost(times, _timed_decode(pipe, FEW[-1]))
+            cost = measure_cost(pipe)
             _costs[id(pipe)] = (weakref.ref(pipe), cost)
         return cost
 

@@ -1,6 +1,8 @@
-"""Quality measurements of a model of this project: tokenizer PSNR, judge accuracy, and class
-accuracy + Frechet distance (in judge features) of generated images, per step count or per
-decoding order.  The tables are printed by :mod:`arpg.measure.report`.
+"""Quality measurements of a model of this project: tokenizer PSNR and sharpness, judge accuracy, and
+class accuracy + Frechet distance (in judge features) of generated images, per step count or per
+decoding order, beside their Frechet distance in texture features and their sharpness (which see the
+blur a judge does not, :mod:`arpg.measure.texture`, :mod:`arpg.measure.sharpness`).  The tables are
+printed by :mod:`arpg.measure.report`.
 
 Every measurement is drawn from the data set the model learnt (``pipe.data``, see
 :data:`arpg.train.data.DATASETS`; digits for a model that does not say): held-out images of the
@@ -26,6 +28,8 @@ from ..train import digits
 from ..train.data import DATASETS, dataset
 from .estimate import calibrate, duration_text
 from .judge import frechet_distance, judge_images
+from .sharpness import relative_sharpness, sharpness_ratio
+from .texture import texture_features
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 32  # real images rendered, encoded, decoded and judged to time each of those per image
@@ -66,18 +70,16 @@ def real_images(
     return module.sample(range(n), seed=module.HELDOUT_SEED if seed is None else seed, **kw)
 
 
-def tokenizer_psnr(
+def tokenizer_quality(
     pipe: Any, n: int = PSNR_IMAGES, batch: int = 100, style: str | None = digits.GENERATOR_STYLE
-) -> float:
-    """Mean PSNR (dB) of encode -> decode on ``n`` held-out images of the pipeline's data set."""
+) -> dict[str, float]:
+    """Encode -> decode on ``n`` held-out images of the pipeline's data set: the mean PSNR (dB,
+    ``psnr_db``) and the detail the reconstructions keep (``sharpness``, :func:`sharpness_ratio`)."""
     imgs, _ = real_images(n, style=style, data=data_name(pipe))
-    vals = []
-    for i in range(0, n, batch):
-        x = imgs[i : i + batch]
-        rec = pipe.decode(pipe.encode(x))
-        mse = ((rec.astype(np.float64) - x.astype(np.float64)) ** 2).reshape(len(x), -1).mean(1)
-        vals.extend(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)))
-    return float(np.mean(vals))
+    recs = np.concatenate([pipe.decode(pipe.encode(imgs[i : i + batch])) for i in range(0, n, batch)])
+    mse = ((recs.astype(np.float64) - imgs.astype(np.float64)) ** 2).reshape(n, -1).mean(1)
+    psnr = float(np.mean(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))))
+    return {"psnr_db": psnr, "sharpness": sharpness_ratio(recs, imgs)}
 
 
 def judge_accuracy(pipe: Any, n: int = JUDGE_IMAGES, style: str | None = digits.GENERATOR_STYLE) -> float:
@@ -122,11 +124,24 @@ def generation_quality(pipe: Any, images: np.ndarray, labels: np.ndarray, ref_fe
     return {"accuracy": float((preds == labels).mean()), "frechet": frechet_distance(feats, ref_feats)}
 
 
-def reference_features(pipe: Any, n: int = REFERENCE_IMAGES) -> np.ndarray:
-    """Judge features of real images of the data (and, for digits, the style) the generator learnt."""
+def texture_quality(images: np.ndarray, reference: np.ndarray, ref_texture: np.ndarray) -> dict:
+    """What the judge's features miss: the Frechet distance of the :func:`texture_features` of ``images``
+    to ``ref_texture`` (those of the real ``reference`` images), and their sharpness against them."""
+    return {
+        "texture_frechet": frechet_distance(texture_features(images), ref_texture),
+        "sharpness": relative_sharpness(images, reference),
+    }
+
+
+def reference_images(pipe: Any, n: int = REFERENCE_IMAGES) -> np.ndarray:
+    """Real images of the data (and, for digits, the style) the generator learnt: the Frechet reference."""
     data = data_name(pipe)
-    imgs, _ = real_images(n, seed=dataset(data).HELDOUT_SEED + REFERENCE_SPLIT, data=data)
-    return judge_images(pipe.judge, imgs)[1]
+    return real_images(n, seed=dataset(data).HELDOUT_SEED + REFERENCE_SPLIT, data=data)[0]
+
+
+def reference_features(pipe: Any, n: int = REFERENCE_IMAGES) -> np.ndarray:
+    """Judge features of the :func:`reference_images`."""
+    return judge_images(pipe.judge, reference_images(pipe, n))[1]
 
 
 def _timed(fn: Any) -> float:
@@ -161,6 +176,7 @@ def estimate_seconds(
     render = _timed(lambda: real_images(PROBE_IMAGES, data=data)) / PROBE_IMAGES
     codec = _timed(lambda: pipe.decode(pipe.encode(imgs))) / PROBE_IMAGES
     judge = _timed(lambda: judge_images(pipe.judge, imgs)) / PROBE_IMAGES
+    judge += _timed(lambda: texture_features(imgs)) / PROBE_IMAGES  # every judged image's texture too
     styles = len(data_styles(data))  # digits: 8,000 renders, 2,000 encoded and decoded, 6,000 judged
     renders = styles * (PSNR_IMAGES + JUDGE_IMAGES) + REFERENCE_IMAGES
     judged = styles * JUDGE_IMAGES + REFERENCE_IMAGES
@@ -174,7 +190,8 @@ def estimate_seconds(
 
 
 def real_quality(pipe: Any) -> dict:
-    """The tokenizer's PSNR and the judge's accuracy on held-out real images of the pipeline's data set.
+    """The tokenizer's PSNR and sharpness and the judge's accuracy on held-out real images of the
+    pipeline's data set.
 
     Digits: in the generator's style (``data_style``) and in "wide" (keys ending in ``_wide``), the
     style the tokenizer and judge learnt; scenes: one set (``data_style`` None)."""
@@ -183,7 +200,9 @@ def real_quality(pipe: Any) -> dict:
     res: dict = {"data": data, "data_style": styles[0]}
     for style in styles:
         suffix = "" if style == styles[0] else f"_{style}"
-        res[f"tokenizer_psnr_db{suffix}"] = tokenizer_psnr(pipe, style=style)
+        tok = tokenizer_quality(pipe, style=style)
+        res[f"tokenizer_psnr_db{suffix}"] = tok["psnr_db"]
+        res[f"tokenizer_sharpness{suffix}"] = tok["sharpness"]
         res[f"judge_accuracy{suffix}"] = judge_accuracy(pipe, style=style)
     return res
 
@@ -197,8 +216,9 @@ def evaluate(
     out: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
-    """The quality table: tokenizer PSNR, judge accuracy (:func:`real_quality`), and for every step
-    count the judge accuracy and Frechet distance of generated images (random order,
+    """The quality table: tokenizer PSNR and sharpness, judge accuracy (:func:`real_quality`), and for every
+    step count the judge accuracy, Frechet distance, texture Frechet distance and sharpness (against the
+    reference images, :func:`texture_quality`) of generated images (random order,
     ``pipe.defaults`` otherwise), plus raster order one token per step, all on the pipeline's data
     set (:func:`data_name`).  Written as JSON to ``out`` if given."""
     if pipe.judge is None:
@@ -218,11 +238,13 @@ def evaluate(
     }
     res.update(real_quality(pipe))
     ref = reference_features(pipe)
+    ref_images = reference_images(pipe, len(ref))
+    ref_texture = texture_features(ref_images)
     rows = []
     for method, steps, n in _settings(per_class, steps_list, raster, fd_per_class):
         t = time.time()
         imgs, labels = generated(pipe, n, steps, method, progress=progress)
-        q = generation_quality(pipe, imgs, labels, ref)
+        q = {**generation_quality(pipe, imgs, labels, ref), **texture_quality(imgs, ref_images, ref_texture)}
         rows.append(
             {
                 "method": method,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
+
+from ..images import ImageSource, prepare_image
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -67,6 +70,16 @@ def judge_images(judge: Judge, images_u8: np.ndarray, batch: int = 256) -> tuple
         preds.append(judge.fc(f).argmax(-1).numpy())
         feats.append(f.double().numpy())
     return np.concatenate(preds), np.concatenate(feats)
+
+
+def image_class(pipe: Any, image: ImageSource) -> int | None:
+    """The class ``pipe``'s judge reads in ``image`` (prepared as the tasks prepare it), None for a
+    model without a judge. With :func:`arpg.masks.is_edit` it decides whether an inpainting with a
+    class is an edit: the Inpaint tab and ``arpg inpaint`` both ask it."""
+    if getattr(pipe, "judge", None) is None:
+        return None
+    img = prepare_image(image, pipe.factor, pipe.grid[0])
+    return int(judge_images(pipe.judge, np.array(img)[None])[0][0])
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -13,31 +13,40 @@
 :func:`estimate` says how long :func:`run_quick` will take on this machine
 (:mod:`arpg.measure.estimate` calibrates the model's cost once); :func:`prepare` does the
 one-off work (calibration, the real images' judge features) so the estimate can be shown first.
+:func:`check_plan` refuses a plan estimated over :func:`max_seconds` (``ARPG_MAX_MEASURE_S``), naming
+what to measure less of. A run stops at its next unit of work once ``check_cancel`` raises: a unit
+is one timed call of the speed part, or one forward pass of a quality or orders sample.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ..options import SAMPLER_ORDERS
-from ..validation import check_choice, check_int
+from ..validation import check_choice, check_int, check_number
 from . import evaluate, runner
 from .estimate import CallCost, calibrate, duration_text
 
 Progress = Callable[[float, str], None]
+Check = Callable[[], None]  # raises to stop a run
 
 QUALITY_BATCH = 50  # images per call of a quality sample
 DEFAULT_PER_CLASS = 4
 MAX_PER_CLASS = 20
 WARMUP = 1
 REFERENCE_IMAGES = 2000  # real images whose judge features the sample is compared with
+#: The longest Measure run a server starts, in seconds estimated on its own machine: a third of the
+#: largest plan the page offers, and several times its default plan on either shipped model.
+MAX_SECONDS = 300.0
+MAX_SECONDS_ENV = "ARPG_MAX_MEASURE_S"
 _lock = threading.Lock()
 _references: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(pipeline) -> (the pipeline, features)
 
@@ -155,6 +164,54 @@ def estimate(pipe: Any, plan: QuickPlan) -> Estimate:
     return Estimate(timing, rest, plan.per_class * pipe.num_classes if judged else 0)
 
 
+def max_seconds() -> float:
+    """The ceiling of a run's estimate: ``$ARPG_MAX_MEASURE_S`` when set, else :data:`MAX_SECONDS`."""
+    text = os.environ.get(MAX_SECONDS_ENV, "").strip()
+    return check_number(MAX_SECONDS_ENV, text, 0.0, lo_open=True) if text else MAX_SECONDS
+
+
+def _lighter(pipe: Any, plan: QuickPlan, ceiling: float) -> str:
+    """What to measure less of: of each part that can shrink, the smallest change that alone brings
+    ``plan`` under ``ceiling``; when none does, the smallest plan of every part, together."""
+
+    def images(k: int) -> str:
+        return f"at most {k} image{'s' if k > 1 else ''} per class"
+
+    kinds = [
+        [("no raster order", replace(plan, raster=False))] if plan.raster else [],
+        [("1 repeat", replace(plan, repeats=1))] if plan.repeats > 1 else [],
+        [("no other decoding orders", replace(plan, orders=()))] if plan.orders else [],
+        [
+            (f"batch sizes up to {plan.batches[n - 1]}", replace(plan, batches=plan.batches[:n]))
+            for n in range(len(plan.batches) - 1, 0, -1)
+        ],
+        [
+            (f"step counts up to {plan.steps[n - 1]}", replace(plan, steps=plan.steps[:n]))
+            for n in range(len(plan.steps) - 1, 0, -1)
+        ],
+        [(images(k), replace(plan, per_class=k)) for k in range(plan.per_class - 1, 0, -1)]
+        if getattr(pipe, "judge", None) is not None
+        else [],
+    ]
+    tips = [next((text for text, p in kind if estimate(pipe, p).total_s <= ceiling), None) for kind in kinds]
+    if any(tips):
+        return "try " + ", or ".join(t for t in tips if t)
+    return "try all of " + ", ".join(kind[-1][0] for kind in kinds if kind)
+
+
+def check_plan(pipe: Any, plan: QuickPlan, ceiling: float | None = None) -> Estimate:
+    """:func:`estimate` of ``plan``, refused with ``ValueError`` over ``ceiling`` seconds (default
+    :func:`max_seconds`); the message names what to measure less of."""
+    est = estimate(pipe, plan)
+    ceiling = max_seconds() if ceiling is None else check_number("ceiling", ceiling, 0.0, lo_open=True)
+    if est.total_s > ceiling:
+        raise ValueError(
+            f"this measurement would take {duration_text(est.total_s)} on this machine, over the limit of "
+            f"{duration_text(ceiling)}; {_lighter(pipe, plan, ceiling)}"
+        )
+    return est
+
+
 def reference(pipe: Any) -> np.ndarray:
     """Judge features of real held-out images (computed once per pipeline)."""
     with _lock:
@@ -174,16 +231,19 @@ def prepare(pipe: Any) -> None:
 
 
 class _Bar:
-    """Progress over a run, weighted by the estimated seconds of its parts."""
+    """Progress over a run, weighted by the estimated seconds of its parts; every report first calls
+    ``check`` (which raises to stop the run)."""
 
-    def __init__(self, total_s: float, progress: Progress | None):
-        self.total, self.done, self.progress = max(total_s, 1e-9), 0.0, progress
+    def __init__(self, total_s: float, progress: Progress | None, check: Check | None = None):
+        self.total, self.done, self.progress, self.check = max(total_s, 1e-9), 0.0, progress, check
 
     def part(self, seconds: float) -> Progress:
         """A ``progress(fraction, text)`` for a part of ``seconds`` estimated seconds."""
         start = self.done
 
         def report(fraction: float, text: str) -> None:
+            if self.check is not None:
+                self.check()
             if self.progress is not None:
                 self.progress(min(1.0, (start + fraction * seconds) / self.total), text)
 
@@ -196,24 +256,30 @@ class _Bar:
             self.progress(min(1.0, self.done / self.total), text)
 
 
-def _decode_job(pipe: Any, job: Job, seed: int) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Decode ``job``'s calls: (images, labels, seconds, queries)."""
+def _decode_job(
+    pipe: Any, job: Job, seed: int, report: Callable[[float], None] | None = None
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Decode ``job``'s calls: (images, labels, seconds, queries); ``report(fraction of the job)``
+    after every forward pass."""
     options = pipe.defaults.replace(steps=job.steps, order=job.order)
     labels = np.arange(sum(job.calls)) % pipe.num_classes
     labels = np.sort(labels, kind="stable") if job.kind == "quality" else labels
-    imgs, queries, start = [], 0, 0
+    imgs, queries, start, total = [], 0, 0, sum(job.calls)
     t0 = time.perf_counter()
     for k, b in enumerate(job.calls):
-        out = pipe.generate(labels[start : start + b].tolist(), options, seed=seed + k)
+        callback = None
+        if report is not None:
+            callback = lambda s, n, _, done=start, b=b: report((done + b * (s + 1) / n) / total)  # noqa: E731
+        out = pipe.generate(labels[start : start + b].tolist(), options, seed=seed + k, callback=callback)
         imgs.append(out.images)
         queries += out.trace.queries * b
         start += b
     return np.concatenate(imgs), labels, time.perf_counter() - t0, queries
 
 
-def _job_row(pipe: Any, job: Job, seed: int) -> dict:
+def _job_row(pipe: Any, job: Job, seed: int, report: Callable[[float], None] | None = None) -> dict:
     """One row of the orders table (the format of :func:`arpg.measure.evaluate.order_table`)."""
-    imgs, labels, secs, queries = _decode_job(pipe, job, seed)
+    imgs, labels, secs, queries = _decode_job(pipe, job, seed, report)
     quality: dict[str, Any] = {"accuracy": None, "frechet": None}
     if job.kind == "quality":
         quality = evaluate.generation_quality(pipe, imgs, labels, reference(pipe))
@@ -237,15 +303,30 @@ def _attach_quality(rows: list[dict], order_rows: list[dict], cells: int) -> Non
             row.update(accuracy=q["accuracy"], frechet=q["frechet"], quality_samples=q["samples"])
 
 
-def run_quick(pipe: Any, plan: QuickPlan, progress: Progress | None = None, seed: int = 0) -> dict:
+def _samples(pipe: Any, plan: QuickPlan, bar: _Bar, seed: int) -> list[dict]:
+    """The quality and orders rows, reported (and checked) after every forward pass."""
+    rows, cost = [], calibrate(pipe)
+    for job in (j for j in jobs(pipe, plan) if j.kind != "timing"):
+        text, seconds = f"{job.kind}: {job.order} order, {job.steps} steps", job_seconds(cost, job)
+        part = bar.part(seconds)
+        part(0.0, text)
+        rows.append(_job_row(pipe, job, seed, lambda f, part=part, text=text: part(f, text)))
+        bar.advance(seconds, text)
+    return rows
+
+
+def run_quick(
+    pipe: Any, plan: QuickPlan, progress: Progress | None = None, seed: int = 0, check_cancel: Check | None = None
+) -> dict:
     """Run ``plan`` on ``pipe``: :func:`arpg.measure.runner.run_bench`'s result (the trade-off plot's
     JSON, rows with accuracy and Frechet distance when the model has a judge) plus ``"orders"``
     (rows of order, steps, samples, accuracy, frechet, seconds_per_image, queries_per_image) and
-    ``"estimate_s"`` / ``"seconds"`` (the time said before and taken).  ``progress(fraction, text)``."""
-    prepare(pipe)
-    est = estimate(pipe, plan)
-    bar = _Bar(est.total_s, progress)
-    cells = pipe.grid[0] * pipe.grid[1]
+    ``"estimate_s"`` / ``"seconds"`` (the time said before and taken).  ``progress(fraction, text)``
+    is called after every timed call and every forward pass of a sample; ``check_cancel()`` before
+    each of those reports (raise from it to stop: the run ends within one unit of work). A plan
+    estimated over :func:`max_seconds` is refused (:func:`check_plan`) before anything runs."""
+    est = check_plan(pipe, plan)
+    bar = _Bar(est.total_s, progress, check_cancel)
     t0 = time.perf_counter()
     results = runner.run_bench(
         pipe,
@@ -260,11 +341,8 @@ def run_quick(pipe: Any, plan: QuickPlan, progress: Progress | None = None, seed
         command="the app's Measure button",
     )
     bar.advance(est.timing_s, "speed measured")
-    order_rows = []
-    for job in (j for j in jobs(pipe, plan) if j.kind != "timing"):
-        order_rows.append(_job_row(pipe, job, seed))
-        bar.advance(job_seconds(calibrate(pipe), job), f"{job.kind}: {job.order} order, {job.steps} steps")
-    _attach_quality(results["rows"], order_rows, cells)
+    order_rows = _samples(pipe, plan, bar, seed)
+    _attach_quality(results["rows"], order_rows, pipe.grid[0] * pipe.grid[1])
     results["orders"] = {
         "model": results.get("model"),
         "rows": order_rows,

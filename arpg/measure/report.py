@@ -90,28 +90,34 @@ def format_table(results: dict) -> str:
 
 
 def format_quality_table(res: dict) -> str:
-    """An :func:`arpg.measure.evaluate.evaluate` result as text."""
+    """An :func:`arpg.measure.evaluate.evaluate` result as text (a result of before the texture measures:
+    "-" in their places)."""
     style = res.get("data_style")
     own = f" ({style})" if style else ""
 
-    def real(key: str, scale: float, unit: str) -> str:
-        text = f"{scale * res[key]:.2f}{unit}{own}"
-        if f"{key}_wide" in res:
-            text += f", {scale * res[f'{key}_wide']:.2f}{unit} (wide)"
+    def real(key: str, scale: float, unit: str, spec: str = ".2f") -> str:
+        if res.get(key) is None:
+            return "-"
+        text = f"{format(scale * res[key], spec)}{unit}{own}"
+        if res.get(f"{key}_wide") is not None:
+            text += f", {format(scale * res[f'{key}_wide'], spec)}{unit} (wide)"
         return text
 
     lines = [
         f"model: {res['model']}" + (f" (data: {res['data']})" if res.get("data") else ""),
         f"tokenizer PSNR (1,000 held-out images): {real('tokenizer_psnr_db', 1, ' dB')}",
+        f"tokenizer sharpness (of the real images' detail kept): {real('tokenizer_sharpness', 1, '', '.3f')}",
         f"judge accuracy (2,000 held-out images): {real('judge_accuracy', 100, '%')}",
         f"generation (guidance {res['cfg_scale']}, {res.get('cfg_schedule', 'linear')}):",
-        f"  {'order':<8} {'steps':>5} {'samples':>7} {'accuracy':>9} {'Frechet':>8}",
+        f"  {'order':<8} {'steps':>5} {'samples':>7} {'accuracy':>9} {'Frechet':>8} {'texture':>8} {'sharp':>6}",
     ]
     for r in res["generation"]:
         order = "random" if r["method"] == "arpg" else r["method"]
         lines.append(
-            f"  {order:<8} {r['steps']:>5} {r['samples']:>7} {100 * r['accuracy']:>8.1f}% {r['frechet']:>8.2f}"
+            f"  {order:<8} {r['steps']:>5} {r['samples']:>7} {100 * r['accuracy']:>8.1f}% {r['frechet']:>8.2f} "
+            f"{_fmt(r.get('texture_frechet'), '.3f'):>8} {_fmt(r.get('sharpness'), '.3f'):>6}"
         )
+    lines.append("  Frechet: judge features; texture: Frechet distance of texture features; sharp: detail kept")
     return "\n".join(lines)
 
 

@@ -19,7 +19,12 @@ same for both decodings (``"windowed"`` and ``"whole"``, :data:`arpg.windows.DEC
 
 Each row says how often the judge reads the scene's class (``accuracy``; ``real_accuracy``: the same
 windows of the real renders), the Frechet distance of the judge features (:func:`~arpg.measure.judge.
-frechet_distance`) of as many made as real windows, and the forward passes of one trial. A Frechet
+frechet_distance`) of as many made as real windows, and the forward passes of one trial. What the judge
+does not see (:func:`detail`): ``sharpness``, the detail of the new part (outpaint, panorama: right of
+the input) or of the whole result (resize, beside bicubic's) against the true render of the same pixels
+(:func:`~arpg.measure.sharpness.sharpness_ratio`), and the seam scores (:mod:`arpg.measure.seams`) where
+the input meets the new part (``seam``, ``seam_peak``) and, for a panorama, where its later rounds meet
+(``seam_rounds``, ``seam_rounds_peak``). A Frechet
 distance of n samples is biased upwards by roughly 1/n, so a row's ``frechet_ratio`` divides by the
 yardstick's distance at the same n (``frechet_at``, :func:`add_ratios`). The tables are in
 :mod:`arpg.measure.scenes_table`.
@@ -43,6 +48,8 @@ from ..validation import check_choice, check_int
 from ..windows import DECODINGS
 from .evaluate import data_name
 from .judge import frechet_distance, judge_images
+from .seams import seam_scores
+from .sharpness import sharpness_ratio
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +179,8 @@ def measure_generation(
 ) -> dict[str, Any]:
     """The yardstick: ``n`` images generated for the classes of the generation part's held-out scenes
     (:data:`GENERATION_BATCH` a call, call ``b`` with seed ``b``) against those scenes' real 64x64
-    renders; ``frechet_at[k]``: the distance of the first k of each, for ``n`` and every k of ``sizes``."""
+    renders; ``frechet_at[k]``: the distance of the first k of each, for ``n`` and every k of ``sizes``;
+    ``sharpness``: their detail against the renders' (the same classes, not the same scenes)."""
     t0 = time.time()
     labels, seeds = heldout("generation", n)
     made, passes = [], 0
@@ -180,10 +188,13 @@ def measure_generation(
         out = pipe.generate(labels[i : i + GENERATION_BATCH].tolist(), options, seed=b)
         made.append(out.images)
         passes = out.trace.forward_passes
-    judged = Judged(pipe, np.concatenate(made), scenes.render_batch(labels, seeds), labels)
+    made, real = np.concatenate(made), scenes.render_batch(labels, seeds)
+    judged = Judged(pipe, made, real, labels)
     at = {str(k): judged.frechet(k) for k in sorted({k for k in sizes if 2 <= k <= n} | {n})}
     secs = round(time.time() - t0, 1)
-    return {"samples": n, **judged.row(), "frechet_at": at, "forward_passes": passes, "seconds": secs}
+    sharp = round(sharpness_ratio(made, real), 3)  # not the same scenes: the detail of the data set's
+    row = {"samples": n, **judged.row(), "sharpness": sharp, "frechet_at": at}
+    return {**row, "forward_passes": passes, "seconds": secs}
 
 
 # -- the tasks ----------------------------------------------------------------------------------
@@ -232,11 +243,35 @@ def _psnr(made: np.ndarray, truth: np.ndarray) -> float:
     return round(float(psnr(made, truth).mean()), 3)
 
 
-def bicubic_psnr(inputs: np.ndarray, truth: np.ndarray) -> float:
-    """The PSNR (dB) of the inputs' bicubic upscale to the truth's size: a resize's baseline."""
+def _columns_from(width: int, height: int, x: int) -> np.ndarray:
+    """The (height, width) bool mask of the columns from ``x`` on: the new part right of a join at ``x``."""
+    new = np.zeros((height, width), dtype=bool)
+    new[:, x:] = True
+    return new
+
+
+def detail(pipe: Any, task: str, made: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """The measures that see blur and seams of a task's outputs (N, H, W, 3) against the true renders:
+    see the module's text. A panorama's rounds each add half the model's grid width."""
+    if task.startswith("resize"):
+        return {"sharpness": round(sharpness_ratio(made, truth), 3)}
+    h, w, side = truth.shape[1], truth.shape[2], scenes.IMAGE_SIZE
+    row = {"sharpness": round(sharpness_ratio(made[:, :, side:], truth[:, :, side:]), 3)}
+    row.update(seam_scores(made, truth, _columns_from(w, h, side)))
+    if task == "panorama":
+        step = max(1, pipe.grid[0] // 2) * pipe.factor
+        rounds = [_columns_from(w, h, x) for x in range(side + step, w, step)]
+        if rounds:
+            later = seam_scores(made, truth, rounds)
+            row.update(seam_rounds=later["seam"], seam_rounds_peak=later["seam_peak"])
+    return row
+
+
+def bicubic(inputs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """A resize's baseline: the PSNR (dB) and sharpness of the inputs' bicubic upscale to the truth's size."""
     size = (truth.shape[2], truth.shape[1])
     up = np.stack([np.asarray(Image.fromarray(x).resize(size, Image.BICUBIC)) for x in inputs])
-    return _psnr(up, truth)
+    return {"psnr_db_bicubic": _psnr(up, truth), "sharpness_bicubic": round(sharpness_ratio(up, truth), 3)}
 
 
 def measure_task(
@@ -257,7 +292,8 @@ def measure_task(
         made.append(image)
         passes.append(n)
     secs = time.time() - t0
-    row = score(pipe, task, np.stack(made), truth, labels)
+    made = np.stack(made)
+    row = {**score(pipe, task, made, truth, labels), **detail(pipe, task, made, truth)}
     row.update(
         forward_passes=float(np.mean(passes)), seconds=round(secs, 1), seconds_per_trial=round(secs / len(made), 3)
     )
@@ -293,8 +329,9 @@ def measure_part(
     for task in names:
         rows = {d: measure_task(pipe, task, d, inputs, truth, labels, options, progress) for d in decodings}
         if part == "resize":
+            base = bicubic(inputs, truth)
             for row in rows.values():
-                row["psnr_db_bicubic"] = bicubic_psnr(inputs, truth)
+                row.update(base)
         out[task] = {**rows, "winner": winner(rows)}
     return out
 

@@ -41,7 +41,13 @@ def sharpness_ratio(made: np.ndarray, truth: np.ndarray) -> float:
     """
     if np.shape(made) != np.shape(truth):
         raise ValueError(f"shapes differ: {np.shape(made)} vs {np.shape(truth)}")
-    true_total = float(sharpness(truth).sum())
-    if true_total <= 0.0:
+    return relative_sharpness(made, truth)
+
+
+def relative_sharpness(made: np.ndarray, reference: np.ndarray) -> float:
+    """The mean sharpness of ``made`` over that of ``reference``: images of one size, not paired (e.g.
+    generated images against real ones of the same data); for paired images, :func:`sharpness_ratio`."""
+    ref = float(sharpness(reference).mean())
+    if ref <= 0.0:
         raise ValueError("the true images have no detail to compare against (constant images)")
-    return float(sharpness(made).sum()) / true_total
+    return float(sharpness(made).mean()) / ref

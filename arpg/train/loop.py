@@ -92,6 +92,12 @@ class Stage:
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.opt.step()
+        self.record(loss, save_every)
+
+    def record(self, loss: torch.Tensor, save_every: int = 100) -> None:
+        """Book an optimiser step already taken (by :meth:`update`, or by a caller that steps with several
+        losses, e.g. a generator and its discriminator): the moving average, ``loss`` in the history, the
+        step count, and a checkpoint every ``save_every`` steps."""
         if self.ema is not None:
             live = self.model.state_dict()
             torch._foreach_lerp_(list(self.ema.values()), [live[k].float() for k in self.ema], 1 - self.ema_decay)

@@ -19,6 +19,29 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Sharpening:
+    """The decoder fine-tune of ``train --stage vq-decoder`` (:mod:`arpg.train.sharpen`): the tokenizer's
+    encoder and codebook stay frozen, so every image keeps its tokens and the ARPG model trained on them
+    stays valid; only the decoder (and the 1x1 convolution before it) learns, on the recipe's tokenizer
+    canvases in turn, from an L1 loss, an L1 loss on image gradients at three scales (``edge``), a
+    distance in the judge's features (``perceptual``) and, from step ``adv_start`` (the discriminator
+    trains from step 0, so it is ready then), a PatchGAN hinge loss weighted adaptively (``adversarial``
+    times the ratio of the gradient norms at the decoder's last layer)."""
+
+    steps: int = 1400
+    batch: int = 8  # images on the first tokenizer canvas (as many pixels on the others)
+    lr: float = 2e-4
+    disc_lr: float = 2e-4
+    adv_start: int = 300
+    l1: float = 1.0
+    edge: float = 1.0
+    perceptual: float = 0.2
+    adversarial: float = 0.5
+    disc_ch: int = 32
+    disc_layers: int = 2
+
+
+@dataclass(frozen=True)
 class Recipe:
     """Every size and rate of one training run: data, tokenizer, ARPG phases 1-3, judge, where it ships."""
 
@@ -69,6 +92,8 @@ class Recipe:
     # The canvas tasks' decoding where the trained model measured another one best than
     # arpg.options.DEFAULT_DECODING: the "decoding" section of arpg.json (e.g. {"resize": "whole"}).
     decoding: dict[str, str] = field(default_factory=dict)
+    # The sharper decoder of ``train --stage vq-decoder``, trained after (and from) the tokenizer.
+    sharpen: Sharpening = Sharpening()
 
     def arpg_meta(self, cfg: ARPGConfig) -> dict[str, Any]:
         """The JSON config written beside the ARPG weights: the architecture, data set, sampling
@@ -93,6 +118,9 @@ SCENE_CANVASES = (CanvasSpec(64, 64), CanvasSpec(64, 96), CanvasSpec(64, 128), C
 SCENE_VQ_CANVASES = (CanvasSpec(64, 64), CanvasSpec(96, 96, 1.5), CanvasSpec(128, 128, 2.0))
 _SCENES = dict(data="scenes", style=None, focus_style=None, vq_canvases=SCENE_VQ_CANVASES, canvases=SCENE_CANVASES)
 
+# A few steps of every loss (the adversarial term from the third), for tests.
+_SMOKE_SHARPENING = Sharpening(steps=4, batch=2, adv_start=2)
+
 RECIPES = {
     # Stored in bf16: the same quality as fp32 (docs/benchmarks/digits-bf16-storage.json).
     "digits": Recipe(ship_bf16=True),
@@ -113,6 +141,7 @@ RECIPES = {
         judge_steps=4,
         judge_batch=8,
         bf16=False,
+        sharpen=_SMOKE_SHARPENING,
     ),
     # Scenes: one ARPG phase on the four canvases in turn (about 6,100 tokens a step).  On the
     # 2-core CPU with one thread: the tokenizer and the judge in minutes, token encoding about half
@@ -139,6 +168,8 @@ RECIPES = {
         # resize x2 decoded whole is read as the class as often as windowed (100%), with a lower
         # Frechet distance and a quarter of the forward passes; outpaint and panorama stay windowed.
         decoding={"resize": "whole"},
+        # About 3 s a step (8 images of 64x64 px or as many pixels) on one CPU thread: 90 minutes.
+        sharpen=Sharpening(steps=1800),
     ),
     # The scenes recipe on tiny models and a few images per canvas, for tests.
     "scenes-smoke": Recipe(
@@ -158,6 +189,7 @@ RECIPES = {
         judge_batch=8,
         bf16=False,
         ship_bf16=True,
+        sharpen=_SMOKE_SHARPENING,
     ),
 }
 

@@ -23,18 +23,22 @@ import torch
 
 from ..config import ARPGConfig, VQConfig, arpg_preset_name
 from ..devices import resolve_device
+from ..sidecar import read_sidecar
 from ..tokenizer import VQModel
+from ..validation import check_choice
 from .loop import Budget, load_weights
 from .recipes import RECIPES, Recipe
+from .sharpen import run_vq_decoder
 from .stages import train_arpg, train_judge, train_vq
 
 log = logging.getLogger(__name__)
+#: What ``train --stage`` runs: every stage of the recipe, or only the sharper tokenizer decoder.
+STAGES = ("all", "vq-decoder")
 
 
 def _sidecar(weights: Path) -> dict[str, Any] | None:
-    """The JSON config beside ``weights``, or None when there is none."""
-    side = weights.with_suffix(".json")
-    return json.loads(side.read_text()) if side.is_file() else None
+    """The JSON config beside ``weights`` (:func:`arpg.sidecar.read_sidecar`), or None when there is none."""
+    return read_sidecar(weights) or None
 
 
 def _same_model(r: Recipe, what: str, weights: Path) -> None:
@@ -80,6 +84,7 @@ def run_recipe(
     workers: int | None = None,
     recipe: Recipe | None = None,
     max_minutes: float | None = None,
+    stage: str = "all",
 ) -> dict:
     """Run every stage of recipe ``name`` (or ``recipe``, saved under that name): tokenizer, judge, ARPG.
 
@@ -88,6 +93,7 @@ def run_recipe(
     judge train on the CPU); ``workers`` processes render images for encoding; ``max_minutes``
     stops the run (state saved) after that long, to be continued by the next run.  Returns what
     ran: the recipe's fields, seconds per stage and ``finished`` (False when the time ran out).
+    ``stage="vq-decoder"`` runs only :func:`arpg.train.sharpen.run_vq_decoder` on the tokenizer in ``out``.
     """
     if recipe is None and name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
@@ -100,6 +106,8 @@ def run_recipe(
     out, plots = Path(out or r.out), Path(plots or r.plots)
     run_dir = Path(run_dir or Path("runs") / name)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if check_choice("stage", stage, STAGES) == "vq-decoder":
+        return run_vq_decoder(name, r, out, run_dir, plots, budget)
     times, t0 = {}, time.time()
     # Token caches and the ARPG model are made with the tokenizer: retraining it means retraining them.
     if _finished(r, "tokenizer", out / "vq.safetensors", run_dir, ("vq_ckpt.pt", "tokens*.pt")):

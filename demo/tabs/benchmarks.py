@@ -231,12 +231,14 @@ def measure_handler(pipe: Any) -> Callable[..., tuple]:
         progress: gr.Progress = gr.Progress(),
     ) -> tuple:
         plan = measure_plan(pipe, batches, steps, raster, repeats, orders, per_class)
+        with plain_errors():  # over the ceiling: refused in words before anything runs
+            quick.check_plan(pipe, plan)
 
         def report(done: float, text: str) -> None:
-            raise_if_cancelled()  # the caller left: stop between measurements
-            progress(done, desc=text)
+            progress(done, desc=f"{text} ({100 * done:.0f}%)")
 
-        results = quick.run_quick(pipe, plan, progress=report)
+        # the caller left: the run stops at its next timed call or forward pass
+        results = quick.run_quick(pipe, plan, progress=report, check_cancel=raise_if_cancelled)
         path = out_path("benchmark", ".json")
         path.write_text(json.dumps(results, indent=2))
         info = _measured_info(results, getattr(pipe, "judge", None) is not None)
@@ -256,7 +258,9 @@ def estimate_handler(pipe: Any) -> Callable[..., str]:
         except gr.Error as exc:
             return str(exc.message)
         try:
-            return quick.estimate(pipe, plan).text()
+            return quick.check_plan(pipe, plan).text()
+        except ValueError as exc:  # over the ceiling: said before Measure is pressed
+            return f"**Too long to measure here:** {exc}."
         except Exception:  # e.g. no GPU outside a request on a ZeroGPU Space: Measure itself still runs
             log.warning("no time estimate for %s", pipe.name, exc_info=True)
             return "No time estimate here yet: the first measurement of this model calibrates it."

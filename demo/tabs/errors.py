@@ -14,6 +14,8 @@ from typing import Any
 
 import gradio as gr
 
+from arpg.validation import short_message
+
 log = logging.getLogger("demo")
 
 #: Exceptions whose message is written for the user (bad input, a missing file, ...).
@@ -22,12 +24,15 @@ PLAIN_ERROR_NAMES = ("CheckpointError", "WeightsUnavailable")
 
 
 def refuse(message: str) -> gr.Error:
-    """A gr.Error for bad input: shown on the page, not logged with a traceback."""
-    return gr.Error(message, print_exception=False)
+    """A gr.Error for bad input: shown on the page, not logged with a traceback; one line, echoed
+    input at most 80 characters (:func:`arpg.validation.short_message`)."""
+    return gr.Error(short_message(message), print_exception=False)
 
 
 def _sentence(text: str) -> str:
-    text = text.strip().splitlines()[0] if text.strip() else ""
+    """One sentence of an error text: :func:`arpg.validation.short_message` (first line, echoed input
+    at most 80 characters), capitalised, with a full stop."""
+    text = short_message(text)
     if not text:
         return "Something went wrong."
     text = text[0].upper() + text[1:]
@@ -39,7 +44,7 @@ def to_error(exc: BaseException) -> gr.Error:
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, PLAIN_ERRORS) or type(exc).__name__ in PLAIN_ERROR_NAMES:
-        return refuse(_sentence(str(exc).strip("'\"")))
+        return refuse(_sentence(short_message(str(exc)).strip("'\"")))  # cut before a KeyError's quotes go
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return refuse("Out of memory: try fewer images, a smaller batch or a smaller scale.")
     log.exception("unexpected error in a callback", exc_info=exc)

@@ -30,11 +30,15 @@ from PIL import Image
 from arpg.pipeline import ASSETS
 from arpg.train import scenes
 
+from .instant import TASK_ATTR
 from .models import ModelChoice
 
 log = logging.getLogger(__name__)
 
 EXAMPLES = ASSETS / "examples"
+#: The endpoint an example box runs, by the tab named first in its elem_id (:mod:`demo.tabs.instant`
+#: shows the result of a click). Inpaint's rows only load an image: the mask is still to be painted.
+TASK_OF_BOX = {"outpaint": "outpaint", "panorama": "panorama", "resolution": "resize"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def scene_box(
         log.warning("scene examples missing (python -m demo.tabs.examples writes them): %s", ", ".join(missing))
         return None
     examples = gr.Examples(scene_rows(specs, name), [*inputs, choice.dropdown], label=label, elem_id=elem_id)
+    setattr(examples, TASK_ATTR, TASK_OF_BOX.get(elem_id.split("-")[0]))
     # The table shows a dropdown's value only when it is one of the choices the dropdown was built with
     # (the first model's classes): give the class column the scenes' names (display only).
     examples.dataset.component_props[1]["choices"] = [(n, n) for n in scenes.CLASS_NAMES]
@@ -128,7 +133,9 @@ def digit_box(choice: ModelChoice, inputs: list[Any], label: str, elem_id: str) 
     if not rows:
         return
     with gr.Column(visible=list(choice.first.class_names) == names) as box:
-        choice.after_example(gr.Examples(rows, inputs, label=label, elem_id=elem_id))
+        examples = gr.Examples(rows, inputs, label=label, elem_id=elem_id)
+        setattr(examples, TASK_ATTR, TASK_OF_BOX.get(elem_id.split("-")[0]))
+        choice.after_example(examples)
     choice.follow([box], lambda p: [gr.update(visible=list(p.class_names) == names)])
 
 

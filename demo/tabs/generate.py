@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from arpg import serve
 from arpg.cost import check_request
 from arpg.options import SamplingOptions
 
@@ -42,6 +43,7 @@ def generate_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         run = Run.start(pipe, class_name, seed, randomize, progress)
         labels = [run.label] * int(n_images)
         check_request(pipe, "generate", options, batch=len(labels))
+        run.record("generate", options, n_images=len(labels))
 
         def finish(out: Any, took: float) -> tuple:
             info = run.summary(
@@ -52,7 +54,7 @@ def generate_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
             return gallery(out.images), out.seed, info, {"image": out.images[0], "label": run.class_name}
 
         def work(callback: Callable) -> Any:
-            return pipe.generate(labels, options, seed=run.seed, callback=callback)
+            return serve.generate(pipe, labels, options, seed=run.seed, callback=callback)  # batched when on
 
         yield from run.stream(work, "Decoding", gallery, finish, keep=1)
 
@@ -96,6 +98,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         [cls, n_images, seed, randomize, *controls.inputs, choice.dropdown],
         [images, seed, info, last],
         api_name="generate",
+        concurrency_limit=serve.concurrent_requests() or "default",  # batched requests wait together
         show_progress_on=info,
         api_description="Class-conditional images of the chosen `model`; returns the images, the seed used "
         "and a one-line summary.",

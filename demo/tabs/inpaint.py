@@ -7,12 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from arpg import masks, tasks
 from arpg.cost import check_request
-from arpg.images import prepare_image
-from arpg.measure.judge import judge_images
+from arpg.measure.judge import image_class
 from arpg.options import SamplingOptions
 
 from .errors import action, refuse
@@ -35,14 +33,6 @@ GROWN = {
     "dilate": "the stroke widened",
     "painted": "the stroke as painted",
 }
-
-
-def image_class(pipe: Any, image: Any) -> int | None:
-    """The class ``pipe``'s judge reads in ``image`` (None for a model without a judge)."""
-    if getattr(pipe, "judge", None) is None:
-        return None
-    img = prepare_image(image, pipe.factor, pipe.grid[0])
-    return int(judge_images(pipe.judge, np.array(img[None]))[0][0])
 
 
 def regenerated(res: tasks.TaskResult, region: str, shown: str | None) -> str:
@@ -72,6 +62,7 @@ def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         if not mask.any():
             raise refuse("The mask is empty: paint over the part of the image to regenerate.")
         run = Run.start(pipe, class_name, seed, randomize, progress)
+        run.record("inpaint", options, dilate=int(dilate), blend=bool(blend))
         check_request(pipe, "inpaint", options, image)
         shown = image_class(pipe, image)
         region = masks.EDIT_REGION if masks.is_edit(shown, run.label) else "painted"

@@ -96,6 +96,7 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         ext = {d: int(amount) for d in directions}
         check_request(pipe, "outpaint", options, img, decoding=decoding, **ext)
         run = Run.start(pipe, class_name, seed, randomize, progress)
+        run.record("outpaint", options, directions=directions, amount=int(amount), decoding=decoding)
 
         def work(callback: Callable) -> tasks.TaskResult:
             return tasks.outpaint(
@@ -132,6 +133,7 @@ def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         img = image_input(image)
         check_request(pipe, "panorama", options, img, times=int(times), side=side, decoding=decoding)
         run = Run.start(pipe, class_name, seed, randomize, progress)
+        run.record("panorama", options, side=side, times=int(times), decoding=decoding)
         rounds: list[tasks.TaskResult] = []  # filled by the decoding thread, one per finished round
 
         def work(callback: Callable) -> tasks.TaskResult:

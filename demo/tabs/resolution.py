@@ -70,6 +70,7 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
             raise refuse(f"Unknown strategy {strategy!r}: use lattice or reencode.")
         check_request(pipe, "resize", options, img, scale=float(scale), decoding=decoding)
         run = Run.start(pipe, class_name, seed, randomize, progress)
+        run.record("resize", options, scale=float(scale), strategy=strategy, regenerate=regenerate, decoding=decoding)
         in_h, in_w = prepare_image(img, pipe.factor, pipe.grid[0]).shape[:2]  # the size the task works on
 
         def work(callback: Callable) -> tasks.TaskResult:

@@ -18,9 +18,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from arpg.options import SamplingOptions
 from arpg.validation import check_seed
 from arpg.viz.frames import mask_unknown
 
+from ..links import Recipe, reproduce_markdown
 from .cancel import raise_if_cancelled
 from .errors import refuse
 
@@ -121,12 +123,14 @@ def stream_steps(
 # -- one request --------------------------------------------------------------------------------
 @dataclass
 class Run:
-    """One request of a tab: the model, the class asked for, the seed picked, the progress bar."""
+    """One request of a tab: the model, the class asked for, the seed picked, the progress bar, and
+    what it runs (:meth:`record`: the summary then says how to make the same result again)."""
 
     pipe: Any
     label: int
     seed: int
     progress: Any = None
+    recipe: Recipe | None = None
 
     @classmethod
     def start(cls, pipe: Any, class_name: Any, seed: Any, randomize: bool, progress: Any = None) -> Run:
@@ -147,9 +151,16 @@ class Run:
         """The readable name of the class."""
         return self.pipe.class_names[self.label]
 
+    def record(self, task: str, options: SamplingOptions, **settings: Any) -> None:
+        """Remember what this request runs: ``task`` (the endpoint's API name) with ``options`` and the
+        task's own inputs ``settings`` by their API parameter names (see :mod:`demo.links`)."""
+        self.recipe = Recipe.of(self.pipe, self.label, self.seed, task, options, settings)
+
     def summary(self, *parts: str | None) -> str:
-        """The result's one-line summary: class, seed, then the non-empty ``parts``."""
-        return summary(f"**{self.class_name}**", f"seed {self.seed}", *parts)
+        """The result's one-line summary: class, seed, then the non-empty ``parts``; after :meth:`record`,
+        the command line and the page link that make the same result."""
+        line = summary(f"**{self.class_name}**", f"seed {self.seed}", *parts)
+        return line + reproduce_markdown(self.recipe) if self.recipe is not None else line
 
     def on_step(self, desc: str | Callable[[int], str]) -> Callable[[int, int, Any], None]:
         """A pipeline step callback that moves the progress bar (``desc`` may depend on the step)."""

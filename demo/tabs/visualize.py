@@ -100,6 +100,7 @@ def _animate(pipe: Any) -> Callable[..., tuple]:
         run = Run.start(pipe, class_name, seed, randomize, progress)
         opts = _options(pipe, steps, order, cfg_scale, temperature)
         check_request(pipe, "generate", opts)
+        run.record("animate", opts, fps=fps)
         t0 = time.perf_counter()
         out = pipe.generate([run.label], opts, seed=run.seed, snapshots=True, callback=run.on_step("Decoding"))
         took = time.perf_counter() - t0
@@ -137,6 +138,7 @@ def _side_by_side(pipe: Any) -> Callable[..., tuple]:
         check_request(
             pipe, "generate", opts.replace(order="confidence" if "confidence" in (order, second) else order), batch=2
         )
+        run.record("side_by_side", opts, second=second, fps=fps)
         t0 = time.perf_counter()
         strategies = [(f"{o}, {int(steps)} steps", {"order": o}) for o in (order, second)]
         frames, outs = strategy_frames(
@@ -178,6 +180,7 @@ def _compare(pipe: Any) -> Callable[..., tuple]:
         run = Run.start(pipe, class_name, seed, randomize, progress)
         opts = _options(pipe, steps, None, cfg_scale, temperature)
         check_request(pipe, "generate", opts.replace(steps=cells), batch=3)  # two 1-token/step decodes dominate
+        run.record("compare", opts, fps=fps)
         cmp = compare_decodes(
             pipe,
             run.label,

@@ -60,9 +60,10 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
     """A searchable class picker with the readable class names of ``pipe``.
 
     It accepts any text: the session's model decides what a class is (an API caller may
-    name another model's class), and ``pipe.label_of`` refuses unknown names in words.
+    name another model's class), and ``pipe.label_of`` refuses unknown names in words. So its
+    API and MCP type is any string, not this model's names (an MCP client checks the type).
     """
-    return gr.Dropdown(
+    dropdown = gr.Dropdown(
         choices=list(pipe.class_names),
         value=pipe.class_names[0],
         label="Class",
@@ -71,6 +72,8 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
         allow_custom_value=True,
         elem_id=elem_id,
     )
+    dropdown.api_info = lambda: {"type": "string"}  # type: ignore[method-assign]
+    return dropdown
 
 
 def task_image_inputs(pipe: Any, tab: str, class_info: str) -> tuple[gr.Image, gr.Button, gr.Dropdown]:

@@ -1,0 +1,79 @@
+"""Time example clicks in a real browser: the first click on a row decodes it, a later click on the same
+row is answered from memory (demo/tabs/instant.py). Against a running app:
+
+    python app.py --port 7870 &
+    python scripts/time_examples.py --url http://127.0.0.1:7870/ [--json out.json]
+
+For each example box, rows A and B are clicked in turn (A, B: decoded; A, B again: from memory); a
+click's time is from the click until the tab's summary names the row's image file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+#: (tab label, sub-tab label or None, examples box, summary element, rows to click)
+BOXES = (
+    ("Outpaint", None, "outpaint-scene-examples", "outpaint-info", (0, 1)),
+    ("Outpaint", "Panorama", "panorama-scene-examples", "outpaint-info", (0, 1)),
+    ("Resolution", None, "resolution-scene-examples", "resolution-info", (0, 2)),
+)
+
+
+def click_row(page: Any, box: str, info: str, row: int, timeout_s: float) -> float:
+    """Click row ``row`` of ``box``; seconds until ``info`` names the row's image file."""
+    cell = page.locator(f"#{box} table tr").nth(row + 1)
+    name = cell.locator("img").first.get_attribute("src").split("/")[-1]
+    t0 = time.perf_counter()
+    cell.click()
+    page.wait_for_function(
+        "([id, name]) => { const e = document.getElementById(id); return e && e.innerText.includes(name); }",
+        arg=[info, name],
+        timeout=timeout_s * 1000,
+    )
+    return time.perf_counter() - t0
+
+
+def time_box(page: Any, tab: str, sub: str | None, box: str, info: str, rows: tuple, timeout_s: float) -> dict:
+    """The clicks on one box: first (decoded) and second (remembered) per row."""
+    page.get_by_role("tab", name=tab, exact=True).click()
+    if sub:
+        page.get_by_role("tab", name=sub, exact=True).click()
+    page.wait_for_timeout(500)
+    first = [click_row(page, box, info, r, timeout_s) for r in rows]
+    second = [click_row(page, box, info, r, timeout_s) for r in rows]
+    return {"box": box, "rows": list(rows), "first_click_s": first, "second_click_s": second}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", required=True, help="the running app")
+    p.add_argument("--json", default=None, help="write the timings here (default: print only)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one click's result")
+    a = p.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(a.timeout * 1000)
+        page.goto(a.url, wait_until="load")
+        page.wait_for_selector("#generate-btn")
+        results = [time_box(page, *box, a.timeout) for box in BOXES]
+        browser.close()
+    out = {"command": "python scripts/time_examples.py " + " ".join(argv or sys.argv[1:]), "boxes": results}
+    print(json.dumps(out, indent=1))
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
