@@ -18,7 +18,7 @@ from .config import ARPG_PRESETS
 from .masks import EDIT_REGION, EDIT_REGIONS
 from .measure.probes import DTYPES
 from .measure.runner import DEFAULT_STEPS
-from .options import SAMPLER_ORDERS, SCHEDULES
+from .options import DEFAULT_RESIZE, SAMPLER_ORDERS, SCHEDULES
 from .orders import ORDER_NAMES
 from .sampling import METHODS
 from .schedules import CFG_SCHEDULES
@@ -167,9 +167,20 @@ def _add_tasks(sub: Any) -> None:
     s.add_argument("--side", choices=task_commands.SIDES, default="right", help="the side it grows on")
     _add_decoding(s)
     s = _task_parser(sub, "resize", "a larger token grid of the same image (resolution change)")
-    s.add_argument("--scale", type=float, default=2.0, help="grid scale, 1-4 (default 2)")
-    s.add_argument("--strategy", choices=RESIZE_STRATEGIES, default="lattice", help="how the known tokens are placed")
-    s.add_argument("--regenerate", type=float, default=0.5, help="reencode: fraction of cells decoded again")
+    model = "default: the model's (its JSON's \"resize\" section, else %s)"
+    s.add_argument("--scale", type=float, default=None, help=f"grid scale, 1-4 ({model % DEFAULT_RESIZE.scale})")
+    s.add_argument(
+        "--strategy",
+        choices=RESIZE_STRATEGIES,
+        default=None,
+        help=f"how the known tokens are placed ({model % DEFAULT_RESIZE.strategy})",
+    )
+    s.add_argument(
+        "--regenerate",
+        type=float,
+        default=None,
+        help=f"reencode: fraction of cells decoded again ({model % DEFAULT_RESIZE.regenerate})",
+    )
     _add_decoding(s)
     s = _task_parser(sub, "inpaint", "regenerate the masked part of an image (another class: an edit)")
     s.add_argument("--mask", required=True, help="mask image: white (or opaque, with alpha) is regenerated")

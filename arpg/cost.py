@@ -35,10 +35,10 @@ import numpy as np
 from PIL import Image
 
 from .images import working_size
-from .options import SamplingOptions
+from .options import DEFAULT_RESIZE, SamplingOptions
 from .schedules import token_counts
 from .task_core import DEFAULT_DECODING, decoding_for
-from .tasks import RESIZE_STRATEGIES, SIDES, check_cells
+from .tasks import RESIZE_STRATEGIES, SIDES, check_cells, resize_settings
 from .validation import check_choice, check_int, check_number
 from .windows import pick_window, plan_windows
 
@@ -227,7 +227,7 @@ def _resize(rows: int, cols: int, params: dict[str, Any]) -> tuple[int, int, int
     cells and encodes the input; "reencode" encodes the whole upsampled image and decodes a
     ``regenerate`` fraction of it; with no ``strategy`` (or no ``regenerate``) the dearer bound: every
     cell of the bigger grid encoded and decoded again."""
-    scale = check_number("scale", params.get("scale", 1.5), 1.0, 4.0)
+    scale = check_number("scale", params.get("scale", DEFAULT_RESIZE.scale), 1.0, 4.0)
     R, C = round(rows * scale), round(cols * scale)
     check_cells("the target grid", R, C)
     strategy = params.get("strategy")
@@ -376,6 +376,10 @@ def check_request(
         grid = (rows, working_size(width, height, factor, rows)[0] // factor)
     if task in DEFAULT_DECODING:
         params["decoding"] = decoding_for(task, params.get("decoding"), pipe.decodings)
+    if task == "resize":  # the settings left out are the model's
+        names = ("scale", "strategy", "regenerate")
+        settings = resize_settings(pipe, *(params.get(k) for k in names))
+        params.update({k: getattr(settings, k) for k in names})
     return check_task_cost(
         task, options, grid, batch, ceiling=max_cost(pipe.device), window=list(pipe.model.cfg.trained_sizes), **params
     )

@@ -37,6 +37,10 @@ __all__ = [
     "DEFAULT_DECODING",
     "check_decodings",
     "model_decodings",
+    "RESIZE_STRATEGIES",
+    "ResizeDefaults",
+    "DEFAULT_RESIZE",
+    "model_resize",
 ]
 
 SCHEDULES = TOKEN_SCHEDULES  # or "k=<n>": n tokens every step
@@ -50,6 +54,8 @@ DECODINGS = ("windowed", "whole")
 #: It only matters on a canvas bigger than every grid the model was trained on: on one that fits,
 #: "windowed" is the same single decode as "whole".
 DEFAULT_DECODING = {"outpaint": "windowed", "panorama": "windowed", "resize": "windowed"}
+#: How a resolution change places the image's tokens on the bigger grid (:func:`arpg.tasks.resize`).
+RESIZE_STRATEGIES = ("lattice", "reencode")
 #: Sampling defaults of the released models by preset name (package data).
 PRESET_DEFAULTS = Path(__file__).with_name("sampling_presets.json")
 
@@ -185,3 +191,43 @@ def model_defaults(cfg: ARPGConfig | None = None, weights: str | Path | None = N
     except ValueError as exc:
         where = Path(weights).with_suffix(".json") if side else PRESET_DEFAULTS
         raise ValueError(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ResizeDefaults:
+    """A model's resolution change when the caller names none: strategy, scale and, for "reencode", the
+    fraction of cells decoded again. Validated on construction (``ValueError`` naming the field)."""
+
+    strategy: str = "reencode"
+    scale: float = 2.0
+    regenerate: float = 0.125
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "strategy", check_choice("strategy", self.strategy, RESIZE_STRATEGIES))
+        put(self, "scale", check_number("scale", self.scale, 1.0, 4.0))
+        put(self, "regenerate", check_number("regenerate", self.regenerate, 0.0, 1.0, lo_open=True))
+
+    def replace(self, **changes: Any) -> ResizeDefaults:
+        """A copy with ``changes`` (strategy, scale, regenerate) applied and checked; None keeps a field."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+#: The resolution change of a model whose JSON has no ``"resize"`` section: the setting that lost least to
+#: bicubic against the true render, in PSNR, on both shipped models (scripts/bench_resize.py,
+#: docs/benchmarks/resize-*.json: "reencode" beats "lattice" at every scale, and fewer cells decoded again
+#: keep closer to the truth).
+DEFAULT_RESIZE = ResizeDefaults()
+
+
+def model_resize(weights: str | Path | None = None) -> ResizeDefaults:
+    """A model's resolution change: :data:`DEFAULT_RESIZE` with the ``"resize"`` section of the JSON beside
+    ``weights`` on top (e.g. ``{"strategy": "lattice", "scale": 1.5}``); unknown keys refused."""
+    side = sidecar_section(weights, "resize") if weights is not None else {}
+    unknown = sorted(set(side) - {f.name for f in dataclasses.fields(ResizeDefaults)})
+    try:
+        if unknown:
+            raise ValueError(f"unknown resize option(s): {show(unknown)}; known: regenerate, scale, strategy")
+        return DEFAULT_RESIZE.replace(**side)
+    except ValueError as exc:
+        raise ValueError(f'{Path(str(weights)).with_suffix(".json")}: "resize": {exc}') from None

@@ -18,7 +18,15 @@ from .config import ARPGConfig, VQConfig
 from .devices import default_dtype, resolve_device
 from .measure.judge import load_judge
 from .model import ARPG
-from .options import DEFAULT_DECODING, SamplingOptions, model_decodings, model_defaults, with_overrides
+from .options import (
+    DEFAULT_DECODING,
+    ResizeDefaults,
+    SamplingOptions,
+    model_decodings,
+    model_defaults,
+    model_resize,
+    with_overrides,
+)
 from .sampling import Context, StepCallback, Trace, generate
 from .sidecar import read_sidecar
 from .tokenizer import VQModel, from_uint8, to_uint8
@@ -107,6 +115,7 @@ class Pipeline:
     config, see :func:`arpg.options.model_defaults`); every task starts from them.
     decodings: the canvas tasks' decoding when none is asked for, windowed or whole (the
     ``"decoding"`` section of its JSON over :data:`~arpg.options.DEFAULT_DECODING`: what measured best).
+    resize_defaults: its resolution change when none is asked for (:func:`arpg.options.model_resize`).
     """
 
     model: ARPG
@@ -118,6 +127,7 @@ class Pipeline:
     notice: str | None = None  # shown by the UI, e.g. why the released weights are not in use
     data: str | None = None  # the data set a model of this project learnt (arpg.train.data.DATASETS), else None
     decodings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DECODING))
+    resize_defaults: ResizeDefaults = field(default_factory=ResizeDefaults)  # its JSON's "resize" section
     stepper: Any = None  # how generate's steps run: None eagerly, or an arpg.capture.CapturedSteps
 
     # -- construction ------------------------------------------------------------------
@@ -148,6 +158,7 @@ class Pipeline:
             judge=judge,
             defaults=model_defaults(model.cfg, d / "arpg.safetensors"),
             decodings=model_decodings(d / "arpg.safetensors"),
+            resize_defaults=model_resize(d / "arpg.safetensors"),
         )
 
     @classmethod
@@ -174,7 +185,15 @@ class Pipeline:
             vq.fast_decoding()  # a 256 px decode is most of a request on a CPU: bf16 halves it, >= 40 dB PSNR
         names = class_names(model.cfg.num_classes, weights)
         defaults = model_defaults(model.cfg, weights)
-        return cls(model, vq, names, name=Path(weights).stem, defaults=defaults, decodings=model_decodings(weights))
+        return cls(
+            model,
+            vq,
+            names,
+            name=Path(weights).stem,
+            defaults=defaults,
+            decodings=model_decodings(weights),
+            resize_defaults=model_resize(weights),
+        )
 
     @classmethod
     def random(cls, arpg: str = "ARPG-tiny", vq: str = "VQ-tiny", seed: int = 0) -> Pipeline:

@@ -128,9 +128,10 @@ def inpaint(
 
     options: None for ``pipe.defaults``; ``overrides`` are SamplingOptions field names applied on
     top (as in :meth:`arpg.pipeline.Pipeline.generate`). dilate: grow the region by this many
-    cells. blend/feather: paste the regenerated pixels back, colours matched, with a soft edge of
-    ``feather`` px (:func:`arpg.masks.blend`). region: how the painted mask grows first, one of
-    :data:`arpg.masks.EDIT_REGIONS` ("painted": as painted; see :func:`arpg.masks.edit_region`).
+    cells. blend/feather: paste the regenerated pixels back, colours matched, mixed with the original
+    over a seam band of ``feather`` px around them (:func:`arpg.masks.blend`). region: how the painted
+    mask grows first, one of :data:`arpg.masks.EDIT_REGIONS` ("painted": as painted; see
+    :func:`arpg.masks.edit_region`).
     """
     options = with_overrides(options, overrides, pipe.defaults)
     dilate = check_int("dilate", dilate, 0, 64)

@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import masks
 from .images import ImageSource, prepare_image
-from .options import SamplingOptions, with_overrides
+from .options import DEFAULT_RESIZE, RESIZE_STRATEGIES, ResizeDefaults, SamplingOptions, with_overrides
 from .pipeline import Output
 from .sampling import Context, StepCallback
 from .task_core import (
@@ -37,7 +37,7 @@ from .task_core import (
     lattice_context,
     place,
 )
-from .validation import check_number, check_seed
+from .validation import check_seed
 from .windows import generate_canvas, pick_window
 
 __all__ = [
@@ -57,9 +57,9 @@ __all__ = [
     "panorama",
     "place",
     "resize",
+    "resize_settings",
 ]
 
-RESIZE_STRATEGIES = ("lattice", "reencode")
 SIDES = ("left", "right", "top", "bottom")  # where an outpaint or a panorama grows
 #: The most token cells of a canvas task's result (outpaint, panorama, resize): what bounds its decode to
 #: pixels and the memory it takes, whatever its decoding.
@@ -324,15 +324,25 @@ def _canvas(cur: np.ndarray, side: str, last: TaskResult, seed: int) -> TaskResu
     return TaskResult(np.ascontiguousarray(img), last.raw, last.tokens, last.known, last.trace, seed, last.note)
 
 
+def resize_settings(
+    pipe, scale: float | None = None, strategy: str | None = None, regenerate: float | None = None
+) -> ResizeDefaults:
+    """The resolution change a call asks for, the model's (``pipe.resize_defaults``, from its JSON) where it
+    names none: the one place the UI, the API, the command line and :func:`resize` take them from.
+    ``ValueError`` naming a setting out of range."""
+    defaults = getattr(pipe, "resize_defaults", DEFAULT_RESIZE)
+    return defaults.replace(scale=scale, strategy=strategy, regenerate=regenerate)
+
+
 def resize(
     pipe,
     image: ImageSource,
     label,
     options: SamplingOptions | None = None,
     *,
-    scale: float = 1.5,
-    strategy: str = "lattice",
-    regenerate: float = 0.5,
+    scale: float | None = None,
+    strategy: str | None = None,
+    regenerate: float | None = None,
     seed: int | None = None,
     max_cells: int = MAX_CELLS,
     decoding: str | None = None,
@@ -344,15 +354,14 @@ def resize(
 
     strategy "lattice": the original tokens on a sub-lattice of the bigger grid, the rest
     generated.  "reencode": the image upsampled (bicubic), re-encoded on the big grid, and
-    a random ``regenerate`` fraction of the cells decoded again (the rest kept).
+    a random ``regenerate`` fraction of the cells decoded again (the rest kept).  scale, strategy,
+    regenerate: None for the model's (:func:`resize_settings`).
     decoding / window: as in :func:`outpaint`. options / overrides: as in :func:`inpaint`.
     """
     options = with_overrides(options, overrides, pipe.defaults)
     decoding = decoding_for("resize", decoding, pipe.decodings)
-    if strategy not in RESIZE_STRATEGIES:
-        raise ValueError(f"strategy must be one of {RESIZE_STRATEGIES}, got {strategy!r}")
-    scale = check_number("scale", scale, 1.0, 4.0)
-    regenerate = check_number("regenerate", regenerate, 0.0, 1.0, lo_open=True)
+    settings = resize_settings(pipe, scale, strategy, regenerate)
+    scale, strategy, regenerate = settings.scale, settings.strategy, settings.regenerate
     f = pipe.factor
     img = prepare_image(image, f, pipe.grid[0])
     r, c = img.shape[0] // f, img.shape[1] // f

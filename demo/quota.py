@@ -2,9 +2,10 @@
 
 Uploaded files stay at least :data:`demo.server.PURGE_AGE_S` seconds, so without a bound one client
 could fill the disk in seconds. :class:`UploadQuota` (ASGI middleware, every POST body) counts the
-bytes each client address sends in a sliding window of :data:`WINDOW_S` seconds and refuses past
-:data:`PER_CLIENT_BYTES` (HTTP 429); a body that can carry a file (over :data:`SMALL_BODY` bytes)
-is refused while the folder holds :data:`FOLDER_MAX_BYTES` (HTTP 503). Standard library only.
+bytes each client address sends in a sliding window (:data:`demo.server.UPLOAD_WINDOW_S`, as long
+as an upload is kept) and refuses past :data:`PER_CLIENT_BYTES` (HTTP 429); a body that can carry
+a file (over :data:`SMALL_BODY` bytes) is refused while the folder holds :data:`FOLDER_MAX_BYTES`
+(HTTP 503). Standard library only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.exceptions import HTTPException
 
 from .middleware import Message, Send, respond, scope_address, trust_proxy
 
-WINDOW_S = 300.0  # as long as an upload is kept at least (the purge age)
 PER_CLIENT_BYTES = 128 * 2**20  # sent by one address within WINDOW_S: a dozen images at the upload limit
 FOLDER_MAX_BYTES = 2 * 2**30  # the app's temporary folder, uploads and outputs together
 SMALL_BODY = 64 * 2**10  # a body this small carries no file (an API call): never refused for a full folder
@@ -31,7 +31,7 @@ MB = 2**20
 class ClientBytes:
     """Bytes sent per client address over the last ``window_s`` seconds (thread-safe)."""
 
-    def __init__(self, window_s: float = WINDOW_S) -> None:
+    def __init__(self, window_s: float) -> None:
         self.window_s = float(window_s)
         self._sent: dict[str, deque[tuple[float, int]]] = {}
         self._totals: dict[str, int] = {}
@@ -98,17 +98,18 @@ class Refused(HTTPException):
 
 
 class UploadQuota:
-    """ASGI middleware: per-address bytes in a sliding window (HTTP 429) and a cap on the app's
-    temporary folder ``folder`` (HTTP 503, skipped when None), on every POST body. A declared
-    ``Content-Length`` is judged before anything is read; a body is also counted as it arrives.
-    The address is :func:`~demo.middleware.scope_address` (the forwarded one only behind a trusted proxy)."""
+    """ASGI middleware: per-address bytes in a sliding window of ``window_s`` seconds (HTTP 429)
+    and a cap on the app's temporary folder ``folder`` (HTTP 503, skipped when None), on every POST
+    body. A declared ``Content-Length`` is judged before anything is read; a body is also counted
+    as it arrives. The address is :func:`~demo.middleware.scope_address` (the forwarded one only
+    behind a trusted proxy)."""
 
     def __init__(
         self,
         app: Any,
+        window_s: float,
         folder: str | Path | None = None,
         per_client: int = PER_CLIENT_BYTES,
-        window_s: float = WINDOW_S,
         folder_max: int = FOLDER_MAX_BYTES,
         trust_forwarded: bool | None = None,
     ) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -25,9 +27,12 @@ from typing import Any
 
 from starlette.middleware import Middleware
 
+from arpg.allocator import trim
 from arpg.images import MAX_PIXELS, limit_pillow
 
-from .middleware import MAX_BODY_BYTES, BodyLimit, PlainErrors
+from .image_budget import ImageBudget, bound_editors
+from .middleware import MAX_BODY_BYTES, BodyLimit, PlainErrors, forwarded_address, trust_proxy
+from .quota import UploadQuota
 
 log = logging.getLogger("demo.server")
 
@@ -37,12 +42,34 @@ TEMP_PREFIX = "arpg-sandbox-"
 PURGE_EVERY_S = 60.0
 PURGE_AGE_S = 300.0
 DELETE_CACHE = (int(PURGE_EVERY_S), int(PURGE_AGE_S))  # the same rule for gradio's own cache (Blocks(delete_cache))
+UPLOAD_WINDOW_S = PURGE_AGE_S  # the upload quota counts what a client sent while its files may still be kept
+TRIM_EVERY_S = 10.0  # while no request is queued or running, freed memory goes back to the system this often
 
 
 # -- bounded requests and plain error texts (:mod:`demo.middleware`) -----------------------------------
+def distrust_forwarded_headers() -> bool:
+    """Unless a proxy is trusted (:func:`demo.middleware.trust_proxy`), make the web server ignore
+    ``X-Forwarded-For`` from every peer: uvicorn otherwise takes it from loopback peers, so a local
+    client could pose as many addresses. Call before the server starts; True when it was set."""
+    if trust_proxy():
+        return False
+    os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when gradio builds its config, at launch
+    return True
+
+
 def app_kwargs(max_body_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
-    """``launch(app_kwargs=...)`` for gradio's FastAPI app: the body limit and plain error texts."""
-    return {"middleware": [Middleware(PlainErrors), Middleware(BodyLimit, max_bytes=max_body_bytes)]}
+    """``launch(app_kwargs=...)`` for gradio's FastAPI app: the body limit, the upload quota (with a
+    cap on the app's folder once :func:`prepare_process` made it), the image budget and plain error
+    texts; forwarded addresses ignored unless trusted (:func:`distrust_forwarded_headers`)."""
+    distrust_forwarded_headers()
+    return {
+        "middleware": [
+            Middleware(PlainErrors),
+            Middleware(BodyLimit, max_bytes=max_body_bytes),
+            Middleware(UploadQuota, folder=_TEMP_DIR, window_s=UPLOAD_WINDOW_S),
+            Middleware(ImageBudget),
+        ]
+    }
 
 
 # -- a fair queue ----------------------------------------------------------------------------------
@@ -50,9 +77,9 @@ def client_address(request: Any, trust_forwarded: bool = False) -> str | None:
     """The network address of a request: the last ``X-Forwarded-For`` entry (the one a trusted
     proxy such as a Space's adds) when ``trust_forwarded``, else the peer's address."""
     if trust_forwarded:
-        forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "")
-        if forwarded.strip():
-            return forwarded.split(",")[-1].strip()
+        found = forwarded_address((getattr(request, "headers", None) or {}).get("x-forwarded-for"))
+        if found:
+            return found
     client = getattr(request, "client", None)
     return getattr(client, "host", None)
 
@@ -63,7 +90,8 @@ class FairQueue:
     at once (HTTP 503 with a plain sentence) while everybody else is still served.
 
     Behind a proxy every request comes from the proxy's address: ``trust_forwarded`` (default:
-    on a Hugging Face Space, ``$SPACE_ID`` set) takes the address the proxy forwards instead.
+    :func:`demo.middleware.trust_proxy`, ``$ARPG_TRUST_PROXY``, else on a Hugging Face Space) takes
+    the address the proxy forwards instead.
     :meth:`attach` wraps the ``push`` of a gradio Blocks' queue (gradio 6's ``Queue.push``:
     ``(body, request, username) -> (ok, event id or message, state)``)."""
 
@@ -71,7 +99,7 @@ class FairQueue:
         self, per_session: int = PER_SESSION, per_address: int = PER_ADDRESS, trust_forwarded: bool | None = None
     ) -> None:
         self.per_session, self.per_address = int(per_session), int(per_address)
-        self.trust_forwarded = bool(os.environ.get("SPACE_ID")) if trust_forwarded is None else trust_forwarded
+        self.trust_forwarded = trust_proxy() if trust_forwarded is None else trust_forwarded
         self._lock = asyncio.Lock()
 
     @staticmethod
@@ -116,17 +144,47 @@ class FairQueue:
 # -- clean exits and bounded disk ---------------------------------------------------------------------
 _TEMP_DIR: Path | None = None
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
-REMOVE_TRIES = 100  # removals of the folder while other threads still write into it
+REMOVE_TRIES = 100  # attempts to move the folder aside while other threads still write into it
+
+
+def _unlink_keeping_the_interpreter(path: Path) -> None:
+    """Unlink ``path`` without releasing Python's interpreter lock (a ``PyDLL`` call), so no other
+    thread of this process runs between this and the caller's next step (``os._exit``)."""
+    try:
+        ctypes.PyDLL(None).unlink(os.fsencode(path))
+    except (OSError, AttributeError):  # no C library symbols here: the plain call
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def remove_tree(folder: str | Path, tries: int = REMOVE_TRIES) -> bool:
-    """Remove ``folder`` and everything in it, again and again while threads of this process still
-    write into it (a request saving a file makes its folders again); True once it is gone."""
+    """Remove ``folder`` and everything in it although threads of this process may still write into
+    it (a request saving a file makes its folders again, parents included): the folder is moved
+    aside and a file takes its place, so nothing can make it again while the rest is removed; the
+    file goes last. True once both are gone."""
+    folder = Path(folder)
+    aside = folder.with_name(folder.name + ".removing")
     for _ in range(tries):
-        shutil.rmtree(folder, ignore_errors=True)
-        if not os.path.lexists(folder):
-            return True
-    return False
+        shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.rename(folder, aside)
+        except FileNotFoundError:
+            pass  # already gone
+        except OSError:
+            continue  # what was moved aside before still has files
+        try:
+            os.close(os.open(folder, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue  # a thread made the folder again in between: move that aside too
+        break
+    else:
+        return False
+    for _ in range(tries):
+        shutil.rmtree(aside, ignore_errors=True)
+        if not os.path.lexists(aside):
+            break
+    _unlink_keeping_the_interpreter(folder)
+    return not os.path.lexists(folder) and not os.path.lexists(aside)
 
 
 def remove_temp_dir() -> None:
@@ -222,6 +280,25 @@ def start_purging(
     return stop
 
 
+def start_trimming(blocks: Any, every_s: float = TRIM_EVERY_S) -> threading.Event:
+    """Every ``every_s`` seconds while no request of ``blocks`` is queued or running, give freed
+    memory back to the system (:func:`arpg.allocator.trim`: what a burst of requests or a dropped
+    model left in the allocator's arenas), in a daemon thread; set the event returned to stop."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every_s):
+            try:
+                busy = bool(FairQueue.jobs(blocks._queue))
+            except (AttributeError, RuntimeError):  # the queue changed under us: look again later
+                continue
+            if not busy:
+                trim()
+
+    threading.Thread(target=run, daemon=True, name="trim-memory").start()
+    return stop
+
+
 def kept_files(blocks: Any) -> set[str]:
     """Files gradio keeps in its cache for ``blocks`` (the examples), never purged."""
     return {str(f) for b in blocks.blocks.values() for f in getattr(b, "keep_in_cache", ())}
@@ -234,10 +311,14 @@ def harden(
     purge_every_s: float = PURGE_EVERY_S,
     purge_age_s: float = PURGE_AGE_S,
 ) -> Any:
-    """Call on the finished Blocks (after ``queue``): the fair queue (:func:`fair_queue`), and, when
-    :func:`prepare_process` made the app's folder, its periodic purge. Idempotent; returns ``blocks``."""
+    """Call on the finished Blocks (after ``queue``): the fair queue (:func:`fair_queue`), bounded
+    image editors (:func:`demo.image_budget.bound_editors`), memory given back while idle
+    (:func:`start_trimming`) and, when :func:`prepare_process` made the app's folder, its periodic
+    purge. Idempotent; returns ``blocks``."""
     if fair_queue(blocks) is None:
         blocks._arpg_fair_queue = FairQueue(per_session, per_address).attach(blocks)
+        bound_editors(blocks)
+        start_trimming(blocks)
         if _TEMP_DIR is not None:
             start_purging(_TEMP_DIR, purge_every_s, purge_age_s, keep=lambda: kept_files(blocks))
     return blocks

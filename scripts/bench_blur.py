@@ -7,7 +7,9 @@ images at 32 steps: judge accuracy, the Frechet distances in judge features and 
 and their sharpness against the real reference images (:mod:`arpg.measure.evaluate`). For the scenes
 model, the canvas tasks against true renders (:mod:`arpg.measure.scenes_tasks`): outpaint by 8 cells
 and panorama x4 (sharpness of the new part, seam scores at the joins), resize x2 (sharpness and PSNR
-beside bicubic's), every decoding. ``--parts`` runs some of ``tokenizer,generation,tasks``; the counts
+beside bicubic's), every decoding; and inpainting the right half of held-out scenes (same class; the
+seam where the kept half meets the new one, against the scene itself). ``--parts`` runs some of
+``tokenizer,generation,tasks,inpaint``; the counts
 are flags (smaller than ``eval``'s and ``bench_scenes.py``'s defaults on a busy 2-core machine). The JSON
 keeps the command, the machine and the results; the tables are printed.
 """
@@ -22,16 +24,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from arpg import tasks
 from arpg.commands import model_pipeline
 from arpg.measure import evaluate
 from arpg.measure.probes import machine_info, machine_string
 from arpg.measure.scenes_table import detail_table
-from arpg.measure.scenes_tasks import measure_scenes_tasks
+from arpg.measure.scenes_tasks import heldout, measure_scenes_tasks
+from arpg.measure.seams import seam_scores
+from arpg.measure.sharpness import sharpness_ratio
 from arpg.measure.texture import texture_features
+from arpg.train import scenes
 
-PARTS = ("tokenizer", "generation", "tasks")
+PARTS = ("tokenizer", "generation", "tasks", "inpaint")
 MODELS = ("digits", "scenes")
 STEPS = 32
 
@@ -46,6 +53,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--outpaint", type=int, default=100, help="outpaint trials (scenes)")
     p.add_argument("--panorama", type=int, default=20, help="panorama trials (scenes)")
     p.add_argument("--resize", type=int, default=20, help="resize trials per strategy (scenes)")
+    p.add_argument("--inpaint", type=int, default=40, help="inpaint trials (scenes)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return p.parse_args()
 
@@ -68,6 +76,20 @@ def generation(pipe: Any, per_class: int) -> dict[str, Any]:
     return {"steps": STEPS, "samples": len(imgs), "reference_images": len(ref), **row, "seconds": time.time() - t}
 
 
+def inpaint(pipe: Any, trials: int) -> dict[str, Any]:
+    """The right half of ``trials`` held-out scenes (the yardstick's split) inpainted as their own class,
+    trial i with seed i: the seam scores where the halves meet and the new half's sharpness."""
+    t = time.time()
+    labels, seeds = heldout("generation", trials)
+    truth = scenes.render_batch(labels, seeds)
+    half = np.zeros(truth.shape[1:3], bool)
+    half[:, truth.shape[2] // 2 :] = True
+    made = np.stack([tasks.inpaint(pipe, truth[i], half, int(labels[i]), seed=i).image for i in range(trials)])
+    new = np.s_[:, :, truth.shape[2] // 2 :]
+    sharp = round(sharpness_ratio(made[new], truth[new]), 3)
+    return {"trials": trials, **seam_scores(made, truth, half), "sharpness": sharp, "seconds": time.time() - t}
+
+
 def measure_model(name: str, a: argparse.Namespace, parts: list[str]) -> dict[str, Any]:
     """Every part asked for of one shipped model."""
     pipe = model_pipeline(name)
@@ -83,6 +105,8 @@ def measure_model(name: str, a: argparse.Namespace, parts: list[str]) -> dict[st
     if "tasks" in parts and name == "scenes":
         trials = {"outpaint": a.outpaint, "panorama": a.panorama, "resize": a.resize}
         res["scenes_tasks"] = measure_scenes_tasks(pipe, parts=list(trials), trials=trials)
+    if "inpaint" in parts and name == "scenes":
+        res["inpaint"] = inpaint(pipe, a.inpaint)
     return res
 
 
@@ -104,6 +128,8 @@ def main() -> None:
     print(f"wrote {a.json}")
     for m, res in out["models"].items():
         print(f"\n{m}: tokenizer {res.get('tokenizer')}\n{m}: generation {res.get('generation')}")
+        if "inpaint" in res:
+            print(f"{m}: inpaint the right half {res['inpaint']}")
         if "scenes_tasks" in res:
             print(detail_table(res["scenes_tasks"]))
 

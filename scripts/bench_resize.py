@@ -44,7 +44,8 @@ def truth_pairs(data: str, n: int, scale: float) -> tuple[np.ndarray, np.ndarray
     kw: dict[str, Any] = {"style": digits.GENERATOR_STYLE} if data == "digits" else {}
     seed, side = module.HELDOUT_SEED + SPLIT, round(64 * scale)
     small, labels = module.sample(range(n), seed, **kw)
-    big, _ = module.sample(range(n), seed, labels=labels, size=(side, side), scale=side / 64, **kw)
+    big, same = module.sample(range(n), seed, size=(side, side), scale=side / 64, **kw)  # the same draws
+    assert (same == labels).all()
     return small, big, labels
 
 

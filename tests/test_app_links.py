@@ -107,7 +107,9 @@ def click(demo: gr.Blocks, runner: ExampleRunner, index: int) -> list[tuple]:
     selected = runner.examples.dataset.preprocess(index)
     events = {f.name: f for f in demo.fns.values() if f.inputs and f.inputs[0] is runner.examples.dataset}
     assert not events["show_example"].queue and events["run_example"].queue is not False
-    return [events["show_example"].fn(selected, *values), *events["run_example"].fn(selected, *values)]
+    assert events["run_example"].types_generator  # gradio streams its partial images
+    model = model_choice(demo).dropdown.value  # the session's model (a scene row names its own)
+    return [events["show_example"].fn(selected, model), *events["run_example"].fn(selected, *values)]
 
 
 def shown(outputs: list[tuple]) -> tuple:

@@ -115,7 +115,7 @@ def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
     (tmp_path / "quality.json").write_text(json.dumps({"generation": []}))
     (tmp_path / "broken.json").write_text("{")
     assert saved_files(tmp_path) == ["shipped.json"]
-    assert order_rows(orders) == [["raster", 32, None, 0.9, 1.5, 0.1, 256, 2.49]]
+    assert order_rows(orders) == [["raster", 32, None, None, 0.9, 1.5, 0.1, 256]]
     unmeasured = {
         "rows": [
             {
@@ -129,7 +129,7 @@ def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
             }
         ]
     }
-    assert order_rows(unmeasured) == [["random", 4, 8, None, None, 0.01, 16, 2.44]]
+    assert order_rows(unmeasured) == [["random", 4, 8, None, None, None, 0.01, 16]]
 
 
 def test_no_estimate_is_said_in_words_when_calibrating_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,3 +166,53 @@ def test_figures_get_a_white_band_for_the_image_toolbar() -> None:
     assert out.shape == (100 + band, 200, 3) and (out[:band] == 255).all() and (out[band:] == (10, 20, 30)).all()
     published = np.asarray(published_image())
     assert (published[: round(TOOLBAR_ROOM * published.shape[1])] == 255).all()  # the title starts below the band
+
+
+# -- every panel follows the session's model ---------------------------------------------------------
+BENCH = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+
+
+class Named:
+    """What the saved-results panels read of a model: its name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@pytest.mark.slow  # draws the saved figures
+def test_saved_results_and_the_orders_chart_are_the_session_models() -> None:
+    """The scenes model was shown the digits model's shipped.json and orders chart."""
+    from demo.tabs.benchmarks import saved_handler
+    from demo.tabs.tradeoffs import orders_updates
+
+    scenes, digits = Named("shipped scenes model"), Named("shipped digits model")
+    plot, table, info, saved = saved_handler(scenes, BENCH)("shipped.json")  # a digits file asked for
+    assert plot is None and table == [] and "No saved results for shipped scenes model" in info
+    assert saved["choices"] == [] and "press Measure" in info
+    plot, table, info, saved = saved_handler(digits, BENCH)(None)
+    assert "shipped.json" in info and "shipped digits model" in info and plot is not None
+    assert saved["value"] == "shipped.json" and "arpg-l-bf16.json" not in saved["choices"]
+    assert all(json.loads((BENCH / n).read_text())["model"].startswith("shipped digits") for n in saved["choices"])
+    assert orders_updates(scenes, BENCH)[0]["visible"] is False
+    box, caption, chart, rows = orders_updates(digits, BENCH)
+    assert box["visible"] is True and chart is not None and rows["value"][0][0] == "random"
+
+
+def test_a_result_names_its_model_before_what_it_adds() -> None:
+    from demo.tabs.benchmarks import belongs
+
+    assert belongs("shipped digits model (6.69M params)", "shipped digits model")
+    assert belongs("ARPG-L, random weights (320M params)", "ARPG-L")
+    assert not belongs("ARPG-L, random weights", "ARPG-XL") and not belongs("ARPG-XL", "ARPG-X")
+    assert not belongs("shipped digits model", "shipped scenes model") and not belongs("", "ARPG-L")
+
+
+def test_the_orders_table_says_the_batch_and_names_the_paper_fid_once() -> None:
+    """Seconds per image (0.084) did not match the trade-off table's seconds per call / batch (0.503 / 4):
+    they came from decodes of another batch. The paper's FID repeated on every row of the table."""
+    from arpg.viz.plots import ORDER_COLUMNS, order_rows, paper_order_fids
+
+    rows = [{"order": "random", "steps": s, "samples": 20, "batch": 20, "seconds_per_image": 0.01} for s in (8, 16)]
+    assert "batch" in ORDER_COLUMNS and not any("paper" in c for c in ORDER_COLUMNS)
+    assert [r[ORDER_COLUMNS.index("batch")] for r in order_rows({"rows": rows})] == [20, 20]
+    assert paper_order_fids(["raster", "random"]) == "random 2.44 · raster 2.49"

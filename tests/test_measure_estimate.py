@@ -30,7 +30,7 @@ def test_eval_prints_its_estimate_before_it_starts(
     def stop(*args: object, **kwargs: object) -> None:
         raise RuntimeError("stopped at the first measurement")
 
-    monkeypatch.setattr(evaluate, "tokenizer_psnr", stop)
+    monkeypatch.setattr(evaluate, "tokenizer_quality", stop)
     with pytest.raises(RuntimeError, match="first measurement"):
         evaluate.evaluate(pipe, per_class=1, steps_list=(4,), raster=False)
     out = capsys.readouterr()

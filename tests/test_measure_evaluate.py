@@ -82,8 +82,8 @@ def scenes_folder(tmp_path_factory):
 
 def _small_eval(monkeypatch):
     """evaluate() on a few dozen real images instead of thousands."""
-    psnr, judge, ref = evaluate.tokenizer_psnr, evaluate.judge_accuracy, evaluate.reference_features
-    monkeypatch.setattr(evaluate, "tokenizer_psnr", lambda pipe, style=None: psnr(pipe, n=20, style=style))
+    tok, judge, ref = evaluate.tokenizer_quality, evaluate.judge_accuracy, evaluate.reference_features
+    monkeypatch.setattr(evaluate, "tokenizer_quality", lambda pipe, style=None: tok(pipe, n=20, style=style))
     monkeypatch.setattr(evaluate, "judge_accuracy", lambda pipe, style=None: judge(pipe, n=40, style=style))
     monkeypatch.setattr(evaluate, "reference_features", lambda pipe: ref(pipe, n=40))
 
@@ -108,9 +108,11 @@ def test_eval_of_a_scenes_model_from_the_command_line(scenes_folder, tmp_path, m
     res = json.loads(out.read_text())
     assert res["model"] == "shipped scenes model" and res["data"] == "scenes" and res["data_style"] is None
     assert "tokenizer_psnr_db_wide" not in res and 0 < res["tokenizer_psnr_db"] < 60
+    assert 0 < res["tokenizer_sharpness"] < np.inf  # a random tokenizer: noise, any detail
     assert res["judge_accuracy"] >= 0.9  # the shipped scenes judge on real held-out scenes
     (row,) = res["generation"]
     assert row["steps"] == 2 and row["samples"] == 10 and 0 <= row["accuracy"] <= 1 and np.isfinite(row["frechet"])
+    assert row["texture_frechet"] > 0 and row["sharpness"] > 0  # what the judge does not see, beside it
     assert f"wrote {out}" in capsys.readouterr().out
 
 

@@ -64,6 +64,11 @@ def test_quality_and_order_tables():
     }
     text = format_quality_table(quality)
     assert "random       8" in text and "raster     256" in text and "90.0%" in text and "constant" in text
+    assert "tokenizer sharpness (of the real images' detail kept): -" in text  # a result from before the measure
+    quality.update(tokenizer_sharpness=0.61)
+    quality["generation"][0].update(texture_frechet=1.234, sharpness=0.55)
+    text = format_quality_table(quality)
+    assert "0.610 (centred)" in text and "1.234  0.550" in text and "texture:" in text
     orders = {
         "model": "m",
         "cfg_scale": 3.0,

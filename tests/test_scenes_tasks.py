@@ -20,7 +20,7 @@ from arpg.checkpoints import save_checkpoint
 from arpg.config import ARPGConfig, VQConfig
 from arpg.measure import scenes_tasks as st
 from arpg.measure.judge import load_judge
-from arpg.measure.scenes_table import TASKS, scenes_table, windows_table
+from arpg.measure.scenes_table import TASKS, detail_table, scenes_table, windows_table
 from arpg.model import ARPG
 from arpg.pipeline import SCENES_DIR, Pipeline
 from arpg.tokenizer import VQModel
@@ -144,6 +144,11 @@ def test_every_part_and_decoding(pipe: Pipeline) -> None:
     for strategy in ("lattice", "reencode"):
         row = res["tasks"][f"resize {strategy}"]["windowed"]
         assert row["frechet_samples"] == 18 and 0 < row["psnr_db"] < 60 and row["psnr_db_bicubic"] > 15
+        assert row["sharpness"] > 0 and 0 < row["sharpness_bicubic"] < 1  # bicubic blurs an upscale
+    for dec in ("windowed", "whole"):  # what the judge does not see: detail and seams, against the truth
+        row = res["tasks"]["panorama"][dec]
+        assert row["sharpness"] > 0 and 0 < row["seam"] <= row["seam_peak"] and row["seam_rounds"] > 0
+    assert gen["sharpness"] > 0 and "seam_rounds" not in res["tasks"]["outpaint"]["whole"]
     # the same trials twice give the same numbers (every draw is seeded)
     again = st.measure_scenes_tasks(pipe, parts=("outpaint",), trials=trials, progress=False)
     assert again["tasks"]["outpaint"]["whole"]["frechet"] == res["tasks"]["outpaint"]["whole"]["frechet"]
@@ -182,8 +187,11 @@ def test_targets_need_the_rate_and_the_ratio() -> None:
 def _fake_run() -> dict:
     row = {"accuracy": 0.9, "real_accuracy": 1.0, "frechet": 20.0, "frechet_samples": 4, "forward_passes": 32.0}
     tasks = {t: {"windowed": dict(row), "whole": {**row, "accuracy": 0.5}, "winner": "windowed"} for t in TASKS}
-    tasks["resize lattice"]["windowed"].update(psnr_db=21.5, psnr_db_bicubic=24.0)
+    tasks["resize lattice"]["windowed"].update(psnr_db=21.5, psnr_db_bicubic=24.0, sharpness=0.4, sharpness_bicubic=0.6)
+    tasks["outpaint"]["windowed"].update(sharpness=0.35, seam=1.25, seam_peak=1.5)
+    tasks["panorama"]["whole"].update(sharpness=0.3, seam=1.1, seam_peak=1.2, seam_rounds=0.9, seam_rounds_peak=1.0)
     gen = {"accuracy": 0.97, "real_accuracy": 1.0, "frechet": 10.0, "frechet_at": {"4": 10.0}, "forward_passes": 32}
+    gen["sharpness"] = 0.5
     return st.add_ratios({"model": "m", "settings": {"trials": {}, "steps": 32}, "generation": gen, "tasks": tasks})
 
 
@@ -191,6 +199,11 @@ def test_tables_put_scenes_beside_digits() -> None:
     text = scenes_table(_fake_run())
     assert text.count("\n") == 2 + 8 and "| plain generation |" in text and "20.00 (2.00x)" in text
     assert "21.50 dB (bicubic 24.00)" in text
+    detail = detail_table(_fake_run())
+    assert detail.count("\n") == 2 + 8 and "| plain generation | - | 0.50 | - | - | - |" in detail
+    assert "| outpaint | windowed | 0.35 | 1.25 (worst 1.50) | - | - |" in detail
+    assert "| panorama | whole | 0.30 | 1.10 (worst 1.20) | 0.90 (worst 1.00) | - |" in detail
+    assert "| resize lattice | windowed | 0.40 (bicubic 0.60) | - | - | 21.50 dB (bicubic 24.00) |" in detail
     digits = json.loads((ROOT / "docs" / "benchmarks" / "windows.json").read_text())
     both = windows_table(_fake_run(), digits)
     for task in TASKS:

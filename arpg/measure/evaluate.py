@@ -283,6 +283,7 @@ def _order_row(
         "order": options.order,
         "steps": options.steps,
         "samples": len(imgs),
+        "batch": min(batch, per_class),
         **q,
         "seconds_per_image": secs / len(imgs),
         "queries_per_image": queries / len(imgs),

@@ -287,6 +287,7 @@ def _job_row(pipe: Any, job: Job, seed: int, report: Callable[[float], None] | N
         "order": job.order,
         "steps": job.steps,
         "samples": len(imgs),
+        "batch": max(job.calls),
         **quality,
         "seconds_per_image": secs / len(imgs),
         "queries_per_image": queries / len(imgs),

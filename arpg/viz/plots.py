@@ -32,6 +32,10 @@ __all__ = [
     "published_plot",
     "published_figure",
     "orders_figure",
+    "ORDER_COLUMNS",
+    "PAPER_ORDER_FID",
+    "order_rows",
+    "paper_order_fids",
 ]
 
 PUBLISHED_FILE = Path(__file__).with_name("published.json")
@@ -372,3 +376,49 @@ def orders_figure(results: dict[str, Any]) -> Image.Image:
     fig.suptitle(f"decoding orders: {results.get('model', '')}", fontsize=10)
     fig.tight_layout()
     return figure_to_image(fig)
+
+
+# -- decoding orders as a table --------------------------------------------------------------------
+
+#: FID of ARPG-L on ImageNet 256 by generation order (the paper's table of orders), best first.
+PAPER_ORDER_FID = {
+    "random": 2.44,
+    "raster": 2.49,
+    "z-curve": 2.56,
+    "alternate": 2.56,
+    "spiral-in": 3.71,
+    "spiral-out": 4.11,
+}
+#: The columns of :func:`order_rows`. Seconds per image are those of the row's own decode, at its batch (images
+#: per call): a bigger batch costs less per image, so they compare with a trade-off table's "seconds per call"
+#: divided by the same batch only.
+ORDER_COLUMNS = ["order", "steps", "images", "batch", "accuracy", "Fréchet", "seconds per image", "queries per image"]
+
+
+def _rounded(v: Any, digits: int) -> float | None:
+    v = _num(v) if not isinstance(v, bool) else None
+    return None if v is None else round(v, digits)
+
+
+def order_rows(results: dict[str, Any]) -> list[list[Any]]:
+    """The rows of a decoding-order result (``bench --orders`` or the app's Measure) as table rows of
+    :data:`ORDER_COLUMNS` (None where a value was not measured or recorded)."""
+    return [
+        [
+            r["order"],
+            r["steps"],
+            r.get("samples"),
+            r.get("batch"),
+            _rounded(r.get("accuracy"), 3),
+            _rounded(r.get("frechet"), 2),
+            _rounded(r.get("seconds_per_image"), 3),
+            _rounded(r.get("queries_per_image"), 0),
+        ]
+        for r in results.get("rows", [])
+    ]
+
+
+def paper_order_fids(orders: Iterable[str] | None = None) -> str:
+    """The paper's FID by decoding order (ARPG-L, ImageNet 256) as one line, for ``orders`` (default all)."""
+    shown = [o for o in PAPER_ORDER_FID if orders is None or o in set(orders)]
+    return " · ".join(f"{o} {PAPER_ORDER_FID[o]}" for o in shown)

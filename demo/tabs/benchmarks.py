@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from arpg.measure import quick
-from arpg.viz.plots import published_figure, tradeoff_figure
+from arpg.viz.plots import order_rows, published_figure, tradeoff_figure
 
 from .cancel import raise_if_cancelled
 from .errors import plain_errors, refuse, request_seconds
@@ -74,45 +74,6 @@ def saved_files(bench_dir: Path) -> list[str]:
     return sorted(p.name for p in bench_dir.glob("*.json") if _is_bench(p)) if bench_dir.is_dir() else []
 
 
-# FID of ARPG-L on ImageNet 256 by generation order (paper, table of orders).
-PAPER_ORDER_FID = {
-    "raster": 2.49,
-    "spiral-in": 3.71,
-    "spiral-out": 4.11,
-    "z-curve": 2.56,
-    "alternate": 2.56,
-    "random": 2.44,
-}
-ORDER_COLUMNS = [
-    "order",
-    "steps",
-    "images",
-    "accuracy",
-    "Fréchet",
-    "seconds per image",
-    "queries per image",
-    "paper FID (ARPG-L)",
-]
-
-
-def order_rows(results: dict[str, Any]) -> list[list[Any]]:
-    """Rows of a decoding-order table (``bench --orders`` or a measurement) with the paper's FID
-    beside them (see :data:`ORDER_COLUMNS`; quality is None when it was not measured)."""
-    return [
-        [
-            r["order"],
-            r["steps"],
-            r.get("samples"),
-            num(r.get("accuracy"), 3),
-            num(r.get("frechet"), 2),
-            num(r.get("seconds_per_image"), 3),
-            num(r.get("queries_per_image"), 0),
-            PAPER_ORDER_FID.get(r["order"]),
-        ]
-        for r in results.get("rows", [])
-    ]
-
-
 def toolbar_room(image: Image.Image, fraction: float | None = None) -> Image.Image:
     """``image`` with a white band on top (``fraction`` of its width high, default
     :data:`TOOLBAR_ROOM`): the page's image toolbar (download, full screen) sits there instead of
@@ -123,17 +84,41 @@ def toolbar_room(image: Image.Image, fraction: float | None = None) -> Image.Ima
     return Image.fromarray(np.concatenate([band, arr]))
 
 
-def preferred_file(pipe: Any, names: list[str]) -> str | None:
-    """The saved result that belongs to the loaded model, if any, else the first one."""
-    if not names:
-        return None
-    if "shipped" in str(pipe.name) and "shipped.json" in names:
-        return "shipped.json"
-    key = str(pipe.name).lower()
-    for n in names:
-        if Path(n).stem.lower() in key or key in Path(n).stem.lower():
-            return n
-    return names[0]
+def _model_field(path: Path) -> str:
+    """The ``"model"`` a saved JSON result names ("" when it names none or cannot be read)."""
+    try:
+        model = json.loads(path.read_text()).get("model", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return model if isinstance(model, str) else ""
+
+
+def belongs(model: str, name: str) -> bool:
+    """Whether a result's ``model`` (e.g. "shipped digits model (6.69M params)", "ARPG-L, random weights")
+    is of the model called ``name``: that name, alone or followed by what the result adds about it."""
+    return model == name or (model.startswith(name) and model[len(name)] in " ,(")
+
+
+def model_files(pipe: Any, bench_dir: Path, names: list[str] | None = None) -> list[str]:
+    """The saved results (of ``names``, default :func:`saved_files`) measured on ``pipe``'s model."""
+    names = saved_files(bench_dir) if names is None else names
+    return [n for n in names if belongs(_model_field(bench_dir / n), str(pipe.name))]
+
+
+def preferred_file(pipe: Any, names: list[str], bench_dir: Path) -> str | None:
+    """The saved result of ``names`` to show for ``pipe``: of those measured on its model, the one with
+    the most rows (the fullest picture); None when none was measured on it."""
+    mine = model_files(pipe, bench_dir, names)
+
+    def rows(name: str) -> int:
+        return len(json.loads((bench_dir / name).read_text()).get("rows", []))
+
+    return max(mine, key=lambda n: (rows(n), n)) if mine else None
+
+
+def no_results(pipe: Any) -> str:
+    """What the summary says when no result of ``pipe``'s model is saved."""
+    return NO_RESULTS.replace("No saved results yet", f"No saved results for {pipe.name} yet")
 
 
 def results_figure(results: dict[str, Any]) -> Image.Image:
@@ -159,13 +144,14 @@ def _head(results: dict[str, Any]) -> str:
 
 
 def saved_handler(pipe: Any, bench_dir: Path) -> Callable[[str | None], tuple]:
-    """The callback that shows a saved result: (plot, table, summary, dropdown update)."""
+    """The callback that shows a saved result of ``pipe``'s model: (plot, table, summary, dropdown update
+    offering the results of that model only)."""
 
     def show_saved(name: str | None) -> tuple:
-        names = saved_files(bench_dir)
+        names = model_files(pipe, bench_dir)  # only results of the session's model
         if not names:
-            return None, [], NO_RESULTS, gr.update(choices=[], value=None)
-        name = name if name in names else preferred_file(pipe, names)
+            return None, [], no_results(pipe), gr.update(choices=[], value=None)
+        name = name if name in names else preferred_file(pipe, names, bench_dir)
         path = bench_dir / name
         try:
             fig, table, head = _figure(str(path), path.stat().st_mtime)

@@ -137,7 +137,8 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("inpaint", INTRO)
             digit_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
-    choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
+    # the class an example chose is kept through the switch that follows its click (when the model has it)
+    choice.follow([cls, *controls.inputs], lambda p, c: [class_update(p, c), *controls.updates(p)], inputs=[cls])
     use.click(use_last, [last], [editor, cls], api_visibility="private")
     run.click(
         action(choice.callback(inpaint_handler)),

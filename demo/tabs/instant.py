@@ -101,28 +101,32 @@ class ExampleRunner:
         given = {id(c): v for c, v in zip(self.inputs[1:], values, strict=True)}
         return [given[id(c)] if id(c) in given else _fill(n, c) for n, c in self.ep.inputs.items()]
 
-    def key(self, row: Any, values: list[Any]) -> tuple:
+    def key(self, index: int, model: str) -> tuple:
         """What identifies a row's result: the endpoint, the box, the row and the model."""
-        model = self.arguments(values)[list(self.ep.inputs).index("model")]
-        return (self.ep.api_name, self.examples.dataset.elem_id, int(row[0]), model)
+        return (self.ep.api_name, self.examples.dataset.elem_id, int(index), model)
 
     def unchanged(self) -> tuple:
         return tuple(gr.skip() for _ in self.ep.outputs)
 
-    def remembered(self, row: Any, *values: Any) -> tuple:
-        """The row's result when it is in memory (a hit), else every output unchanged: never decodes."""
-        hit = self.cache.get(self.key(row, list(values)))
+    def remembered(self, row: Any, model: str) -> tuple:
+        """The result of the row clicked when it is in memory (a hit), else every output unchanged; never
+        decodes. ``model``: the dropdown's value, for a row that does not name its model."""
+        index = int(row[0])
+        own = list(self.examples.inputs)
+        named = next((i for i, c in enumerate(own) if c is self.dropdown), None)
+        hit = self.cache.get(self.key(index, self.examples.examples[index][named] if named is not None else model))
         return hit if hit is not None else self.unchanged()
 
     def __call__(self, row: Any, *values: Any) -> Iterator[tuple]:
         """Decode the row's result unless it is in memory (:meth:`remembered` showed it): partial images
         while it decodes, then the result, stored."""
         *values, progress = values if values and isinstance(values[-1], gr.Progress) else (*values, None)
-        key = self.key(row, values)
+        args = self.arguments(values)
+        key = self.key(int(row[0]), args[list(self.ep.inputs).index("model")])
         if self.cache.peek(key) is not None:
             yield self.unchanged()
             return
-        out = self.ep.fn(*self.arguments(values), *([progress] if progress is not None else []))
+        out = self.ep.fn(*args, *([progress] if progress is not None else []))
         last: Any = None
         for item in out if inspect.isgenerator(out) else [out]:
             if last is not None:
@@ -134,9 +138,9 @@ class ExampleRunner:
         yield final
 
 
-def _callback(runner: ExampleRunner, fn: Callable[..., Any], name: str, progress: bool) -> Callable[..., Any]:
-    """``fn`` (a method of ``runner``) as a gradio callback named ``name``: one named parameter per input,
-    then (``progress``) the progress tracker."""
+def _callback(fn: Callable[..., Any], name: str, params: list[str], progress: bool) -> Callable[..., Any]:
+    """``fn`` as a gradio callback named ``name`` with one named parameter per input (``params``), then
+    (``progress``) the progress tracker."""
 
     if inspect.isgeneratorfunction(fn):
 
@@ -147,10 +151,9 @@ def _callback(runner: ExampleRunner, fn: Callable[..., Any], name: str, progress
         def callback(*args: Any) -> Any:
             return fn(*args)
 
-    names = ["row", *(f"value_{i}" for i in range(len(runner.inputs) - 1))]
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    named = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in params]
     tracker = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
-    callback.__signature__ = inspect.Signature([*params, *([tracker] if progress else [])])  # type: ignore
+    callback.__signature__ = inspect.Signature([*named, *([tracker] if progress else [])])  # type: ignore
     callback.__name__ = callback.__qualname__ = name
     return callback
 
@@ -167,17 +170,19 @@ def attach(blocks: gr.Blocks, choice: ModelChoice, cache: ResultCache | None = N
         runner = ExampleRunner(ep, examples, choice.dropdown, cache)
         info = next((c for c in ep.outputs if isinstance(c, gr.Markdown)), None)
         private: dict[str, Any] = dict(api_visibility="private")
-        # from memory at once, outside the queue (a lookup, no decode); a miss then decodes in the queue
-        shown = examples.load_input_event.then(
-            _callback(runner, runner.remembered, "show_example", False),
-            runner.inputs,
+        # a remembered result at once, with the row's values and outside the queue (a lookup, no decode)
+        examples.dataset.click(
+            _callback(runner.remembered, "show_example", ["row", "model"], False),
+            [examples.dataset, choice.dropdown],
             ep.outputs,
             queue=False,
             show_progress="hidden",
             **private,
         )
-        shown.then(
-            _callback(runner, runner.__call__, "run_example", True),
+        # else, once the row's values are in place, it decodes in the queue
+        values = [f"value_{i}" for i in range(len(runner.inputs) - 1)]
+        examples.load_input_event.then(
+            _callback(runner.__call__, "run_example", ["row", *values], True),
             runner.inputs,
             ep.outputs,
             show_progress_on=info,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +15,20 @@ import gradio as gr
 
 from arpg.measure import quick
 from arpg.options import SAMPLER_ORDERS
-from arpg.viz.plots import PUBLISHED, PUBLISHED_CAPTION, orders_figure
+from arpg.viz.plots import ORDER_COLUMNS, PUBLISHED, PUBLISHED_CAPTION, order_rows, orders_figure, paper_order_fids
 
 from .benchmarks import (
     BATCH_CHOICES,
     COLUMNS,
     MAX_REPEATS,
     NO_RESULTS,
-    ORDER_COLUMNS,
+    belongs,
     estimate_handler,
     measure_handler,
     measure_seconds,
-    order_rows,
+    model_files,
     preferred_file,
     published_image,
-    saved_files,
     saved_handler,
     step_choices,
     toolbar_room,
@@ -133,39 +133,73 @@ def _published_section() -> gr.Image:
             elem_id="tradeoffs-published-table",
             scale=1,
         )
+    gr.Markdown(f"*The paper's FID of ARPG-L on ImageNet 256 by decoding order: {paper_order_fids()}.*")
     return published
 
 
-def _orders_section(orders_file: Path) -> None:
-    """The decoding-order table of this model (``bench --orders``), when one is saved."""
-    if not orders_file.exists():
-        return
-    results = json.loads(orders_file.read_text())
-    gr.Markdown(
-        "#### Decoding orders on this model\n*Judge accuracy and Fréchet distance of images decoded "
-        "in each order (same steps), beside the paper's FID for ARPG-L on ImageNet. "
-        f"Command: `{results.get('command', 'python -m arpg bench --orders ...')}`*"
+def _is_orders(results: Any) -> bool:
+    rows = results.get("rows") if isinstance(results, dict) else None
+    return bool(rows) and all(isinstance(r, dict) and "order" in r and "method" not in r for r in rows)
+
+
+def saved_orders(pipe: Any, bench_dir: Path) -> Path | None:
+    """The saved decoding-order result (``bench --orders``) measured on ``pipe``'s model, if any."""
+    for path in sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []:
+        try:
+            results = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if _is_orders(results) and belongs(str(results.get("model", "")), str(pipe.name)):
+            return path
+    return None
+
+
+@lru_cache(maxsize=8)
+def _orders_view(path: str, mtime: float) -> tuple[str, Any, list[list[Any]]]:
+    results = json.loads(Path(path).read_text())
+    caption = (
+        f"#### Decoding orders on this model\n*Judge accuracy and Fréchet distance of images decoded in each "
+        f"order (same steps); the paper's FIDs by order are under Published. Command: "
+        f"`{results.get('command', 'python -m arpg bench --orders ...')}`*"
     )
-    with gr.Row():
-        gr.Image(
-            toolbar_room(orders_figure(results)),
-            show_label=False,
-            label="Orders",
-            type="pil",
-            format="png",
-            interactive=False,
-            height=300,
-            elem_id="tradeoffs-orders",
-            scale=1,
-        )
-        gr.Dataframe(
-            value=order_rows(results),
-            headers=ORDER_COLUMNS,
-            interactive=False,
-            label="Decoding orders",
-            elem_id="tradeoffs-orders-table",
-            scale=1,
-        )
+    return caption, toolbar_room(orders_figure(results)), order_rows(results)
+
+
+def orders_updates(pipe: Any, bench_dir: Path) -> list[Any]:
+    """The saved orders section for ``pipe`` (box, caption, chart, table): hidden when its model has none."""
+    path = saved_orders(pipe, bench_dir)
+    if path is None:
+        return [gr.update(visible=False), "", None, gr.update(value=[])]
+    caption, image, rows = _orders_view(str(path), path.stat().st_mtime)
+    return [gr.update(visible=True), caption, image, gr.update(value=rows)]
+
+
+def _orders_section(choice: ModelChoice, bench_dir: Path) -> None:
+    """The decoding-order chart and table of the session's model (``bench --orders``), when one is saved."""
+    box_u, caption, image, table = orders_updates(choice.first, bench_dir)
+    with gr.Column(visible=box_u["visible"]) as box:
+        text = gr.Markdown(caption, elem_id="tradeoffs-orders-caption")
+        with gr.Row():
+            chart = gr.Image(
+                image,
+                show_label=False,
+                label="Orders",
+                type="pil",
+                format="png",
+                interactive=False,
+                height=300,
+                elem_id="tradeoffs-orders",
+                scale=1,
+            )
+            rows = gr.Dataframe(
+                value=table["value"],
+                headers=ORDER_COLUMNS,
+                interactive=False,
+                label="Decoding orders",
+                elem_id="tradeoffs-orders-table",
+                scale=1,
+            )
+    choice.follow([box, text, chart, rows], lambda p: orders_updates(p, bench_dir))
 
 
 def _follow(
@@ -174,12 +208,14 @@ def _follow(
     shown: list[gr.components.Component],
     show: Callable[..., tuple],
 ) -> None:
-    """After a switch: the step counts, raster label and quality sample of the Measure inputs, and
-    the saved result of the new model (``shown``: plot, table, summary, saved-results dropdown)."""
+    """After a switch: the step counts, raster label and quality sample of the Measure inputs, the saved
+    result of the new model (``shown``: plot, table, summary, saved-results dropdown), and no measured
+    orders table or JSON of the model before (``shown``'s last two)."""
 
     def update(p: Any) -> list[Any]:
         steps_range, raster_label, sample = _measure_ranges(p)
-        return [gr.update(**steps_range), gr.update(label=raster_label), gr.update(**sample), *show(None, p.name)]
+        ranges = [gr.update(**steps_range), gr.update(label=raster_label), gr.update(**sample)]
+        return [*ranges, *show(None, p.name), gr.update(value=[]), None]
 
     choice.follow([inputs[1], inputs[2], inputs[5], *shown], update)
 
@@ -249,10 +285,10 @@ def build(choice: ModelChoice, tab: gr.Tab, bench_dir: Path | None = None) -> No
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            names = saved_files(bench_dir)
+            names = model_files(choice.first, bench_dir)
             saved = gr.Dropdown(
                 choices=names,
-                value=preferred_file(choice.first, names),
+                value=preferred_file(choice.first, names, bench_dir),
                 label="Saved results",
                 allow_custom_value=True,
                 elem_id="tradeoffs-saved",
@@ -262,9 +298,9 @@ def build(choice: ModelChoice, tab: gr.Tab, bench_dir: Path | None = None) -> No
         with gr.Column(scale=3, min_width=360):
             plot, table, orders_table = _results_column()
     published = _published_section()
-    _orders_section(bench_dir / "orders.json")
+    _orders_section(choice, bench_dir)
     show_saved = choice.callback(lambda p: saved_handler(p, bench_dir))
-    _follow(choice, measure_inputs, [plot, table, info, saved], show_saved)
+    _follow(choice, measure_inputs, [plot, table, info, saved, orders_table, download], show_saved)
 
     def on_select(name: str | None, model: str | None) -> tuple:
         return (*show_saved(name, model), published_image())
