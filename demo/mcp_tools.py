@@ -9,7 +9,7 @@ cost ceiling, body limit and error texts. Off with ``python app.py --no-mcp`` or
 
 Two fixes to the results of gradio 6.31's MCP server (:func:`adapt`, applied when the server starts):
 a call without a progress token returned the outputs of a multi-output endpoint as one text (the
-repr of a tuple), and a gallery came back as text instead of its images.
+repr of a tuple), and a gallery or a before/after pair came back as text instead of its images.
 """
 
 from __future__ import annotations
@@ -41,10 +41,14 @@ def mcp_enabled(no_mcp: bool = False, env: dict[str, str] | None = None) -> bool
     return True
 
 
-def _gallery_images(value: Any) -> list[Any]:
-    """A gallery's value (``[{"image": file, "caption": ...}, ...]``) as its image files; other values as they are."""
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "image" in v for v in value):
-        return [v["image"] for v in value]
+def _files_of(value: Any) -> list[Any]:
+    """The images of one output: a gallery's (``[{"image": file, "caption": ...}, ...]``) and a before/after
+    slider's (a pair of files) one by one; any other value as it is."""
+    if isinstance(value, (list, tuple)) and value:
+        if all(isinstance(v, dict) and "image" in v for v in value):
+            return [v["image"] for v in value]
+        if all(isinstance(v, dict) and "path" in v and "meta" in v for v in value):
+            return list(value)
     return [value]
 
 
@@ -59,7 +63,7 @@ def adapt(server: Any) -> Any:
         return list(out) if isinstance(out, tuple) else [out]  # several outputs come back as a tuple
 
     def images_too(data: Any, root_url: str) -> Any:
-        return postprocess([item for value in data for item in _gallery_images(value)], root_url)
+        return postprocess([item for value in data for item in _files_of(value)], root_url)
 
     server._execute_tool_without_progress = every_output
     server.postprocess_output_data = images_too

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -147,12 +148,23 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 REMOVE_TRIES = 100  # attempts to move the folder aside while other threads still write into it
 
 
-def _unlink_keeping_the_interpreter(path: Path) -> None:
-    """Unlink ``path`` without releasing Python's interpreter lock (a ``PyDLL`` call), so no other
-    thread of this process runs between this and the caller's next step (``os._exit``)."""
+@functools.cache
+def _unlink_function() -> Callable[[bytes], int] | None:
+    """The C library's ``unlink`` called through ``PyDLL``, which keeps Python's interpreter lock
+    during the call; None where there is none (found once, ahead of the exit)."""
     try:
-        ctypes.PyDLL(None).unlink(os.fsencode(path))
-    except (OSError, AttributeError):  # no C library symbols here: the plain call
+        return ctypes.PyDLL(None).unlink
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def _unlink_keeping_the_interpreter(path: Path) -> None:
+    """Unlink ``path`` without releasing the interpreter lock, so no other thread of this process
+    runs between this and the caller's next step (``os._exit``)."""
+    unlink = _unlink_function()
+    if unlink is not None:
+        unlink(os.fsencode(path))
+    else:
         with contextlib.suppress(OSError):
             os.unlink(path)
 
@@ -183,8 +195,9 @@ def remove_tree(folder: str | Path, tries: int = REMOVE_TRIES) -> bool:
         shutil.rmtree(aside, ignore_errors=True)
         if not os.path.lexists(aside):
             break
-    _unlink_keeping_the_interpreter(folder)
-    return not os.path.lexists(folder) and not os.path.lexists(aside)
+    gone = not os.path.lexists(aside)
+    _unlink_keeping_the_interpreter(folder)  # last: nothing after it may let another thread run
+    return gone
 
 
 def remove_temp_dir() -> None:
@@ -198,22 +211,35 @@ def _set_handlers(handler: Any) -> None:
         signal.signal(sig, handler)
 
 
-def _last_cleanup() -> None:
-    """At exit (and on a second signal): keep the interpreter on this thread while the folder goes
-    (other threads run only while this one waits for the disk), and let no signal cut it short."""
+def _remove_for_good() -> None:
+    """The last removal of the folder, as the process ends: no signal may cut it short, what is
+    buffered is written first, and the interpreter stays on this thread while the folder goes
+    (other threads run only while this one waits for the disk)."""
     if threading.current_thread() is threading.main_thread():
         _set_handlers(signal.SIG_IGN)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
     sys.setswitchinterval(60.0)
     remove_temp_dir()
 
 
+def _at_exit() -> None:
+    """``atexit``: remove the folder. After a signal the process ends right here: the rest of the
+    interpreter's shutdown would let threads still saving files run again and make the folder again."""
+    _remove_for_good()
+    if getattr(_on_signal, "seen", False):
+        os._exit(0)
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     """SIGTERM / SIGINT: remove the files now, then stop like Ctrl-C (gradio closes the server,
-    ``atexit`` removes what was written meanwhile). Further signals wait while files are removed,
-    so none cuts a removal short; a second signal removes the folder again and exits at once."""
+    :func:`_at_exit` removes what was written meanwhile). Further signals wait while files are
+    removed, so none cuts a removal short; a second signal removes the folder and exits at once."""
     _set_handlers(signal.SIG_IGN)
     if getattr(_on_signal, "seen", False):
-        _last_cleanup()
+        _remove_for_good()
         os._exit(128 + signum)
     _on_signal.seen = True  # type: ignore[attr-defined]
     remove_temp_dir()
@@ -230,7 +256,8 @@ def prepare_process(max_pixels: int = MAX_PIXELS) -> Path:
         _TEMP_DIR = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
         os.environ["GRADIO_TEMP_DIR"] = str(_TEMP_DIR)
         tempfile.tempdir = str(_TEMP_DIR)
-        atexit.register(_last_cleanup)
+        atexit.register(_at_exit)
+        _unlink_function()  # looked up now, not while exiting
         if threading.current_thread() is threading.main_thread():
             _set_handlers(_on_signal)
     limit_pillow(max_pixels)

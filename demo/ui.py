@@ -18,7 +18,7 @@ from arpg.store import SHIPPED_NAME, ModelStore, scenes_model
 
 from . import deep_link, server, tool_docs
 from .tabs import generate, inpaint, instant, outpaint, resolution, tradeoffs, visualize
-from .tabs.models import ModelChoice, model_line
+from .tabs.models import ModelChoice, api_defaults, model_line
 
 log = logging.getLogger("app")
 
@@ -131,6 +131,7 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
         demo._arpg_example_runners = instant.attach(demo, choice)  # type: ignore[attr-defined]
         demo._arpg_link_reader = deep_link.attach(demo, choice, tabs, line)  # type: ignore[attr-defined]
     tool_docs.document(demo, store)
+    api_defaults(demo)  # a field left out of an API call is the session model's default
     demo._arpg_model_choice = choice  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=2, max_size=32)
     server.harden(demo)

@@ -78,11 +78,15 @@ def rss_mb(pid: int | None) -> float | None:
     return None if kb is None else kb / 1024
 
 
-def client(url: str, a: argparse.Namespace, index: int, start: threading.Barrier, out: list) -> None:
-    """One visitor: its own client, ``a.requests`` Generate calls in a row; latencies go to ``out``."""
+def new_client(url: str) -> Any:
+    """A gradio client with patient timeouts (a loaded machine answers slowly, it does not fail)."""
     from gradio_client import Client
 
-    c = Client(url, verbose=False, download_files=False)
+    return Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": 300})
+
+
+def client(c: Any, a: argparse.Namespace, index: int, start: threading.Barrier, out: list) -> None:
+    """One visitor: its own client, ``a.requests`` Generate calls in a row; latencies go to ``out``."""
     start.wait()
     for r in range(a.requests):
         t0 = time.monotonic()
@@ -101,13 +105,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def load(url: str, a: argparse.Namespace, pid: int | None) -> dict[str, Any]:
     """One warm-up call, then every client at once; the numbers of the run."""
-    from gradio_client import Client
-
-    warm = Client(url, verbose=False, download_files=False)
-    warm.predict("0", a.images, 0, False, steps=a.steps, api_name="/generate")
+    clients = [new_client(url) for _ in range(a.clients)]  # one after another, before the clock starts
+    clients[0].predict("0", a.images, 0, False, steps=a.steps, api_name="/generate")
     out: list[tuple[str, float]] = []
     start = threading.Barrier(a.clients + 1)
-    threads = [threading.Thread(target=client, args=(url, a, i, start, out), daemon=True) for i in range(a.clients)]
+    threads = [threading.Thread(target=client, args=(c, a, i, start, out), daemon=True) for i, c in enumerate(clients)]
     for t in threads:
         t.start()
     start.wait()

@@ -8,9 +8,13 @@ the body limit, the purge), so its memory and files can be measured. Against a r
 ``--url http://127.0.0.1:7860/ --pid PID --cache-dir DIR``.
 
     python scripts/load_test.py --users 12 --requests 96 --probes --purge-age 60 --wait-purge 90
+    python app.py & sleep 60  # then, against that process:
+    python scripts/load_test.py --url http://127.0.0.1:7860/ --pid $! --users 24 --requests 192 --idle 120
 
 Reports answered / errors / lost requests and latency percentiles per endpoint; resident memory
-before, after the first 20 requests and after all (leak check within ``--leak-tolerance``); files
+before, after the first 20 requests and after all (leak check within ``--leak-tolerance``), its peak
+during the requests and, with ``--idle S``, after S seconds without requests (memory the server
+gives back once idle: ``demo.server.start_trimming``); in-process figures include the clients; files
 and bytes in the app's temporary folder after the requests, after ``--wait-purge`` s and after
 shutdown. ``--probes``: 8 concurrent requests with a 64 MP PNG of 80 kB (peak memory growth),
 and a 30 MB image as a ``data:`` URL (HTTP 413); tests/test_server.py shows the fair queue and
@@ -298,6 +302,18 @@ def probe_data_url(url: str) -> dict[str, Any]:
     }
 
 
+def idle_memory(pid: int | None, idle_s: float) -> dict[str, Any]:
+    """The peak resident memory since :func:`reset_peak` and, when ``idle_s`` > 0, the resident
+    memory after ``idle_s`` seconds without requests."""
+    peak = rss_bytes(pid, "VmHWM")
+    out: dict[str, Any] = {"peak_mb": peak / MB if peak else None}
+    if idle_s > 0:
+        time.sleep(idle_s)
+        after = rss_bytes(pid)
+        out.update(idle_s=idle_s, after_idle_mb=after / MB if after else None)
+    return out
+
+
 # -- report ---------------------------------------------------------------------------------------------------
 def summarise(run: Run, endpoints: list[str]) -> dict[str, Any]:
     by: dict[str, Any] = {}
@@ -319,6 +335,9 @@ def memory_report(run: Run, before: int | None, after: int | None, answered: int
     first = next(((n, r) for n, r in run.memory if n >= min(MEMORY_AFTER, answered) and r), None)
     report: dict[str, Any] = {
         "before_mb": before / MB if before else None,
+        "peak_mb": None,
+        "idle_s": None,
+        "after_idle_mb": None,
         "first_at": None,
         "after_first_mb": None,
         "all_at": answered,
@@ -358,6 +377,9 @@ def print_report(report: dict[str, Any]) -> None:
             f"requests, {m['after_all_mb']:.1f} MB after {m['all_at']} ({m['growth_pct']:+.1f} %, limit "
             f"{m['tolerance_pct']:.0f} %): {'ok' if m['ok'] else 'LEAK?'}"
         )
+        if m["peak_mb"] is not None:
+            idle = f", {m['after_idle_mb']:.1f} MB after {m['idle_s']:g} s idle" if m["idle_s"] else ""
+            print(f"memory (RSS): start {m['before_mb']:.1f} MB, peak {m['peak_mb']:.1f} MB{idle}")
     else:
         print("memory: not measured (give --pid for a server in another process)")
     print(
@@ -389,6 +411,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--purge-every", type=float, default=60.0, help="in-process app: seconds between purges")
     p.add_argument("--purge-age", type=float, default=300.0, help="in-process app: purge files older than this")
     p.add_argument("--wait-purge", type=float, default=0.0, help="seconds to wait after the run, then count files")
+    p.add_argument("--idle", type=float, default=0.0, help="seconds without requests after the run, then memory")
     p.add_argument("--seed", type=int, default=0, help="seed of the request mix")
     p.add_argument("--json", help="write the report here")
     a = p.parse_args(argv)
@@ -450,15 +473,17 @@ def main(argv: list[str] | None = None) -> int:
         url, close = launch_in_process(workdir, a)
     image, brush, bomb = write_inputs(workdir)
     gc.collect()
-    memory_before = rss_bytes(pid) if (pid or not a.url) else None
+    measured = bool(pid or not a.url)
+    memory_before = rss_bytes(pid) if measured else None
+    reset_peak(pid)
     t0 = time.monotonic()
     run = run_users(a, url, (image, brush), workdir, pid)
     wall = time.monotonic() - t0
     gc.collect()
     answered = sum(o.status != "lost" for o in run.outcomes)
-    memory = memory_report(
-        run, memory_before, rss_bytes(pid) if (pid or not a.url) else None, answered, a.leak_tolerance
-    )
+    memory = memory_report(run, memory_before, rss_bytes(pid) if measured else None, answered, a.leak_tolerance)
+    if measured:
+        memory.update(idle_memory(pid, a.idle))
     files = {"after_requests": usage(cache_dir)}
     probes = {"bomb": probe_bomb(url, bomb, pid), "data_url": probe_data_url(url)} if a.probes else {}
     if a.wait_purge > 0:

@@ -5,13 +5,16 @@ row is answered from memory (demo/tabs/instant.py). Against a running app:
     python scripts/time_examples.py --url http://127.0.0.1:7870/ [--json out.json]
 
 For each example box, rows A and B are clicked in turn (A, B: decoded; A, B again: from memory); a
-click's time is from the click until the tab's summary names the row's image file.
+click's time is from the click until the tab's summary names the row's image file. Then the lookup
+a click sends first is timed alone over HTTP (5 calls per clicked row, each answered from memory).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -52,6 +55,34 @@ def time_box(page: Any, tab: str, sub: str | None, box: str, info: str, rows: tu
     return {"box": box, "rows": list(rows), "first_click_s": first, "second_click_s": second}
 
 
+def time_lookups(url: str, boxes: list[dict], repeats: int = 5) -> list[dict]:
+    """Seconds of the HTTP call a click on a clicked row sends first (the lookup outside the queue)."""
+    import httpx
+
+    cfg = httpx.get(url.rstrip("/") + "/config", timeout=60).json()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in cfg["components"]}
+    model = next(c["props"]["value"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == "model-choice")
+    out = []
+    for box in boxes:
+        dep = next(
+            d
+            for d in cfg["dependencies"]
+            if d.get("queue") is False
+            and len(d.get("outputs", [])) == 3
+            and [ids.get(t[0]) for t in d.get("targets") or []] == [box["box"]]
+        )
+        seconds = []
+        for _ in range(repeats):
+            for row in box["rows"]:
+                body = {"data": [row, model], "fn_index": dep["id"], "session_hash": "time-examples"}
+                t0 = time.perf_counter()
+                r = httpx.post(url.rstrip("/") + "/gradio_api/run/predict", json=body, timeout=60)
+                seconds.append(time.perf_counter() - t0)
+                assert "Same result" in str(r.json()["data"][2]), "the row was not in memory"
+        out.append({"box": box["box"], "median_s": statistics.median(seconds), "max_s": max(seconds)})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True, help="the running app")
@@ -68,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         page.wait_for_selector("#generate-btn")
         results = [time_box(page, *box, a.timeout) for box in BOXES]
         browser.close()
-    out = {"command": "python scripts/time_examples.py " + " ".join(argv or sys.argv[1:]), "boxes": results}
+    out = {
+        "command": "python scripts/time_examples.py " + " ".join(argv or sys.argv[1:]),
+        "boxes": results,
+        "lookups": time_lookups(a.url, results),
+        "cpus": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine slows the browser most
+    }
     print(json.dumps(out, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pytest
+from PIL import Image
 
 from arpg.pipeline import Pipeline
 from arpg.store import SHIPPED_NAME, ModelStore
@@ -50,3 +52,57 @@ def test_an_inpaint_example_keeps_its_class_through_the_model_switch(digits_page
     values = example_values(digits_page, "inpaint-examples", row)
     assert "three" in values.values()
     assert by_id(switch_after(digits_page, values), "inpaint-class")["value"] == "three"
+
+
+# -- API calls that leave a field out get the session model's default ---------------------------------
+@pytest.fixture(scope="module")
+def app_page() -> gr.Blocks:
+    """The app as ``python app.py`` builds it: the shipped digits model first, the scenes model offered."""
+    from demo.ui import model_store
+
+    return build_demo(model_store(device="cpu"))
+
+
+def test_an_api_call_that_leaves_fields_out_runs_the_session_models_defaults(app_page: gr.Blocks) -> None:
+    """/resize on the scenes model with no decoding ran windowed (the digits model's widget value, which the
+    API offered as the default) where the page runs the scenes model's own, whole; and said "in windows"."""
+    from gradio_client.utils import construct_args
+
+    from arpg.tasks import resize_settings
+    from demo.tabs.examples import RESIZE
+
+    params = app_page.get_api_info()["named_endpoints"]["/resize"]["parameters"]
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in params}
+    for name in ("class_name", "scale", "strategy", "regenerate", "decoding", "steps", "cfg_scale", "order"):
+        assert defaults[name] is None, name  # the session model's, not the first model's widget value
+    assert all(p["parameter_has_default"] for p in params if p["parameter_name"] != "image")
+    scenes = model_choice(app_page).scenes_name
+    image = np.asarray(Image.open(RESIZE[0][0].path).convert("RGB"))
+    # what gradio_client sends for a call naming only these (the image itself is handed over after preprocessing)
+    args = construct_args(params, ("image.png",), {"model": scenes, "seed": 1, "randomize": False, "steps": 2})
+    fn = next(f for f in app_page.fns.values() if f.api_name == "resize").fn
+    (plain, result), seed, info = list(fn(image, *args[1:]))[-1]
+    pipe = model_choice(app_page).pipe(scenes)
+    settings = resize_settings(pipe)
+    assert pipe.decodings["resize"] == "whole" and "decoded whole" in info and "in windows" not in info
+    assert f"{settings.strategy} ×{settings.scale:g}" in info and result.shape == plain.shape == (128, 128, 3)
+    assert "**mountains**" in info  # class left out: the scenes model's first class
+
+
+def test_every_trade_offs_panel_follows_a_switch_to_the_scenes_model(app_page: gr.Blocks) -> None:
+    """Trade-offs kept the digits model's saved results and orders chart while the scenes model was chosen."""
+    choice = model_choice(app_page)
+    updates = switch_after(app_page, {choice.dropdown: choice.scenes_name})
+    assert by_id(updates, "tradeoffs-plot") is None
+    assert "No saved results for shipped scenes model" in by_id(updates, "tradeoffs-info")
+    assert by_id(updates, "tradeoffs-saved")["choices"] == []
+    assert by_id(updates, "tradeoffs-orders-table")["value"] == [] and by_id(updates, "measure-orders-table") == {
+        "__type__": "update",
+        "value": [],
+    }
+    table = next(c for c in updates if c.elem_id == "tradeoffs-orders-table")
+    assert updates[table.parent.parent] == {"__type__": "update", "visible": False}  # the saved orders section
+    assert "landscape" in by_id(updates, "inpaint-intro") and "glyph" not in by_id(updates, "inpaint-intro")
+    back = switch_after(app_page, {choice.dropdown: SHIPPED_NAME})
+    assert "shipped.json" in by_id(back, "tradeoffs-info") and by_id(back, "tradeoffs-orders-table")["value"]
+    assert "digit" in by_id(back, "inpaint-intro")

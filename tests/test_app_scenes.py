@@ -228,8 +228,9 @@ def test_an_outpaint_example_switches_to_the_scenes_model_and_extends_its_scene(
     img = example_image(values)
     assert img.shape == (64, 64, 3) and np.array_equal(img, scene.render())
     outs = list(outpaint_handler(pipe)(img, scene.cls, directions, amount, 1, False, None, pipe.defaults))
-    result, seed, info = outs[-1]
-    assert result.shape == (64, 64 + 4 * amount, 3) and np.array_equal(result[:, :64], img)
+    (before, result), seed, info = outs[-1]  # the before/after slider
+    assert result.shape == before.shape == (64, 64 + 4 * amount, 3) and np.array_equal(result[:, :64], img)
+    assert np.array_equal(before[:, :64], img)  # the input in its place, the new cells checkered
     assert f"**{scene.cls}**" in info and "128 new tokens" in info  # 16 rows of 8 new cells
 
 
@@ -240,18 +241,21 @@ def test_a_panorama_example_makes_a_scene_four_times_as_wide(page: Page) -> None
     assert PREVIEW in line
     pipe = page.choice.pipe(values[page.choice.dropdown])
     outs = list(panorama_handler(pipe)(example_image(values), scene.cls, side, times, 1, False, None, pipe.defaults))
-    assert outs[-1][0].shape == (64, 64 * times, 3) and f"{times}× towards the {side}" in outs[-1][2]
+    assert outs[-1][0][1].shape == (64, 64 * times, 3) and f"{times}× towards the {side}" in outs[-1][2]
 
 
 def test_a_resolution_example_doubles_a_scene(page: Page) -> None:
     values = page.click("resolution-scene-examples", 0)
-    scene, scale, strategy = RESIZE[0]
+    (scene,) = RESIZE[0]
     _, updates = page.switch_after(values)
     assert next(u for c, u in updates.items() if c.elem_id == "resolution-class")["value"] == scene.cls
     pipe = page.choice.pipe(values[page.choice.dropdown])
-    run = resize_handler(pipe)(example_image(values), scene.cls, scale, strategy, 0.5, 1, False, None, pipe.defaults)
-    result, _, info = list(run)[-1]
-    assert result.shape == (128, 128, 3) and "64×64 px → 128×128 px (32×32 tokens)" in info
+    d = pipe.resize_defaults  # the example leaves scale and strategy to the model: x2, reencode
+    settings = [v for c, v in updates.items() if getattr(c, "label", None) in ("Scale", "Strategy")]
+    assert settings == [d.scale, d.strategy] and d.scale == 2
+    run = resize_handler(pipe)(example_image(values), scene.cls, None, None, None, 1, False, None, pipe.defaults)
+    (plain, result), _, info = list(run)[-1]
+    assert result.shape == plain.shape == (128, 128, 3) and "64×64 px → 128×128 px (32×32 tokens)" in info
 
 
 def test_a_switch_keeps_a_class_only_when_the_new_model_has_it(page: Page) -> None:

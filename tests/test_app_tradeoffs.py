@@ -51,7 +51,7 @@ def test_measure_runs_the_quick_measurement(
 
     calls = []
 
-    def run_quick(pipe, plan, progress=None):
+    def run_quick(pipe, plan, progress=None, check_cancel=None):
         calls.append(plan)
         if progress:
             progress(0.5, "measuring")

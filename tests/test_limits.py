@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from PIL import Image
 
-from arpg.images import MAX_PIXELS
+from arpg.images import MAX_PIXELS, limit_pillow
 from demo import image_budget, middleware, quota
 from tests.test_images import grey_png
 
@@ -104,9 +105,12 @@ def test_data_urls_and_web_addresses_count_too(big_png: Path) -> None:
     assert _send(app, "/gradio_api/call/outpaint", json={"data": [{"url": data_url}]}).status_code == 200
 
 
-def test_what_the_budget_does_not_count(big_png: Path, tmp_path: Path) -> None:
+def test_what_the_budget_does_not_count(big_png: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files outside the upload folder (the framework refuses them) and images over the per-image
-    limit (Pillow refuses them from their header) cost nothing; bodies that are not JSON pass."""
+    limit (Pillow refuses them from their header, as the app sets it) cost nothing; bodies that
+    are not JSON pass."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    limit_pillow()
     outside = tmp_path.parent / f"{tmp_path.name}-outside.png"
     outside.write_bytes(big_png.read_bytes())
     bomb = big_png.parent / "bomb.png"

@@ -121,7 +121,7 @@ def test_a_tool_takes_an_image_and_refuses_bad_input_in_words(app: tuple[str, An
     image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
     args = {"image": image, "class_name": "class 1", "scale": 1.5, "strategy": "reencode", "regenerate": 0.5}
     result = call(url, "resize", {**args, "seed": 2, "randomize": False, "steps": 4})
-    assert not result.isError and images_of(result)[0].shape == (24, 24, 3)
+    assert not result.isError and images_of(result)[-1].shape == (24, 24, 3)  # the result (after its "before")
     bad = call(url, "generate", {"class_name": "a unicorn", "seed": 1, "randomize": False, "steps": 4})
     assert bad.isError and "pick one of their names" in " ".join(texts_of(bad))
 

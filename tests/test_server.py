@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
@@ -182,6 +182,34 @@ def test_the_purge_removes_old_files_and_keeps_new_and_kept_ones(tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_freed_memory_goes_back_to_the_system_only_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trimmer looks at the queue every tick and trims only when nothing is queued or running."""
+    trims: list[int] = []
+    looked = threading.Semaphore(0)
+    jobs: list[Any] = [_event("a", "10.0.0.1")]
+
+    class Queue:
+        active_jobs: list[Any] = []
+
+        @property
+        def event_queue_per_concurrency_id(self) -> dict[str, Any]:
+            looked.release()
+            return {"x": SimpleNamespace(queue=list(jobs))}
+
+    monkeypatch.setattr(server, "trim", lambda: trims.append(len(jobs)))
+    stop = server.start_trimming(SimpleNamespace(_queue=Queue()), every_s=0.01)
+    try:
+        for _ in range(5):  # five ticks with a request waiting
+            assert looked.acquire(timeout=30)
+        assert trims == []
+        jobs.clear()
+        for _ in range(3):
+            assert looked.acquire(timeout=30)
+    finally:
+        stop.set()
+    assert trims and set(trims) == {0}
+
+
 def test_downloads_still_work_after_the_purge_removed_their_empty_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,7 +232,8 @@ def test_downloads_still_work_after_the_purge_removed_their_empty_folder(
 
 # -- against a real server --------------------------------------------------------------------------------
 def build_app(release: threading.Event) -> Any:
-    """A small app with the app's kinds of inputs: an image, a dropdown, a number, a slow event."""
+    """A small app with the app's kinds of inputs: an image, an image editor (whose decodes are
+    counted in ``demo.decoded``), a dropdown, a number, a slow event."""
     import gradio as gr
 
     with gr.Blocks(analytics_enabled=False) as demo:
@@ -214,15 +243,31 @@ def build_app(release: threading.Event) -> Any:
             gr.Number(),
             gr.Textbox(),
         )
+        editor = gr.ImageEditor(type="numpy", image_mode="RGBA", layers=False)
         gr.Button().click(lambda a: f"{a.shape}", image, out, api_name="shape")
+        gr.Button().click(lambda e: f"{len(e['layers'])} layers", editor, out, api_name="edit")
         gr.Button().click(lambda c, x: f"{c} {x}", [choice, number], out, api_name="pick")
         gr.Button().click(lambda x: "done" if release.wait(60) else "timeout", number, out, api_name="wait")
     demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.decoded = []  # type: ignore[attr-defined]
+    decode = editor.convert_and_format_image
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        demo.decoded.append(1)  # type: ignore[attr-defined]
+        return decode(*args, **kwargs)
+
+    editor.convert_and_format_image = counted
     return server.harden(demo)
 
 
+class Served(NamedTuple):
+    url: str
+    release: threading.Event
+    demo: Any
+
+
 @pytest.fixture(scope="module")
-def hardened() -> Iterator[tuple[str, threading.Event]]:
+def hardened() -> Iterator[Served]:
     before = Image.MAX_IMAGE_PIXELS
     server.limit_pillow()
     release = threading.Event()
@@ -237,7 +282,7 @@ def hardened() -> Iterator[tuple[str, threading.Event]]:
         app_kwargs=server.app_kwargs(),
     )
     try:
-        yield f"http://127.0.0.1:{port}/", release
+        yield Served(f"http://127.0.0.1:{port}/", release, demo)
     finally:
         release.set()
         demo.close()
@@ -267,8 +312,8 @@ def _data_url(data: bytes) -> dict:
 
 
 @pytest.mark.slow
-def test_a_30_mb_data_url_gets_413_before_it_is_decoded(hardened: tuple[str, threading.Event]) -> None:
-    url, _ = hardened
+def test_a_30_mb_data_url_gets_413_before_it_is_decoded(hardened: Served) -> None:
+    url = hardened.url
     small = io.BytesIO()
     Image.new("RGB", (8, 6)).save(small, "PNG")
     assert '"(6, 8, 3)"' in _call(url, "shape", [_data_url(small.getvalue())])
@@ -281,8 +326,8 @@ def test_a_30_mb_data_url_gets_413_before_it_is_decoded(hardened: tuple[str, thr
 
 
 @pytest.mark.slow
-def test_undecodable_and_oversized_images_get_one_plain_sentence(hardened: tuple[str, threading.Event]) -> None:
-    url, _ = hardened
+def test_undecodable_and_oversized_images_get_one_plain_sentence(hardened: Served) -> None:
+    url = hardened.url
     bad = _error(_call(url, "shape", [_upload(url, b"not an image at all", "bad.png")]))
     assert bad == "The uploaded file is not an image that can be read: use PNG, JPEG or WebP."
     bomb = _error(_call(url, "shape", [_upload(url, grey_png(8000, 8000))]))  # 62 kB, 64 MP
@@ -292,8 +337,8 @@ def test_undecodable_and_oversized_images_get_one_plain_sentence(hardened: tuple
 
 
 @pytest.mark.slow
-def test_wrong_types_and_huge_values_get_short_plain_messages(hardened: tuple[str, threading.Event]) -> None:
-    url, _ = hardened
+def test_wrong_types_and_huge_values_get_short_plain_messages(hardened: Served) -> None:
+    url = hardened.url
     wrong = _call(url, "pick", "not a list")
     assert wrong.startswith("HTTP 422") and "pydantic" not in wrong and "http" not in wrong.lower()[9:]
     assert _error(_call(url, "shape", [{"x": 1}])) == "Input 1 (the image) has the wrong type or format."
@@ -303,12 +348,12 @@ def test_wrong_types_and_huge_values_get_short_plain_messages(hardened: tuple[st
 
 
 @pytest.mark.slow
-def test_one_client_cannot_fill_the_queue(hardened: tuple[str, threading.Event]) -> None:
+def test_one_client_cannot_fill_the_queue(hardened: Served) -> None:
     """Client A submits 50 slow jobs: 4 are queued, the rest refused at once; client B is still
     queued and served. Raw API calls (a new session each) are bounded per address."""
     from gradio_client import Client
 
-    url, release = hardened
+    url, release = hardened.url, hardened.release
     release.clear()
     a, b = Client(url, verbose=False), Client(url, verbose=False)
     jobs = [a.submit(i, api_name="/wait") for i in range(50)]
@@ -332,6 +377,49 @@ def test_one_client_cannot_fill_the_queue(hardened: tuple[str, threading.Event])
     release.set()
     assert [r.status_code for r in answers] == [200] * server.PER_ADDRESS + [503] * (20 - server.PER_ADDRESS)
     assert answers[-1].json()["detail"].startswith("Your address already has 16 requests queued or running")
+
+
+def _drain(served: Served) -> None:
+    """Wait until the jobs of earlier tests have left the queue (a failsafe of 60 s)."""
+    served.release.set()
+    for _ in range(600):
+        if not server.FairQueue.jobs(served.demo._queue):
+            return
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_forwarded_address_from_a_local_client_does_not_lift_the_address_cap(hardened: Served) -> None:
+    """Without a trusted proxy, a client on the same machine that names a new address in
+    ``X-Forwarded-For`` on every call is still one address."""
+    url, release = hardened.url, hardened.release
+    _drain(hardened)
+    release.clear()
+    answers = [
+        httpx.post(
+            f"{url}gradio_api/call/wait",
+            json={"data": [i]},
+            headers={"x-forwarded-for": f"198.51.100.{i}"},
+            timeout=30,
+        )
+        for i in range(20)
+    ]
+    release.set()
+    assert [r.status_code for r in answers] == [200] * server.PER_ADDRESS + [503] * (20 - server.PER_ADDRESS)
+
+
+@pytest.mark.slow
+def test_an_editor_value_with_64_layers_is_refused_without_decoding_any(hardened: Served) -> None:
+    """One small, highly compressed 16 MP PNG named 64 times: refused with a plain sentence before
+    the framework decodes a single layer; one layer is served."""
+    url, decoded = hardened.url, hardened.demo.decoded
+    ref = _upload(url, grey_png(4000, 3990))  # 15.96 MP in about 15 kB
+    many = {"background": ref, "layers": [ref] * 64, "composite": ref}
+    decoded.clear()
+    refused = _call(url, "edit", [many])
+    assert refused.startswith("HTTP 413") and "at most 4 in one request" in refused and decoded == []
+    ok = _call(url, "edit", [{"background": ref, "layers": [ref], "composite": ref}])
+    assert '"1 layers"' in ok and len(decoded) == 3
 
 
 CHILD = textwrap.dedent("""

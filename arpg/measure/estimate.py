@@ -13,8 +13,10 @@ a fixed cost per call, a fixed cost per pass and per pass and image, the cost of
 model, and decoding tokens to pixels. :func:`calibrate` measures the pass costs on forward passes of
 the model itself at the corners of what a measurement decodes (one image and :data:`PROBE_IMAGES`
 images; one token per pass, as raster order decodes, and :data:`PROBE_STEPS` steps' worth), each the
-median of a few passes of a decode stopped early, so a busy moment or the growth of a whole decode
-does not skew it; then one short call (the fixed cost) and one decode to pixels.
+median of a few passes (a busy moment of the machine does not skew it) of a decode stopped early. A
+pass reads the cache of every token before it, so a late pass of a long decode costs more than an
+early one: the probes start with half the grid given as context, where a decode's passes are on
+average. Then one short call (the fixed cost) and one decode to pixels.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..sampling import Context
 
 #: The probes' images per call: one, and a batch whose passes are dominated by its tokens.
 PROBE_IMAGES = (1, 8)
@@ -69,9 +73,18 @@ class _Stop(Exception):
     """Ends a probe's decode after its timed passes."""
 
 
+def _half_given(pipe: Any, per_step: int) -> Context:
+    """A context of the first cells of the grid, as many as put the probe's timed passes (after the
+    pass that prefills it) around the middle of a decode of the whole grid."""
+    rows, cols = pipe.grid
+    known = torch.zeros(rows * cols, dtype=torch.bool)
+    known[: max(0, rows * cols // 2 - per_step * (PROBE_PASSES + 1) // 2)] = True
+    return Context(torch.zeros((rows, cols), dtype=torch.long), known.view(rows, cols))
+
+
 def _pass_seconds(pipe: Any, images: int, per_step: int) -> list[float]:
     """The seconds of :data:`PROBE_PASSES` forward passes of a decode of ``images`` images, ``per_step``
-    cells a step (random order), after its first pass; the decode stops there."""
+    cells a step (random order), after its first pass (see :func:`_half_given`); the decode stops there."""
     stamps: list[float] = []
 
     def tick(step: int, n: int, tokens: Any) -> None:
@@ -82,7 +95,9 @@ def _pass_seconds(pipe: Any, images: int, per_step: int) -> list[float]:
     options = pipe.defaults.replace(schedule=f"k={per_step}", order="random")  # as many cells every step
     t0 = time.perf_counter()
     try:
-        pipe.generate([0] * images, options, seed=0, callback=tick)
+        context = _half_given(pipe, per_step)
+        context = context if context.known.any() else None
+        pipe.generate([0] * images, options, seed=0, context=context, callback=tick)
     except _Stop:
         pass
     if len(stamps) < 2:  # a grid of a pass or two: the whole call

@@ -72,11 +72,12 @@ PANORAMA: tuple[tuple[Scene, str, int], ...] = (
     (Scene("desert dunes", 3), "right", 4),
     (Scene("forest", 4), "left", 3),
 )
-#: Resolution: scale, strategy (x2: the issue's measured 64 -> 128 px; x1.5: a grid the model was trained on).
-RESIZE: tuple[tuple[Scene, float, str], ...] = (
-    (Scene("sunset clouds", 2), 2.0, "reencode"),
-    (Scene("flower meadow", 0), 2.0, "lattice"),
-    (Scene("snowfield", 1), 1.5, "lattice"),
+#: Resolution: the scene alone; its scale and strategy are the model's own (``Pipeline.resize_defaults``), set by
+#: the model switch that follows a click, so the examples show what the tab does by default.
+RESIZE: tuple[tuple[Scene], ...] = (
+    (Scene("sunset clouds", 2),),
+    (Scene("flower meadow", 0),),
+    (Scene("snowfield", 1),),
 )
 ALL_SCENES = tuple(dict.fromkeys(row[0] for row in (*EXTEND, *PANORAMA, *RESIZE)))
 

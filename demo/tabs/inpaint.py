@@ -10,22 +10,37 @@ import gradio as gr
 
 from arpg import masks, tasks
 from arpg.cost import check_request
+from arpg.images import prepare_image
 from arpg.measure.judge import image_class
 from arpg.options import SamplingOptions
 
 from .errors import action, refuse
 from .examples import digit_box
 from .models import ModelChoice
-from .pictures import editor_parts, far_note, first_native, native, result_view, use_last
+from .pictures import before_after, editor_parts, far_note, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
-INTRO = (
-    "Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
-    "and press **Inpaint**. Only the painted token cells are decoded; the others are given to the model as "
-    "context. To change the class, a stroke across the glyph is enough: with another class than the one the "
-    "image shows (read by the model's judge), the whole shape under the stroke is regenerated."
-)
+#: What a class edit reshapes, by the data set a model of this project learnt (else: a released model's objects).
+SUBJECT = {"digits": "digit", "scenes": "landscape"}
+
+
+def intro(pipe: Any) -> str:
+    """How the tab works, in the words of what ``pipe``'s model draws (a digit, a landscape, an object)."""
+    text = (
+        "Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
+        "and press **Inpaint**. Only the painted token cells are decoded; the others are given to the model as "
+        "context. "
+    )
+    if getattr(pipe, "judge", None) is None:  # nothing reads the image's class: no edit is detected
+        return text + "Another class than the image's regenerates the painted part as that class."
+    what = SUBJECT.get(getattr(pipe, "data", None) or "", "object")
+    return text + (
+        f"To change the class, a stroke across the {what} is enough: with another class than the one the "
+        f"image shows (read by the model's judge), the shape under the stroke is regenerated."
+    )
+
+
 #: What an edit regenerates, per :data:`arpg.masks.EDIT_REGIONS`, as the summary says it.
 GROWN = {
     "box": "the box around the shape under the stroke",
@@ -46,7 +61,8 @@ def regenerated(res: tasks.TaskResult, region: str, shown: str | None) -> str:
 
 
 def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the Inpaint button: (image, seed, summary) while decoding."""
+    """The callback of the Inpaint button: ((image, result) for the before/after slider, seed, summary)
+    while decoding."""
 
     def inpaint(
         editor: dict | None,
@@ -81,15 +97,17 @@ def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
                 callback=callback,
             )
 
+        before = prepare_image(image, pipe.factor, pipe.grid[0])  # the image as the task sees it
+
         def finish(res: tasks.TaskResult, took: float) -> tuple:
             name = None if shown is None else pipe.class_names[shown]
             return (
-                native(res.image),
+                before_after(before, res.image),
                 res.seed,
                 run.summary(regenerated(res, region, name), res.note, far_note(pipe, image)),
             )
 
-        yield from run.stream(work, "Inpainting", first_native, finish)
+        yield from run.stream(work, "Inpainting", lambda images: before_after(before, images[0]), finish)
 
     return inpaint
 
@@ -135,7 +153,8 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             controls = sampling_controls(pipe)
             run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-btn")
         with gr.Column(scale=1, min_width=320):
-            result, info = result_view("inpaint", INTRO)
+            choice.text(intro, elem_id="inpaint-intro")
+            result, info = result_view("inpaint", "")
             digit_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
     # the class an example chose is kept through the switch that follows its click (when the model has it)
     choice.follow([cls, *controls.inputs], lambda p, c: [class_update(p, c), *controls.updates(p)], inputs=[cls])

@@ -24,7 +24,7 @@ import gradio as gr
 from ..endpoints import Endpoint, endpoint
 from ..links import with_image
 from .models import ModelChoice
-from .widgets import SAMPLING_FIELDS
+from .widgets import SAMPLING_FIELDS, is_model_default
 
 EXAMPLE_SEED = 0
 #: Results kept: every row of every tab, for a few models, with room to spare.
@@ -76,7 +76,7 @@ def _fill(name: str, component: Any) -> Any:
         return EXAMPLE_SEED
     if name == "randomize":
         return False
-    if name in SAMPLING_FIELDS or name == "decoding":
+    if name in SAMPLING_FIELDS or name == "decoding" or is_model_default(component):
         return None  # the model's default
     return component.value
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import gradio as gr
 
+from arpg.options import SamplingOptions
 from arpg.pipeline import Pipeline
 from arpg.store import SHIPPED_NAME, ModelStore
 from arpg.train.digits import CLASS_NAMES as DIGIT_NAMES
 
 from .errors import guard, plain_errors
-from .widgets import SAMPLING_FIELDS
+from .widgets import SAMPLING_FIELDS, default_steps, is_model_default
 
 #: ``factory(pipe)`` -> a tab's callback for that model (the tabs' ``*_handler`` functions).
 Factory = Callable[[Pipeline], Callable[..., Any]]
@@ -55,6 +56,35 @@ def model_line(pipe: Pipeline) -> str:
 
 def _model_param() -> inspect.Parameter:
     return inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def session_options(pipe: Pipeline, values: dict[str, Any]) -> SamplingOptions:
+    """The sampling controls' ``values`` as options on ``pipe``: a field left out (None) is the model's
+    default, the steps the page's default for it (:func:`demo.tabs.widgets.default_steps`)."""
+    if values.get("steps") is None:
+        values = {**values, "steps": default_steps(pipe)}
+    with plain_errors():
+        return pipe.defaults.replace(**values)
+
+
+def api_defaults(blocks: gr.Blocks) -> None:
+    """Make every input :func:`demo.tabs.widgets.model_default` marked default to None in ``blocks``' API
+    description (the API page, gradio_client, MCP tools): a call that leaves it out gets the session
+    model's default, not the value the widget was built with for the first model."""
+    original = blocks.get_api_info
+
+    def get_api_info(*args: Any, **kwargs: Any) -> Any:
+        info = original(*args, **kwargs)
+        by_name = {f"/{f.api_name}": f for f in blocks.fns.values() if f.api_name}
+        for name, endpoint in (info or {}).get("named_endpoints", {}).items():
+            fn = by_name.get(name)
+            shown = [c for c in (fn.inputs if fn else []) if not getattr(c, "skip_api", False)]
+            for param, component in zip(endpoint.get("parameters", []), shown):
+                if is_model_default(component):
+                    param.update(parameter_has_default=True, parameter_default=None)
+        return info
+
+    blocks.get_api_info = get_api_info  # type: ignore[method-assign]
 
 
 @dataclass
@@ -109,6 +139,13 @@ class ModelChoice:
         (e.g. the class an example chose together with the model)."""
         self.followers.append(Follower(list(components), update, list(inputs)))
 
+    def text(self, text_of: Callable[[Pipeline], str], **kwargs: Any) -> gr.Markdown:
+        """A Markdown of ``text_of(model)`` (``kwargs``: the Markdown's), built in place, that follows the
+        session's model: words that depend on what the model learnt (a digit, a landscape)."""
+        markdown = gr.Markdown(text_of(self.first), **kwargs)
+        self.follow([markdown], lambda pipe: [text_of(pipe)])
+        return markdown
+
     def after_example(self, examples: gr.Examples) -> None:
         """Apply the session's model again after a click on one of ``examples``: gradio's example load
         resets its inputs' choices and ranges to those they were built with (the first model's), and a
@@ -135,16 +172,19 @@ class ModelChoice:
         own = [p for name, p in sig.parameters.items() if name not in ("options", "progress")]
         fields = SAMPLING_FIELDS if "options" in sig.parameters else ()
         n_own, n_in = len(own), len(own) + len(fields)
+        at_class = next((i for i, p in enumerate(own) if p.name == "class_name"), None)
 
         def prepare(args: tuple) -> tuple[Callable[..., Any], tuple, dict[str, Any]]:
             pipe = self.pipe(args[n_in] if len(args) > n_in else None)
             kwargs: dict[str, Any] = {}
             if fields:
-                with plain_errors():
-                    kwargs["options"] = pipe.defaults.replace(**dict(zip(fields, args[n_own:n_in], strict=True)))
+                kwargs["options"] = session_options(pipe, dict(zip(fields, args[n_own:n_in], strict=True)))
             if len(args) > n_in + 1:
                 kwargs["progress"] = args[n_in + 1]
-            return factory(pipe), args[:n_own], kwargs
+            own_args = list(args[:n_own])
+            if at_class is not None and at_class < n_own and own_args[at_class] is None:
+                own_args[at_class] = pipe.class_names[0]  # left out: the model's first class, as on the page
+            return factory(pipe), tuple(own_args), kwargs
 
         if inspect.isgeneratorfunction(probe):
 

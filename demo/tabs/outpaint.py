@@ -7,18 +7,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from arpg import tasks
 from arpg.cost import check_request
+from arpg.images import prepare_image
 from arpg.options import SamplingOptions
 from arpg.windows import DECODINGS
 
 from .errors import action, refuse
 from .examples import EXTEND, PANORAMA, digit_box, scene_box
 from .models import ModelChoice
-from .pictures import far_note, first_native, image_input, native, result_view, use_last
+from .pictures import before_after, far_note, image_input, on_canvas, result_view, use_last
 from .runner import Run, plural, stream_steps
-from .widgets import class_update, knob, sampling_controls, seed_controls, task_image_inputs
+from .widgets import class_update, knob, model_default, sampling_controls, seed_controls, task_image_inputs
 
 SIDES = ("left", "right", "top", "bottom")
 INTRO = "The original tokens stay as they are and become context on a bigger grid; only the new cells are decoded."
@@ -47,7 +49,7 @@ def decoding_radio(choice: ModelChoice, task: str) -> gr.Radio:
     def value(pipe: Any) -> str:
         return tasks.decoding_for(task, None, pipe.decodings)
 
-    radio = gr.Radio(list(DECODINGS), value=value(choice.first), label="Decoding", info=DECODING_INFO)
+    radio = model_default(gr.Radio(list(DECODINGS), value=value(choice.first), label="Decoding", info=DECODING_INFO))
     choice.follow([radio], lambda pipe: [gr.update(value=value(pipe))])
     return radio
 
@@ -78,7 +80,8 @@ def decoding_before_model(callback: Callable[..., Iterator[tuple]]) -> Callable[
 
 
 def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the Outpaint button: (image, seed, summary) while decoding."""
+    """The callback of the Outpaint button: ((input on the new canvas, result) for the before/after slider,
+    seed, summary) while decoding."""
 
     def outpaint(
         image: Any,
@@ -93,10 +96,12 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     ) -> Iterator[tuple]:
         img = image_input(image)
         directions = checked_directions(directions)
+        amount = _amount_range(pipe)["value"] if amount is None else amount  # left out: the model's
         ext = {d: int(amount) for d in directions}
         check_request(pipe, "outpaint", options, img, decoding=decoding, **ext)
         run = Run.start(pipe, class_name, seed, randomize, progress)
         run.record("outpaint", options, directions=directions, amount=int(amount), decoding=decoding)
+        before = _extended_input(pipe, img, ext)
 
         def work(callback: Callable) -> tasks.TaskResult:
             return tasks.outpaint(
@@ -109,15 +114,16 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
             info = run.summary(
                 f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px", decoded, res.note, far_note(pipe, img)
             )
-            return native(res.image), res.seed, info
+            return before_after(before, res.image), res.seed, info
 
-        yield from run.stream(work, "Outpainting", first_native, finish)
+        yield from run.stream(work, "Outpainting", lambda images: before_after(before, images[0]), finish)
 
     return outpaint
 
 
 def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the panorama button: (image, seed, summary) after every round, then the result."""
+    """The callback of the panorama button: ((input on the canvas so far, image so far), seed, summary) after
+    every round, then the result."""
 
     def panorama(
         image: Any,
@@ -135,6 +141,7 @@ def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         run = Run.start(pipe, class_name, seed, randomize, progress)
         run.record("panorama", options, side=side, times=int(times), decoding=decoding)
         rounds: list[tasks.TaskResult] = []  # filled by the decoding thread, one per finished round
+        whole = _extended_input(pipe, img, {side: _cells(pipe, img, side) * (int(times) - 1)})
 
         def work(callback: Callable) -> tasks.TaskResult:
             return tasks.panorama(
@@ -160,15 +167,39 @@ def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
                     ev.result.note,
                     far_note(pipe, img),
                 )
-                yield native(ev.result.image), ev.result.seed, info
+                yield _grown(whole, ev.result.image, side), ev.result.seed, info
                 return
             if progress is not None:
                 progress((ev.step + 1, ev.n_steps), desc=f"Panorama, round {done + 1}")
             if done > shown:  # a round finished: show the image so far
                 shown = done
-                yield native(rounds[done - 1].image), run.seed, f"round {done} done, round {done + 1} decoding …"
+                so_far = _grown(whole, rounds[done - 1].image, side)
+                yield so_far, run.seed, f"round {done} done, round {done + 1} decoding …"
 
     return panorama
+
+
+def _cells(pipe: Any, img: Any, side: str) -> int:
+    """The token cells of ``img`` (as the tasks prepare it for ``pipe``) along the axis ``side`` grows."""
+    h, w = prepare_image(img, pipe.factor, pipe.grid[0]).shape[:2]
+    return (h if side in ("top", "bottom") else w) // pipe.factor
+
+
+def _extended_input(pipe: Any, img: Any, ext: dict[str, int]) -> np.ndarray:
+    """The slider's "before" of an outpainting by ``ext`` ({side: cells}): the input as the task prepares it,
+    in its place on the bigger canvas, the new cells checkered."""
+    small, f = prepare_image(img, pipe.factor, pipe.grid[0]), pipe.factor
+    top, left = ext.get("top", 0) * f, ext.get("left", 0) * f
+    height = small.shape[0] + top + ext.get("bottom", 0) * f
+    width = small.shape[1] + left + ext.get("right", 0) * f
+    return on_canvas(small, height, width, top, left, f)
+
+
+def _grown(whole: np.ndarray, image: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """A panorama so far beside its "before": the part of the finished canvas ``whole`` it covers."""
+    h, w = image.shape[:2]
+    part = whole[:h, :w] if side in ("right", "bottom") else whole[whole.shape[0] - h :, whole.shape[1] - w :]
+    return before_after(part, image)
 
 
 def _amount_range(pipe: Any, current: Any = None) -> dict[str, Any]:
@@ -189,8 +220,8 @@ def _extend_inputs(
     with gr.Tab("Extend"):
         directions = gr.CheckboxGroup(list(SIDES), value=["right"], label="Directions")
         r = _amount_range(choice.first)
-        amount = knob(
-            1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)", info=r["info"]
+        amount = model_default(
+            knob(1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)", info=r["info"])
         )
         run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
         scene_box(choice, [image, cls, directions, amount], EXTEND, "Examples: scenes", "outpaint-scene-examples")

@@ -14,6 +14,7 @@ from PIL import Image
 
 from arpg import ood
 from arpg.images import to_rgb
+from arpg.viz.frames import mask_unknown
 
 from .errors import refuse
 
@@ -61,19 +62,53 @@ def native(image: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
-def result_view(tab: str, intro: str, label: str = "Result", height: int = 440) -> tuple[gr.Image, gr.Markdown]:
-    """A tab's result: its image at native pixels, drawn enlarged and pixelated (``#<tab>-result``),
-    and the one-line summary below it (``#<tab>-info``, showing ``intro`` until the first run)."""
-    result = gr.Image(
+def result_view(
+    tab: str, intro: str, label: str = "Before · after (drag the bar)", height: int = 440
+) -> tuple[gr.ImageSlider, gr.Markdown]:
+    """A tab's result as a before/after slider (``#<tab>-result``): the input (or what it is compared with)
+    and the result, both at native pixels, drawn enlarged and pixelated; and the one-line summary below it
+    (``#<tab>-info``, showing ``intro`` until the first run). Its value (and the API's answer) is the pair
+    (before, after) of :func:`before_after`."""
+    result = gr.ImageSlider(
         label=label,
         type="numpy",
         format="png",
         interactive=False,
         height=height,
+        max_height=height,
         elem_id=f"{tab}-result",
         elem_classes=["pixelated"],
     )
     return result, gr.Markdown(intro, label="summary", elem_id=f"{tab}-info")
+
+
+def before_after(before: Any, after: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A slider's value: ``before`` at the size of ``after`` (nearest-neighbour when it differs: the two
+    halves of a slider must line up) and ``after``, both at their own pixels."""
+    after = native(after)
+    before = native(before)
+    if before.shape[:2] != after.shape[:2]:
+        h, w = after.shape[:2]
+        before = np.asarray(Image.fromarray(before).resize((w, h), Image.NEAREST))
+    return before, after
+
+
+def bicubic(image: Any, height: int, width: int) -> np.ndarray:
+    """``image`` resized to ``height`` x ``width`` px by plain bicubic interpolation: what a resolution
+    change is compared with."""
+    return np.asarray(Image.fromarray(native(image)).resize((width, height), Image.BICUBIC))
+
+
+def on_canvas(image: Any, height: int, width: int, top: int, left: int, factor: int) -> np.ndarray:
+    """``image`` at (``top``, ``left``) px of a ``height`` x ``width`` canvas whose other token cells (of
+    ``factor`` px) are checkered: an outpainting's input where its result's cells will be."""
+    img = native(image)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    h, w = min(img.shape[0], height - top), min(img.shape[1], width - left)
+    canvas[top : top + h, left : left + w] = img[:h, :w]
+    known = np.zeros((height // factor, width // factor), bool)
+    known[top // factor : (top + h) // factor, left // factor : (left + w) // factor] = True
+    return mask_unknown(canvas, known)
 
 
 def first_native(images: list[np.ndarray]) -> np.ndarray:

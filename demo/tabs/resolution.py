@@ -10,48 +10,64 @@ import gradio as gr
 from arpg import tasks
 from arpg.cost import check_request
 from arpg.images import prepare_image
-from arpg.options import SamplingOptions
+from arpg.options import ResizeDefaults, SamplingOptions
 
-from .errors import action, refuse
+from .errors import action, plain_errors, refuse
 from .examples import RESIZE, digit_box, scene_box
 from .models import ModelChoice
 from .outpaint import decoding_before_model, decoding_radio
-from .pictures import far_note, first_native, image_input, native, result_view, use_last
+from .pictures import before_after, bicubic, far_note, image_input, result_view, use_last
 from .runner import Run, plural
-from .widgets import class_update, knob, sampling_controls, seed_controls, task_image_inputs
+from .widgets import class_update, knob, model_default, sampling_controls, seed_controls, task_image_inputs
 
 STRATEGIES = {
     "lattice": "lattice: the original tokens spread over the bigger grid, the gaps generated",
     "reencode": "reencode: the image upsampled and re-encoded, a fraction of its tokens generated again",
 }
-INTRO = (
-    "The model has no fixed positions: the same weights decode a bigger grid, with the tokens of the small "
-    "image as context. The defaults (reencode, ×1.25) measured best on the shipped model. A grid bigger than the "
-    "ones the model was trained on is decoded in windows of a trained size (Canvas decoding: windowed): on the "
-    "shipped model, ×2 reads as the right digit far more often than with one decode of the whole grid."
-)
-#: The defaults that measure best on the shipped model (scripts/bench_tasks.py, docs/benchmarks/tasks.json).
-DEFAULT_STRATEGY, DEFAULT_SCALE = "reencode", 1.25
 
 
-def beyond_training(pipe: Any, grid: tuple[int, int], decoding: str = "whole") -> str | None:
-    """A note when a ``grid`` (rows, cols) of tokens is bigger than every grid ``pipe``'s model was
-    trained on (its config's ``trained_sizes``: 16x16 for the shipped and released models): with
-    ``decoding`` "whole" its positions beyond them were never seen; "windowed" decoded it in windows."""
+def intro(pipe: Any) -> str:
+    """How the tab works and what ``pipe``'s model does by default (its resolution change and decoding)."""
+    d = tasks.resize_settings(pipe)
+    again = f", {percent(d.regenerate)} of the cells decoded again" if d.strategy == "reencode" else ""
+    decoding = tasks.decoding_for("resize", None, pipe.decodings)
+    how = "in windows of a trained size" if decoding == "windowed" else "whole, in one decode"
+    return (
+        "The model has no fixed positions: the same weights decode a bigger grid, with the tokens of the small "
+        f"image as context. This model's defaults: **{d.strategy} ×{d.scale:g}**{again}, the setting that lost "
+        "least to plain bicubic against the true render on the shipped models (`scripts/bench_resize.py`); the "
+        "slider shows bicubic on the left, the model on the right. A grid bigger than the ones it was trained on "
+        f"is decoded {how} (Canvas decoding)."
+    )
+
+
+def decoding_note(pipe: Any, grid: tuple[int, int], decoding: str) -> str:
+    """How a ``grid`` (rows, cols) of tokens was decoded with ``decoding`` (windowed or whole), beside the grids
+    ``pipe``'s model was trained on (its config's ``trained_sizes``)."""
     sizes = pipe.model.cfg.trained_sizes
     if any(grid[0] <= r and grid[1] <= c for r, c in sizes):
-        return None
+        return "decoded whole: a grid size the model was trained on"
     trained = " or ".join(f"{c}×{r}" for r, c in sizes)
-    how = (
-        "decoded in windows of that size"
-        if decoding == "windowed"
-        else "positions beyond it were never seen in training"
-    )
-    return f"the {grid[1]}×{grid[0]}-token grid is bigger than the {trained} the model was trained on: {how}"
+    bigger = f"the {grid[1]}×{grid[0]}-token grid is bigger than the {trained} the model was trained on"
+    if decoding == "windowed":
+        return f"decoded in windows: {bigger}"
+    return f"decoded whole: {bigger} (positions beyond them never seen)"
+
+
+def percent(fraction: float) -> str:
+    """``0.125`` as ``"12.5%"``, ``0.5`` as ``"50%"``."""
+    return f"{100 * fraction:g}%"
+
+
+def used(settings: ResizeDefaults) -> str:
+    """The resolution change a request ran, in words: ``reencode ×2, 12% of the cells decoded again``."""
+    again = f", {percent(settings.regenerate)} of the cells decoded again" if settings.strategy == "reencode" else ""
+    return f"{settings.strategy} ×{settings.scale:g}{again}"
 
 
 def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the resolution button: (image, seed, summary) while decoding."""
+    """The callback of the resolution button: ((bicubic, result) for the slider, seed, summary) while decoding;
+    scale, strategy, regenerate and decoding left out (None) are the model's."""
 
     def resize(
         image: Any,
@@ -66,67 +82,72 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
         img = image_input(image)
-        if strategy not in STRATEGIES:
+        if strategy is not None and strategy not in STRATEGIES:
             raise refuse(f"Unknown strategy {strategy!r}: use lattice or reencode.")
-        check_request(pipe, "resize", options, img, scale=float(scale), decoding=decoding)
+        with plain_errors():  # left out (None): the model's
+            settings = tasks.resize_settings(pipe, scale, strategy, regenerate)
+        decoding = tasks.decoding_for("resize", decoding, pipe.decodings)
+        asked = dict(scale=settings.scale, strategy=settings.strategy, regenerate=settings.regenerate)
+        check_request(pipe, "resize", options, img, decoding=decoding, **asked)
         run = Run.start(pipe, class_name, seed, randomize, progress)
-        run.record("resize", options, scale=float(scale), strategy=strategy, regenerate=regenerate, decoding=decoding)
-        in_h, in_w = prepare_image(img, pipe.factor, pipe.grid[0]).shape[:2]  # the size the task works on
+        run.record("resize", options, decoding=decoding, **asked)
+        small, f = prepare_image(img, pipe.factor, pipe.grid[0]), pipe.factor  # the image the task works on
+        in_h, in_w = small.shape[:2]
+        R, C = round(in_h // f * settings.scale), round(in_w // f * settings.scale)
+        plain = bicubic(small, R * f, C * f)  # what the result is compared with
 
         def work(callback: Callable) -> tasks.TaskResult:
             return tasks.resize(
-                pipe,
-                img,
-                run.label,
-                options=options,
-                scale=float(scale),
-                strategy=strategy,
-                regenerate=float(regenerate),
-                seed=run.seed,
-                decoding=decoding,
-                callback=callback,
+                pipe, img, run.label, options=options, seed=run.seed, decoding=decoding, callback=callback, **asked
             )
 
         def finish(res: tasks.TaskResult, took: float) -> tuple:
-            R, C = res.tokens.shape
             h, w = res.image.shape[:2]
             decoded = f"{plural(int((~res.known).sum()), 'token')} generated in {plural(len(res.trace.counts), 'step')}"
             info = run.summary(
-                f"{in_w}×{in_h} px → {w}×{h} px ({C}×{R} tokens)",
+                f"{in_w}×{in_h} px → {w}×{h} px ({res.tokens.shape[1]}×{res.tokens.shape[0]} tokens)",
+                used(settings),
                 decoded,
+                decoding_note(pipe, tuple(res.tokens.shape), decoding),
                 res.note,
-                beyond_training(pipe, (R, C), tasks.decoding_for("resize", decoding)),
                 far_note(pipe, img),
+                "left of the bar: plain bicubic",
             )
-            return native(res.image), res.seed, info
+            return before_after(plain, res.image), res.seed, info
 
-        yield from run.stream(work, "Decoding the bigger grid", first_native, finish)
+        yield from run.stream(work, "Decoding the bigger grid", lambda images: before_after(plain, images[0]), finish)
 
     return resize
 
 
-def _resize_inputs() -> tuple[gr.Slider, gr.Radio, gr.Slider]:
+def _resize_inputs(pipe: Any) -> tuple[gr.Slider, gr.Radio, gr.Slider]:
+    """Scale, strategy and regenerate fraction, set to ``pipe``'s resolution change."""
+    d = tasks.resize_settings(pipe)
     scale = knob(
         1.0,
         4.0,
-        value=DEFAULT_SCALE,
+        value=d.scale,
         step=0.25,
         label="Scale",
         info="the model's image size (see the model line) times this; cost grows with its square; "
         "above 1 the grid is bigger than the ones the model was trained on",
     )
-    strategy = gr.Radio(
-        list(STRATEGIES), value=DEFAULT_STRATEGY, label="Strategy", info=" · ".join(STRATEGIES.values())
-    )
+    strategy = gr.Radio(list(STRATEGIES), value=d.strategy, label="Strategy", info=" · ".join(STRATEGIES.values()))
     regenerate = knob(
-        0.05,
+        0.025,
         1.0,
-        value=0.5,
-        step=0.05,
+        value=d.regenerate,
+        step=0.025,
         label="Regenerate fraction",
         info="reencode only: share of the tokens decoded again",
     )
-    return scale, strategy, regenerate
+    return model_default(scale), model_default(strategy), model_default(regenerate)
+
+
+def _settings(pipe: Any) -> list[Any]:
+    """The values of scale, strategy and regenerate fraction after a switch to ``pipe``: its own."""
+    d = tasks.resize_settings(pipe)
+    return [d.scale, d.strategy, d.regenerate]
 
 
 def build(choice: ModelChoice, last: gr.State) -> None:
@@ -134,18 +155,22 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             image, use, cls = task_image_inputs(choice.first, "resolution", "the image's class")
-            scale, strategy, regenerate = _resize_inputs()
+            scale, strategy, regenerate = _resize_inputs(choice.first)
             seed, randomize = seed_controls()
             controls = sampling_controls(choice.first)
             with gr.Accordion("Canvas decoding", open=False):
                 decoding = decoding_radio(choice, "resize")
             run = gr.Button("Change resolution", variant="primary", elem_id="resolution-btn")
         with gr.Column(scale=1, min_width=320):
-            result, info = result_view("resolution", INTRO, "Bigger image", 520)
-            examples = [image, cls, scale, strategy]
-            if not scene_box(choice, examples, RESIZE, "Examples: scenes", "resolution-scene-examples"):
+            choice.text(intro, elem_id="resolution-intro")
+            result, info = result_view("resolution", "", "Bicubic · model (drag the bar)", 520)
+            if not scene_box(choice, [image, cls], RESIZE, "Examples: scenes", "resolution-scene-examples"):
                 digit_box(choice, [image, cls], "Examples", "resolution-examples")
-    choice.follow([cls, *controls.inputs], lambda p, c: [class_update(p, c), *controls.updates(p)], inputs=[cls])
+    choice.follow(
+        [cls, scale, strategy, regenerate, *controls.inputs],
+        lambda p, c: [class_update(p, c), *_settings(p), *controls.updates(p)],
+        inputs=[cls],
+    )
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(
         action(decoding_before_model(choice.callback(resize_handler))),

@@ -83,27 +83,45 @@ def _start(work: Callable[[Callable], Any], events: queue.Queue, stop: threading
     threading.Thread(target=run, daemon=True, name="decode").start()
 
 
+class _Running:
+    """How many streams are decoding now in this process."""
+
+    def __init__(self) -> None:
+        self.running, self._lock = 0, threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.running += n
+
+
+_STREAMS = _Running()
+
+
 def stream_steps(
     work: Callable[[Callable], Any], progress: Any = None, desc: str = "Decoding", every_s: float = PARTIAL_EVERY_S
 ) -> Iterator[StepEvent]:
     """Run ``work(callback)`` in a thread and yield its partial decodes, then its result.
 
     ``callback(step, n_steps, tokens)`` is the pipeline's step callback.  Partial decodes
-    come at most every ``every_s`` seconds (the newest one; older ones are dropped) and
-    drive ``progress``.  Errors of ``work`` are raised here; closing the iterator stops it.
+    come at most every ``every_s`` seconds times the number of streams running at once (the newest
+    one; older ones are dropped; previews share one budget of partial decodes, so concurrent batched
+    requests do not spend the CPU on previews) and drive ``progress``.  Errors of ``work`` are
+    raised here; closing the iterator stops it.
     """
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
-    _start(work, events, stop)
     last_sent = 0.0
+    _STREAMS.add(1)
     try:
+        _start(work, events, stop)
         while True:
             kind, value = events.get()
             latest = None
             while kind == "step":  # keep only the newest partial decode
                 latest = value
                 try:
-                    kind, value = events.get(timeout=max(0.0, every_s - (time.monotonic() - last_sent)))
+                    wait = every_s * _STREAMS.running - (time.monotonic() - last_sent)
+                    kind, value = events.get(timeout=max(0.0, wait))
                 except queue.Empty:
                     break
             if latest is not None:
@@ -118,6 +136,7 @@ def stream_steps(
                 return
     finally:
         stop.set()
+        _STREAMS.add(-1)
 
 
 # -- one request --------------------------------------------------------------------------------

@@ -21,6 +21,21 @@ MAX_IMAGES = 8
 LARGE_MODEL_PARAMS = 50_000_000
 #: The sampling controls, in the order of their inputs: the fields of SamplingOptions.
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingOptions))
+#: The attribute that marks an input whose default is the session model's (:func:`model_default`).
+MODEL_DEFAULT = "arpg_model_default"
+
+
+def model_default(component: Any) -> Any:
+    """Mark ``component`` as an input whose default is the session model's: an API or MCP call that leaves
+    it out sends None (not the first model's value the widget starts with: :func:`demo.tabs.models.api_defaults`)
+    and the callback takes the model's own; a knob then passes None through its check."""
+    setattr(component, MODEL_DEFAULT, True)
+    return component
+
+
+def is_model_default(component: Any) -> bool:
+    """Whether :func:`model_default` marked ``component``."""
+    return bool(getattr(component, MODEL_DEFAULT, False))
 
 
 def knob(minimum: float, maximum: float, value: float | None = None, **kwargs: Any) -> gr.Slider:
@@ -28,7 +43,9 @@ def knob(minimum: float, maximum: float, value: float | None = None, **kwargs: A
     with a message naming the setting, instead of a bare error."""
     slider = gr.Slider(minimum, maximum, value=value, **kwargs)
 
-    def preprocess(payload: Any) -> float | int:
+    def preprocess(payload: Any) -> float | int | None:
+        if payload is None and is_model_default(slider):
+            return None  # left out: the model's default
         with plain_errors():
             return check_number(
                 slider.label or "value", payload, slider.minimum, slider.maximum, integer=slider.precision == 0
@@ -73,7 +90,7 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
         elem_id=elem_id,
     )
     dropdown.api_info = lambda: {"type": "string"}  # type: ignore[method-assign]
-    return dropdown
+    return model_default(dropdown)  # left out: the model's first class
 
 
 def task_image_inputs(pipe: Any, tab: str, class_info: str) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
@@ -183,4 +200,7 @@ def sampling_controls(pipe: Any) -> SamplingControls:
             temperature = knob(0.05, 3.0, value=d.temperature, step=0.05, label="Temperature")
             top_k = knob(0, 4096, value=d.top_k, step=1, precision=0, label="Top-k", info="0 = off")
             top_p = knob(0.05, 1.0, value=d.top_p, step=0.01, label="Top-p", info="1 = off")
-    return SamplingControls(steps, schedule, cfg, cfg_schedule, temperature, top_k, top_p, order)
+    controls = SamplingControls(steps, schedule, cfg, cfg_schedule, temperature, top_k, top_p, order)
+    for control in controls.inputs:
+        model_default(control)
+    return controls
