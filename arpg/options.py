@@ -40,6 +40,7 @@ __all__ = [
     "RESIZE_STRATEGIES",
     "ResizeDefaults",
     "DEFAULT_RESIZE",
+    "check_resize",
     "model_resize",
 ]
 
@@ -220,14 +221,20 @@ class ResizeDefaults:
 DEFAULT_RESIZE = ResizeDefaults()
 
 
-def model_resize(weights: str | Path | None = None) -> ResizeDefaults:
-    """A model's resolution change: :data:`DEFAULT_RESIZE` with the ``"resize"`` section of the JSON beside
-    ``weights`` on top (e.g. ``{"strategy": "lattice", "scale": 1.5}``); unknown keys refused."""
-    side = sidecar_section(weights, "resize") if weights is not None else {}
-    unknown = sorted(set(side) - {f.name for f in dataclasses.fields(ResizeDefaults)})
+def check_resize(section: Mapping[str, Any], name: str) -> ResizeDefaults:
+    """:data:`DEFAULT_RESIZE` with ``section`` (some of strategy, scale, regenerate) on top, checked;
+    ``ValueError`` starting with ``name`` for an unknown key or a value out of range."""
+    unknown = sorted(set(section) - {f.name for f in dataclasses.fields(ResizeDefaults)})
     try:
         if unknown:
             raise ValueError(f"unknown resize option(s): {show(unknown)}; known: regenerate, scale, strategy")
-        return DEFAULT_RESIZE.replace(**side)
+        return DEFAULT_RESIZE.replace(**section)
     except ValueError as exc:
-        raise ValueError(f'{Path(str(weights)).with_suffix(".json")}: "resize": {exc}') from None
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def model_resize(weights: str | Path | None = None) -> ResizeDefaults:
+    """A model's resolution change: :data:`DEFAULT_RESIZE` with the ``"resize"`` section of the JSON beside
+    ``weights`` on top (what measured best on that model, e.g. ``{"scale": 1.5}``)."""
+    side = sidecar_section(weights, "resize") if weights is not None else {}
+    return check_resize(side, f'{Path(str(weights)).with_suffix(".json")}: "resize"') if side else DEFAULT_RESIZE

@@ -11,8 +11,9 @@ kernels are batch-invariant: float32 on the CPU); its step callback still sees i
 after every step. A request cancelled while batched (:meth:`Ticket.cancel`, or its callback
 raising) fails alone and its rows leave the decode before the next step.
 
-The app turns it on with ``$ARPG_BATCH_WAIT_MS`` / ``$ARPG_MAX_BATCH`` (:func:`settings_from_env`)
-and calls :func:`generate`, which has :meth:`arpg.pipeline.Pipeline.generate`'s signature.
+The app's Generate calls :func:`generate` (:meth:`arpg.pipeline.Pipeline.generate`'s signature), which
+batches when ``$ARPG_BATCH_WAIT_MS`` is set above 0 (with ``$ARPG_MAX_BATCH``; :func:`settings_from_env`)
+and is ``pipe.generate`` itself otherwise (the default).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +37,12 @@ from .validation import check_int, check_number, check_seed
 
 ENV_WAIT = "ARPG_BATCH_WAIT_MS"
 ENV_MAX_BATCH = "ARPG_MAX_BATCH"
-#: How long the first request of a batch waits for others to join, when the variable is not set.
+#: How long the first request of a batch waits for others to join (a suggested ``$ARPG_BATCH_WAIT_MS``).
 DEFAULT_WAIT_MS = 25.0
-#: Images decoded together at most, when the variable is not set.
+#: Images decoded together at most, when ``$ARPG_MAX_BATCH`` is not set.
 DEFAULT_MAX_BATCH = 16
+#: The most Generate requests an app runs at once with batching on (the app's bound for any event).
+MAX_CONCURRENT = 8
 
 
 #: The default of ``settings`` arguments: read them from the environment (:func:`settings_from_env`).
@@ -62,14 +65,17 @@ class BatchSettings:
         check_int("max batch", self.max_batch, 1, 4096)
 
 
-def settings_from_env(environ: dict[str, str] | None = None) -> BatchSettings | None:
-    """Batching as ``$ARPG_BATCH_WAIT_MS`` and ``$ARPG_MAX_BATCH`` say; None (off) when the wait is 0
-    or the max batch 1. Unset variables take :data:`DEFAULT_WAIT_MS` and :data:`DEFAULT_MAX_BATCH`."""
+def settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSettings | None:
+    """Batching as ``$ARPG_BATCH_WAIT_MS`` and ``$ARPG_MAX_BATCH`` say: off (None) unless the wait is
+    set above 0 (``ARPG_BATCH_WAIT_MS=25``), and off with a max batch of 1; an unset max batch is
+    :data:`DEFAULT_MAX_BATCH`."""
     env = os.environ if environ is None else environ
     wait = env.get(ENV_WAIT, "").strip()
     most = env.get(ENV_MAX_BATCH, "").strip()
+    if not wait:
+        return None
     settings = BatchSettings(
-        check_number(ENV_WAIT, wait, 0, 10_000) if wait else DEFAULT_WAIT_MS,
+        check_number(ENV_WAIT, wait, 0, 10_000),
         check_int(ENV_MAX_BATCH, most, 1, 4096) if most else DEFAULT_MAX_BATCH,
     )
     return None if settings.wait_ms == 0 or settings.max_batch == 1 else settings
@@ -337,4 +343,4 @@ def concurrent_requests(settings: BatchSettings | None = FROM_ENV) -> int | None
     batcher, so a decode finds its companions); None when batching is off (``settings`` as in
     :func:`generate`)."""
     settings = settings_from_env() if settings is FROM_ENV else settings
-    return None if settings is None else max(2, settings.max_batch)
+    return None if settings is None else min(MAX_CONCURRENT, max(2, settings.max_batch))

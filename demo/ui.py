@@ -32,6 +32,11 @@ CSS = """
           border-radius: 6px; }
 #header h1 { margin-bottom: 0.2em; }
 #model-line { opacity: 0.85; }
+/* A phone (390 px): the model line and the Model dropdown, the seed and its checkbox, one above the other. */
+@media (max-width: 640px) {
+  #model-row, .seed-row > .form { flex-wrap: wrap; }
+  #model-row > *, .seed-row > .form > * { flex: 1 1 100% !important; min-width: 100% !important; }
+}
 """
 
 INTRO = (
@@ -108,7 +113,7 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
     with gr.Blocks(title=f"{TITLE} · {first.name}", delete_cache=server.DELETE_CACHE, analytics_enabled=False) as demo:
         with gr.Column(elem_id="header"):
             gr.Markdown(f"# {TITLE}\n{INTRO}")
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, elem_id="model-row"):
                 line = gr.Markdown(model_line(first), elem_id="model-line")
                 choice = ModelChoice.build(store)
             if first.notice:

@@ -156,7 +156,7 @@ def make_request(endpoint: str, rng: random.Random, image: str, brush: str, step
     """Positional and keyword arguments of one call of ``endpoint`` (random class and seed)."""
     from gradio_client import handle_file
 
-    cls, seed = f"class {rng.randrange(10)}", rng.randrange(2**31 - 1)
+    cls, seed = str(rng.randrange(10)), rng.randrange(2**31 - 1)  # a class id: every model here has 10 classes
     opts = dict(steps=steps)
     calls: dict[str, Callable[[], tuple[tuple, dict]]] = {
         "generate": lambda: ((cls, rng.choice([1, 2, 4]), seed, False), opts),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from arpg.cli import build_parser
+from arpg.cli import main as cli_main
 from arpg.commands import sampling_options
 from arpg.options import SAMPLER_ORDERS, SCHEDULES, SamplingOptions
 from arpg.pipeline import Pipeline
@@ -24,6 +27,7 @@ from demo.tabs.generate import generate_handler
 from demo.tabs.outpaint import outpaint_handler, panorama_handler
 from demo.tabs.resolution import resize_handler
 from demo.tabs.visualize import handlers as visualize_handlers
+from tests.test_app_scenes import write_scenes_folder
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +200,29 @@ def test_an_example_image_replaces_the_placeholder(pipe: Pipeline) -> None:
     assert f"({IMAGE}: your image)" in text
     shown = with_image(text, ROOT / "assets" / "examples" / "scene_sea_1.png")
     assert IMAGE not in shown and "resize assets/examples/scene_sea_1.png --scale 2" in shown
+
+
+@pytest.fixture(scope="module")
+def scenes_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model saved as the shipped scenes model is (its name says so)."""
+    return write_scenes_folder(tmp_path_factory.mktemp("scenes"), preview=False)
+
+
+def run_command(summary: str, folder: Path, out: Path, image: Path | None = None) -> np.ndarray:
+    """Run a summary's command with the CLI (``--model scenes`` pointing at ``folder``); the image it wrote."""
+    words = [str(folder) if w == "scenes" else str(image) if w == IMAGE else w for w in command_of(summary)]
+    assert cli_main([*words, "--out", str(out)]) == 0
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
+@pytest.mark.slow  # two decodes in the app, two with the command line, on a 16x16 grid
+def test_the_command_of_a_summary_makes_the_same_image(scenes_folder: Path, tmp_path: Path, image: np.ndarray) -> None:
+    pipe = Pipeline.shipped(scenes_folder, device="cpu")
+    opts = pipe.defaults.replace(steps=3, temperature=0.7)
+    images, _, info, _ = last(generate_handler(pipe)("sea", 1, 21, False, opts))
+    assert np.array_equal(run_command(info, scenes_folder, tmp_path / "sample.png"), images[0])
+    Image.fromarray(image).resize((64, 64)).save(tmp_path / "in.png")
+    given = np.asarray(Image.open(tmp_path / "in.png"))
+    result, _, info = last(outpaint_handler(pipe)(given, "lake", ["right"], 2, 5, False, None, opts))
+    after = result[-1] if isinstance(result, tuple) else result
+    assert np.array_equal(run_command(info, scenes_folder, tmp_path / "wide.png", tmp_path / "in.png"), after)

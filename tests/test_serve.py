@@ -147,13 +147,17 @@ def test_concurrent_callers_share_one_batcher_per_model(pipe):
 
 
 def test_settings_from_the_environment():
-    assert serve.settings_from_env({}) == BatchSettings()
-    assert serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "0"}) is None  # off
-    assert serve.settings_from_env({"ARPG_MAX_BATCH": "1"}) is None
+    assert serve.settings_from_env({}) is None  # off unless asked for
+    assert serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "0"}) is None
+    assert serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "25", "ARPG_MAX_BATCH": "1"}) is None
+    assert serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "25"}) == BatchSettings(25.0, serve.DEFAULT_MAX_BATCH)
     assert serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "40", "ARPG_MAX_BATCH": "32"}) == BatchSettings(40.0, 32)
     with pytest.raises(ValueError, match="ARPG_MAX_BATCH must be a whole number"):
-        serve.settings_from_env({"ARPG_MAX_BATCH": "lots"})
-    assert serve.concurrent_requests(BatchSettings(25, 16)) == 16 and serve.concurrent_requests(None) is None
+        serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "25", "ARPG_MAX_BATCH": "lots"})
+    with pytest.raises(ValueError, match="ARPG_BATCH_WAIT_MS must be"):
+        serve.settings_from_env({"ARPG_BATCH_WAIT_MS": "-3"})
+    assert serve.concurrent_requests(BatchSettings(25, 16)) == serve.MAX_CONCURRENT
+    assert serve.concurrent_requests(BatchSettings(25, 4)) == 4 and serve.concurrent_requests(None) is None
 
 
 @pytest.mark.slow

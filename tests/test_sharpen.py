@@ -14,8 +14,9 @@ from arpg.tokenizer import VQModel
 from arpg.train.adversarial import PatchDiscriminator, adaptive_weight, hinge_d_loss, hinge_g_loss
 from arpg.train.loop import Budget
 from arpg.train.perceptual import FeatureLoss, edge_loss
-from arpg.train.recipes import RECIPES
+from arpg.train.recipes import RECIPES, Sharpening
 from arpg.train.run import run_recipe
+from arpg.train.sharpen import _losses as sharpen_losses
 from arpg.train.sharpen import frozen_state, sharpened_weights
 
 RECIPE = "scenes-smoke"
@@ -112,3 +113,15 @@ def test_the_discriminator_scores_patches_and_the_losses_see_detail():
     assert not feats.blocks.training  # the judge's batch-norm statistics are never updated
     assert feats(truth, truth).item() == pytest.approx(0.0, abs=1e-6) and feats(blurred, truth).item() > 0
 
+
+def test_the_adversarial_weight_stays_under_its_cap():
+    torch.manual_seed(0)
+    vq, disc = VQModel(VQConfig.from_name("VQ-tiny")), PatchDiscriminator(ch=8)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    for cap in (1e-3, 1e4):
+        s = Sharpening(adv_start=0, adversarial=2.0, adaptive_cap=cap, perceptual=0.0)
+        _, rec_loss, loss_g, weight = sharpen_losses(vq, disc, None, x, s, step=0)
+        assert 0 < weight <= 2.0 * cap * (1 + 1e-6) and loss_g.item() != rec_loss.item()
+    # before adv_start the adversarial term is off
+    _, rec_loss, loss_g, weight = sharpen_losses(vq, disc, None, x, Sharpening(adv_start=5), step=4)
+    assert weight == 0.0 and loss_g is rec_loss

@@ -34,11 +34,13 @@ import torch
 from ..sampling import Context
 
 #: The probes' images per call: one, and a batch whose passes are dominated by its tokens.
-PROBE_IMAGES = (1, 8)
+PROBE_IMAGES = (1, 16)
 #: The probes' steps per decode: every cell a step (one token per image per pass), and this many.
 PROBE_STEPS = 8
-#: Passes timed per probe and round (after one untimed pass that also prefills the class token).
+#: Passes timed per probe and round (after one untimed pass that prefills the class token and the
+#: context); a pass of one token is short, so its probes time :data:`SHORT_PASSES` of them.
 PROBE_PASSES = 3
+SHORT_PASSES = 12
 #: Rounds over the probes, one probe after the other: a busy spell of the machine slows them all alike.
 PROBE_ROUNDS = 2
 _lock = threading.Lock()
@@ -73,31 +75,31 @@ class _Stop(Exception):
     """Ends a probe's decode after its timed passes."""
 
 
-def _half_given(pipe: Any, per_step: int) -> Context:
-    """A context of the first cells of the grid, as many as put the probe's timed passes (after the
-    pass that prefills it) around the middle of a decode of the whole grid."""
+def _half_given(pipe: Any, per_step: int, passes: int) -> Context | None:
+    """A context of the first cells of the grid, as many as put a probe's ``passes`` timed passes (after
+    the pass that prefills it) around the middle of a decode of the whole grid (None: no cell)."""
     rows, cols = pipe.grid
     known = torch.zeros(rows * cols, dtype=torch.bool)
-    known[: max(0, rows * cols // 2 - per_step * (PROBE_PASSES + 1) // 2)] = True
-    return Context(torch.zeros((rows, cols), dtype=torch.long), known.view(rows, cols))
+    known[: max(0, rows * cols // 2 - per_step * (passes + 1) // 2)] = True
+    return Context(torch.zeros((rows, cols), dtype=torch.long), known.view(rows, cols)) if known.any() else None
 
 
 def _pass_seconds(pipe: Any, images: int, per_step: int) -> list[float]:
-    """The seconds of :data:`PROBE_PASSES` forward passes of a decode of ``images`` images, ``per_step``
-    cells a step (random order), after its first pass (see :func:`_half_given`); the decode stops there."""
+    """The seconds of the timed forward passes (:data:`PROBE_PASSES`, or :data:`SHORT_PASSES` of one
+    token) of a decode of ``images`` images, ``per_step`` cells a step (random order), after its first
+    pass (see :func:`_half_given`); the decode stops there."""
+    passes = SHORT_PASSES if per_step == 1 else PROBE_PASSES
     stamps: list[float] = []
 
     def tick(step: int, n: int, tokens: Any) -> None:
         stamps.append(time.perf_counter())
-        if len(stamps) > PROBE_PASSES:
+        if len(stamps) > passes:
             raise _Stop
 
     options = pipe.defaults.replace(schedule=f"k={per_step}", order="random")  # as many cells every step
     t0 = time.perf_counter()
     try:
-        context = _half_given(pipe, per_step)
-        context = context if context.known.any() else None
-        pipe.generate([0] * images, options, seed=0, context=context, callback=tick)
+        pipe.generate([0] * images, options, seed=0, context=_half_given(pipe, per_step, passes), callback=tick)
     except _Stop:
         pass
     if len(stamps) < 2:  # a grid of a pass or two: the whole call

@@ -74,7 +74,7 @@ def _losses(vq: VQModel, disc: nn.Module, feats: FeatureLoss | None, x: torch.Te
     weight = 0.0
     if step >= s.adv_start and s.adversarial > 0:
         adv = hinge_g_loss(disc(rec).float())
-        weight = s.adversarial * adaptive_weight(rec_loss, adv, vq.decoder.conv_out.weight)
+        weight = s.adversarial * adaptive_weight(rec_loss, adv, vq.decoder.conv_out.weight, s.adaptive_cap)
         return rec, rec_loss, rec_loss + weight * adv, weight
     return rec, rec_loss, rec_loss, weight
 

@@ -83,7 +83,8 @@ def _fill(name: str, component: Any) -> Any:
 
 @dataclass
 class ExampleRunner:
-    """Runs the rows of one ``gr.Examples`` through ``ep``; its :meth:`__call__` is the event after a click."""
+    """Runs the rows of one ``gr.Examples`` through ``ep``: :meth:`remembered` answers a click at once from
+    memory, :meth:`__call__` decodes a row not seen yet (the event after the row's values are loaded)."""
 
     ep: Endpoint
     examples: gr.Examples
@@ -106,12 +107,15 @@ class ExampleRunner:
         return (self.ep.api_name, self.examples.dataset.elem_id, int(index), model)
 
     def unchanged(self) -> tuple:
+        """Every output left as it is."""
         return tuple(gr.skip() for _ in self.ep.outputs)
 
     def remembered(self, row: Any, model: str) -> tuple:
         """The result of the row clicked when it is in memory (a hit), else every output unchanged; never
         decodes. ``model``: the dropdown's value, for a row that does not name its model."""
         index = int(row[0])
+        if not 0 <= index < len(self.examples.examples):
+            return self.unchanged()
         own = list(self.examples.inputs)
         named = next((i for i, c in enumerate(own) if c is self.dropdown), None)
         hit = self.cache.get(self.key(index, self.examples.examples[index][named] if named is not None else model))

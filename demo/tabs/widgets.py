@@ -61,7 +61,7 @@ def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     The field has no bounds or rounding of its own (gradio would reject NaN with a bare error
     and re-creates output components without instance overrides): :func:`demo.tabs.runner.pick_seed` checks it.
     """
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_classes=["seed-row"]):  # one above the other on a phone (demo.ui.CSS)
         seed = gr.Number(
             value=value,
             label="Seed",
