@@ -19,6 +19,7 @@ from arpg.store import SHIPPED_NAME, ModelStore, scenes_model
 from . import deep_link, server, tool_docs
 from .tabs import generate, inpaint, instant, outpaint, resolution, tradeoffs, visualize
 from .tabs.models import ModelChoice, api_defaults, model_line
+from .tabs.pictures import no_progress_on
 
 log = logging.getLogger("app")
 
@@ -123,7 +124,7 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
             with gr.Tab("Generate", id="generate"):
                 generate.build(choice, last)
             with gr.Tab("Inpaint", id="inpaint"):
-                inpaint.build(choice, last)
+                editor = inpaint.build(choice, last)
             with gr.Tab("Outpaint", id="outpaint"):
                 outpaint.build(choice, last)
             with gr.Tab("Resolution", id="resolution"):
@@ -136,6 +137,7 @@ def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None 
         demo._arpg_example_runners = instant.attach(demo, choice)  # type: ignore[attr-defined]
         demo._arpg_link_reader = deep_link.attach(demo, choice, tabs, line)  # type: ignore[attr-defined]
     tool_docs.document(demo, store)
+    no_progress_on(demo, [editor])  # every event is wired: none may show its progress on the image editor
     api_defaults(demo)  # a field left out of an API call is the session model's default
     demo._arpg_model_choice = choice  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=2, max_size=32)

@@ -10,8 +10,8 @@ so far, ``vq_decoder_latest.safetensors``).  Each encodes and decodes the same h
 ``tokenizer_quality`` of :mod:`arpg.measure.evaluate` on the model's 64 px images (digits: in the
 generator's style and in "wide"), and, for a data set with canvases (scenes), the recipe's other
 tokenizer canvases (96 px at scale 1.5, 128 px at scale 2), where PSNR and sharpness are measured
-the same way.  ``--grid`` writes a picture: one row per image, the real image then each tokenizer's
-reconstruction, enlarged 3x so detail shows.
+the same way.  ``--grid`` writes a picture: one row per class, the real image then each
+tokenizer's reconstruction, enlarged 3x so detail shows.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from arpg.train.data import dataset, images
 from arpg.train.recipes import RECIPES
 from arpg.viz.frames import image_grid
 
-GRID_ROWS, GRID_ZOOM = 6, 3
+GRID_POOL, GRID_ZOOM = 100, 3  # the grid's images: the first of each class among GRID_POOL
 
 
 def _args() -> argparse.Namespace:
@@ -76,18 +76,18 @@ def measure(pipe: Any, n: int) -> dict[str, Any]:
 
 
 def grid(pipe: Any, tokenizers: list[torch.nn.Module], path: Path) -> None:
-    """Real held-out images (first column) beside each tokenizer's reconstruction of them."""
+    """One held-out image of every class (first column) beside each tokenizer's reconstruction of it."""
     data = evaluate.data_name(pipe)
-    truth, _ = evaluate.real_images(GRID_ROWS, data=data, style="wide")
+    imgs, labels = evaluate.real_images(GRID_POOL, data=data, style="wide")
+    truth = imgs[[int(np.nonzero(labels == c)[0][0]) for c in sorted(set(labels.tolist()))]]
+    zoom = (truth.shape[2] * GRID_ZOOM, truth.shape[1] * GRID_ZOOM)
     cells = []
-    for i in range(GRID_ROWS):
+    for i in range(len(truth)):
         row = [truth[i]]
         for vq in tokenizers:
             pipe.vq = vq
             row.append(pipe.decode(pipe.encode(truth[i : i + 1]))[0])
-        cells += [
-            Image.fromarray(c).resize((c.shape[1] * GRID_ZOOM, c.shape[0] * GRID_ZOOM), Image.NEAREST) for c in row
-        ]
+        cells += [Image.fromarray(c).resize(zoom, Image.NEAREST) for c in row]
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(cells, ncols=len(tokenizers) + 1, pad=4).save(path)
 

@@ -106,3 +106,14 @@ def test_every_trade_offs_panel_follows_a_switch_to_the_scenes_model(app_page: g
     back = switch_after(app_page, {choice.dropdown: SHIPPED_NAME})
     assert "shipped.json" in by_id(back, "tradeoffs-info") and by_id(back, "tradeoffs-orders-table")["value"]
     assert "digit" in by_id(back, "inpaint-intro")
+
+
+def test_no_event_shows_its_progress_on_the_image_editor(app_page: gr.Blocks) -> None:
+    """A component that was any event's progress target is refreshed by the browser on every later status
+    change; the image editor then uploads its layers and holds the refresh while it loads a new image."""
+    editor = next(b for b in app_page.blocks.values() if isinstance(b, gr.ImageEditor))
+    fills = [f for f in app_page.fns.values() if editor in f.outputs]
+    assert len(fills) >= 2  # "Use last generated image" and the examples at least
+    for fn in fills:
+        targets = fn.get_config()["show_progress_on"]
+        assert targets is not None and editor._id not in targets, fn.name

@@ -43,6 +43,10 @@ def test_only_the_decoder_learns_and_the_folder_loads(tmp_path):
     learnt = [k for k in after if k.startswith(("decoder.", "post_quant_conv."))]
     assert any(not torch.equal(after[k], before[k]) for k in learnt)
     assert set(after) == set(before)
+    # what ships is the moving average of the decoder's weights, not the last step's
+    state = torch.load(tmp_path / "run" / "vq_decoder_ckpt.pt", weights_only=True)
+    assert all(torch.equal(after[k], state["ema"][f"vq.{k}"]) for k in learnt)
+    assert any(not torch.equal(after[k], state["model"][f"vq.{k}"]) for k in learnt)
     # the source is untouched and the output folder is a model folder beside it
     assert all(torch.equal(load_vq(tmp_path / "vq.safetensors").state_dict()[k], v) for k, v in before.items())
     assert (sharpened_weights(tmp_path / "run").parent / "judge.safetensors").exists()

@@ -81,13 +81,30 @@ def test_panorama_is_four_times_wider(pipe):
 def test_resize_strategies(pipe, strategy):
     img = rand_image()
     codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
-    res = tasks.resize(pipe, img, 1, scale=2, strategy=strategy, seed=0, steps=3)
+    res = tasks.resize(pipe, img, 1, scale=2, strategy=strategy, regenerate=0.5, seed=0, steps=3)
     assert res.tokens.shape == (8, 8) and res.image.shape == (32, 32, 3)
     if strategy == "lattice":
         assert torch.equal(res.tokens[::2, ::2], codes)
         assert res.known.sum() == 16
     else:
         assert res.known.sum() == 32  # half of the 64 cells kept
+
+
+def test_resize_takes_what_it_is_not_told_from_the_model(pipe, monkeypatch):
+    """Three defaults disagreed (UI reencode x1.25, CLI lattice x2, library lattice x1.5): the one default is the
+    model's (its JSON's "resize" section over arpg.options.DEFAULT_RESIZE), for every setting left out."""
+    from arpg.options import DEFAULT_RESIZE, ResizeDefaults
+
+    img = rand_image()
+    res = tasks.resize(pipe, img, 1, seed=0, steps=2)
+    d = DEFAULT_RESIZE  # the tiny random model's JSON says nothing
+    assert res.tokens.shape == (round(4 * d.scale),) * 2 and int((~res.known).sum()) == round(d.regenerate * 64)
+    monkeypatch.setattr(pipe, "resize_defaults", ResizeDefaults("lattice", 1.5))
+    res = tasks.resize(pipe, img, 1, seed=0, steps=2)
+    assert res.tokens.shape == (6, 6) and int(res.known.sum()) == 16  # lattice: the 4x4 codes on the 6x6 grid
+    res = tasks.resize(pipe, img, 1, scale=2.0, seed=0, steps=2)  # the strategy still the model's
+    codes = pipe.encode(prepare_image(img, 4, 4)[None])[0]
+    assert res.tokens.shape == (8, 8) and torch.equal(res.tokens[::2, ::2], codes)
 
 
 def test_lattice_context_positions():

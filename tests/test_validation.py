@@ -631,14 +631,11 @@ def _bad_task_argument(draw: st.DrawFn) -> tuple[str, str, Any]:
         "scale": st.one_of(
             st.floats(max_value=1.0, exclude_max=True),
             st.floats(min_value=4.0, exclude_min=True),
-            NONFINITE,
-            st.none(),
+            NONFINITE,  # (None is not here: a setting left out is the model's, arpg.tasks.resize_settings)
             not_a_number_text(),
             st.lists(st.floats(1, 2), max_size=2),
         ),
-        "strategy": st.one_of(
-            st.text(max_size=8).filter(lambda s: s not in tasks.RESIZE_STRATEGIES), st.none(), st.integers()
-        ),
+        "strategy": st.one_of(st.text(max_size=8).filter(lambda s: s not in tasks.RESIZE_STRATEGIES), st.integers()),
         "regenerate": st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0, exclude_min=True), NONFINITE),
         "temperature": BAD_OPTIONS["temperature"][0],
         # more steps than cells is not an error for a task: capped, with a note (tasks.fit_steps)
@@ -758,8 +755,7 @@ def test_huge_outpaint_is_refused_before_allocating(pipe: Pipeline) -> None:
 
 @pytest.mark.parametrize(
     "kw",
-    [
-        dict(regenerate=None),
+    [  # (None is the model's: arpg.tasks.resize_settings)
         dict(regenerate=[0.5]),
         dict(regenerate="x"),
         dict(scale=True),

@@ -44,6 +44,9 @@ class Sharpening:
     perceptual: float = 0.2
     adversarial: float = 0.5
     adaptive_cap: float = 1.0
+    # What ships is this moving average of the decoder's weights: an adversarial loss makes the live
+    # weights oscillate (textures come and go from one checkpoint to the next); their average does not.
+    ema: float = 0.995
     disc_ch: int = 64
     disc_layers: int = 2
 
@@ -131,7 +134,7 @@ SCENE_VQ_CANVASES = (CanvasSpec(64, 64), CanvasSpec(96, 96, 1.5), CanvasSpec(128
 _SCENES = dict(data="scenes", style=None, focus_style=None, vq_canvases=SCENE_VQ_CANVASES, canvases=SCENE_CANVASES)
 
 # A few steps of every loss (the adversarial term from the third), for tests.
-_SMOKE_SHARPENING = Sharpening(steps=4, batch=2, adv_start=2)
+_SMOKE_SHARPENING = Sharpening(steps=4, batch=2, adv_start=2, ema=0.5)
 
 RECIPES = {
     # Stored in bf16: the same quality as fp32 (docs/benchmarks/digits-bf16-storage.json).

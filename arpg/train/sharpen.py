@@ -11,8 +11,9 @@ It reads the tokenizer (and the judge, for the feature loss) from ``<out>`` (the
 folder by default) and writes ``<run_dir>/vq_decoder/``: the new ``vq.safetensors`` beside copies
 of ``<out>``'s ARPG model and judge, a model folder that ``--model DIR`` loads as it is.  It never
 writes into ``<out>``: adopting the new decoder is a copy of one file.  The resumable state is
-``<run_dir>/vq_decoder_ckpt.pt`` (decoder, discriminator, optimiser); a run stopped by
-``--max-minutes`` leaves the decoder so far in ``<run_dir>/vq_decoder_latest.safetensors``.
+``<run_dir>/vq_decoder_ckpt.pt`` (decoder, discriminator, optimiser, the moving average of the
+weights, which is what ships); a run stopped by ``--max-minutes`` leaves the decoder so far in
+``<run_dir>/vq_decoder_latest.safetensors``.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def fit_decoder(r: Recipe, vq: VQModel, judge_path: Path | None, run_dir: Path, 
     groups = [{"params": dec, "lr": s.lr}, {"params": list(disc.parameters()), "lr": s.disc_lr}]
     opt = torch.optim.AdamW(groups, betas=(0.5, 0.9), weight_decay=0.0)
     frozen = frozen_state(vq)
-    st = Stage(STAGE, run_dir, nn.ModuleDict({"vq": vq, "disc": disc}), opt)
+    st = Stage(STAGE, run_dir, nn.ModuleDict({"vq": vq, "disc": disc}), opt, ema=s.ema)
     _check_same_tokenizer(vq, frozen, st.path)
     bar = tqdm(range(st.step, s.steps), desc="tokenizer decoder", initial=st.step, total=s.steps)
     for step in bar:
@@ -159,6 +160,15 @@ def fit_decoder(r: Recipe, vq: VQModel, judge_path: Path | None, run_dir: Path, 
     return st
 
 
+def _shipped(st: Stage, vq: VQModel) -> dict[str, torch.Tensor]:
+    """The tokenizer's weights to write: the moving average of the stage's weights when it keeps one
+    (the frozen tensors average to themselves), else the live ones."""
+    if st.ema is None:
+        return vq.state_dict()
+    live = vq.state_dict()
+    return {k: st.ema[f"vq.{k}"].to(v.dtype) for k, v in live.items()}
+
+
 def run_vq_decoder(name: str, r: Recipe, out: Path, run_dir: Path, plots: Path, budget: Budget = NO_LIMIT) -> dict:
     """Fine-tune the decoder of ``out/vq.safetensors`` (see the module's docstring); returns what ran."""
     source = out / "vq.safetensors"
@@ -172,13 +182,13 @@ def run_vq_decoder(name: str, r: Recipe, out: Path, run_dir: Path, plots: Path, 
     done = st.step >= r.sharpen.steps
     dest = sharpened_weights(run_dir).parent
     if done:
-        save_checkpoint(vq, dest / "vq.safetensors", vq.cfg)
+        save_checkpoint(_shipped(st, vq), dest / "vq.safetensors", vq.cfg)
         for f in ("arpg.safetensors", "arpg.json", "judge.safetensors", "judge.json"):
             if (out / f).is_file():
                 shutil.copy2(out / f, dest / f)
         plot_curves({"reconstruction loss": st.losses}, "tokenizer decoder", plots / "vq_decoder_loss.png")
     else:
-        save_checkpoint(vq, run_dir / "vq_decoder_latest.safetensors", vq.cfg)
+        save_checkpoint(_shipped(st, vq), run_dir / "vq_decoder_latest.safetensors", vq.cfg)
         log.warning(
             "stopped the decoder at step %d of %d (time budget spent); run again to continue; the decoder so far "
             "is in %s",

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from arpg import masks, tasks
 from arpg.cost import check_request
@@ -17,7 +18,7 @@ from arpg.options import SamplingOptions
 from .errors import action, refuse
 from .examples import digit_box
 from .models import ModelChoice
-from .pictures import before_after, editor_parts, far_note, result_view, use_last
+from .pictures import before_after, editor_parts, far_note, in_editor, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
 
@@ -112,6 +113,12 @@ def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     return inpaint
 
 
+def use_last_here(last: dict | None) -> tuple[Any, Any]:
+    """:func:`demo.tabs.pictures.use_last` for the image editor: the image with no stroke on it yet."""
+    image, label = use_last(last)
+    return (in_editor(image) if isinstance(image, np.ndarray) else image), label
+
+
 def _editor() -> gr.ImageEditor:
     return gr.ImageEditor(
         label="Image: paint the region to regenerate",
@@ -128,8 +135,9 @@ def _editor() -> gr.ImageEditor:
     )
 
 
-def build(choice: ModelChoice, last: gr.State) -> None:
-    """The Inpaint tab."""
+def build(choice: ModelChoice, last: gr.State) -> gr.ImageEditor:
+    """The Inpaint tab; returns its image editor (no event may show its progress on it:
+    :func:`demo.tabs.pictures.no_progress_on`)."""
     pipe = choice.first
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
@@ -158,7 +166,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             digit_box(choice, [editor, cls], "Examples: pick one, then paint on it", "inpaint-examples")
     # the class an example chose is kept through the switch that follows its click (when the model has it)
     choice.follow([cls, *controls.inputs], lambda p, c: [class_update(p, c), *controls.updates(p)], inputs=[cls])
-    use.click(use_last, [last], [editor, cls], api_visibility="private")
+    use.click(use_last_here, [last], [editor, cls], api_visibility="private", show_progress_on=[cls])
     run.click(
         action(choice.callback(inpaint_handler)),
         [editor, cls, dilate, blend, seed, randomize, *controls.inputs, choice.dropdown],
@@ -168,3 +176,4 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         api_description="Regenerate the painted part of an image (the editor's background is the "
         "image, its layers the mask) with the chosen `model`.",
     )
+    return editor

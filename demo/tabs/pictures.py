@@ -111,11 +111,6 @@ def on_canvas(image: Any, height: int, width: int, top: int, left: int, factor: 
     return mask_unknown(canvas, known)
 
 
-def first_native(images: list[np.ndarray]) -> np.ndarray:
-    """The first of ``images`` at its own pixels (partial images while decoding)."""
-    return native(images[0])
-
-
 def far_note(pipe: Any, image: Any) -> str | None:
     """One line for a result's summary when ``image`` is far from ``pipe``'s data (the measured
     rule of :func:`arpg.ood.assess`, models with a judge only); None when it is not, or there is
@@ -163,6 +158,25 @@ def image_input(value: Any) -> np.ndarray:
     if value is None:
         raise refuse(f"{NO_IMAGE}.")
     return np.asarray(to_rgb(value if isinstance(value, Image.Image) else np.asarray(value)))
+
+
+def no_progress_on(blocks: gr.Blocks, components: list[Any]) -> None:
+    """Show no event's progress on ``components`` (the image editor): in the browser, a component that has
+    been the progress target of any event is refreshed on every later status change of every event, and the
+    image editor answers each refresh by uploading its layers, and blocks the refresh while it loads a new
+    image: a second "Use last generated image" spun for 20 s and dropped the stroke painted meanwhile.
+    Call once every event is wired; each event's progress shows on its other outputs instead."""
+    ids = {c._id for c in components}
+    for fn in blocks.fns.values():
+        targets = fn.show_progress_on if fn.show_progress_on is not None else fn.outputs
+        if any(c._id in ids for c in targets):
+            fn.show_progress_on = [c for c in targets if c._id not in ids]
+
+
+def in_editor(image: np.ndarray) -> dict[str, Any]:
+    """An image editor's value showing ``image`` with one empty brush layer: it replaces the layers painted
+    on the image before (a value with no layers keeps them, over the new image)."""
+    return {"background": image, "layers": [np.zeros((*image.shape[:2], 4), np.uint8)], "composite": None}
 
 
 def use_last(last: dict | None) -> tuple[Any, Any]:
