@@ -1,7 +1,9 @@
 """The web server's defences, for a public Space: bounded requests, a fair queue, plain error
-texts, clean exits and bounded disk. Pure ASGI and standard-library code: importing this
-module does not import gradio, so :func:`prepare_process` can run before gradio is imported.
-The ASGI middleware (body limit, plain error texts) is in :mod:`demo.middleware`.
+texts, clean exits, bounded disk and memory given back while idle. Pure ASGI and standard-library
+code: importing this module does not import gradio, so :func:`prepare_process` can run before
+gradio is imported. The ASGI middleware is in :mod:`demo.middleware` (body limit, plain error
+texts, client addresses), :mod:`demo.image_budget` (the images one request may name, the image
+editor's uploads) and :mod:`demo.quota` (bytes per client, the temporary folder's cap).
 
 Wiring: ``app.py`` calls :func:`prepare_process` first; ``demo.ui.build_demo`` calls :func:`harden`
 on the finished Blocks; ``demo.ui.launch_options`` passes :func:`app_kwargs` (middleware) to ``launch``.

@@ -14,7 +14,8 @@ the body limit, the purge), so its memory and files can be measured. Against a r
 Reports answered / errors / lost requests and latency percentiles per endpoint; resident memory
 before, after the first 20 requests and after all (leak check within ``--leak-tolerance``), its peak
 during the requests and, with ``--idle S``, after S seconds without requests (memory the server
-gives back once idle: ``demo.server.start_trimming``); in-process figures include the clients; files
+gives back once idle: ``demo.server.start_trimming``); in-process figures include the clients and
+glibc's default arenas (``app.py`` sets ``MALLOC_ARENA_MAX=2``: set it here too to compare); files
 and bytes in the app's temporary folder after the requests, after ``--wait-purge`` s and after
 shutdown. ``--probes``: 8 concurrent requests with a 64 MP PNG of 80 kB (peak memory growth),
 and a 30 MB image as a ``data:`` URL (HTTP 413); tests/test_server.py shows the fair queue and
@@ -377,10 +378,10 @@ def print_report(report: dict[str, Any]) -> None:
             f"requests, {m['after_all_mb']:.1f} MB after {m['all_at']} ({m['growth_pct']:+.1f} %, limit "
             f"{m['tolerance_pct']:.0f} %): {'ok' if m['ok'] else 'LEAK?'}"
         )
-        if m["peak_mb"] is not None:
-            idle = f", {m['after_idle_mb']:.1f} MB after {m['idle_s']:g} s idle" if m["idle_s"] else ""
-            print(f"memory (RSS): start {m['before_mb']:.1f} MB, peak {m['peak_mb']:.1f} MB{idle}")
-    else:
+    if m["before_mb"] is not None and m["peak_mb"] is not None:
+        idle = f", {m['after_idle_mb']:.1f} MB after {m['idle_s']:g} s idle" if m["after_idle_mb"] else ""
+        print(f"memory (RSS): start {m['before_mb']:.1f} MB, peak {m['peak_mb']:.1f} MB{idle}")
+    elif m["after_first_mb"] is None:
         print("memory: not measured (give --pid for a server in another process)")
     print(
         "temporary files (files, bytes): " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report["files"].items())

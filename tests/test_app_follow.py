@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from arpg import tasks
 from arpg.pipeline import Pipeline
 from arpg.store import SHIPPED_NAME, ModelStore
 from demo.ui import build_demo, model_choice
@@ -68,7 +69,6 @@ def test_an_api_call_that_leaves_fields_out_runs_the_session_models_defaults(app
     API offered as the default) where the page runs the scenes model's own, whole; and said "in windows"."""
     from gradio_client.utils import construct_args
 
-    from arpg.tasks import resize_settings
     from demo.tabs.examples import RESIZE
 
     params = app_page.get_api_info()["named_endpoints"]["/resize"]["parameters"]
@@ -83,7 +83,7 @@ def test_an_api_call_that_leaves_fields_out_runs_the_session_models_defaults(app
     fn = next(f for f in app_page.fns.values() if f.api_name == "resize").fn
     (plain, result), seed, info = list(fn(image, *args[1:]))[-1]
     pipe = model_choice(app_page).pipe(scenes)
-    settings = resize_settings(pipe)
+    settings = tasks.resize_settings(pipe)  # the one source of the resize defaults
     assert pipe.decodings["resize"] == "whole" and "decoded whole" in info and "in windows" not in info
     assert f"{settings.strategy} ×{settings.scale:g}" in info and result.shape == plain.shape == (128, 128, 3)
     assert "**mountains**" in info  # class left out: the scenes model's first class

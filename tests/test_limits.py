@@ -126,6 +126,7 @@ def test_what_the_budget_does_not_count(big_png: Path, tmp_path: Path, monkeypat
         outside.unlink()
 
 
+@pytest.mark.slow  # imports gradio (its own editor's route is what is bounded)
 def test_the_editor_upload_route_takes_a_few_layers_within_the_pixel_budget(big_png: Path) -> None:
     """The page sends the editor's images through the editor's own upload route (one per call,
     ``index`` names the layer) and then only an id; gradio's handler grows its layer list to the

@@ -422,6 +422,26 @@ def test_an_editor_value_with_64_layers_is_refused_without_decoding_any(hardened
     assert '"1 layers"' in ok and len(decoded) == 3
 
 
+@pytest.mark.slow
+def test_the_editors_own_upload_route_refuses_a_far_layer(hardened: Served) -> None:
+    """The page sends an edit's images one by one to the editor's route, the layer's number in
+    ``index``; gradio would grow its list of layers to any number it is given."""
+    editor = next(b for b in hardened.demo.blocks.values() if hasattr(b, "blob_storage"))
+    png = io.BytesIO()
+    Image.new("RGBA", (8, 8)).save(png, "PNG")
+
+    def send(index: str) -> httpx.Response:
+        fields = {"session_hash": "s1", "component_id": str(editor._id), "fn_name": "accept_blobs"}
+        fields.update(type="layer", index=index, id="edit-1")
+        files = {"file": ("layer.png", png.getvalue(), "image/png")}
+        return httpx.post(hardened.url + "gradio_api/component_server", data=fields, files=files, timeout=30)
+
+    far = send("100000000")
+    assert far.status_code == 413 and far.json()["detail"] == "The image editor takes at most 2 layers."
+    assert "edit-1" not in editor.blob_storage
+    assert send("0").status_code == 200 and len(editor.blob_storage["edit-1"].layers) == 1
+
+
 CHILD = textwrap.dedent("""
     import sys, tempfile, threading, time
     from demo import server

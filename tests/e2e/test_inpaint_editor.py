@@ -33,7 +33,8 @@ def inpaint_last(page: Any) -> str:
     page.click("#inpaint-btn")
     page.wait_for_function(
         "(before) => { const t = document.getElementById('inpaint-info').innerText; "
-        "return (t !== before && t.includes('regenerated')) || document.body.innerText.includes('mask is empty'); }",
+        "return (t !== before && t.includes(' tokens regenerated in ')) "
+        "|| document.body.innerText.includes('mask is empty'); }",
         arg=before,
     )
     assert "The mask is empty" not in page.locator("body").inner_text()
