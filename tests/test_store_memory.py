@@ -61,7 +61,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow  # a subprocess that writes and loads checkpoints of ~100 MB (about 30 s on 2 cores)
+@pytest.mark.slow  # a subprocess that writes and loads checkpoints of about 100 MB, many times
 def test_switching_models_keeps_memory_within_one_model_of_the_first_load(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc's defaults, as a plain process
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))

@@ -126,7 +126,7 @@ def test_paint_a_mask_and_inpaint(page: Any) -> None:
     assert " tokens regenerated in " in info, info
     n_new = int(info.split(" tokens regenerated")[0].split(" of ")[-2].split()[-1])
     assert 0 < n_new < 16  # only the painted cells of the 4x4 grid
-    page.locator("#inpaint-result img").wait_for()
+    page.locator("#inpaint-result img").first.wait_for()  # a before/after slider: the image and the result
     shot(page, "03-inpaint")
 
 

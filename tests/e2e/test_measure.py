@@ -82,7 +82,7 @@ def test_measure_reports_accuracy_and_frechet_after_an_estimate(browser: Any, sh
         accuracy, frechet = float(arpg[-2]), float(arpg[-1])
         assert 0 <= accuracy <= 1 and frechet > 0
         orders = table_rows(pg, "measure-orders-table")[0]
-        assert orders[:3] == ["random", "8", "10"] and float(orders[3]) == accuracy
+        assert orders[:4] == ["random", "8", "10", "10"] and float(orders[4]) == accuracy  # its batch: 10 images
         shot(pg, "10-measure")
     finally:
         pg.close()
