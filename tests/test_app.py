@@ -147,9 +147,12 @@ def test_inpaint(client: Client, digit_png: str, mask_png: str) -> None:
     result, seed, info = client.predict(
         editor(digit_png, mask_png), "class 7", 0, True, 9, False, **FAST, api_name="/inpaint"
     )
-    out, orig = load(result), load(digit_png)
+    (before, after), orig = result, load(digit_png)  # a before/after slider: the image as the task saw it, the result
+    out = load(after)
     assert seed == 9 and "regenerated" in info
-    assert out.shape[:2] == (16, 16)  # native pixels of the tiny model (the page enlarges them)
+    assert (
+        out.shape[:2] == load(before).shape[:2] == (16, 16)
+    )  # native pixels of the tiny model (the page enlarges them)
     small = np.asarray(Image.fromarray(out).resize((16, 16), Image.NEAREST), np.int32)
     ref = np.asarray(Image.fromarray(orig).resize((16, 16), Image.BICUBIC), np.int32)
     # the bottom-right quarter was not painted: those cells are context and stay close to the input
@@ -158,20 +161,20 @@ def test_inpaint(client: Client, digit_png: str, mask_png: str) -> None:
 
 def test_outpaint_and_panorama(client: Client, digit_png: str) -> None:
     img = handle_file(digit_png)
-    result, _, info = client.predict(img, "class 1", ["right"], 2, 4, False, **FAST, api_name="/outpaint")
+    (before, result), _, info = client.predict(img, "class 1", ["right"], 2, 4, False, **FAST, api_name="/outpaint")
     h, w = load(result).shape[:2]
-    assert (h, w) == (16, 24)  # native pixels: 4 cells + 2 cells to the right, 4 px per cell
-    result, _, info = client.predict(img, "class 1", "bottom", 2, 4, False, **FAST, api_name="/panorama")
+    assert (h, w) == (16, 24) == load(before).shape[:2]  # native pixels: 4 cells + 2 cells to the right, 4 px per cell
+    (before, result), _, info = client.predict(img, "class 1", "bottom", 2, 4, False, **FAST, api_name="/panorama")
     h, w = load(result).shape[:2]
-    assert h / w == pytest.approx(2.0)
+    assert h / w == pytest.approx(2.0) and load(before).shape[:2] == (h, w)
 
 
 @pytest.mark.parametrize("strategy", ["lattice", "reencode"])
 def test_resize(client: Client, digit_png: str, strategy: str) -> None:
-    result, _, info = client.predict(
+    (plain, result), _, info = client.predict(
         handle_file(digit_png), "class 1", 2.0, strategy, 0.5, 4, False, **FAST, api_name="/resize"
     )
-    assert load(result).shape[:2] == (32, 32)  # native pixels (the page enlarges them)
+    assert load(result).shape[:2] == load(plain).shape[:2] == (32, 32)  # native pixels; beside plain bicubic
     assert "8×8 tokens" in info
 
 
