@@ -87,7 +87,7 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
         image: Any,
         class_name: str,
         directions: list[str],
-        amount: int,
+        amount: int | None,
         seed: int | None,
         randomize: bool,
         decoding: str | None,

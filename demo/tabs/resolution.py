@@ -72,9 +72,9 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     def resize(
         image: Any,
         class_name: str,
-        scale: float,
-        strategy: str,
-        regenerate: float,
+        scale: float | None,
+        strategy: str | None,
+        regenerate: float | None,
         seed: int | None,
         randomize: bool,
         decoding: str | None,
@@ -134,7 +134,7 @@ def _resize_inputs(pipe: Any) -> tuple[gr.Slider, gr.Radio, gr.Slider]:
     )
     strategy = gr.Radio(list(STRATEGIES), value=d.strategy, label="Strategy", info=" · ".join(STRATEGIES.values()))
     regenerate = knob(
-        0.025,
+        0.05,
         1.0,
         value=d.regenerate,
         step=0.025,
