@@ -85,6 +85,26 @@ async def respond(send: Send, status: int, text: str, headers: Sequence[tuple[by
     await send({"type": "http.response.body", "body": body})
 
 
+async def run_answering(app: Any, scope: Message, receive: Any, send: Send, refusal: type[HTTPException]) -> None:
+    """Run ``app`` with ``receive`` (which raises ``refusal`` while the body is read, once a limit is
+    passed) and answer that refusal in words, with its status and headers; re-raised when the
+    response has already started (nothing can be answered any more)."""
+    started = False
+
+    async def watched(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, watched)
+    except refusal as exc:
+        if started:
+            raise
+        headers = [(k.encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+        await respond(send, exc.status_code, str(exc.detail), headers)
+
+
 class BodyLimit:
     """ASGI middleware: HTTP 413 for a request body over ``max_bytes``, on every route.
 
@@ -102,7 +122,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await respond(send, 413, self.message)
-        seen, started = 0, False
+        seen = 0
 
         async def counted() -> Message:
             nonlocal seen
@@ -112,17 +132,7 @@ class BodyLimit:
                 raise BodyTooLarge(self.message)
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except BodyTooLarge:
-            if started:
-                raise
-            await respond(send, 413, self.message)
+        await run_answering(self.app, scope, counted, send, BodyTooLarge)
 
 
 # -- plain error texts --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from .middleware import Message, Send, respond, scope_address, trust_proxy
+from .middleware import Message, Send, respond, run_answering, scope_address, trust_proxy
 
 PER_CLIENT_BYTES = 128 * 2**20  # sent by one address within WINDOW_S: a dozen images at the upload limit
 FOLDER_MAX_BYTES = 2 * 2**30  # the app's temporary folder, uploads and outputs together
@@ -149,7 +149,7 @@ class UploadQuota:
         early = self.client_refusal(used + size) if used + size > self.per_client else self.folder_refusal(size)
         if early is not None:
             return await self._refuse(send, early)
-        seen, started = 0, False
+        seen = 0
 
         async def counted() -> Message:
             nonlocal seen
@@ -165,17 +165,7 @@ class UploadQuota:
                 raise why
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except Refused as exc:
-            if started:
-                raise
-            await self._refuse(send, exc)
+        await run_answering(self.app, scope, counted, send, Refused)
 
     @staticmethod
     async def _refuse(send: Send, exc: Refused) -> None:
