@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ class FairQueue:
         self.per_session, self.per_address = int(per_session), int(per_address)
         self.trust_forwarded = trust_proxy() if trust_forwarded is None else trust_forwarded
         self._lock = asyncio.Lock()
+        self.accepted = 0  # jobs pushed so far (the idle trimmer trims after new ones)
 
     @staticmethod
     def jobs(queue: Any) -> list[Any]:
@@ -138,6 +140,7 @@ class FairQueue:
                 why = self.refusal(queue, getattr(body, "session_hash", None), self.address(request))
                 if why:
                     return False, why, "queue_full"
+                self.accepted += 1
                 return await push(body, request, username)
 
         queue.push = fair_push
@@ -310,19 +313,36 @@ def start_purging(
 
 
 def start_trimming(blocks: Any, every_s: float = TRIM_EVERY_S) -> threading.Event:
-    """Every ``every_s`` seconds while no request of ``blocks`` is queued or running, give freed
-    memory back to the system (:func:`arpg.allocator.trim`: what a burst of requests or a dropped
-    model left in the allocator's arenas), in a daemon thread; set the event returned to stop."""
+    """Give freed memory back to the system (:func:`arpg.allocator.trim`: what a burst of requests
+    or a dropped model left in the allocator's arenas) once after start-up and once after each
+    burst of requests of ``blocks``: every ``every_s`` seconds a daemon thread looks, and trims when
+    nothing is queued or running and the fair queue accepted a request since the last trim. The
+    thread holds ``blocks`` weakly and ends once it is closed or gone (a test suite builds many
+    apps: each idle thread would otherwise run a full garbage collection forever); set the event
+    returned to stop it sooner."""
     stop = threading.Event()
+    ref = weakref.ref(blocks)
+
+    def accepted(b: Any) -> int:
+        queue = fair_queue(b)
+        return queue.accepted if queue is not None else 0
 
     def run() -> None:
+        trimmed_at, was_running = -1, False
         while not stop.wait(every_s):
+            b = ref()
+            if b is None or (was_running and not getattr(b, "is_running", False)):
+                return
+            was_running = was_running or bool(getattr(b, "is_running", False))
             try:
-                busy = bool(FairQueue.jobs(blocks._queue))
+                busy, seen = bool(FairQueue.jobs(b._queue)), accepted(b)
             except (AttributeError, RuntimeError):  # the queue changed under us: look again later
                 continue
-            if not busy:
+            finally:
+                del b
+            if not busy and seen != trimmed_at:
                 trim()
+                trimmed_at = seen
 
     threading.Thread(target=run, daemon=True, name="trim-memory").start()
     return stop

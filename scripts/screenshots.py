@@ -35,7 +35,8 @@ CHROMIUM_ARGS = [
 # In the order they are captured: Outpaint's and Resolution's scene examples switch the session to the
 # scenes model (when it ships), so the tabs shown on the first model come first.
 TABS = ("generate", "inpaint", "visualize", "tradeoffs", "outpaint", "resolution")
-SCREENS = (*TABS, "model")  # "model": the header's Model dropdown, open
+SCREENS = (*TABS, "model", "phone")  # "model": the header's Model dropdown, open; "phone": the page at 390 px
+PHONE = {"width": 390, "height": 844}
 TAB_LABELS = {
     "generate": "Generate",
     "inpaint": "Inpaint",
@@ -63,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--tabs", nargs="+", choices=SCREENS, default=list(SCREENS), help="only these tabs (model: the Model dropdown)"
     )
+    p.add_argument("--model", help="pick this model in the Model dropdown first (e.g. the scenes model)")
     p.add_argument("--width", type=int, default=1280, help="browser width in px")
     p.add_argument("--chromium", default=CHROMIUM, help="the Chromium executable")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
@@ -161,6 +163,14 @@ def drive(page: Any, tab: str, timeout_s: float) -> None:
     page.wait_for_timeout(300)
 
 
+def pick_model(page: Any, name: str, timeout_s: float) -> None:
+    """Choose ``name`` in the header's Model dropdown and wait until the model line names it."""
+    page.locator("#model-choice input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    wait_text(page, "model-line", name, timeout_s)
+    page.wait_for_timeout(500)
+
+
 def shrink(path: Path) -> None:
     """Re-save with an adaptive 256-colour palette (screenshots compress well that way)."""
     from PIL import Image
@@ -180,6 +190,12 @@ def capture(page: Any, screen: str, a: argparse.Namespace) -> Path:
         page.wait_for_timeout(400)
         page.screenshot(path=str(path), full_page=False)  # the header and the open list
         page.keyboard.press("Escape")
+    elif screen == "phone":
+        page.set_viewport_size(PHONE)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(path), full_page=False)  # the header as a phone shows it
+        page.set_viewport_size({"width": a.width, "height": 900})
     else:
         open_tab(page, screen)
         drive(page, screen, a.timeout)
@@ -211,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
             page.wait_for_selector("#generate-btn", timeout=a.timeout * 1000)
             page.wait_for_timeout(1000)
+            if a.model:
+                pick_model(page, a.model, a.timeout)
             for screen in a.tabs:
                 path = capture(page, screen, a)
                 log.info("%s (%d kB)", path, path.stat().st_size // 1024)

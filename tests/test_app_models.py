@@ -80,6 +80,7 @@ def test_switching_the_model_updates_classes_defaults_ranges_and_examples(choice
         choice.switch("ARPG-XL")
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_callbacks_take_the_model_last_and_use_its_pipeline_and_defaults(choice: Any) -> None:
     import inspect
 

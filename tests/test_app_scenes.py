@@ -177,6 +177,7 @@ def test_the_app_offers_the_folder_of_the_variable(scenes_dir: Path, monkeypatch
 
 
 # -- the page ----------------------------------------------------------------------------------------
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_without_a_scenes_model_the_tabs_keep_the_digit_examples(tmp_path: Path) -> None:
     demo = build_demo(store_with([], tmp_path / "no-hub"))
     sets = Page(demo, model_choice(demo)).datasets()

@@ -154,6 +154,7 @@ def test_zerogpu_reserves_more_for_more_orders_and_raster() -> None:
     assert plain < measure_seconds({**base, "raster": True})
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_figures_get_a_white_band_for_the_image_toolbar() -> None:
     import numpy as np
     from PIL import Image

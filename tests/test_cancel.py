@@ -7,6 +7,7 @@ import threading
 import time
 
 import gradio as gr
+import pytest
 
 from demo.tabs import cancel
 from demo.tabs.runner import Run
@@ -26,6 +27,7 @@ def _slow_work(steps: list[int], stopped: threading.Event) -> str:
     return "finished"
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_closing_the_generator_stops_the_work_at_its_next_step() -> None:
     steps: list[int] = []
     stopped = threading.Event()

@@ -222,6 +222,7 @@ def _hub_cache_with_a_1000_class_model(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_released_name_and_class_name_from_the_hub_cache(tmp_path, monkeypatch, capsys):
     cache = _hub_cache_with_a_1000_class_model(tmp_path / "hub")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -204,6 +204,7 @@ def test_concurrent_generate_calls_equal_sequential_ones() -> None:
         assert np.array_equal(a, b), f"seed {s} differs when decoded concurrently"
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_concurrent_tasks_equal_sequential_ones() -> None:
     pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
     img = np.random.default_rng(1).integers(0, 255, (16, 16, 3), dtype=np.uint8)

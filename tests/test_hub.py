@@ -164,6 +164,7 @@ def test_released_models_present_offline(tmp_path: Path, monkeypatch: pytest.Mon
     assert released_present(cache) == ["ARPG-L"]  # XL and XXL are not in the cache
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_store_loads_lazily_keeps_one_released_model_and_frees_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,6 +201,7 @@ def test_store_loads_lazily_keeps_one_released_model_and_frees_it(
         ModelStore(first, extra=["/no/such/file.pt"], device="cpu", cache_dir=cache).get("/no/such/file.pt")
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_app_offers_the_requested_model_the_shipped_one_and_the_cached_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

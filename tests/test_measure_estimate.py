@@ -16,6 +16,7 @@ def pipe() -> Pipeline:
     return p
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_the_estimate_grows_with_the_work(pipe: Pipeline) -> None:
     small = evaluate.estimate_seconds(pipe, per_class=1, steps_list=(4,), raster=False)
     big = evaluate.estimate_seconds(pipe, per_class=400, steps_list=(4, 16), raster=True)

@@ -43,6 +43,7 @@ def test_deterministic_and_independent_of_batching():
     assert not np.array_equal(scenes.render(3, 1), scenes.render(4, 1))
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_classes_are_distinct_even_by_coarse_colour_layout():
     """A nearest-centroid classifier on 8x8 colour averages separates the classes."""
 

@@ -78,6 +78,7 @@ def test_cosine_and_linear_sanity() -> None:
     assert arc[-1] == max(arc)
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), schedule=st.sampled_from(TOKEN_SCHEDULES))
 def test_counts_positive_sum_and_length(data: st.DataObject, schedule: str) -> None:

@@ -182,8 +182,9 @@ def test_the_purge_removes_old_files_and_keeps_new_and_kept_ones(tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_freed_memory_goes_back_to_the_system_only_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The trimmer looks at the queue every tick and trims only when nothing is queued or running."""
+def test_freed_memory_goes_back_to_the_system_once_per_burst_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trimmer looks at the queue every tick: no trim while a request is queued, one once idle,
+    none more until the queue accepts another request, and its thread ends once the app closes."""
     trims: list[int] = []
     looked = threading.Semaphore(0)
     jobs: list[Any] = [_event("a", "10.0.0.1")]
@@ -196,18 +197,33 @@ def test_freed_memory_goes_back_to_the_system_only_while_idle(monkeypatch: pytes
             looked.release()
             return {"x": SimpleNamespace(queue=list(jobs))}
 
-    monkeypatch.setattr(server, "trim", lambda: trims.append(len(jobs)))
-    stop = server.start_trimming(SimpleNamespace(_queue=Queue()), every_s=0.01)
-    try:
-        for _ in range(5):  # five ticks with a request waiting
+    class Blocks:
+        is_running = True
+        _queue = Queue()
+        _arpg_fair_queue = SimpleNamespace(accepted=3)
+
+    def ticks(n: int) -> None:
+        for _ in range(n):
             assert looked.acquire(timeout=30)
+
+    monkeypatch.setattr(server, "trim", lambda: trims.append(len(jobs)))
+    blocks, before = Blocks(), set(threading.enumerate())
+    stop = server.start_trimming(blocks, every_s=0.01)
+    (thread,) = [t for t in threading.enumerate() if t.name == "trim-memory" and t not in before]
+    try:
+        ticks(5)  # a request waiting
         assert trims == []
         jobs.clear()
-        for _ in range(3):
-            assert looked.acquire(timeout=30)
+        ticks(6)
+        assert trims == [0]  # once, not on every idle tick
+        blocks._arpg_fair_queue.accepted += 1  # a burst came and went between two ticks
+        ticks(6)
+        assert trims == [0, 0]
+        blocks.is_running = False  # closed
+        thread.join(timeout=30)
+        assert not thread.is_alive()
     finally:
         stop.set()
-    assert trims and set(trims) == {0}
 
 
 def test_downloads_still_work_after_the_purge_removed_their_empty_folder(

@@ -83,6 +83,7 @@ def test_switching_models_keeps_memory_within_one_model_of_the_first_load(tmp_pa
     assert peak - first <= 1.5 * one_model, (out["rss"], one_model)
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 def test_a_load_does_not_block_users_of_models_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """While one session loads a released model (held on an event), another session's model that
     is already in memory is handed out at once, and a third asking for the loading model waits."""

@@ -36,6 +36,7 @@ def results(quality: bool) -> dict:
     return {"model": "tiny", "machine": "CPU", "rows": rows}
 
 
+@pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
 @pytest.mark.parametrize("quality", [True, False])
 def test_tradeoff_figure_image(quality: bool) -> None:
     im = P.tradeoff_figure(results(quality))
