@@ -5,11 +5,12 @@ For every endpoint a few shapes of request that an adversary would try (the larg
 confidence-first order, guidance, every side, the most rounds ...) are sent with as many steps as
 the endpoint allows; a request the server refuses as too expensive names the most steps that fit
 ("try at most N steps"), and the request is sent again with those, so each one measured is one the
-server itself accepts at its ceiling. One request at a time against an otherwise idle server
+server itself accepts at its ceiling (or with every step the grid has). One request at a time
+against an otherwise idle server
 (``--pid``): CPU seconds from ``/proc/PID/stat``, peak resident memory above the start from
-``VmHWM`` (reset through ``clear_refs`` before each request), wall time. The reference is a plain
-Generate request at the ceiling (random order, 4 images); every endpoint's worst is reported as a
-multiple of it.
+``VmHWM`` (reset through ``clear_refs`` before each request), wall time. The reference is the
+costliest Generate request at the ceiling (the plain request the cost model was fitted on); every
+endpoint's worst is reported as a multiple of it.
 
     python app.py --port 7861 &   # serves the shipped models
     python scripts/worst_requests.py --url http://127.0.0.1:7861/ --pid $! --json worst-digits.json
@@ -39,17 +40,18 @@ MAX_STEPS = 4096  # the first try; the server names what fits
 TRIES = 4  # refusals followed per request (steps, then the cost ceiling)
 FITS = (r"at most (\d+) steps", r"between 1 and (\d+)")  # how a refusal names the most steps
 
-# Each request: the endpoint's parameters by name (the rest keep their defaults); an image is named
-# by its size in pixels, "WxH", and made here (random colours: nothing about them is cheap).
+# Each request: the endpoint's parameters by name (the rest keep their defaults); an image (or an
+# image editor's background, with a layer painted all over) is named by its size in pixels, "WxH",
+# and made here (random colours: nothing about them is cheap).
 REQUESTS: dict[str, dict[str, dict[str, Any]]] = {
     "generate": {
-        "4 images, random order (the reference)": dict(n_images=4, order="random"),
+        "4 images, random order": dict(n_images=4, order="random"),
         "4 images, confidence-first": dict(n_images=4, order="confidence"),
         "1 image, confidence-first": dict(n_images=1, order="confidence"),
     },
     "inpaint": {
-        "whole image, confidence-first": dict(image="512x512", mask="all", order="confidence"),
-        "whole image, random": dict(image="512x512", mask="all", order="random"),
+        "whole image, confidence-first": dict(editor="512x512", order="confidence"),
+        "whole image, random": dict(editor="512x512", order="random"),
     },
     "outpaint": {
         "4 sides, largest, confidence-first": dict(
@@ -63,14 +65,16 @@ REQUESTS: dict[str, dict[str, dict[str, Any]]] = {
         ),
     },
     "panorama": {
-        "8:1 image x8, windowed": dict(image="4096x512", side="right", times=8, decoding="windowed"),
+        "2:1 image x8, windowed (the most cells)": dict(image="1024x512", side="right", times=8, decoding="windowed"),
+        "2:1 image x8, whole": dict(image="1024x512", side="right", times=8, decoding="whole"),
         "square x8, confidence-first": dict(image="512x512", side="right", times=8, order="confidence"),
         "1:8 image downwards x8": dict(image="512x4096", side="bottom", times=8),
     },
     "resize": {
         "x4 re-encode, all regenerated": dict(image="512x512", scale=4.0, strategy="reencode", regenerate=1.0),
         "x4 lattice": dict(image="512x512", scale=4.0, strategy="lattice"),
-        "8:1 image x2 re-encode": dict(image="4096x512", scale=2.0, strategy="reencode", regenerate=1.0),
+        "4:1 image x2 re-encode": dict(image="2048x512", scale=2.0, strategy="reencode", regenerate=1.0),
+        "x4 re-encode, whole": dict(image="512x512", scale=4.0, strategy="reencode", regenerate=1.0, decoding="whole"),
     },
     "animate": {
         "confidence-first": dict(order="confidence"),
@@ -206,7 +210,8 @@ def summary(got: dict[str, Any]) -> str:
 
 def worst(results: dict[str, Any]) -> dict[str, Any]:
     """Per endpoint the accepted request with the most CPU seconds, as a multiple of the reference."""
-    ref = results.get("generate", {}).get("4 images, random order (the reference)", {})
+    generate = [r for r in results.get("generate", {}).values() if r["accepted"]]
+    ref = max(generate, key=lambda r: r["cpu_s"]) if generate else {}
     out = {}
     for endpoint, shapes in results.items():
         accepted = [(name, r) for name, r in shapes.items() if r["accepted"]]

@@ -27,6 +27,7 @@ from .cancel import raise_if_cancelled
 from .errors import refuse
 
 PARTIAL_EVERY_S = 0.2  # at most this often a partial image is sent while decoding
+PARTIAL_SHARE = 0.2  # and at most this share of a request's time goes to making partial images
 
 
 def pick_seed(seed: Any, randomize: bool) -> int:
@@ -105,12 +106,15 @@ def stream_steps(
     ``callback(step, n_steps, tokens)`` is the pipeline's step callback.  Partial decodes
     come at most every ``every_s`` seconds times the number of streams running at once (the newest
     one; older ones are dropped; previews share one budget of partial decodes, so concurrent batched
-    requests do not spend the CPU on previews) and drive ``progress``.  Errors of ``work`` are
-    raised here; closing the iterator stops it.
+    requests do not spend the CPU on previews), and after one that took the consumer ``d`` seconds
+    (decoding it to pixels, sending it) not before ``d * (1 / PARTIAL_SHARE - 1)`` more: a large
+    canvas's previews cost at most :data:`PARTIAL_SHARE` of the request, which the cost estimate
+    (:mod:`arpg.cost`) does not count. They drive ``progress``.  Errors of ``work`` are raised
+    here; closing the iterator stops it.
     """
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
-    last_sent = 0.0
+    last_sent, pause = 0.0, 0.0
     _STREAMS.add(1)
     try:
         _start(work, events, stop)
@@ -120,15 +124,17 @@ def stream_steps(
             while kind == "step":  # keep only the newest partial decode
                 latest = value
                 try:
-                    wait = every_s * _STREAMS.running - (time.monotonic() - last_sent)
+                    wait = max(every_s * _STREAMS.running, pause) - (time.monotonic() - last_sent)
                     kind, value = events.get(timeout=max(0.0, wait))
                 except queue.Empty:
                     break
             if latest is not None:
                 if progress is not None:
                     progress((latest.step + 1, latest.n_steps), desc=desc)
-                last_sent = time.monotonic()
+                shown = time.monotonic()
                 yield latest
+                last_sent = time.monotonic()  # the consumer made and sent the preview meanwhile
+                pause = (last_sent - shown) * (1 / PARTIAL_SHARE - 1)
             if kind == "error":
                 raise value
             if kind == "done":
