@@ -7,14 +7,18 @@ guidance branch counts as a second image). A request that decodes ``cells`` grid
 
     units = batch x ((2 with guidance) x (forward_passes x cells + QUERY_WEIGHT x queries)
                      + DECODE_WEIGHT x decoded + ENCODE_WEIGHT x encoded)
+            + PASS_WEIGHT x forward_passes
 
 ``queries`` are the target queries run through the model: one per decoded cell for the fixed
 orders, but every remaining cell at every step for the confidence-first order (its extra
 queries make it 5-20x dearer). Every VQ decode and encode of a request counts (a panorama decodes
 each round's grid and, at the end, its canvas; a re-encoding resize encodes the whole bigger
-image). On this project's 2-core CPU machine the shipped model runs at about 10-25 microseconds a
-unit on one thread (docs/reliability.md has the measurements), so the default ceiling of
-:data:`CPU_MAX_COST` (2 M units) keeps one request under about 30 s there. :data:`GPU_MAX_COST` is
+image). ``PASS_WEIGHT`` is a forward pass's own work whatever its size (every layer's kernels
+and their Python): a windowed canvas or a panorama runs thousands of small passes, and without it
+they cost 3-4x what their cells say. Fitted on the worst requests of every endpoint
+(``scripts/worst_requests.py``, docs/reliability.md): the shipped model takes about 5.3
+microseconds of CPU a unit on this project's 2-core machine, so the default ceiling of
+:data:`CPU_MAX_COST` keeps one request near 16 CPU-seconds there. :data:`GPU_MAX_COST` is
 the default on CUDA; ``ARPG_MAX_COST`` (an integer) overrides both, for example on a GPU Space
 serving a released model.
 
@@ -65,7 +69,10 @@ __all__ = [
 QUERY_WEIGHT = 16  # a query costs about as much as 16 cell-passes (fitted on the shipped model, CPU)
 DECODE_WEIGHT = 16  # a cell decoded to pixels by the VQ decoder, in cell-passes (fitted on both shipped models, CPU)
 ENCODE_WEIGHT = 8  # a cell of pixels encoded to a token, in cell-passes (the encoder is the lighter half)
-CPU_MAX_COST = 2_000_000  # about 30 s for one request of the shipped model on 2 CPU cores
+PASS_WEIGHT = (
+    1750  # one forward pass's fixed work, in cell-passes, whatever its batch (fitted on the shipped model, CPU)
+)
+CPU_MAX_COST = 3_000_000  # about 16 CPU-seconds for one request of the shipped model on 2 CPU cores
 GPU_MAX_COST = 40_000_000
 COST_ENV = "ARPG_MAX_COST"
 TASKS = ("generate", "inpaint", "outpaint", "panorama", "resize")
@@ -85,9 +92,10 @@ class Cost:
 
     @property
     def units(self) -> int:
-        """Cell-passes, guidance, the weight of queries and the VQ decodes and encodes included."""
+        """Cell-passes with guidance, queries, VQ decodes and encodes and the passes' own work."""
         model = (2 if self.guidance else 1) * (self.forward_passes * self.cells + QUERY_WEIGHT * self.queries)
-        return self.batch * (model + DECODE_WEIGHT * self.decoded + ENCODE_WEIGHT * self.encoded)
+        per_image = model + DECODE_WEIGHT * self.decoded + ENCODE_WEIGHT * self.encoded
+        return self.batch * per_image + PASS_WEIGHT * self.forward_passes
 
     def describe(self) -> str:
         """``"4.2 M units (4096 cells x 32 forward passes x 2 with guidance, 4,096 queries, 4,096 cells

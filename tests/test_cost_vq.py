@@ -76,7 +76,7 @@ def _passes(run: Any) -> int:
 def test_the_formula_counts_vq_work() -> None:
     c = cost.estimate(256, 32, batch=2, queries=256, decoded=300, encoded=100)
     model = 2 * (32 * 256 + cost.QUERY_WEIGHT * 256)
-    assert c.units == 2 * (model + cost.DECODE_WEIGHT * 300 + cost.ENCODE_WEIGHT * 100)
+    assert c.units == 2 * (model + cost.DECODE_WEIGHT * 300 + cost.ENCODE_WEIGHT * 100) + cost.PASS_WEIGHT * 32
     assert "256 queries, 300 cells decoded to pixels, 100 encoded)" in c.describe()
 
 
@@ -162,7 +162,8 @@ def test_a_reencode_request_at_scale_one_is_priced_like_a_decode_of_its_grid(pip
     opts = SamplingOptions(steps=32, cfg_scale=3.0)
     c = cost.task_cost("resize", opts, (16, 128), decoding="whole", scale=1.0, strategy="reencode", regenerate=0.5)
     assert (c.cells, c.forward_passes, c.queries) == (2048, 32, 1024)
-    assert c.units == 2 * (32 * 2048 + cost.QUERY_WEIGHT * 1024) + (cost.DECODE_WEIGHT + cost.ENCODE_WEIGHT) * 2048
+    vq = (cost.DECODE_WEIGHT + cost.ENCODE_WEIGHT) * 2048
+    assert c.units == 2 * (32 * 2048 + cost.QUERY_WEIGHT * 1024) + vq + cost.PASS_WEIGHT * 32
 
 
 def test_a_panorama_canvas_over_the_limit_is_refused(pipe: Pipeline) -> None:
