@@ -134,11 +134,11 @@ def arguments(
     from gradio_client import handle_file
 
     names = {p["parameter_name"] for p in params}
-    values = {k: v for k, v in asked.items() if k not in ("image", "mask")}
+    values = dict(asked)
     if "image" in asked:
-        values["image"] = (
-            editor(asked["image"], folder) if asked.get("mask") else handle_file(image_file(asked["image"], folder))
-        )
+        values["image"] = handle_file(image_file(asked["image"], folder))
+    if "editor" in asked:
+        values["editor"] = editor(asked["editor"], folder)
     values.update(steps=steps, seed=1, randomize=False)
     if model:
         values["model"] = model
