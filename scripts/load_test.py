@@ -10,6 +10,8 @@ the body limit, the purge), so its memory and files can be measured. Against a r
     python scripts/load_test.py --users 12 --requests 96 --probes --purge-age 60 --wait-purge 90
     python app.py & sleep 60  # then, against that process:
     python scripts/load_test.py --url http://127.0.0.1:7860/ --pid $! --users 24 --requests 192 --idle 120
+    ARPG_TRUST_PROXY=1 python app.py &  # users from 24 addresses, as behind a Space's proxy:
+    python scripts/load_test.py --url http://127.0.0.1:7860/ --pid $! --users 24 --requests 192 --addresses
 
 Reports answered / errors / lost requests and latency percentiles per endpoint; resident memory
 before, after the first 20 requests and after all (leak check within ``--leak-tolerance``), its peak
@@ -222,11 +224,13 @@ class Run:
                 self.memory.append((answered, rss_bytes(self.pid)))
 
 
-def user(url: str, work: queue.Queue, run: Run, download_dir: str) -> None:
-    """One user: its own client, taking requests from ``work`` until it is empty or time is up."""
+def user(url: str, work: queue.Queue, run: Run, download_dir: str, address: str | None = None) -> None:
+    """One user: its own client, taking requests from ``work`` until it is empty or time is up; from
+    ``address`` when given (an ``X-Forwarded-For`` header, as a Space's proxy adds)."""
     from gradio_client import Client
 
-    client = Client(url, verbose=False, download_files=download_dir)
+    headers = {"X-Forwarded-For": address} if address else None
+    client = Client(url, verbose=False, download_files=download_dir, headers=headers)
     while True:
         try:
             endpoint, args, kwargs = work.get_nowait()
@@ -414,6 +418,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wait-purge", type=float, default=0.0, help="seconds to wait after the run, then count files")
     p.add_argument("--idle", type=float, default=0.0, help="seconds without requests after the run, then memory")
     p.add_argument("--seed", type=int, default=0, help="seed of the request mix")
+    p.add_argument(
+        "--addresses",
+        action="store_true",
+        help="each user from its own address, forwarded as a proxy does (X-Forwarded-For 10.0.0.N): start "
+        "the app with ARPG_TRUST_PROXY=1, as on a Space; otherwise all users share 127.0.0.1 and its cap",
+    )
     p.add_argument("--json", help="write the report here")
     a = p.parse_args(argv)
     if a.users < 1 or a.requests < 1 or a.timeout <= 0 or a.steps < 1:
@@ -441,10 +451,9 @@ def run_users(a: argparse.Namespace, url: str, inputs: tuple[str, str], workdir:
         work.put((endpoint, *make_request(endpoint, rng, *inputs, a.steps)))
     run = Run(deadline=time.monotonic() + a.timeout, pid=pid)
     (workdir / "downloads").mkdir()
-    threads = [
-        threading.Thread(target=user, args=(url, work, run, str(workdir / "downloads")), daemon=True)
-        for _ in range(a.users)
-    ]
+    addresses = [f"10.0.{i // 250}.{i % 250 + 1}" if a.addresses else None for i in range(a.users)]
+    downloads = str(workdir / "downloads")
+    threads = [threading.Thread(target=user, args=(url, work, run, downloads, ad), daemon=True) for ad in addresses]
     for t in threads:
         t.start()
     for t in threads:
