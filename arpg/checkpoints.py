@@ -1,12 +1,14 @@
 """Checkpoints and models: strict loading, JSON config sidecars, the one writer, conversion.
 
-Loading (:func:`load_arpg`, :func:`load_vq`) reads the file with
-:func:`arpg.state_dicts.read_state_dict`, builds the model on the ``meta`` device,
+Loading (:func:`load_arpg`, :func:`load_llamagen`, :func:`load_vq`, and :func:`load_transformer`
+for whichever image model a file holds) reads the file with
+:func:`arpg.state_dicts.read_state_dict`, tells its family from the keys
+(:func:`arpg.state_dicts.detect_family`), builds the model on the ``meta`` device,
 compares every key and shape with the checkpoint *before* touching the model, then
 loads with ``assign=True`` (no random init, the checkpoint's tensors become the
 weights).  The config comes from a JSON sidecar (``<stem>.json``, the output of
-``cfg.to_dict()``), else the caller, else :func:`arpg.state_dicts.infer_arpg_config` /
-:func:`arpg.state_dicts.infer_vq_config`.
+``cfg.to_dict()``), else the caller, else the family's inference from shapes
+(:func:`arpg.state_dicts.infer_arpg_config` and its siblings).
 
 Writing goes through :func:`save_checkpoint` only (training, conversion, scripts): the
 weights as ``.safetensors`` and the config as ``<stem>.json``, each written to a temporary
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +32,19 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from .config import ARPGConfig, VQConfig
+from .config import ARPGConfig, LlamaGenConfig, VQConfig
+from .llamagen import LlamaGen
 from .model import ARPG
 from .sidecar import read_sidecar, sidecar_path
 from .state_dicts import (
+    FAMILY_BY_NAME,
     CheckpointError,
     PathLike,
     StateDict,
     detect_family,
     first_line,
     infer_arpg_config,
+    infer_llamagen_config,
     infer_vq_config,
     read_state_dict,
     short_list,
@@ -93,7 +99,33 @@ def load_into(
     return model
 
 
-def _read_sidecar(path: Path, family: str) -> ARPGConfig | VQConfig | None:
+@dataclass(frozen=True)
+class _Loader:
+    """How to load one family of :data:`arpg.state_dicts.FAMILIES`: its config class, its model class
+    and how its config is inferred from shapes."""
+
+    config: type
+    model: type
+    infer: Callable[[StateDict], Any]
+
+
+#: The loadable families (RandAR is recognised by its keys; its loader comes with its model).
+_LOADERS: dict[str, _Loader] = {
+    "arpg": _Loader(ARPGConfig, ARPG, infer_arpg_config),
+    "llamagen": _Loader(LlamaGenConfig, LlamaGen, infer_llamagen_config),
+    "vq": _Loader(VQConfig, VQModel, infer_vq_config),
+}
+#: The families whose models decode images (what ``--weights`` may name).
+TRANSFORMERS = ("arpg", "randar", "llamagen")
+
+
+def _loader(family: str) -> _Loader:
+    if family not in _LOADERS:
+        raise CheckpointError(f"{FAMILY_BY_NAME[family].title} checkpoints are recognised but cannot be loaded yet")
+    return _LOADERS[family]
+
+
+def _read_sidecar(path: Path, family: str) -> Any:
     """Config from ``<stem>.json`` next to ``path`` if it is one of ours."""
     side = sidecar_path(path)
     try:
@@ -106,15 +138,13 @@ def _read_sidecar(path: Path, family: str) -> ARPGConfig | VQConfig | None:
     if d["family"] != family:
         raise CheckpointError(f"{side}: config family {d['family']!r} but the weights are a {family!r} checkpoint")
     try:
-        return (ARPGConfig if family == "arpg" else VQConfig).from_dict(d)
+        return _loader(family).config.from_dict(d)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{side}: invalid {family} config ({first_line(exc)})") from None
 
 
-def _resolve_config(
-    path: Path, sd: StateDict, family: str, config: ARPGConfig | VQConfig | str | None
-) -> ARPGConfig | VQConfig:
-    cls = ARPGConfig if family == "arpg" else VQConfig
+def _resolve_config(path: Path, sd: StateDict, family: str, config: Any) -> Any:
+    cls = _loader(family).config
     if isinstance(config, str):
         try:
             config = cls.from_name(config)
@@ -129,30 +159,32 @@ def _resolve_config(
         return side
     if config is not None:
         return config
-    return infer_arpg_config(sd) if family == "arpg" else infer_vq_config(sd)
+    return _loader(family).infer(sd)
 
 
-_FAMILY_NAMES = {"arpg": "an ARPG model", "vq": "a VQ tokenizer"}
-
-
-def _load(path: PathLike, family: str, config: Any, device: torch.device | str, dtype: torch.dtype | None) -> nn.Module:
+def _load(
+    path: PathLike, families: tuple[str, ...], config: Any, device: torch.device | str, dtype: torch.dtype | None
+) -> nn.Module:
+    """The model of ``path`` if its keys say one of ``families``; CheckpointError naming what it is otherwise."""
     path = Path(path)
     sd = read_state_dict(path)
     found = detect_family(sd)
-    if found != family:
-        what = "a VQ tokenizer checkpoint" if found == "vq" else "an ARPG model checkpoint"
-        raise CheckpointError(f"{path} looks like {what}, expected {_FAMILY_NAMES[family]}")
-    cfg = _resolve_config(path, sd, family, config)
+    if found not in families:
+        names = [FAMILY_BY_NAME[f].what for f in families]
+        wanted = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise CheckpointError(f"{path} looks like {FAMILY_BY_NAME[found].what} checkpoint, expected {wanted}")
+    cfg = _resolve_config(path, sd, found, config)
     model = _build_empty(cfg)
     load_into(model, sd, strict=True, dtype=dtype)
     logger.info("loaded %s from %s", type(model).__name__, path)
     return model.to(device).eval()
 
 
-def _build_empty(cfg: ARPGConfig | VQConfig) -> nn.Module:
+def _build_empty(cfg: Any) -> nn.Module:
     """The model for ``cfg`` on the ``meta`` device (no memory, no random init)."""
+    model_cls = next(loader.model for loader in _LOADERS.values() if isinstance(cfg, loader.config))
     with torch.device("meta"):
-        return ARPG(cfg) if isinstance(cfg, ARPGConfig) else VQModel(cfg)
+        return model_cls(cfg)
 
 
 def load_arpg(
@@ -166,7 +198,26 @@ def load_arpg(
     Config: the JSON sidecar ``<stem>.json`` if present, else ``config`` (object or preset
     name), else inferred from the shapes.  ``dtype`` None keeps the checkpoint's dtype.
     """
-    return _load(path, "arpg", config, device, dtype)  # type: ignore[return-value]
+    return _load(path, ("arpg",), config, device, dtype)  # type: ignore[return-value]
+
+
+def load_llamagen(
+    path: PathLike,
+    config: LlamaGenConfig | str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> LlamaGen:
+    """Load a LlamaGen model (eval mode), e.g. a released ``c2i_L_256.pt`` (``{"model": state_dict}``,
+    read with ``weights_only=True``); config resolved as in :func:`load_arpg`."""
+    return _load(path, ("llamagen",), config, device, dtype)  # type: ignore[return-value]
+
+
+def load_transformer(
+    path: PathLike, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+) -> ARPG | LlamaGen:
+    """Load the image model of whichever family the file's keys say (:data:`TRANSFORMERS`), eval mode;
+    config resolved as in :func:`load_arpg` (sidecar, else inferred)."""
+    return _load(path, TRANSFORMERS, None, device, dtype)  # type: ignore[return-value]
 
 
 def load_vq(
@@ -176,7 +227,7 @@ def load_vq(
     dtype: torch.dtype | None = None,
 ) -> VQModel:
     """Load a VQ tokenizer (eval mode); config resolved as in :func:`load_arpg`."""
-    return _load(path, "vq", config, device, dtype)  # type: ignore[return-value]
+    return _load(path, ("vq",), config, device, dtype)  # type: ignore[return-value]
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -226,7 +277,7 @@ def _write_temp(path: Path, write: Callable[[Path], None]) -> Path:
 def save_checkpoint(
     weights: nn.Module | Mapping[str, torch.Tensor],
     path: PathLike,
-    config: Mapping[str, Any] | ARPGConfig | VQConfig | None = None,
+    config: Mapping[str, Any] | ARPGConfig | LlamaGenConfig | VQConfig | None = None,
 ) -> Path:
     """Write ``weights`` (a module or a state dict) to ``path`` (.safetensors) and ``config`` to ``<stem>.json``.
 
@@ -257,13 +308,15 @@ def save_checkpoint(
     return path
 
 
-def convert(in_path: PathLike, out_path: PathLike, config: ARPGConfig | VQConfig | str | None = None) -> str:
+def convert(
+    in_path: PathLike, out_path: PathLike, config: ARPGConfig | LlamaGenConfig | VQConfig | str | None = None
+) -> str:
     """Convert any readable checkpoint to ``out_path`` (.safetensors) + ``<stem>.json``.
 
     The config is resolved as in :func:`load_arpg` (sidecar of ``in_path``, ``config``,
     inference) and verified by a strict key + shape check on a ``meta`` model before
     anything is written.  Buffers (e.g. the VQ ``quantize.codebook_used``) are kept.
-    Returns the family, ``"arpg"`` or ``"vq"``.
+    Returns the family (a name of :data:`arpg.state_dicts.FAMILIES`: ``"arpg"``, ``"llamagen"``, ``"vq"``).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if out_path.suffix.lower() != ".safetensors":

@@ -30,6 +30,7 @@ from .model import ARPG
 from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
 from .pipeline import SCENES_DIR, SHIPPED_DIR, Pipeline
 from .sample_many import parse_classes, sample_many
+from .state_dicts import FAMILY_BY_NAME
 from .train.preview import pack_preview
 from .train.recipes import RECIPES
 from .train.run import run_recipe
@@ -151,12 +152,9 @@ def cmd_animate(a: argparse.Namespace) -> int:
 
 
 def cmd_convert(a: argparse.Namespace) -> int:
-    """``convert``: a released ``.pt`` checkpoint to ``.safetensors`` plus its JSON config."""
+    """``convert``: a released ``.pt`` checkpoint (ARPG, LlamaGen or VQ) to ``.safetensors`` plus its JSON config."""
     family = convert(a.input, a.output)
-    print(
-        f"wrote {a.output} ({'ARPG model' if family == 'arpg' else 'VQ tokenizer'}) and "
-        f"{Path(a.output).with_suffix('.json')}"
-    )
+    print(f"wrote {a.output} ({FAMILY_BY_NAME[family].what}) and {Path(a.output).with_suffix('.json')}")
     return 0
 
 

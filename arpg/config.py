@@ -1,14 +1,15 @@
 """Model configurations: dataclasses with named presets.
 
-The ARPG presets follow the released checkpoints (hp-l33/ARPG); the VQ-16 preset
-follows LlamaGen's ``vq_ds16_c2i``.  Small presets exist for the model shipped in
+The ARPG presets follow the released checkpoints (hp-l33/ARPG), the LlamaGen ones
+upstream's class-conditional GPT-B/L at 256 px; the VQ-16 preset follows LlamaGen's
+``vq_ds16_c2i``.  Small presets exist for the model shipped in
 ``assets/models`` and for fast tests.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 
 def find_multiple(n: int, k: int) -> int:
@@ -16,8 +17,64 @@ def find_multiple(n: int, k: int) -> int:
     return n if n % k == 0 else n + k - (n % k)
 
 
+def _check_heads(dim: int, n_head: int) -> None:
+    """ValueError unless ``dim`` splits into ``n_head`` heads whose size 2D RoPE can use (a multiple of 4)."""
+    if dim % n_head:
+        raise ValueError(f"dim ({dim}) must be divisible by n_head ({n_head})")
+    if (dim // n_head) % 4:
+        raise ValueError(f"head_dim ({dim // n_head}) must be a multiple of 4 for 2D RoPE")
+
+
+_C = TypeVar("_C", bound="_Named")
+
+
+class _Named:
+    """What every config shares: named presets (``_PRESETS[FAMILY]``) and its JSON form, the
+    fields plus ``"family"`` (a name of :data:`arpg.state_dicts.FAMILIES`)."""
+
+    FAMILY = ""
+    TITLE = ""  # how messages call the family
+
+    @classmethod
+    def from_name(cls: type[_C], name: str) -> _C:
+        presets = _PRESETS[cls.FAMILY]
+        try:
+            return cls(**presets[name])
+        except KeyError:
+            raise ValueError(f"unknown {cls.TITLE} preset {name!r}; choose from {sorted(presets)}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.FAMILY, **asdict(self)}  # type: ignore[call-overload]  # subclasses are dataclasses
+
+    @classmethod
+    def from_dict(cls: type[_C], d: dict[str, Any]) -> _C:
+        """The config of a JSON sidecar; keys that are not fields (``family``, ``sampling``) are ignored."""
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class _Transformer(_Named):
+    """What the transformer configs derive alike from ``dim``, ``n_head`` and ``multiple_of``."""
+
+    dim: int
+    n_head: int
+    multiple_of: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_head
+
+    @property
+    def ffn_dim(self) -> int:
+        # SwiGLU hidden size as in LlamaGen / ARPG: 2/3 of 4*dim, rounded up (upstream LlamaGen's
+        # ffn_dim_multiplier is None for every class-conditional model).
+        return find_multiple(int(2 * 4 * self.dim / 3), self.multiple_of)
+
+
 @dataclass(frozen=True)
-class ARPGConfig:
+class ARPGConfig(_Transformer):
+    FAMILY, TITLE = "arpg", "ARPG"
+
     dim: int = 1024
     n_head: int = 16
     n_self_layers: int = 12
@@ -34,25 +91,13 @@ class ARPGConfig:
     trained_grids: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.dim % self.n_head:
-            raise ValueError(f"dim ({self.dim}) must be divisible by n_head ({self.n_head})")
-        if self.head_dim % 4:
-            raise ValueError(f"head_dim ({self.head_dim}) must be a multiple of 4 for 2D RoPE")
+        _check_heads(self.dim, self.n_head)
         grids = tuple(tuple(g) for g in self.trained_grids)
         if any(len(g) != 2 or not all(isinstance(n, int) and n > 0 for n in g) for g in grids):
             raise ValueError(f"trained_grids must be (rows, cols) pairs of positive ints, got {self.trained_grids!r}")
         object.__setattr__(self, "trained_grids", grids)
 
     # -- derived quantities -------------------------------------------------
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_head
-
-    @property
-    def ffn_dim(self) -> int:
-        # SwiGLU hidden size as in LlamaGen / ARPG: 2/3 of 4*dim, rounded up.
-        return find_multiple(int(2 * 4 * self.dim / 3), self.multiple_of)
-
     @property
     def trained_sizes(self) -> tuple[tuple[int, int], ...]:
         """The grids the weights were trained on: ``trained_grids``, else ``((grid_size, grid_size),)``."""
@@ -73,23 +118,6 @@ class ARPGConfig:
 
     def class_id(self, label: int) -> int:
         return self.vocab_size + 1 + label
-
-    # -- presets --------------------------------------------------------------
-    @classmethod
-    def from_name(cls, name: str) -> ARPGConfig:
-        try:
-            return cls(**ARPG_PRESETS[name])
-        except KeyError:
-            raise ValueError(f"unknown ARPG preset {name!r}; choose from {sorted(ARPG_PRESETS)}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": "arpg", **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ARPGConfig:
-        """The config of a JSON sidecar; keys that are not fields (``family``, ``sampling``) are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 ARPG_PRESETS: dict[str, dict[str, Any]] = {
@@ -122,7 +150,41 @@ def arpg_preset_name(cfg: ARPGConfig) -> str | None:
 
 
 @dataclass(frozen=True)
-class VQConfig:
+class LlamaGenConfig(_Transformer):
+    """LlamaGen's class-conditional GPT (FoundationVision/LlamaGen, ``autoregressive/models/gpt.py``).
+
+    Only what the weights and the decode need: one class token, 2D RoPE on a ``grid_size`` square
+    (256 px on VQ-16: 16), a class table with one extra row for the null class (the CFG label).
+    """
+
+    FAMILY, TITLE = "llamagen", "LlamaGen"
+
+    dim: int = 1024
+    n_layer: int = 24
+    n_head: int = 16
+    vocab_size: int = 16384
+    num_classes: int = 1000
+    grid_size: int = 16
+    multiple_of: int = 256
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        _check_heads(self.dim, self.n_head)
+
+
+#: Upstream's GPT-B and GPT-L at 256 px (16x16 tokens of VQ-16), and a tiny one for tests.
+LLAMAGEN_PRESETS: dict[str, dict[str, Any]] = {
+    "LlamaGen-B": dict(dim=768, n_layer=12, n_head=12),
+    "LlamaGen-L": dict(dim=1024, n_layer=24, n_head=16),
+    "LlamaGen-tiny": dict(dim=32, n_layer=2, n_head=4, vocab_size=64, num_classes=10, grid_size=6, multiple_of=16),
+}
+
+
+@dataclass(frozen=True)
+class VQConfig(_Named):
+    FAMILY, TITLE = "vq", "VQ"
+
     codebook_size: int = 16384
     codebook_dim: int = 8
     ch: int = 128
@@ -139,23 +201,8 @@ class VQConfig:
         """Pixels per token side."""
         return 2 ** (len(self.ch_mult) - 1)
 
-    @classmethod
-    def from_name(cls, name: str) -> VQConfig:
-        try:
-            return cls(**VQ_PRESETS[name])
-        except KeyError:
-            raise ValueError(f"unknown VQ preset {name!r}; choose from {sorted(VQ_PRESETS)}") from None
-
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["ch_mult"] = list(self.ch_mult)
-        return {"family": "vq", **d}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VQConfig:
-        """The config of a JSON sidecar; keys that are not fields (``family``) are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return {**super().to_dict(), "ch_mult": list(self.ch_mult)}
 
 
 VQ_PRESETS: dict[str, dict[str, Any]] = {
@@ -172,3 +219,5 @@ VQ_PRESETS: dict[str, dict[str, Any]] = {
         codebook_size=32, codebook_dim=4, ch=16, ch_mult=(1, 2, 2), z_channels=16, num_res_blocks=1, norm_groups=8
     ),
 }
+
+_PRESETS: dict[str, dict[str, dict[str, Any]]] = {"arpg": ARPG_PRESETS, "llamagen": LLAMAGEN_PRESETS, "vq": VQ_PRESETS}

@@ -6,6 +6,7 @@ The web app, the command line and the benchmarks all go through :class:`Pipeline
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoints import load_arpg, load_vq
+from .checkpoints import load_transformer, load_vq
 from .config import ARPGConfig, VQConfig
 from .devices import default_dtype, resolve_device
+from .llamagen import LlamaGen
+from .llamagen_sampling import generate_raster, llamagen_defaults
 from .measure.judge import load_judge
 from .model import ARPG
 from .options import (
@@ -27,7 +30,7 @@ from .options import (
     model_resize,
     with_overrides,
 )
-from .sampling import Context, StepCallback, Trace, generate
+from .sampling import Context, GenerationResult, StepCallback, Trace, generate
 from .sidecar import read_sidecar
 from .tokenizer import VQModel, from_uint8, to_uint8
 from .train import digits
@@ -87,12 +90,39 @@ def class_names(num_classes: int, weights: str | Path | None = None) -> list[str
     return names if len(names) == num_classes else [f"class {i}" for i in range(num_classes)]
 
 
-def load_fast(path: str | Path, device: torch.device, dtype: torch.dtype | None = None) -> ARPG:
-    """An ARPG checkpoint ready for fast decoding: in ``dtype`` (default: the device's fast dtype,
-    :func:`~arpg.devices.default_dtype`), projections fused and, on a CPU, weights prepacked.
-    The state dict keeps the released keys; ``docs/benchmarks/`` measures the gain."""
-    model = load_arpg(path, device=device, dtype=dtype or default_dtype(device))
+def load_fast(path: str | Path, device: torch.device, dtype: torch.dtype | None = None) -> ARPG | LlamaGen:
+    """An image model's checkpoint (ARPG or LlamaGen, told by its keys) ready for fast decoding: in
+    ``dtype`` (default: the device's fast dtype, :func:`~arpg.devices.default_dtype`), projections
+    fused and, on a CPU, weights prepacked.  The state dict keeps the released keys;
+    ``docs/benchmarks/`` measures the gain."""
+    model = load_transformer(path, device=device, dtype=dtype or default_dtype(device))
     return model.fuse().prepack()
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How one family's model decodes (:func:`arpg.sampling.generate`'s signature) and where its sampling
+    defaults come from (``defaults(cfg, weights)``)."""
+
+    generate: Callable[..., GenerationResult]
+    defaults: Callable[[Any, str | Path | None], SamplingOptions]
+
+
+def _generate_arpg(*args: Any, **kwargs: Any) -> GenerationResult:
+    """:func:`arpg.sampling.generate`, looked up when called (a test may watch this module's ``generate``)."""
+    return generate(*args, **kwargs)
+
+
+#: Each image-model family's sampler, by model class (RandAR: its model class and sampler go here).
+SAMPLERS: dict[type, Sampler] = {
+    ARPG: Sampler(_generate_arpg, model_defaults),
+    LlamaGen: Sampler(generate_raster, llamagen_defaults),
+}
+
+
+def sampler_of(model: torch.nn.Module) -> Sampler:
+    """The :class:`Sampler` of ``model``'s family (ARPG's for a model of no listed class)."""
+    return next((d for cls, d in SAMPLERS.items() if isinstance(model, cls)), SAMPLERS[ARPG])
 
 
 @dataclass
@@ -109,7 +139,7 @@ class Output:
 
 @dataclass
 class Pipeline:
-    """An ARPG model, its tokenizer, class names and sampling defaults.
+    """An image model (ARPG, or LlamaGen: see :data:`SAMPLERS`), its tokenizer, class names and sampling defaults.
 
     defaults: the model's :class:`SamplingOptions` (the ``"sampling"`` section of its JSON
     config, see :func:`arpg.options.model_defaults`); every task starts from them.
@@ -118,7 +148,7 @@ class Pipeline:
     resize_defaults: its resolution change when none is asked for (:func:`arpg.options.model_resize`).
     """
 
-    model: ARPG
+    model: ARPG | LlamaGen
     vq: VQModel
     class_names: list[str]
     name: str = "model"
@@ -169,10 +199,11 @@ class Pipeline:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> Pipeline:
-        """Released (or converted) checkpoints: an ARPG file and a VQ file.
+        """Released (or converted) checkpoints: an image model (ARPG or LlamaGen, told by its keys) and a VQ file.
 
-        Sampling defaults: the released preset with the model's architecture, overridden by the
-        ``"sampling"`` section of ``<weights stem>.json`` when there is one. Weights as in
+        Sampling defaults: the family's (ARPG: the released preset with the model's architecture;
+        LlamaGen: upstream's), overridden by the ``"sampling"`` section of ``<weights stem>.json``
+        when there is one. Weights as in
         :func:`load_fast` (bf16 on CUDA, as the paper measures); fp32 matmuls on CUDA may use TF32.
         """
         device = resolve_device(device)
@@ -184,7 +215,7 @@ class Pipeline:
         if device.type == "cpu" and model.dtype == torch.bfloat16:
             vq.fast_decoding()  # on a CPU a 256 px decode weighs like the whole transformer decode
         names = class_names(model.cfg.num_classes, weights)
-        defaults = model_defaults(model.cfg, weights)
+        defaults = sampler_of(model).defaults(model.cfg, weights)
         return cls(
             model,
             vq,
@@ -276,7 +307,7 @@ class Pipeline:
         """
         seed = check_seed(seed)
         opts = with_overrides(options, overrides, self.defaults)
-        res = generate(
+        res = sampler_of(self.model).generate(
             self.model,
             labels,
             opts,

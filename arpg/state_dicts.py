@@ -9,12 +9,13 @@ Reading (:func:`read_state_dict`):
   is the one extra class allowed: it cannot run code).
 
 A top-level wrapper is unwrapped in the order ``state_dict`` > ``model`` > ``module`` >
-``ema`` (the released ARPG files use ``state_dict``, LlamaGen uses ``model``; training
-checkpoints holding both ``model`` and ``ema`` give the raw weights).  Leading
+``ema`` (the released ARPG files use ``state_dict``, LlamaGen's ``model``, DeepSpeed ones
+``module``; training checkpoints holding both ``model`` and ``ema`` give the raw weights).  Leading
 ``module.`` (DDP) and ``_orig_mod.`` (``torch.compile``) prefixes are stripped.
 
-:func:`detect_family` tells an ARPG model from a VQ tokenizer by its key names;
-:func:`infer_arpg_config` / :func:`infer_vq_config` rebuild a config from tensor shapes
+:func:`detect_family` tells the family (ARPG, RandAR, LlamaGen, VQ tokenizer: :data:`FAMILIES`)
+by its key names; :func:`infer_arpg_config` / :func:`infer_llamagen_config` /
+:func:`infer_vq_config` rebuild a config from tensor shapes
 (loading, the JSON sidecar and writing are in :mod:`arpg.checkpoints`).
 
 Every failure raises :class:`CheckpointError` with a one-line message.
@@ -29,13 +30,14 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 import torch
 from safetensors.torch import load_file
 
-from .config import ARPG_PRESETS, VQ_PRESETS, ARPGConfig, VQConfig, find_multiple
+from .config import ARPG_PRESETS, LLAMAGEN_PRESETS, VQ_PRESETS, ARPGConfig, LlamaGenConfig, VQConfig, find_multiple
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ SAFETENSORS_EXTS = (".safetensors",)
 PICKLE_EXTS = (".pt", ".pth", ".bin", ".ckpt")
 WRAPPER_KEYS = ("state_dict", "model", "module", "ema")  # unwrap order, first present wins
 STRIP_PREFIXES = ("module.", "_orig_mod.")
-ARPG_HEAD_DIM = 64  # head size of every released ARPG model
+RELEASED_HEAD_DIM = 64  # head size of every released ARPG and LlamaGen c2i model
 
 
 class CheckpointError(ValueError):
@@ -197,15 +199,49 @@ def read_state_dict(path: PathLike) -> StateDict:
 
 
 # -- family and config inference -----------------------------------------------------------
+@dataclass(frozen=True)
+class Family:
+    """A kind of checkpoint: its name (``"arpg"``), how messages call it and the keys that tell it.
+
+    markers: a state dict with any of these keys is of this family; a marker ending in ``.`` is a
+    prefix (any key under it), another marker an exact key.
+    """
+
+    name: str
+    title: str
+    what: str
+    markers: tuple[str, ...]
+
+    def matches(self, sd: Mapping[str, Any]) -> bool:
+        return any(m in sd if not m.endswith(".") else any(k.startswith(m) for k in sd) for m in self.markers)
+
+    def describe(self) -> str:
+        return f"{self.title} keys ({', '.join(m + '*' if m.endswith('.') else m for m in self.markers)})"
+
+
+#: Every checkpoint family, in the order :func:`detect_family` tries them: the one source of truth for
+#: "which family is this state dict".  RandAR's weights are LlamaGen's plus a position-instruction
+#: embedding, so RandAR is tried before LlamaGen (recognised; loading it comes with its model).
+FAMILIES: tuple[Family, ...] = (
+    Family("arpg", "ARPG", "an ARPG model", ("embeddings.weight", "layers.self_dec.")),
+    Family("randar", "RandAR", "a RandAR model", ("pos_instruct_embeddings",)),
+    Family(
+        "llamagen", "LlamaGen", "a LlamaGen model", ("tok_embeddings.weight", "cls_embedding.embedding_table.weight")
+    ),
+    Family("vq", "VQ", "a VQ tokenizer", ("encoder.conv_in.weight", "quantize.embedding.weight")),
+)
+FAMILY_BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+
+
 def detect_family(sd: Mapping[str, torch.Tensor]) -> str:
-    """``"arpg"`` or ``"vq"`` from the key names; CheckpointError otherwise."""
-    if "embeddings.weight" in sd or any(k.startswith("layers.self_dec.") for k in sd):
-        return "arpg"
-    if "encoder.conv_in.weight" in sd and "quantize.embedding.weight" in sd:
-        return "vq"
+    """The name of the first of :data:`FAMILIES` whose keys ``sd`` has; CheckpointError naming them otherwise."""
+    for family in FAMILIES:
+        if family.matches(sd):
+            return family.name
+    known = [f.describe() for f in FAMILIES]
     raise CheckpointError(
-        "unrecognised checkpoint: expected ARPG keys (embeddings.weight, layers.self_dec.*) or VQ keys "
-        f"(encoder.conv_in.weight, quantize.embedding.weight), found {short_list(sorted(sd), 3) or 'no keys'}"
+        f"unrecognised checkpoint: expected {', '.join(known[:-1])} or {known[-1]}, "
+        f"found {short_list(sorted(sd), 3) or 'no keys'}"
     )
 
 
@@ -217,6 +253,36 @@ def _multiple_of_for(dim: int, ffn: int) -> int:
     raise CheckpointError(
         f"cannot infer multiple_of: ffn size {ffn} is not int(8*{dim}/3) rounded up to a power-of-two multiple"
     )
+
+
+def _config_from_shapes(
+    cls: type, presets: Mapping[str, Any], shapes: dict[str, Any], ffn: int, n_head: int | None
+) -> Any:
+    """The named preset with these shapes and SwiGLU size ``ffn``, else a config of them with the
+    ``multiple_of`` that gives ``ffn`` and head_dim 64 as released; ``n_head`` overrides either."""
+    what = cls.__name__.removesuffix("Config")
+    for name, preset in presets.items():
+        cfg = cls(**preset)
+        if all(getattr(cfg, k) == v for k, v in shapes.items()) and cfg.ffn_dim == ffn:
+            logger.info("checkpoint shapes match preset %s", name)
+            if n_head is None:
+                return cfg
+            shapes = {k: v for k, v in cfg.to_dict().items() if k != "family"}  # override n_head below
+            break
+    else:
+        shapes["multiple_of"] = _multiple_of_for(shapes["dim"], ffn)
+    if n_head is None:
+        if shapes["dim"] % RELEASED_HEAD_DIM:
+            raise CheckpointError(
+                f"cannot infer n_head: dim {shapes['dim']} is not a multiple of {RELEASED_HEAD_DIM}; pass n_head"
+            )
+        n_head = shapes["dim"] // RELEASED_HEAD_DIM
+    try:
+        cfg = cls(**{**shapes, "n_head": n_head})
+    except ValueError as exc:
+        raise CheckpointError(f"inferred {what} config is invalid: {exc}") from None
+    logger.info("inferred %s config: %s", what, cfg)
+    return cfg
 
 
 def infer_arpg_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None) -> ARPGConfig:
@@ -242,27 +308,25 @@ def infer_arpg_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None)
         raise CheckpointError(
             f"embeddings.weight has {emb.shape[0]} rows, expected at least vocab_size + 3 = {vocab + 3}"
         )
-    ffn = w1.shape[0]
-    for name, preset in ARPG_PRESETS.items():
-        cfg = ARPGConfig(**preset)
-        if all(getattr(cfg, k) == v for k, v in shapes.items()) and cfg.ffn_dim == ffn:
-            logger.info("checkpoint shapes match preset %s", name)
-            if n_head is None:
-                return cfg
-            shapes = {k: v for k, v in cfg.to_dict().items() if k != "family"}  # override n_head below
-            break
-    else:
-        shapes["multiple_of"] = _multiple_of_for(dim, ffn)
-    if n_head is None:
-        if dim % ARPG_HEAD_DIM:
-            raise CheckpointError(f"cannot infer n_head: dim {dim} is not a multiple of {ARPG_HEAD_DIM}; pass n_head")
-        n_head = dim // ARPG_HEAD_DIM
-    try:
-        cfg = ARPGConfig(**{**shapes, "n_head": n_head})
-    except ValueError as exc:
-        raise CheckpointError(f"inferred ARPG config is invalid: {exc}") from None
-    logger.info("inferred ARPG config: %s", cfg)
-    return cfg
+    return _config_from_shapes(ARPGConfig, ARPG_PRESETS, shapes, w1.shape[0], n_head)
+
+
+def infer_llamagen_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None) -> LlamaGenConfig:
+    """LlamaGen config from tensor shapes (works on ``meta`` tensors too).
+
+    dim and vocab_size from ``tok_embeddings.weight``, num_classes from the class table (its rows
+    less the null class's), the layer count and the SwiGLU size; the rest as in
+    :func:`infer_arpg_config` (a preset with the same shapes, else head_dim 64 as released).
+    """
+    tok = _need(sd, "tok_embeddings.weight", "LlamaGen")
+    table = _need(sd, "cls_embedding.embedding_table.weight", "LlamaGen")
+    w1 = _need(sd, "layers.0.feed_forward.w1.weight", "LlamaGen")
+    if table.shape[0] < 2:
+        raise CheckpointError(f"cls_embedding.embedding_table.weight has {table.shape[0]} rows, expected classes + 1")
+    shapes = dict(
+        dim=tok.shape[1], vocab_size=tok.shape[0], num_classes=table.shape[0] - 1, n_layer=len(_indices(sd, "layers."))
+    )
+    return _config_from_shapes(LlamaGenConfig, LLAMAGEN_PRESETS, shapes, w1.shape[0], n_head)
 
 
 def infer_vq_config(sd: Mapping[str, torch.Tensor]) -> VQConfig:

@@ -85,6 +85,15 @@ REQUESTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "compare": {"the race": dict()},
 }
+# Measure runs several decodes and a quality sample, under its own ceiling (estimated seconds,
+# ``ARPG_MAX_MEASURE_S``): these plans, largest first; the first the server accepts is measured.
+MEASURE_PLANS: list[dict[str, Any]] = [
+    dict(batches=[1, 4], steps=[8, 16, 32, 64], raster=True, repeats=1, orders=[], per_class=8),
+    dict(batches=[1, 4], steps=[8, 16, 32, 64], raster=True, repeats=1, orders=[], per_class=6),
+    dict(batches=[4], steps=[8, 16, 32, 64], raster=True, repeats=1, orders=[], per_class=5),
+    dict(batches=[4], steps=[8, 16, 32], raster=True, repeats=1, orders=[], per_class=5),
+    dict(batches=[4], steps=[8, 16, 32], raster=True, repeats=1, orders=[], per_class=4),
+]
 
 
 # -- the server process ------------------------------------------------------------------------------------
@@ -156,6 +165,18 @@ def fitting_steps(message: str) -> int | None:
     return None
 
 
+def timed(pid: int, call: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run ``call(**kwargs)`` (one request); the server's CPU seconds, wall time and peak memory above its start."""
+    start_rss, start_cpu, t0 = memory(pid, "VmRSS"), cpu_seconds(pid), time.perf_counter()
+    reset_peak(pid)
+    call(**kwargs)
+    return {
+        "cpu_s": round(cpu_seconds(pid) - start_cpu, 2),
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "peak_mb": round((memory(pid, "VmHWM") - start_rss) / MB, 1),
+    }
+
+
 def measure_one(
     client: Any, pid: int, endpoint: str, params: list[dict], asked: dict, folder: Path, model: str | None
 ) -> dict:
@@ -163,10 +184,8 @@ def measure_one(
     steps, refusals = MAX_STEPS, []
     for _ in range(TRIES):
         kwargs = arguments(params, asked, steps, folder, model)
-        start_rss, start_cpu, t0 = memory(pid, "VmRSS"), cpu_seconds(pid), time.perf_counter()
-        reset_peak(pid)
         try:
-            client.predict(**kwargs, api_name=f"/{endpoint}")
+            cost = timed(pid, client.predict, **kwargs, api_name=f"/{endpoint}")
         except Exception as err:  # a refusal: follow the number of steps it names
             fits = fitting_steps(str(err))
             refusals.append(str(err)[:200])
@@ -174,16 +193,22 @@ def measure_one(
                 return {"accepted": False, "refusals": refusals}
             steps = fits
             continue
-        wall = time.perf_counter() - t0
-        return {
-            "accepted": True,
-            "steps": steps,
-            "cpu_s": round(cpu_seconds(pid) - start_cpu, 2),
-            "wall_s": round(wall, 2),
-            "peak_mb": round((memory(pid, "VmHWM") - start_rss) / MB, 1),
-            "refusals": refusals,
-        }
+        return {"accepted": True, "steps": steps, **cost, "refusals": refusals}
     return {"accepted": False, "refusals": refusals}
+
+
+def measure_measure(client: Any, pid: int, model: str | None) -> dict[str, Any]:
+    """The largest of :data:`MEASURE_PLANS` the server's Measure ceiling accepts, and its cost."""
+    refusals = []
+    for plan in MEASURE_PLANS:
+        extra = {"model": model} if model else {}
+        try:
+            cost = timed(pid, client.predict, **plan, **extra, api_name="/measure")
+        except Exception as err:  # over the ceiling: the next, smaller plan
+            refusals.append(str(err)[:200])
+            continue
+        return {"asked": plan, "accepted": True, "steps": max(plan["steps"]), **cost, "refusals": refusals}
+    return {"asked": MEASURE_PLANS[-1], "accepted": False, "refusals": refusals}
 
 
 def run(url: str, pid: int, only: list[str] | None, folder: Path, model: str | None) -> dict[str, Any]:
@@ -199,6 +224,10 @@ def run(url: str, pid: int, only: list[str] | None, folder: Path, model: str | N
             got = measure_one(client, pid, endpoint, api[f"/{endpoint}"]["parameters"], asked, folder, model)
             results.setdefault(endpoint, {})[name] = {"asked": asked, **got}
             print(f"{endpoint:13s} {name:42s} {summary(got)}", flush=True)
+    if not only or "measure" in only:
+        got = measure_measure(client, pid, model)
+        results["measure"] = {"the largest plan under the ceiling": got}
+        print(f"{'measure':13s} {'the largest plan under the ceiling':42s} {summary(got)}", flush=True)
     return results
 
 
