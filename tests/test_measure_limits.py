@@ -128,3 +128,18 @@ def test_progress_is_reported_at_every_pass_of_a_sample(bare: Pipeline) -> None:
     assert len(samples) >= 2 * 4  # every pass of both orders' samples (4 steps each)
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_the_pages_default_plan_fits_on_a_slow_machine(judged: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ceiling is at least 1.5x the estimate of the page's default plan: on a machine 10,000x
+    slower than the made-up one the default is still accepted, and a plan twice as long is not."""
+    slow = est.CallCost(call=0.0, step=100.0, step_image=10.0, token=0.0, decode=0.0, cells=16)
+    monkeypatch.setattr(quick, "calibrate", lambda pipe: slow)
+    default = quick.default_plan(judged)
+    assert quick.estimate(judged, default).total_s > quick.MAX_SECONDS
+    assert quick.check_plan(judged, default).total_s <= quick.max_seconds(judged)
+    assert quick.max_seconds(judged) == pytest.approx(quick.DEFAULT_ROOM * quick.estimate(judged, default).total_s)
+    with pytest.raises(ValueError, match="over the limit"):
+        quick.check_plan(judged, quick.QuickPlan.checked(16, default.steps, default.batches, repeats=2, per_class=8))
+    monkeypatch.setattr(quick, "calibrate", lambda pipe: COST)  # a fast machine: the fixed ceiling
+    assert quick.max_seconds(judged) == quick.MAX_SECONDS

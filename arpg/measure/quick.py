@@ -49,6 +49,12 @@ REFERENCE_IMAGES = 2000  # real images whose judge features the sample is compar
 #: the scenes model, 15 s on the digits one, on a quiet machine).
 MAX_SECONDS = 40.0
 MAX_SECONDS_ENV = "ARPG_MAX_MEASURE_S"
+#: The page's default plan (Trade-offs tab), and how far above its estimate the ceiling always is:
+#: the estimate comes from the model's timed passes on this machine at that moment, so on a slow
+#: or busy machine the default plan is still accepted.
+DEFAULT_BATCHES = (4,)
+DEFAULT_STEPS = (8, 16, 32)
+DEFAULT_ROOM = 1.5
 _lock = threading.Lock()
 _references: dict[int, tuple[weakref.ref, np.ndarray]] = {}  # id(pipeline) -> (the pipeline, features)
 
@@ -166,10 +172,23 @@ def estimate(pipe: Any, plan: QuickPlan) -> Estimate:
     return Estimate(timing, rest, plan.per_class * pipe.num_classes if judged else 0)
 
 
-def max_seconds() -> float:
-    """The ceiling of a run's estimate: ``$ARPG_MAX_MEASURE_S`` when set, else :data:`MAX_SECONDS`."""
+def default_plan(pipe: Any) -> QuickPlan:
+    """What the page measures unless told otherwise: batch 4, 8/16/32 steps (those the grid has),
+    raster order, :data:`DEFAULT_PER_CLASS` images per class for quality."""
+    cells = pipe.grid[0] * pipe.grid[1]
+    steps = [s for s in DEFAULT_STEPS if s <= cells] or [cells]
+    return QuickPlan.checked(cells, steps, DEFAULT_BATCHES)
+
+
+def max_seconds(pipe: Any = None) -> float:
+    """The ceiling of a run's estimate: ``$ARPG_MAX_MEASURE_S`` when set, else :data:`MAX_SECONDS`,
+    raised for ``pipe`` to :data:`DEFAULT_ROOM` times the estimate of its :func:`default_plan`."""
     text = os.environ.get(MAX_SECONDS_ENV, "").strip()
-    return check_number(MAX_SECONDS_ENV, text, 0.0, lo_open=True) if text else MAX_SECONDS
+    if text:
+        return check_number(MAX_SECONDS_ENV, text, 0.0, lo_open=True)
+    if pipe is None:
+        return MAX_SECONDS
+    return max(MAX_SECONDS, DEFAULT_ROOM * estimate(pipe, default_plan(pipe)).total_s)
 
 
 def _lighter(pipe: Any, plan: QuickPlan, ceiling: float) -> str:
@@ -203,9 +222,9 @@ def _lighter(pipe: Any, plan: QuickPlan, ceiling: float) -> str:
 
 def check_plan(pipe: Any, plan: QuickPlan, ceiling: float | None = None) -> Estimate:
     """:func:`estimate` of ``plan``, refused with ``ValueError`` over ``ceiling`` seconds (default
-    :func:`max_seconds`); the message names what to measure less of."""
+    :func:`max_seconds` of ``pipe``); the message names what to measure less of."""
     est = estimate(pipe, plan)
-    ceiling = max_seconds() if ceiling is None else check_number("ceiling", ceiling, 0.0, lo_open=True)
+    ceiling = max_seconds(pipe) if ceiling is None else check_number("ceiling", ceiling, 0.0, lo_open=True)
     if est.total_s > ceiling:
         raise ValueError(
             f"this measurement would take {duration_text(est.total_s)} on this machine, over the limit of "

@@ -62,7 +62,7 @@ def number_choices(group: gr.CheckboxGroup) -> gr.CheckboxGroup:
 def _measure_ranges(pipe: Any) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """(steps choices and default, raster checkbox label, quality sample's visibility) for ``pipe``."""
     choices = step_choices(pipe)
-    default = [s for s in (8, 16, 32) if s in choices] or choices[:1]
+    default = list(quick.default_plan(pipe).steps)  # the plan the ceiling always admits
     cells = pipe.grid[0] * pipe.grid[1]
     judged = getattr(pipe, "judge", None) is not None
     return (
@@ -77,7 +77,9 @@ def _measure_inputs(pipe: Any) -> tuple[list[gr.components.Component], gr.Markdo
     steps_range, raster_label, sample = _measure_ranges(pipe)
     with gr.Accordion("Measure on this machine", open=True):
         batches = number_choices(
-            gr.CheckboxGroup(list(BATCH_CHOICES), value=[4], label="Batch sizes", elem_id="measure-batches")
+            gr.CheckboxGroup(
+                list(BATCH_CHOICES), value=list(quick.DEFAULT_BATCHES), label="Batch sizes", elem_id="measure-batches"
+            )
         )
         steps = number_choices(gr.CheckboxGroup(label="ARPG steps", elem_id="measure-steps", **steps_range))
         raster = gr.Checkbox(value=True, label=raster_label)
