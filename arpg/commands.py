@@ -33,7 +33,8 @@ from .sample_many import parse_classes, sample_many
 from .state_dicts import FAMILY_BY_NAME
 from .train.preview import pack_preview
 from .train.recipes import RECIPES
-from .train.run import run_recipe
+from .train.run import run_folder, run_recipe
+from .train.sharpen import STAGE as DECODER_FOLDER
 from .validation import MAX_SEED, check_choice, check_int, check_number
 from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
 from .viz.frames import image_grid
@@ -159,11 +160,20 @@ def cmd_convert(a: argparse.Namespace) -> int:
 
 
 def _say_where_training_writes(a: argparse.Namespace) -> None:
-    """Before training: where the weights and loss curves go (the recipe's folders are committed ones)."""
+    """Before training: where the weights and loss curves go (the recipe's folders are committed ones;
+    the decoder stage reads the tokenizer there and writes its decoder only into the run folder)."""
     recipe = RECIPES.get(a.recipe)
     if recipe is None:
         return  # run_recipe refuses the name in one line
     out, plots = a.out or recipe.out, a.plots or recipe.plots
+    if getattr(a, "stage", None) == "vq-decoder":
+        print(
+            f"train --recipe {a.recipe} --stage vq-decoder: reads the tokenizer in {out}/, writes the new decoder "
+            f"into {run_folder(a.recipe, a.run_dir) / DECODER_FOLDER}/ and its loss curve into {plots}/ "
+            f"({out}/ is left as it is)",
+            file=sys.stderr,
+        )
+        return
     note = "" if a.out and a.plots else " (committed folders of the recipe: --out DIR and --plots DIR write elsewhere)"
     print(f"train --recipe {a.recipe}: weights into {out}/, loss curves into {plots}/{note}", file=sys.stderr)
 

@@ -115,6 +115,16 @@ def test_train_says_first_where_it_writes(monkeypatch: pytest.MonkeyPatch, capsy
     assert "committed" not in capsys.readouterr().err
 
 
+def test_the_decoder_stage_says_it_leaves_the_shipped_tokenizer_alone(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``--stage vq-decoder`` reads the recipe's tokenizer and writes only into the run folder (it said
+    "weights into assets/models/scenes/")."""
+    monkeypatch.setattr(commands, "run_recipe", lambda name, **kw: {"recipe": name})
+    assert cli.main(["train", "--recipe", "scenes", "--stage", "vq-decoder", "--run-dir", "runs/sharp"]) == 0
+    err = capsys.readouterr().err
+    assert "writes the new decoder into runs/sharp/vq_decoder/" in err
+    assert "reads the tokenizer in assets/models/scenes/" in err and "weights into" not in err
+
+
 def test_no_command_defaults_to_a_file_under_docs() -> None:
     for command in ("sample", "animate", "eval", "bench", "sample-many", "outpaint", "resize"):
         for action in subparser(command)._actions:

@@ -59,6 +59,11 @@ def _same_model(r: Recipe, what: str, weights: Path) -> None:
         )
 
 
+def run_folder(name: str, run_dir: str | Path | None = None) -> Path:
+    """Where a recipe's run keeps its checkpoints: ``run_dir``, else ``runs/<name>``."""
+    return Path(run_dir or Path("runs") / name)
+
+
 def _finished(r: Recipe, what: str, weights: Path, run_dir: Path, leftovers: tuple[str, ...]) -> bool:
     """Whether ``weights`` exist; if so, log that the stage ``what`` is skipped and how to train it again.
 
@@ -104,7 +109,7 @@ def run_recipe(
     workers = workers or min(8, os.cpu_count() or 1)
     budget = Budget(max_minutes)
     out, plots = Path(out or r.out), Path(plots or r.plots)
-    run_dir = Path(run_dir or Path("runs") / name)
+    run_dir = run_folder(name, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if check_choice("stage", stage, STAGES) == "vq-decoder":
         return run_vq_decoder(name, r, out, run_dir, plots, budget)
