@@ -1,6 +1,6 @@
 """Checkpoints and models: strict loading, JSON config sidecars, the one writer, conversion.
 
-Loading (:func:`load_arpg`, :func:`load_llamagen`, :func:`load_vq`, and :func:`load_transformer`
+Loading (:func:`load_arpg`, :func:`load_llamagen`, :func:`load_randar`, :func:`load_vq`, and :func:`load_transformer`
 for whichever image model a file holds) reads the file with
 :func:`arpg.state_dicts.read_state_dict`, tells its family from the keys
 (:func:`arpg.state_dicts.detect_family`), builds the model on the ``meta`` device,
@@ -32,9 +32,10 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from .config import ARPGConfig, LlamaGenConfig, VQConfig
+from .config import ARPGConfig, LlamaGenConfig, RandARConfig, VQConfig
 from .llamagen import LlamaGen
 from .model import ARPG
+from .randar import RandAR
 from .sidecar import read_sidecar, sidecar_path
 from .state_dicts import (
     FAMILY_BY_NAME,
@@ -45,6 +46,7 @@ from .state_dicts import (
     first_line,
     infer_arpg_config,
     infer_llamagen_config,
+    infer_randar_config,
     infer_vq_config,
     read_state_dict,
     short_list,
@@ -109,9 +111,10 @@ class _Loader:
     infer: Callable[[StateDict], Any]
 
 
-#: The loadable families (RandAR is recognised by its keys; its loader comes with its model).
+#: The loadable families.
 _LOADERS: dict[str, _Loader] = {
     "arpg": _Loader(ARPGConfig, ARPG, infer_arpg_config),
+    "randar": _Loader(RandARConfig, RandAR, infer_randar_config),
     "llamagen": _Loader(LlamaGenConfig, LlamaGen, infer_llamagen_config),
     "vq": _Loader(VQConfig, VQModel, infer_vq_config),
 }
@@ -150,7 +153,7 @@ def _resolve_config(path: Path, sd: StateDict, family: str, config: Any) -> Any:
             config = cls.from_name(config)
         except ValueError as exc:
             raise CheckpointError(str(exc)) from None
-    if config is not None and not isinstance(config, cls):
+    if config is not None and type(config) is not cls:  # exact: a RandARConfig is a LlamaGenConfig too
         raise CheckpointError(f"config is a {type(config).__name__}, expected a {cls.__name__} or a preset name")
     side = _read_sidecar(path, family)
     if side is not None:
@@ -182,7 +185,7 @@ def _load(
 
 def _build_empty(cfg: Any) -> nn.Module:
     """The model for ``cfg`` on the ``meta`` device (no memory, no random init)."""
-    model_cls = next(loader.model for loader in _LOADERS.values() if isinstance(cfg, loader.config))
+    model_cls = next(loader.model for loader in _LOADERS.values() if type(cfg) is loader.config)
     with torch.device("meta"):
         return model_cls(cfg)
 
@@ -210,6 +213,17 @@ def load_llamagen(
     """Load a LlamaGen model (eval mode), e.g. a released ``c2i_L_256.pt`` (``{"model": state_dict}``,
     read with ``weights_only=True``); config resolved as in :func:`load_arpg`."""
     return _load(path, ("llamagen",), config, device, dtype)  # type: ignore[return-value]
+
+
+def load_randar(
+    path: PathLike,
+    config: RandARConfig | str | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> RandAR:
+    """Load a RandAR model (eval mode), e.g. a released ``.safetensors`` or a ``{"model": state_dict}``
+    pickle (read with ``weights_only=True``); config resolved as in :func:`load_arpg`."""
+    return _load(path, ("randar",), config, device, dtype)  # type: ignore[return-value]
 
 
 def load_transformer(
@@ -309,14 +323,17 @@ def save_checkpoint(
 
 
 def convert(
-    in_path: PathLike, out_path: PathLike, config: ARPGConfig | LlamaGenConfig | VQConfig | str | None = None
+    in_path: PathLike,
+    out_path: PathLike,
+    config: ARPGConfig | LlamaGenConfig | RandARConfig | VQConfig | str | None = None,
 ) -> str:
     """Convert any readable checkpoint to ``out_path`` (.safetensors) + ``<stem>.json``.
 
     The config is resolved as in :func:`load_arpg` (sidecar of ``in_path``, ``config``,
     inference) and verified by a strict key + shape check on a ``meta`` model before
     anything is written.  Buffers (e.g. the VQ ``quantize.codebook_used``) are kept.
-    Returns the family (a name of :data:`arpg.state_dicts.FAMILIES`: ``"arpg"``, ``"llamagen"``, ``"vq"``).
+    Returns the family (a name of :data:`arpg.state_dicts.FAMILIES`: ``"arpg"``, ``"randar"``,
+    ``"llamagen"``, ``"vq"``).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if out_path.suffix.lower() != ".safetensors":

@@ -1,7 +1,8 @@
 """Model configurations: dataclasses with named presets.
 
 The ARPG presets follow the released checkpoints (hp-l33/ARPG), the LlamaGen ones
-upstream's class-conditional GPT-B/L at 256 px; the VQ-16 preset follows LlamaGen's
+upstream's class-conditional GPT-B/L at 256 px, the RandAR ones RandAR-L/XL on LlamaGen's
+tokenizer (ziqipang/RandAR); the VQ-16 preset follows LlamaGen's
 ``vq_ds16_c2i``.  Small presets exist for the model shipped in
 ``assets/models`` and for fast tests.
 """
@@ -182,6 +183,26 @@ LLAMAGEN_PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class RandARConfig(LlamaGenConfig):
+    """RandAR's class-conditional GPT (ziqipang/RandAR, ``RandAR/model/randar_gpt.py``).
+
+    The same fields as :class:`LlamaGenConfig`: RandAR is LlamaGen's transformer with one learnt
+    position-instruction embedding more, so only the family differs (its own presets, its own loader).
+    """
+
+    FAMILY, TITLE = "randar", "RandAR"
+
+
+#: Upstream's RandAR-L (0.3B) and RandAR-XL (0.7B) at 256 px on VQ-16 (configs/randar/*_llamagen.yaml),
+#: and a tiny one for tests.
+RANDAR_PRESETS: dict[str, dict[str, Any]] = {
+    "RandAR-L": dict(dim=1024, n_layer=24, n_head=16),
+    "RandAR-XL": dict(dim=1280, n_layer=36, n_head=20),
+    "RandAR-tiny": dict(dim=32, n_layer=2, n_head=4, vocab_size=64, num_classes=10, grid_size=6, multiple_of=16),
+}
+
+
+@dataclass(frozen=True)
 class VQConfig(_Named):
     FAMILY, TITLE = "vq", "VQ"
 
@@ -220,4 +241,9 @@ VQ_PRESETS: dict[str, dict[str, Any]] = {
     ),
 }
 
-_PRESETS: dict[str, dict[str, dict[str, Any]]] = {"arpg": ARPG_PRESETS, "llamagen": LLAMAGEN_PRESETS, "vq": VQ_PRESETS}
+_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "arpg": ARPG_PRESETS,
+    "llamagen": LLAMAGEN_PRESETS,
+    "randar": RANDAR_PRESETS,
+    "vq": VQ_PRESETS,
+}

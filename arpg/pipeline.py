@@ -30,6 +30,8 @@ from .options import (
     model_resize,
     with_overrides,
 )
+from .randar import RandAR
+from .randar_sampling import generate_randar, randar_defaults
 from .sampling import Context, GenerationResult, StepCallback, Trace, generate
 from .sidecar import read_sidecar
 from .tokenizer import VQModel, from_uint8, to_uint8
@@ -91,7 +93,7 @@ def class_names(num_classes: int, weights: str | Path | None = None) -> list[str
 
 
 def load_fast(path: str | Path, device: torch.device, dtype: torch.dtype | None = None) -> ARPG | LlamaGen:
-    """An image model's checkpoint (ARPG or LlamaGen, told by its keys) ready for fast decoding: in
+    """An image model's checkpoint (ARPG, RandAR or LlamaGen, told by its keys) ready for fast decoding: in
     ``dtype`` (default: the device's fast dtype, :func:`~arpg.devices.default_dtype`), projections
     fused and, on a CPU, weights prepacked.  The state dict keeps the released keys;
     ``docs/benchmarks/`` measures the gain."""
@@ -113,16 +115,18 @@ def _generate_arpg(*args: Any, **kwargs: Any) -> GenerationResult:
     return generate(*args, **kwargs)
 
 
-#: Each image-model family's sampler, by model class (RandAR: its model class and sampler go here).
+#: Each image-model family's sampler, by model class.
 SAMPLERS: dict[type, Sampler] = {
     ARPG: Sampler(_generate_arpg, model_defaults),
     LlamaGen: Sampler(generate_raster, llamagen_defaults),
+    RandAR: Sampler(generate_randar, randar_defaults),
 }
 
 
 def sampler_of(model: torch.nn.Module) -> Sampler:
-    """The :class:`Sampler` of ``model``'s family (ARPG's for a model of no listed class)."""
-    return next((d for cls, d in SAMPLERS.items() if isinstance(model, cls)), SAMPLERS[ARPG])
+    """The :class:`Sampler` of ``model``'s family, its nearest class first (a RandAR is a LlamaGen too);
+    ARPG's for a model of no listed class."""
+    return next((SAMPLERS[cls] for cls in type(model).__mro__ if cls in SAMPLERS), SAMPLERS[ARPG])
 
 
 @dataclass
@@ -199,10 +203,11 @@ class Pipeline:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> Pipeline:
-        """Released (or converted) checkpoints: an image model (ARPG or LlamaGen, told by its keys) and a VQ file.
+        """Released (or converted) checkpoints: an image model (ARPG, RandAR or LlamaGen, told by its keys)
+        and a VQ file.
 
         Sampling defaults: the family's (ARPG: the released preset with the model's architecture;
-        LlamaGen: upstream's), overridden by the ``"sampling"`` section of ``<weights stem>.json``
+        LlamaGen, RandAR: upstream's), overridden by the ``"sampling"`` section of ``<weights stem>.json``
         when there is one. Weights as in
         :func:`load_fast` (bf16 on CUDA, as the paper measures); fp32 matmuls on CUDA may use TF32.
         """

@@ -15,7 +15,7 @@ A top-level wrapper is unwrapped in the order ``state_dict`` > ``model`` > ``mod
 
 :func:`detect_family` tells the family (ARPG, RandAR, LlamaGen, VQ tokenizer: :data:`FAMILIES`)
 by its key names; :func:`infer_arpg_config` / :func:`infer_llamagen_config` /
-:func:`infer_vq_config` rebuild a config from tensor shapes
+:func:`infer_randar_config` / :func:`infer_vq_config` rebuild a config from tensor shapes
 (loading, the JSON sidecar and writing are in :mod:`arpg.checkpoints`).
 
 Every failure raises :class:`CheckpointError` with a one-line message.
@@ -37,7 +37,17 @@ from typing import Any, Union
 import torch
 from safetensors.torch import load_file
 
-from .config import ARPG_PRESETS, LLAMAGEN_PRESETS, VQ_PRESETS, ARPGConfig, LlamaGenConfig, VQConfig, find_multiple
+from .config import (
+    ARPG_PRESETS,
+    LLAMAGEN_PRESETS,
+    RANDAR_PRESETS,
+    VQ_PRESETS,
+    ARPGConfig,
+    LlamaGenConfig,
+    RandARConfig,
+    VQConfig,
+    find_multiple,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +231,7 @@ class Family:
 
 #: Every checkpoint family, in the order :func:`detect_family` tries them: the one source of truth for
 #: "which family is this state dict".  RandAR's weights are LlamaGen's plus a position-instruction
-#: embedding, so RandAR is tried before LlamaGen (recognised; loading it comes with its model).
+#: embedding, so RandAR is tried before LlamaGen.
 FAMILIES: tuple[Family, ...] = (
     Family("arpg", "ARPG", "an ARPG model", ("embeddings.weight", "layers.self_dec.")),
     Family("randar", "RandAR", "a RandAR model", ("pos_instruct_embeddings",)),
@@ -318,15 +328,26 @@ def infer_llamagen_config(sd: Mapping[str, torch.Tensor], n_head: int | None = N
     less the null class's), the layer count and the SwiGLU size; the rest as in
     :func:`infer_arpg_config` (a preset with the same shapes, else head_dim 64 as released).
     """
-    tok = _need(sd, "tok_embeddings.weight", "LlamaGen")
-    table = _need(sd, "cls_embedding.embedding_table.weight", "LlamaGen")
-    w1 = _need(sd, "layers.0.feed_forward.w1.weight", "LlamaGen")
+    return _infer_llama(sd, n_head, LlamaGenConfig, LLAMAGEN_PRESETS)
+
+
+def infer_randar_config(sd: Mapping[str, torch.Tensor], n_head: int | None = None) -> RandARConfig:
+    """RandAR config from tensor shapes, as :func:`infer_llamagen_config` (the same layout) with RandAR's presets."""
+    return _infer_llama(sd, n_head, RandARConfig, RANDAR_PRESETS)
+
+
+def _infer_llama(sd: Mapping[str, torch.Tensor], n_head: int | None, cls: type, presets: Mapping[str, Any]) -> Any:
+    """A config of ``cls`` (LlamaGen's layout) from the shapes of ``sd``, preferring ``presets``."""
+    what = cls.TITLE
+    tok = _need(sd, "tok_embeddings.weight", what)
+    table = _need(sd, "cls_embedding.embedding_table.weight", what)
+    w1 = _need(sd, "layers.0.feed_forward.w1.weight", what)
     if table.shape[0] < 2:
         raise CheckpointError(f"cls_embedding.embedding_table.weight has {table.shape[0]} rows, expected classes + 1")
     shapes = dict(
         dim=tok.shape[1], vocab_size=tok.shape[0], num_classes=table.shape[0] - 1, n_layer=len(_indices(sd, "layers."))
     )
-    return _config_from_shapes(LlamaGenConfig, LLAMAGEN_PRESETS, shapes, w1.shape[0], n_head)
+    return _config_from_shapes(cls, presets, shapes, w1.shape[0], n_head)
 
 
 def infer_vq_config(sd: Mapping[str, torch.Tensor]) -> VQConfig:

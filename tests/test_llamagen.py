@@ -157,8 +157,7 @@ def test_pipeline_from_files_tells_the_family(tmp_path: Path, tiny_files: tuple[
     assert out.trace.forward_passes == 36 and out.trace.order.tolist() == list(range(36))
     randar = tmp_path / "randar.safetensors"
     save_checkpoint({**load_file(str(WEIGHTS)), "pos_instruct_embeddings": torch.zeros(1, 32)}, randar)
-    with pytest.raises(CheckpointError, match="RandAR checkpoints are recognised but cannot be loaded yet"):
-        load_transformer(randar)
+    assert type(load_transformer(randar)).__name__ == "RandAR"  # its keys say RandAR, not LlamaGen
     with pytest.raises(
         CheckpointError,
         match="looks like a VQ tokenizer checkpoint, expected an ARPG model, a RandAR model or a LlamaGen model",
