@@ -163,6 +163,22 @@ def drive(page: Any, tab: str, timeout_s: float) -> None:
     page.wait_for_timeout(300)
 
 
+def load_every_image(page: Any, timeout_s: float) -> None:
+    """Scroll through the page so images below the fold load (the page loads them lazily, and a
+    full-page screenshot does not scroll), then wait until every visible image has its pixels."""
+    height = page.evaluate("document.body.scrollHeight")
+    for y in range(0, height + 900, 600):
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.wait_for_timeout(100)
+    page.wait_for_function(
+        "() => Array.from(document.images).filter(i => i.offsetParent !== null)"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=timeout_s * 1000,
+    )
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+
+
 def pick_model(page: Any, name: str, timeout_s: float) -> None:
     """Choose ``name`` in the header's Model dropdown and wait until the model line names it."""
     page.locator("#model-choice input").click()
@@ -199,6 +215,7 @@ def capture(page: Any, screen: str, a: argparse.Namespace) -> Path:
     else:
         open_tab(page, screen)
         drive(page, screen, a.timeout)
+        load_every_image(page, a.timeout)
         page.screenshot(path=str(path), full_page=True)
     shrink(path)
     return path
