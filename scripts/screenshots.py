@@ -158,6 +158,7 @@ def drive(page: Any, tab: str, timeout_s: float) -> None:
         page.wait_for_timeout(2500)  # a few frames into the animation
     elif tab == "tradeoffs":
         page.locator("#tradeoffs-published img").wait_for(timeout=timeout_s * 1000)
+        wait_text(page, "measure-estimate", "on this machine", timeout_s)  # Measure's estimate (a first calibration)
         page.wait_for_timeout(500)
     page.mouse.move(0, 0)
     page.wait_for_timeout(300)
