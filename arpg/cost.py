@@ -69,9 +69,7 @@ __all__ = [
 QUERY_WEIGHT = 16  # a query costs about as much as 16 cell-passes (fitted on the shipped model, CPU)
 DECODE_WEIGHT = 16  # a cell decoded to pixels by the VQ decoder, in cell-passes (fitted on both shipped models, CPU)
 ENCODE_WEIGHT = 8  # a cell of pixels encoded to a token, in cell-passes (the encoder is the lighter half)
-PASS_WEIGHT = (
-    1750  # one forward pass's fixed work, in cell-passes, whatever its batch (fitted on the shipped model, CPU)
-)
+PASS_WEIGHT = 1750  # a forward pass's fixed work in cell-passes, whatever its batch (fitted: shipped model)
 CPU_MAX_COST = 3_000_000  # about 16 CPU-seconds for one request of the shipped model on 2 CPU cores
 GPU_MAX_COST = 40_000_000
 COST_ENV = "ARPG_MAX_COST"
