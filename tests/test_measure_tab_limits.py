@@ -53,3 +53,15 @@ def test_measure_stops_when_cancelled_and_says_a_percentage(pipe: Pipeline, monk
         benchmarks.measure_handler(pipe)(*ARGS, progress=lambda f, desc: said.append(desc))
     assert seen["check"] is raise_if_cancelled  # checked at every timed call and forward pass
     assert said == ["speed: arpg, 4 steps (25%)"]
+
+
+def test_the_progress_bar_moves_a_few_times_a_second_not_at_every_pass() -> None:
+    """A run reports at every forward pass (thousands); the page gets at most one update per
+    PROGRESS_EVERY_S, and always the last."""
+    from demo.tabs.benchmarks import throttled
+
+    shown: list[float] = []
+    report = throttled(lambda done, text: shown.append(done), every_s=60.0)
+    for i in range(1, 2001):
+        report(i / 2000, "step")
+    assert shown == [1 / 2000, 1.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ log = logging.getLogger("demo")
 STEP_CHOICES = (4, 8, 16, 32, 64)
 BATCH_CHOICES = (1, 2, 4, 8)
 MAX_REPEATS = 3
+PROGRESS_EVERY_S = 0.25  # Measure's progress bar moves at most this often
 COLUMNS = ["method", "steps", "batch", "images/s", "seconds per call", "KV cache (MB)", "accuracy", "Fréchet"]
 #: Room above a figure, as a fraction of its width, so the image toolbar covers no title.
 TOOLBAR_ROOM = 0.1
@@ -204,6 +206,20 @@ def _measured_info(results: dict[str, Any], judged: bool) -> str:
     )
 
 
+def throttled(show: Callable[[float, str], None], every_s: float = PROGRESS_EVERY_S) -> Callable[[float, str], None]:
+    """``show(done, text)`` at most every ``every_s`` seconds (and at the end): a run reports at every
+    forward pass, thousands of them, and each update sent to the page costs the server several ms."""
+    last = [-every_s]
+
+    def report(done: float, text: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s or done >= 1.0:
+            last[0] = now
+            show(done, text)
+
+    return report
+
+
 def measure_handler(pipe: Any) -> Callable[..., tuple]:
     """The callback of the Measure button: (plot, table, summary, JSON file, orders table)."""
 
@@ -220,8 +236,7 @@ def measure_handler(pipe: Any) -> Callable[..., tuple]:
         with plain_errors():  # over the ceiling: refused in words before anything runs
             quick.check_plan(pipe, plan)
 
-        def report(done: float, text: str) -> None:
-            progress(done, desc=f"{text} ({100 * done:.0f}%)")
+        report = throttled(lambda done, text: progress(done, desc=f"{text} ({100 * done:.0f}%)"))
 
         # the caller left: the run stops at its next timed call or forward pass
         results = quick.run_quick(pipe, plan, progress=report, check_cancel=raise_if_cancelled)
