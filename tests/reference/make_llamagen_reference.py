@@ -30,11 +30,9 @@ Its commit must be the one above (``--any-commit`` to skip the check).  Writes b
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -42,34 +40,14 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
-from safetensors.torch import save_file
+from upstream import arguments, copy_upstream, write  # beside this script
 
 COMMIT = "ce98ec41803a74a90ce68c40ababa9eaeffeb4ec"
 FILES = ("autoregressive/models/gpt.py", "autoregressive/models/generate.py", "utils/drop_path.py")
-HERE = Path(__file__).resolve().parent
 CONFIG = dict(dim=32, n_layer=2, n_head=4, vocab_size=64, num_classes=10, multiple_of=16, block_size=36)
 SEED = 0
 LABELS = [3, 7]
 CFG_SCALE = 4.0
-
-
-def _git(git_dir: Path, *args: str) -> str:
-    return subprocess.run(["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True, text=True).stdout
-
-
-def upstream_tree(path: Path, any_commit: bool, scratch: Path) -> Path:
-    """``scratch`` holding a copy of upstream's :data:`FILES`, from the checkout ``path`` or, for a bare
-    git dir, from its HEAD (upstream's own folder is never written to)."""
-    bare = not (path / FILES[0]).exists()
-    git_dir = path if bare else path / ".git"
-    commit = _git(git_dir, "rev-parse", "HEAD").strip() if git_dir.exists() else "unknown"
-    if commit != COMMIT and not any_commit:
-        sys.exit(f"upstream is at {commit}, the reference was made from {COMMIT} (--any-commit to go on)")
-    for name in FILES:
-        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-        text = _git(git_dir, "show", f"HEAD:{name}") if bare else (path / name).read_text()
-        (scratch / name).write_text(text)
-    return scratch
 
 
 def import_upstream(tree: Path) -> tuple[ModuleType, ModuleType]:
@@ -119,29 +97,15 @@ def reference(gpt_generate: ModuleType, model: torch.nn.Module) -> dict[str, tor
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--upstream", type=Path, required=True, help="upstream checkout or bare git dir")
-    ap.add_argument("--any-commit", action="store_true", help="do not insist on the recorded commit")
-    a = ap.parse_args(argv)
+    a = arguments(__doc__.split("\n\n")[0], argv)
     with tempfile.TemporaryDirectory(prefix="llamagen-upstream-") as scratch:
-        gpt, gen = import_upstream(upstream_tree(a.upstream, a.any_commit, Path(scratch)))
+        gpt, gen = import_upstream(copy_upstream(a.upstream, FILES, COMMIT, a.any_commit, Path(scratch)))
         torch.manual_seed(SEED)
         model = build_model(gpt)
         weights = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}  # before any KV cache
         ref = reference(gen, model)
     meta = {"upstream_commit": COMMIT, "config": json.dumps(CONFIG), "seed": str(SEED), "cfg_scale": str(CFG_SCALE)}
-    for name, tensors, metadata in (
-        ("llamagen_tiny", weights, {"format": "pt"}),
-        ("llamagen_tiny_reference", ref, meta),
-    ):
-        path = HERE / f"{name}.safetensors"
-        save_file(tensors, str(path), metadata=metadata)
-        path.chmod(0o644)  # safetensors writes 0600
-    top2 = torch.cat([ref["logits_cond"], ref["logits_uncond"]]).topk(2).values
-    print(
-        f"wrote {len(weights)} weights and {len(ref)} reference tensors; smallest top-2 logit gap",
-        f"{(top2[..., 0] - top2[..., 1]).min():.4f}",
-    )
+    write("llamagen_tiny", weights, ref, meta)
 
 
 if __name__ == "__main__":

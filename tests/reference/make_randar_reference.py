@@ -36,17 +36,15 @@ Writes beside this script:
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import math
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from upstream import arguments, copy_upstream, write  # beside this script
 
 COMMIT = "d374a721cfac8a42d8e11ee9a0c7ed967621aebf"
 FILES = (
@@ -55,32 +53,11 @@ FILES = (
     "RandAR/model/generate.py",
     "RandAR/model/utils.py",
 )
-HERE = Path(__file__).resolve().parent
 CONFIG = dict(dim=32, n_layer=2, n_head=4, vocab_size=64, num_classes=10, multiple_of=16, block_size=36)
 SEED = 0
 LABELS = [3, 7]
 CFG_SCALE = 4.0
 STEPS = 12
-
-
-def _git(git_dir: Path, *args: str) -> str:
-    return subprocess.run(["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True, text=True).stdout
-
-
-def upstream_tree(path: Path, any_commit: bool, scratch: Path) -> Path:
-    """``scratch`` holding a copy of upstream's :data:`FILES`, from the checkout ``path`` or, for a bare
-    git dir, from its HEAD."""
-    bare = not (path / FILES[0]).exists()
-    git_dir = path if bare else path / ".git"
-    commit = _git(git_dir, "rev-parse", "HEAD").strip() if git_dir.exists() else "unknown"
-    if commit != COMMIT and not any_commit:
-        sys.exit(f"upstream is at {commit}, the reference was made from {COMMIT} (--any-commit to go on)")
-    for name in FILES:
-        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-        (scratch / name).write_text(_git(git_dir, "show", f"HEAD:{name}") if bare else (path / name).read_text())
-    for pkg in ("RandAR", "RandAR/model"):
-        (scratch / pkg / "__init__.py").write_text("")
-    return scratch
 
 
 def build_model(tree: Path) -> torch.nn.Module:
@@ -129,11 +106,16 @@ def reference(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in out.items()}
 
 
+def upstream_tree(path: Path, any_commit: bool, scratch: Path) -> Path:
+    """:func:`upstream.copy_upstream` of :data:`FILES`, made importable as the ``RandAR`` package."""
+    copy_upstream(path, FILES, COMMIT, any_commit, scratch)
+    for pkg in ("RandAR", "RandAR/model"):
+        (scratch / pkg / "__init__.py").write_text("")
+    return scratch
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--upstream", type=Path, required=True, help="upstream checkout or bare git dir")
-    ap.add_argument("--any-commit", action="store_true", help="do not insist on the recorded commit")
-    a = ap.parse_args(argv)
+    a = arguments(__doc__.split("\n\n")[0], argv)
     with tempfile.TemporaryDirectory(prefix="randar-upstream-") as scratch:
         torch.manual_seed(SEED)
         model = build_model(upstream_tree(a.upstream, a.any_commit, Path(scratch)))
@@ -146,15 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         "cfg_scale": str(CFG_SCALE),
         "steps": str(STEPS),
     }
-    for name, tensors, metadata in (("randar_tiny", weights, {"format": "pt"}), ("randar_tiny_reference", ref, meta)):
-        path = HERE / f"{name}.safetensors"
-        save_file(tensors, str(path), metadata=metadata)
-        path.chmod(0o644)  # safetensors writes 0600
-    top2 = torch.cat([ref["logits_cond"], ref["logits_uncond"]]).topk(2).values
-    print(
-        f"wrote {len(weights)} weights and {len(ref)} reference tensors; smallest top-2 logit gap",
-        f"{(top2[..., 0] - top2[..., 1]).min():.4f}",
-    )
+    write("randar_tiny", weights, ref, meta)
 
 
 if __name__ == "__main__":
