@@ -32,10 +32,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+from load_test import LOOPBACK, MB, reset_peak, rss_bytes  # beside this script
 from PIL import Image
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-MB = 2**20
 MAX_STEPS = 4096  # the first try; the server names what fits
 TRIES = 4  # refusals followed per request (steps, then the cost ceiling)
 FITS = (r"at most (\d+) steps", r"between 1 and (\d+)")  # how a refusal names the most steps
@@ -104,15 +103,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def memory(pid: int, key: str) -> int:
-    """``VmRSS`` (now) or ``VmHWM`` (peak since the last reset) of ``pid``, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {key} for process {pid}")
-
-
-def reset_peak(pid: int) -> None:
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    """:func:`load_test.rss_bytes`, refusing to go on without a reading (the results would be wrong)."""
+    value = rss_bytes(pid, key)
+    if value is None:
+        raise RuntimeError(f"no {key} for process {pid}")
+    return value
 
 
 # -- requests ---------------------------------------------------------------------------------------------
@@ -264,6 +259,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--url must be on this machine (127.0.0.1, localhost or ::1)")
     if not Path(f"/proc/{a.pid}/stat").exists():
         p.error(f"no process {a.pid} (the app's process id; Linux only)")
+    if not os.access(f"/proc/{a.pid}/clear_refs", os.W_OK):
+        p.error(f"cannot reset the peak memory of process {a.pid} (/proc/{a.pid}/clear_refs): run as its owner")
     return a
 
 
