@@ -67,15 +67,15 @@ def main(argv: list[str] | None = None) -> None:
 
     server.prepare_process()  # before gradio is imported: one temp folder, removed on SIGTERM/SIGINT/exit
     from arpg.hub import env_choice
-    from arpg.store import ENV_SCENES
+    from arpg.zoo import MODELS
     from demo.mcp_tools import launch_kwargs, mcp_enabled
     from demo.ui import build_demo, launch_options, model_store
 
     weights, tokenizer = env_choice(args.weights, args.tokenizer)
     try:
-        store = model_store(weights, tokenizer, args.device, scenes=args.scenes)
-    except ValueError as exc:  # a named scenes folder that cannot serve: one line, like a bad flag
-        source = "--scenes" if args.scenes else f"${ENV_SCENES}"
+        store = model_store(weights, tokenizer, args.device, folders={"scenes": args.scenes})
+    except ValueError as exc:  # a named model folder that cannot serve: one line, like a bad flag
+        source = "--scenes" if args.scenes else f"${MODELS['scenes'].env}"
         print(f"app.py: error: {source}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     demo = build_demo(store)

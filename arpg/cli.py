@@ -13,11 +13,11 @@ import logging
 import sys
 from typing import Any
 
-from . import commands, task_commands
+from . import commands, task_commands, zoo
 from .config import ARPG_PRESETS
 from .masks import EDIT_REGION, EDIT_REGIONS
+from .measure.bench import DEFAULT_STEPS
 from .measure.probes import DTYPES
-from .measure.runner import DEFAULT_STEPS
 from .options import DEFAULT_RESIZE, SAMPLER_ORDERS, SCHEDULES
 from .orders import ORDER_NAMES
 from .sampling import METHODS
@@ -41,19 +41,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- shared argument groups -------------------------------------------------------------------
-def add_model_args(p: argparse.ArgumentParser, small_models: bool = True) -> None:
-    """The model flags every sampling command takes: ``--model`` (a model trained here, by name or
-    folder) or ``--weights``/``--tokenizer`` (any checkpoint), and ``--device``, ``--dtype``.
-
-    small_models: False leaves out ``--model`` (``bench`` has its own, for presets with random weights)."""
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model flags every sampling command takes: ``--model`` (a model of the registry, :mod:`arpg.zoo`, or
+    a model folder) or ``--weights``/``--tokenizer`` (any checkpoint), and ``--device``, ``--dtype``."""
     g = p.add_argument_group("model (--model or --weights/--tokenizer; default: the shipped digits model)")
-    if small_models:
-        g.add_argument(
-            "--model",
-            default=None,
-            help="a model trained here: digits (the default), scenes (assets/models/scenes) or a folder of "
-            "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe scenes --preview DIR`",
-        )
+    g.add_argument(
+        "--model",
+        default=None,
+        help=f"a model by name: {', '.join(zoo.MODELS)} (released ones from the hub cache), or a folder of "
+        "arpg/vq/judge weights, e.g. a preview packed by `arpg train --recipe R --preview DIR`",
+    )
     g.add_argument(
         "--weights",
         help="instead of --model, an ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
@@ -242,8 +239,8 @@ def _add_eval(sub: Any) -> None:
     s.add_argument(
         "--json",
         default=None,
-        help="write the numbers here (default: none); the committed tables are docs/benchmarks/quality.json "
-        "(digits) and quality-scenes.json (scenes): give that path to update one",
+        help="write the numbers here (default: none); the committed tables are docs/benchmarks/quality*.json "
+        "(one per model trained here): give that path to update one",
     )
     add_model_args(s)
     s.set_defaults(func=commands.cmd_eval)
@@ -258,7 +255,9 @@ def _add_bench(sub: Any) -> None:
         "peak memory, achieved FLOP/s vs the measured matmul peak, and (shipped model) quality.",
     )
     p.add_argument(
-        "--model", default=None, help=f"shipped (default) or a preset with random weights: {', '.join(ARPG_PRESETS)}"
+        "--preset",
+        default=None,
+        help=f"instead of --model, an architecture with random weights: {', '.join(ARPG_PRESETS)}",
     )
     p.add_argument("--batch", default="16", help="images per generate call (default 16); several: 1,16")
     p.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)), help="ARPG step counts, comma-separated")
@@ -293,7 +292,7 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--plot", default=None, help="write the trade-off figure here (PNG)")
-    add_model_args(p, small_models=False)
+    add_model_args(p)
     p.set_defaults(func=commands.cmd_bench)
 
 

@@ -17,18 +17,19 @@ from typing import Any
 
 import torch
 
-from . import hub
+from . import hub, zoo
 from .checkpoints import convert
+from .config import ARPG_PRESETS
 from .devices import default_dtype, resolve_device
 from .distributed import init_distributed
 from .measure import report
+from .measure.bench import plain_copy, random_model, run_bench
 from .measure.evaluate import evaluate, order_table
 from .measure.probes import DTYPES, machine_info, machine_string, matmul_peak_gflops
 from .measure.profile import format_profile, profile_generate
-from .measure.runner import MODEL_CHOICES, plain_copy, random_model, run_bench
 from .model import ARPG
 from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
-from .pipeline import SCENES_DIR, SHIPPED_DIR, Pipeline
+from .pipeline import Pipeline
 from .sample_many import parse_classes, sample_many
 from .state_dicts import FAMILY_BY_NAME
 from .train.preview import pack_preview
@@ -46,28 +47,34 @@ ANIMATE_STEPS = 16
 
 # -- shared pieces ----------------------------------------------------------------------------
 def model_pipeline(model: str, device: str | None = None, dtype: torch.dtype | None = None) -> Pipeline:
-    """A small model of this project by name: "digits" (the shipped digits model), "scenes"
-    (:data:`arpg.pipeline.SCENES_DIR`) or a folder of arpg/vq/judge weights such as a preview packed by
-    ``arpg train --preview DIR``. ``ValueError`` (one line) when its folder or weights are missing."""
-    if model in ("digits", "scenes"):
-        folder = SHIPPED_DIR if model == "digits" else SCENES_DIR
-        if not (folder / "arpg.safetensors").exists():
+    """A model by registry name (:mod:`arpg.zoo`, e.g. "digits" or "ARPG-L") or a folder of
+    arpg/vq/judge weights such as a preview packed by ``arpg train --preview DIR``. ``ValueError`` (one
+    line) when a folder or weights file is missing; :class:`~arpg.hub.WeightsUnavailable` when a
+    released model's files cannot be had offline."""
+    entry = zoo.find(model)
+    if entry is not None and not entry.trained_here:
+        return hub.load_pipeline(entry.name, None, device=device, dtype=dtype)
+    if entry is not None:
+        if zoo.missing_files(entry.folder):
             raise ValueError(
-                f"the {model} model is not trained yet: {folder / 'arpg.safetensors'} is missing; run "
-                f"`python -m arpg train --recipe {model}` (or pack a preview with --preview DIR and pass --model DIR)"
+                f"the {entry.name} model is not trained yet: {entry.folder / 'arpg.safetensors'} is missing; run "
+                f"`python -m arpg train --recipe {entry.name}` (or pack a preview with --preview DIR and pass "
+                "--model DIR)"
             )
-        return Pipeline.shipped(folder, device=device, dtype=dtype)
+        return Pipeline.shipped(entry.folder, device=device, dtype=dtype)
     folder = Path(model).expanduser()
     if not folder.is_dir():
-        raise ValueError(
-            f"--model: {folder}: no such folder (give digits, scenes or a folder of arpg/vq/judge weights)"
-        )
-    missing = [n for n in ("arpg.safetensors", "vq.safetensors") if not (folder / n).is_file()]
-    if missing:
-        raise ValueError(
-            f"--model: {folder} has no {' or '.join(missing)} (a model folder holds arpg, vq and judge weights)"
-        )
+        raise ValueError(f"--model: {folder}: no such folder (give {model_names()} or a model folder)")
+    try:
+        folder = zoo.check_folder(folder)
+    except ValueError as exc:
+        raise ValueError(f"--model: {exc}") from None
     return Pipeline.shipped(folder, device=device, dtype=dtype)
+
+
+def model_names() -> str:
+    """The registry's names, for help texts and messages, comma-separated."""
+    return ", ".join(zoo.MODELS)
 
 
 def load_pipeline(a: argparse.Namespace, model: str | None = None) -> Pipeline:
@@ -203,7 +210,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    """``eval``: the quality table of a model with a judge (``--model``: digits, scenes or a folder)."""
+    """``eval``: the quality table of a model with a judge (``--model``: a model trained here, by name or folder)."""
     steps = parse_ints("--steps", a.steps)
     per_class = check_int("--per-class", a.per_class, 1)
     fd_per_class = None if a.fd_per_class is None else check_int("--fd-per-class", a.fd_per_class, 1)
@@ -219,27 +226,30 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 # -- bench ------------------------------------------------------------------------------------
 def _check_bench_model(a: argparse.Namespace) -> None:
-    """The model flags of ``bench`` that contradict each other."""
-    a.model = a.model or "shipped"
-    check_choice("--model", a.model, MODEL_CHOICES)
-    if a.weights and a.model != "shipped":
-        raise ValueError("--model and --weights are alternatives: give one")
-    if a.quality and a.model != "shipped":
-        raise ValueError("--quality needs the shipped model's judge classifier; presets have random weights")
+    """The model flags of ``bench`` that contradict each other (``--preset``: random weights of a preset)."""
+    if a.preset is not None:
+        check_choice("--preset", a.preset, ARPG_PRESETS)
+        if a.model or a.weights:
+            raise ValueError("--preset (random weights) and --model/--weights are alternatives: give one")
+        if a.quality or a.orders:
+            raise ValueError("--quality and --orders need a trained model's judge; a preset has random weights")
+    elif a.model in ARPG_PRESETS and zoo.find(a.model) is None:
+        raise ValueError(f"--model {a.model} is an architecture, not a trained model: give --preset {a.model}")
     if a.autocast and a.dtype not in (None, "float32"):
         raise ValueError("--autocast runs over float32 weights; drop --dtype or use --dtype float32")
     resolve_device(a.device)  # an unknown device or missing CUDA fails before any work
 
 
 def _bench_subject(a: argparse.Namespace) -> tuple[Any, str, SamplingOptions]:
-    """What ``bench`` times: the shipped/--weights pipeline or a preset with random weights, and its options."""
-    if a.weights or a.model == "shipped":
-        pipe = load_pipeline(a)
+    """What ``bench`` times: the pipeline of ``--model``/``--weights`` or a preset with random weights, and its
+    options."""
+    if a.preset is None:
+        pipe = load_pipeline(a, a.model)
         return pipe, pipe.name, pipe.defaults.replace(cfg_scale=a.cfg)
     device = resolve_device(a.device)
     dtype = DTYPES[a.dtype] if a.dtype else default_dtype(device)
-    model = random_model(a.model, dtype=dtype, device=device, seed=a.seed).fuse().prepack()
-    return model, f"{a.model}, random weights", model_defaults(model.cfg).replace(cfg_scale=a.cfg)
+    model = random_model(a.preset, dtype=dtype, device=device, seed=a.seed).fuse().prepack()
+    return model, f"{a.preset}, random weights", model_defaults(model.cfg).replace(cfg_scale=a.cfg)
 
 
 def _print_progress(frac: float, text: str) -> None:
@@ -330,9 +340,9 @@ def _bench_orders(a: argparse.Namespace, steps: list[int], per_class: int) -> in
     bad = [o for o in orders if o not in SAMPLER_ORDERS]
     if bad or not orders:
         raise ValueError(f"--orders takes {', '.join(SAMPLER_ORDERS)}; unknown: {', '.join(bad) or 'none given'}")
-    if a.model != "shipped" or a.weights:
-        raise ValueError("--orders measures quality with the shipped model's judge: drop --model/--weights")
-    pipe = load_pipeline(a)
+    pipe = load_pipeline(a, a.model)
+    if pipe.judge is None:
+        raise ValueError(f"--orders measures quality with a judge; {pipe.name} has none (give a model trained here)")
     res = order_table(
         pipe, orders, steps, per_class=per_class, progress=a.verbose, options=pipe.defaults.replace(cfg_scale=a.cfg)
     )

@@ -129,7 +129,7 @@ ARPG_PRESETS: dict[str, dict[str, Any]] = {
     "ARPG-digits": dict(
         dim=256, n_head=4, n_self_layers=4, n_cross_layers=4, vocab_size=512, num_classes=10, multiple_of=128
     ),
-    # The scenes model (arpg.train.scenes): landscapes on variable canvases of 64 px high, 4 px per token
+    # The scenes model (arpg.data.scenes): landscapes on variable canvases of 64 px high, 4 px per token
     # (trained on the grids of RECIPES["scenes"].canvases in arpg.train.recipes, recorded in its JSON).
     "ARPG-scenes": dict(
         dim=320, n_head=5, n_self_layers=5, n_cross_layers=5, vocab_size=1024, num_classes=10, multiple_of=128

@@ -10,17 +10,17 @@ guidance branch counts as a second image). A request that decodes ``cells`` grid
             + PASS_WEIGHT x forward_passes
 
 ``queries`` are the target queries run through the model: one per decoded cell for the fixed
-orders, but every remaining cell at every step for the confidence-first order (its extra
-queries make it 5-20x dearer). Every VQ decode and encode of a request counts (a panorama decodes
-each round's grid and, at the end, its canvas; a re-encoding resize encodes the whole bigger
-image). ``PASS_WEIGHT`` is a forward pass's own work whatever its size (every layer's kernels
-and their Python): a windowed canvas or a panorama runs thousands of small passes, and without it
-they cost 3-4x what their cells say. Fitted on the worst requests of every endpoint
-(``scripts/worst_requests.py``, docs/reliability.md): the shipped model takes about 5.3
-microseconds of CPU a unit on this project's 2-core machine, so the default ceiling of
-:data:`CPU_MAX_COST` keeps one request near 16 CPU-seconds there. :data:`GPU_MAX_COST` is
-the default on CUDA; ``ARPG_MAX_COST`` (an integer) overrides both, for example on a GPU Space
-serving a released model.
+orders, but every remaining cell at every step for an adaptive order that scores them all
+(:meth:`arpg.orders.OrderPolicy.queries`; its extra queries make it 5-20x dearer). Every VQ
+decode and encode of a request counts (a panorama decodes each round's grid and, at the end, its
+canvas; a re-encoding resize encodes the whole bigger image). ``PASS_WEIGHT`` is a forward
+pass's own work whatever its size (every layer's kernels and their Python): a windowed canvas or
+a panorama runs thousands of small passes, and without it they cost 3-4x what their cells say.
+Fitted on the worst requests of every endpoint (``scripts/worst_requests.py``,
+docs/reliability.md): the shipped model takes about 5.3 microseconds of CPU a unit on this
+project's 2-core machine, so the default ceiling of :data:`CPU_MAX_COST` keeps one request near
+16 CPU-seconds there. :data:`GPU_MAX_COST` is the default on CUDA; ``ARPG_MAX_COST`` (an
+integer) overrides both, for example on a GPU Space serving a released model.
 
 :func:`for_options` turns :class:`~arpg.options.SamplingOptions` and a task's geometry into a
 :class:`Cost`; :func:`task_cost` gives that geometry for each task of :mod:`arpg.tasks` (and refuses
@@ -40,6 +40,7 @@ from PIL import Image
 
 from .images import working_size
 from .options import DEFAULT_RESIZE, SamplingOptions
+from .orders import order_policy
 from .schedules import token_counts
 from .task_core import DEFAULT_DECODING, decoding_for
 from .tasks import RESIZE_STRATEGIES, SIDES, check_cells, resize_settings
@@ -167,23 +168,11 @@ def for_options(
     cells = check_int("cells", cells, 1)
     n_free = cells if n_free is None else check_int("free cells", n_free, 1, cells)
     counts = _counts(options, n_free)
-    if options.order == "confidence":  # every remaining cell is queried at every step
-        queries = sum(n_free - done for done in _cumulative(counts))
-    else:
-        queries = n_free
+    queries = order_policy(options.order).queries(counts)  # every remaining cell at every step, or each once
     guidance = options.cfg_scale != 1.0
     return estimate(
         cells, rounds * len(counts), batch, rounds * queries, guidance=guidance, decoded=decoded, encoded=encoded
     )
-
-
-def _cumulative(counts: list[int]) -> list[int]:
-    """Cells already decoded before each step."""
-    done, out = 0, []
-    for n in counts:
-        out.append(done)
-        done += n
-    return out
 
 
 def _in_windows(rows: int, cols: int, window: Any) -> tuple[int, int]:
@@ -314,8 +303,9 @@ def _cheaper(options: SamplingOptions, geometry: Geometry, batch: int, ceiling: 
         return for_options(opts, *_unpack(geometry, b)).units <= ceiling
 
     tips = []
-    if options.order == "confidence" and fits(options.replace(order="random")):
-        tips.append("the random order instead of confidence-first")
+    policy = order_policy(options.order)
+    if policy.queries_remaining and fits(options.replace(order="random")):
+        tips.append(f"the random order instead of {policy.label}")
     fitting = [s for s in range(1, min(options.steps, geometry.free)) if fits(options.replace(steps=s))]
     if fitting and not options.schedule.startswith("k="):
         tips.append(f"at most {fitting[-1]} steps")

@@ -23,23 +23,17 @@ import torch
 from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 
 from .pipeline import SHIPPED_DIR, Pipeline
+from .zoo import MODEL_FILES, TOKENIZERS, find, released
 
 log = logging.getLogger(__name__)
 
 HF_PREFIX = "hf://"
-#: Released checkpoints, by short name.
-RELEASED: dict[str, str] = {
-    "ARPG-L": "hf://hp-l33/ARPG/arpg_300m.pt",
-    "ARPG-XL": "hf://hp-l33/ARPG/arpg_700m.pt",
-    "ARPG-XXL": "hf://hp-l33/ARPG/arpg_1b.pt",
-    "VQ-16": "hf://FoundationVision/LlamaGen/vq_ds16_c2i.pt",
-}
+#: Released checkpoints by short name: the registry's released models (:mod:`arpg.zoo`) and their tokenizers.
+RELEASED: dict[str, str] = {**{e.name: e.weights for e in released() if e.weights}, **TOKENIZERS}
 #: The tokenizer the released ARPG checkpoints were trained with.
-RELEASED_TOKENIZER = RELEASED["VQ-16"]
+RELEASED_TOKENIZER = TOKENIZERS["VQ-16"]
 #: Environment variables that choose the served model (same forms as the flags; a flag wins).
 ENV_WEIGHTS, ENV_TOKENIZER = "ARPG_WEIGHTS", "ARPG_TOKENIZER"
-#: The files the shipped model needs (its judge is optional).
-SHIPPED_FILES = ("arpg.safetensors", "vq.safetensors")
 DEFAULT_TIMEOUT = 5.0
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -94,10 +88,13 @@ def cached_file(spec: str, cache_dir: str | Path | None = None) -> Path | None:
 
 
 def released_present(cache_dir: str | Path | None = None) -> list[str]:
-    """Short names of the released ARPG models whose weights and tokenizer are both available offline."""
-    if cached_file(RELEASED_TOKENIZER, cache_dir) is None:
-        return []
-    return [name for name in RELEASED if name.startswith("ARPG-") and cached_file(name, cache_dir) is not None]
+    """Names of the registry's released models whose weights and tokenizer are both available offline."""
+    return [
+        e.name
+        for e in released()
+        if cached_file(e.tokenizer_spec() or RELEASED_TOKENIZER, cache_dir) is not None
+        and cached_file(e.weights or "", cache_dir) is not None
+    ]
 
 
 def env_choice(weights: str | None = None, tokenizer: str | None = None) -> tuple[str | None, str | None]:
@@ -152,7 +149,9 @@ def load_pipeline(
     when a file is not a checkpoint of the right kind.
     """
     w = resolve_weights(weights, cache_dir)
-    t = resolve_weights(tokenizer or RELEASED_TOKENIZER, cache_dir)
+    entry = find(str(weights))
+    paired = entry.tokenizer_spec() if entry is not None and not entry.trained_here else None
+    t = resolve_weights(tokenizer or paired or RELEASED_TOKENIZER, cache_dir)
     pipe = Pipeline.from_files(w, t, device=device, dtype=dtype)
     short = expand(str(weights))
     pipe.name = next((name for name, spec in RELEASED.items() if spec == short), pipe.name)
@@ -161,7 +160,7 @@ def load_pipeline(
 
 def shipped_missing() -> list[str]:
     """The files of the shipped model that are missing from ``assets/models`` (none: it can be loaded)."""
-    return [n for n in SHIPPED_FILES if not (SHIPPED_DIR / n).is_file()]
+    return [n for n in MODEL_FILES if not (SHIPPED_DIR / n).is_file()]
 
 
 def _shipped_or_random(device: str | None, reason: str | None) -> Pipeline:

@@ -19,7 +19,7 @@ the shipped model (``tests/test_ood.py`` repeats a smaller version):
   generated image" hands to the tabs): **11 false positives in 4,800 (0.23 %)**: 6 real digits
   whose thin strokes the tokens hold less well (PSNR under 20.5 dB) and 5 generated images with
   a mottled background (blend up to 0.79);
-* out of the domain, 400 procedural landscapes (:mod:`arpg.train.scenes`, all ten classes),
+* out of the domain, 400 procedural landscapes (:mod:`arpg.data.scenes`, all ten classes),
   200 smooth random colour fields, 200 grey ones and 300 crops of the photos that ship with
   matplotlib and gradio: **1,076 of 1,100 flagged (97.8 %)**; the misses are pale snowfields
   (18), near-uniform grey fields (4) and dark crops (2).

@@ -7,14 +7,17 @@ the ``i``-th cell to decode (first-decoded first).
 An :class:`OrderPolicy` tells :func:`arpg.sampling.generate` which cells each step queries
 (:meth:`~OrderPolicy.targets`) and which of the sampled ones it keeps
 (:meth:`~OrderPolicy.choose`): :class:`FixedOrder` for an order known in advance,
-:class:`ConfidenceOrder` for confidence-first decoding.
+:class:`ConfidenceOrder` for confidence-first decoding. A policy class also declares what the
+rest of the library needs to know about its orders (:attr:`~OrderPolicy.adaptive`,
+:attr:`~OrderPolicy.batch_shared`, :meth:`~OrderPolicy.step_queries`, ...); other modules ask
+:func:`order_policy` for the class of an order rather than test its name.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -33,6 +36,7 @@ __all__ = [
     "FixedOrder",
     "ConfidenceOrder",
     "ADAPTIVE_ORDERS",
+    "order_policy",
     "make_policy",
 ]
 
@@ -209,9 +213,31 @@ class OrderPolicy:
     an order decided step by step in :data:`ADAPTIVE_ORDERS`.
     """
 
+    #: True when the cells are picked while decoding, from the model's outputs, rather than known in
+    #: advance: requests cannot share a decode, and sample-many (one order per image) refuses it.
+    adaptive: ClassVar[bool] = False
     #: True when the policy picks cells from the whole batch (it needs one shared generator).
-    batch_shared: bool = False
+    batch_shared: ClassVar[bool] = False
+    #: True when every step queries every remaining cell; False when it queries the cells it decodes.
+    queries_remaining: ClassVar[bool] = False
+    #: What users are told: the order's short name and what it does.
+    label: ClassVar[str] = "a fixed order"
+    summary: ClassVar[str] = "decodes the cells in an order known before decoding"
     order: torch.Tensor
+
+    @classmethod
+    def step_queries(cls, remaining: int, n: int) -> int:
+        """Cells queried by a step that decodes ``n`` of the ``remaining`` cells not decoded yet."""
+        return remaining if cls.queries_remaining else n
+
+    @classmethod
+    def queries(cls, counts: Sequence[int]) -> int:
+        """Target queries of a whole decode that decodes ``counts[s]`` cells at step ``s``."""
+        remaining, total = sum(counts), 0
+        for n in counts:
+            total += cls.step_queries(remaining, n)
+            remaining -= n
+        return total
 
     def targets(self, done: int, n: int) -> torch.Tensor:
         """(R, q) cells queried by the step that decodes cells ``done .. done + n - 1`` of the order."""
@@ -241,7 +267,11 @@ class ConfidenceOrder(OrderPolicy):
     """Confidence first: every step queries all remaining cells and keeps the ``n`` whose samples
     are most likely (probability under the guided, tempered logits, averaged over the batch)."""
 
+    adaptive = True
     batch_shared = True
+    queries_remaining = True
+    label = "confidence-first"
+    summary = "decodes the surest cells first"
 
     def __init__(self, free: torch.Tensor) -> None:
         self.remaining = free  # (M',) cells not decoded yet, raster order
@@ -266,6 +296,15 @@ class ConfidenceOrder(OrderPolicy):
 ADAPTIVE_ORDERS: dict[str, type[OrderPolicy]] = {"confidence": ConfidenceOrder}
 #: Every order name :func:`arpg.sampling.generate` accepts.
 SAMPLER_ORDERS: tuple[str, ...] = (*ORDER_NAMES, *ADAPTIVE_ORDERS)
+
+
+def order_policy(order: Any) -> type[OrderPolicy]:
+    """The policy class that decodes ``order`` (a name of :data:`SAMPLER_ORDERS` or a permutation), to
+    ask what the order needs: :class:`FixedOrder` for anything but a name of :data:`ADAPTIVE_ORDERS`
+    (a bad name is refused where the order is built, by :func:`make_order`)."""
+    if isinstance(order, str) and order in ADAPTIVE_ORDERS:
+        return ADAPTIVE_ORDERS[order]
+    return FixedOrder
 
 
 def _fixed_free_order(
@@ -296,8 +335,8 @@ def make_policy(
     The policy's tensors live on ``device``.
     """
     free = free.cpu()
-    if isinstance(order, str) and order in ADAPTIVE_ORDERS:
-        cls = ADAPTIVE_ORDERS[order]
+    cls = order_policy(order)
+    if cls.adaptive:
         if per_image and cls.batch_shared:
             raise ValueError(f"order {order!r} picks cells from the whole batch; it needs one shared generator")
         return cls(free.nonzero().flatten().to(device))

@@ -14,82 +14,32 @@ from typing import Any
 import numpy as np
 import torch
 
+from .card import ModelCard, read_card
 from .checkpoints import load_transformer, load_vq
 from .config import ARPGConfig, VQConfig
 from .devices import default_dtype, resolve_device
+from .judge import load_judge
 from .llamagen import LlamaGen
 from .llamagen_sampling import generate_raster, llamagen_defaults
-from .measure.judge import load_judge
 from .model import ARPG
-from .options import (
-    DEFAULT_DECODING,
-    ResizeDefaults,
-    SamplingOptions,
-    model_decodings,
-    model_defaults,
-    model_resize,
-    with_overrides,
-)
+from .options import DEFAULT_DECODING, ResizeDefaults, SamplingOptions, model_defaults, with_overrides
 from .randar import RandAR
 from .randar_sampling import generate_randar, randar_defaults
 from .sampling import Context, GenerationResult, StepCallback, Trace, generate
-from .sidecar import read_sidecar
 from .tokenizer import VQModel, from_uint8, to_uint8
-from .train import digits
-from .train.data import DATASETS
 from .validation import check_seed, show
+from .zoo import ASSETS, JUDGE_FILE, MODELS, title
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent / "assets"  # a link to the repository's assets/ (package data)
-SHIPPED_DIR = ASSETS / "models"  # the digits model
-SCENES_DIR = SHIPPED_DIR / "scenes"  # the scenes model (arpg.safetensors once its training has finished)
+SHIPPED_DIR = MODELS["digits"].folder  # the shipped digits model: what the CLI and app use by default
+#: The data set a model trained here learnt when its JSON does not say (JSONs written before it was recorded).
+DEFAULT_DATA = "digits"
 
 
-def imagenet_class_names() -> list[str]:
-    """The 1000 ImageNet class names (``assets/imagenet_classes.txt``), else "class <i>"."""
-    path = ASSETS / "imagenet_classes.txt"
-    if path.exists():
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        if len(names) == 1000:
-            return names
-    return [f"class {i}" for i in range(1000)]
-
-
-def _sidecar(weights: str | Path | None) -> dict[str, Any]:
-    """The JSON beside ``weights`` (:func:`arpg.sidecar.read_sidecar`); {} when there is none."""
-    return read_sidecar(weights) if weights is not None else {}
-
-
-def data_of(weights: str | Path) -> str:
-    """The data set a model trained here learnt: the JSON's ``"data"``, digits when absent."""
-    data = _sidecar(weights).get("data")
-    return data if isinstance(data, str) and data in DATASETS else "digits"
-
-
-def shipped_name(weights: str | Path) -> str:
-    """The name of a model trained here: "shipped <data> model" (the JSON's ``"data"``, digits when
-    absent), with how far its training was for a preview (``arpg train --preview``)."""
-    meta, data = _sidecar(weights), data_of(weights)
-    where = meta.get("preview")
-    if isinstance(where, dict) and {"step", "steps"} <= set(where):
-        return f"{data} model (preview, step {where['step']} of {where['steps']})"
-    return f"shipped {data} model"
-
-
-def class_names(num_classes: int, weights: str | Path | None = None) -> list[str]:
-    """Readable class names: those of the data set named by ``"data"`` in the JSON beside ``weights``
-    (this project's models), ImageNet's for 1000 classes, the digits' for 10, else "class <i>"."""
-    name = _sidecar(weights).get("data")
-    if isinstance(name, str) and name in DATASETS:
-        names = list(DATASETS[name].CLASS_NAMES)
-    elif num_classes == 1000:
-        names = imagenet_class_names()
-    elif num_classes == 10:
-        names = list(digits.CLASS_NAMES)
-    else:
-        names = []
-    return names if len(names) == num_classes else [f"class {i}" for i in range(num_classes)]
+def shipped_card(directory: str | Path, num_classes: int | None = None) -> ModelCard:
+    """The card of the model trained here in ``directory`` (:func:`arpg.card.read_card`)."""
+    return read_card(Path(directory) / "arpg.safetensors", num_classes, ASSETS, default_data=DEFAULT_DATA)
 
 
 def load_fast(path: str | Path, device: torch.device, dtype: torch.dtype | None = None) -> ARPG | LlamaGen:
@@ -159,10 +109,11 @@ class Pipeline:
     judge: torch.nn.Module | None = None
     defaults: SamplingOptions = field(default_factory=SamplingOptions)
     notice: str | None = None  # shown by the UI, e.g. why the released weights are not in use
-    data: str | None = None  # the data set a model of this project learnt (arpg.train.data.DATASETS), else None
+    data: str | None = None  # the data set a model of this project learnt (arpg.data.sets.DATASETS), else None
     decodings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DECODING))
     resize_defaults: ResizeDefaults = field(default_factory=ResizeDefaults)  # its JSON's "resize" section
     stepper: Any = None  # how generate's steps run: None eagerly, or an arpg.capture.CapturedSteps
+    card: ModelCard = field(default_factory=ModelCard)  # what its JSON and folder say (arpg.card)
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -173,7 +124,7 @@ class Pipeline:
         dtype: torch.dtype | None = None,
     ) -> Pipeline:
         """A small model trained by this project: the digits model (``assets/models``) by default,
-        or any folder of ``arpg``/``vq``/``judge`` weights, e.g. ``assets/models/scenes``.
+        or any folder of ``arpg``/``vq``/``judge`` weights (:mod:`arpg.zoo` lists those that ship).
 
         Its sampling defaults are in ``arpg.json`` (constant guidance: the small model settles a
         digit's shape in the first few steps, where linear guidance is still near zero).
@@ -182,18 +133,10 @@ class Pipeline:
         device = resolve_device(device)
         model = load_fast(d / "arpg.safetensors", device, dtype)
         vq = load_vq(d / "vq.safetensors", device=device)
-        judge = load_judge(d / "judge.safetensors") if (d / "judge.safetensors").exists() else None
-        return cls(
-            model,
-            vq,
-            class_names(model.cfg.num_classes, d / "arpg.safetensors"),
-            name=shipped_name(d / "arpg.safetensors"),
-            data=data_of(d / "arpg.safetensors"),
-            judge=judge,
-            defaults=model_defaults(model.cfg, d / "arpg.safetensors"),
-            decodings=model_decodings(d / "arpg.safetensors"),
-            resize_defaults=model_resize(d / "arpg.safetensors"),
-        )
+        judge = load_judge(d / JUDGE_FILE) if (d / JUDGE_FILE).exists() else None
+        card = shipped_card(d, model.cfg.num_classes)
+        name = title(card.data or d.name, card.preview)
+        return cls.with_card(model, vq, card, name, judge, model_defaults(model.cfg, d / "arpg.safetensors"))
 
     @classmethod
     def from_files(
@@ -219,16 +162,31 @@ class Pipeline:
         vq = load_vq(tokenizer, device=device)
         if device.type == "cpu" and model.dtype == torch.bfloat16:
             vq.fast_decoding()  # on a CPU a 256 px decode weighs like the whole transformer decode
-        names = class_names(model.cfg.num_classes, weights)
-        defaults = sampler_of(model).defaults(model.cfg, weights)
+        card = read_card(weights, model.cfg.num_classes, ASSETS)
+        return cls.with_card(model, vq, card, Path(weights).stem, None, sampler_of(model).defaults(model.cfg, weights))
+
+    @classmethod
+    def with_card(
+        cls,
+        model: ARPG | LlamaGen,
+        vq: VQModel,
+        card: ModelCard,
+        name: str,
+        judge: torch.nn.Module | None,
+        defaults: SamplingOptions,
+    ) -> Pipeline:
+        """A pipeline of ``model`` and ``vq`` that shows what ``card`` says (classes, data set, decodings)."""
         return cls(
             model,
             vq,
-            names,
-            name=Path(weights).stem,
+            list(card.class_names),
+            name=name,
+            data=card.data,
+            judge=judge,
             defaults=defaults,
-            decodings=model_decodings(weights),
-            resize_defaults=model_resize(weights),
+            decodings=dict(card.decodings),
+            resize_defaults=card.resize,
+            card=card,
         )
 
     @classmethod

@@ -40,7 +40,7 @@ from tqdm import tqdm
 from .distributed import DistEnv
 from .model import ARPG
 from .options import SamplingOptions
-from .orders import ORDER_NAMES
+from .orders import ORDER_NAMES, order_policy
 from .sampling import generate
 from .schedules import token_counts
 from .validation import MAX_SEED, check_int
@@ -50,9 +50,9 @@ log = logging.getLogger(__name__)
 MANIFEST = "sample-many.json"
 
 
-def _refuse_confidence(options: SamplingOptions) -> None:
-    if options.order == "confidence":  # chosen from the whole batch: not reproducible per image
-        raise ValueError(f"sample-many takes --order {', '.join(ORDER_NAMES)}, got 'confidence'")
+def _refuse_adaptive(options: SamplingOptions) -> None:
+    if order_policy(options.order).adaptive:  # chosen while decoding the batch: not reproducible per image
+        raise ValueError(f"sample-many takes --order {', '.join(ORDER_NAMES)}, got {options.order!r}")
 
 
 def generate_each(
@@ -66,7 +66,7 @@ def generate_each(
     """Decode B images in one batch, image b with its own order and ``generators[b]``: the
     tokens :func:`arpg.sampling.generate` gives for ``[labels[b]]`` with ``generators[b]``
     alone.  Returns (B, rows, cols) long on the CPU."""
-    _refuse_confidence(options)
+    _refuse_adaptive(options)
     return generate(model, list(labels), options, generator=list(generators), grid=grid).tokens
 
 
@@ -207,7 +207,7 @@ def _job(
     seed = check_int("--seed", seed, 0, MAX_SEED)
     if seed + len(labels) - 1 > MAX_SEED:
         raise ValueError(f"seeds run from --seed to --seed + {len(labels) - 1}, past {MAX_SEED}; lower --seed")
-    _refuse_confidence(options)
+    _refuse_adaptive(options)
     rows, cols = pipe.grid
     token_counts(rows * cols, options.steps, options.schedule)  # steps that fit the grid, before any work
     return _Job(Path(out), labels, seed, options, (pipe.image_size, pipe.image_size, 3))

@@ -61,7 +61,7 @@ class Trace:
     step_of: torch.Tensor  # (rows, cols) long: step that decoded each cell, -1 for context; (B, rows, cols) per image
     kv_cache_bytes: int = 0
     forward_passes: int = 0
-    queries: int = 0  # target queries run through the cross stack (== decoded cells, except "confidence")
+    queries: int = 0  # target queries run through the cross stack (== the policy's queries(counts))
     snapshots: list[torch.Tensor] | None = None  # per step (B, rows, cols) long, -1 = unknown
     logits: list[torch.Tensor] | None = None  # per step model output (B or 2B, n, V) fp32
 

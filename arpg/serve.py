@@ -30,7 +30,7 @@ import torch
 
 from .model import ARPG
 from .options import SamplingOptions, with_overrides
-from .orders import ADAPTIVE_ORDERS
+from .orders import order_policy
 from .pipeline import Output, Pipeline
 from .sampling import EagerSteps, GenerationResult, StepCallback, Trace, check_labels, check_options, decoder
 from .validation import check_int, check_number, check_seed
@@ -83,8 +83,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSettings
 
 def batchable(options: SamplingOptions) -> bool:
     """Whether requests with these options can share a decode: a named order fixed before decoding
-    (an adaptive order such as confidence-first picks cells from the whole batch)."""
-    return isinstance(options.order, str) and options.order not in ADAPTIVE_ORDERS
+    (an adaptive order picks its cells from the model's outputs while decoding)."""
+    return isinstance(options.order, str) and not order_policy(options.order).adaptive
 
 
 @dataclass(eq=False)

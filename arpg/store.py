@@ -1,89 +1,114 @@
-"""The models a server offers, loaded on first use: the shipped model(s) stay resident, and at
+"""The models a server offers, loaded on first use: the models trained here stay resident, and at
 most one released (large) model is held at a time; switching to another frees the previous one
 and gives its memory back to the system (:func:`arpg.allocator.trim`). One model loads at a time,
 and the models in memory are served while it loads.
 
 The web app keeps one :class:`ModelStore`; every browser session names the model it wants
 and asks the store for its pipeline, so two users can use two models at once.  Besides the
-shipped digits model it offers small models trained here from their folders (:class:`SmallModel`):
-the scenes model of ``assets/models/scenes`` once its weights exist, or the folder named by
-``app.py --scenes`` / ``$ARPG_SCENES`` (:func:`scenes_model`), e.g. a preview packed mid-training.
+first model it offers every model trained here that the registry (:mod:`arpg.zoo`) lists and
+whose folder holds weights (:func:`trained_models`), each as a :class:`SmallModel`: its folder,
+name and card, read from the JSON without loading the weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .allocator import trim
+from .card import ModelCard, read_examples
 from .hub import RELEASED, WeightsUnavailable, load_pipeline, released_present
-from .pipeline import SCENES_DIR, Pipeline, data_of, shipped_name
+from .pipeline import Pipeline, shipped_card
+from .zoo import MODELS, ModelEntry, by_title, check_folder, missing_files, title, trained_here
 
 log = logging.getLogger(__name__)
 
-SHIPPED_NAME = "shipped digits model"
-#: The variable that names the scenes model's folder when ``app.py --scenes`` is not given.
-ENV_SCENES = "ARPG_SCENES"
-#: The files :meth:`Pipeline.shipped` needs in a model's folder (``judge.safetensors`` is optional).
-SMALL_FILES = ("arpg.safetensors", "vq.safetensors")
+SHIPPED_NAME = MODELS["digits"].title()
 
 
 @dataclass(frozen=True)
 class SmallModel:
-    """A small model trained here, in a folder of ``arpg``/``vq`` (and ``judge``) weights + JSON:
-    its name (:func:`arpg.pipeline.shipped_name`: "shipped scenes model", or "scenes model
-    (preview, step N of M)") and data set, read from the JSON without loading the weights."""
+    """A model trained here, in a folder of ``arpg``/``vq`` (and ``judge``) weights + JSON: its registry
+    name (``key``), the name the app shows (``name``: :func:`arpg.zoo.title`, "shipped <key> model" or a
+    preview's "<key> model (preview, step N of M)") and its card (data set, classes, examples), read
+    without loading the weights."""
 
     directory: Path
     name: str
-    data: str
+    card: ModelCard
+    key: str = ""
+
+    @property
+    def data(self) -> str | None:
+        return self.card.data
 
     @classmethod
-    def at(cls, directory: str | Path, data: str | None = None) -> SmallModel:
-        """The model in ``directory``; ``ValueError`` (one line) when the folder or one of
-        :data:`SMALL_FILES` is missing, or when its JSON names another data set than ``data``."""
-        d = Path(directory).expanduser()
-        if not d.is_dir():
-            raise ValueError(f"{d}: no such folder")
-        missing = [n for n in SMALL_FILES if not (d / n).is_file()]
-        if missing:
-            raise ValueError(f"{d} has no {' or '.join(missing)} (a model folder holds arpg, vq and judge weights)")
-        found = data_of(d / "arpg.safetensors")
-        if data is not None and found != data:
-            raise ValueError(f"{d} holds a {found} model (its arpg.json says so), not a {data} model")
-        return cls(d, shipped_name(d / "arpg.safetensors"), found)
+    def at(cls, directory: str | Path, data: str | None = None, entry: ModelEntry | None = None) -> SmallModel:
+        """The model in ``directory`` (registered as ``entry``, if given); ``ValueError`` (one line) when
+        the folder or a weights file is missing, or when its JSON names another data set than ``data``."""
+        d = check_folder(directory)
+        card = shipped_card(d)
+        if data is not None and card.data != data:
+            raise ValueError(f"{d} holds a {card.data} model (its arpg.json says so), not a {data} model")
+        if entry is not None and not card.examples and entry.folder is not None:
+            card = _with_examples(card, entry.folder)  # a preview of a registered model shows its examples
+        key = entry.name if entry is not None else card.data or d.name
+        return cls(d, title(key, card.preview), card, key)
 
     def load(self, device: str | None = None) -> Pipeline:
-        """Its pipeline, named :attr:`name`."""
+        """Its pipeline, named :attr:`name`, with its card."""
         pipe = Pipeline.shipped(self.directory, device=device)
         pipe.name = self.name
+        pipe.card = self.card
         return pipe
 
 
-def scenes_model(directory: str | Path | None = None) -> SmallModel | None:
-    """The scenes model the app offers: ``directory`` (``app.py --scenes``), else ``$ARPG_SCENES``,
-    else :data:`arpg.pipeline.SCENES_DIR` when its weights exist (None when they do not yet).
+def _with_examples(card: ModelCard, folder: Path) -> ModelCard:
+    return dataclasses.replace(card, examples=read_examples(folder)) if folder.is_dir() else card
 
-    A folder that is named (by the flag or the variable) must hold a scenes model: ``ValueError``
-    with one line saying what is missing otherwise (the app stops at start-up with it)."""
-    named = str(directory).strip() if directory is not None else os.environ.get(ENV_SCENES, "").strip()
-    if named:
-        return SmallModel.at(named, data="scenes")
-    if all((SCENES_DIR / n).is_file() for n in SMALL_FILES):
-        return SmallModel.at(SCENES_DIR, data="scenes")
-    return None
+
+def zoo_key(name: str) -> str | None:
+    """The registry name (lower case) of the model trained here shown as ``name``, or None."""
+    entry = by_title(name)
+    return entry.name.lower() if entry is not None else None
+
+
+def trained_model(entry: ModelEntry, directory: str | Path | None = None) -> SmallModel | None:
+    """The model trained here that ``entry`` names: in ``directory`` when given, else in the folder its
+    variable names (:meth:`~arpg.zoo.ModelEntry.folder_now`), else in its own folder when that holds
+    weights (None when it does not yet).
+
+    A folder that is named (by a flag or the variable) must hold a model of the same data set as the
+    entry's own folder: ``ValueError`` with one line saying what is wrong otherwise."""
+    named = Path(str(directory).strip()).expanduser() if directory is not None and str(directory).strip() else None
+    folder = named or entry.folder_now()
+    if folder is None:
+        return None
+    if folder == entry.folder and missing_files(folder):
+        return None
+    own = entry.folder if entry.folder is not None and not missing_files(entry.folder) else None
+    data = shipped_card(own).data if own is not None and folder != own else None
+    return SmallModel.at(folder, data=data, entry=entry)
+
+
+def trained_models(folders: Mapping[str, str | Path | None] | None = None) -> list[SmallModel]:
+    """Every registered model trained here whose weights are there (:func:`trained_model`);
+    ``folders``: another folder for some of them, by registry name (e.g. a preview named by the app's flag)."""
+    folders = folders or {}
+    found = (trained_model(e, folders.get(e.name)) for e in trained_here())
+    return [m for m in found if m is not None]
 
 
 class ModelStore:
     """Pipelines by name. ``first`` is what the server started with (always resident); ``shipped``
     builds the shipped digits model when ``first`` is another one; ``small``: other models trained
-    here (e.g. the scenes model), loaded on first use and then kept like the shipped one."""
+    here, loaded on first use and then kept like the shipped one."""
 
     def __init__(
         self,
@@ -117,12 +142,25 @@ class ModelStore:
         return list(dict.fromkeys(n for n in out if n))
 
     def named_for(self, data: str) -> str | None:
-        """The name of the first model offered that learnt data set ``data`` ("digits", "scenes"), or None."""
+        """The name of the first model offered that learnt data set ``data`` (e.g. "digits"), or None."""
         if self.first.data == data:
             return self.first.name
         if data == "digits" and self._shipped is not None:
             return SHIPPED_NAME
         return next((m.name for m in self._small.values() if m.data == data), None)
+
+    def name_of(self, key: str) -> str | None:
+        """The name offered for registry name ``key`` ("digits" -> "shipped digits model"), or None."""
+        if self.first.name == key or zoo_key(self.first.name) == key.lower():
+            return self.first.name
+        if key.lower() == "digits" and self._shipped is not None:
+            return SHIPPED_NAME
+        return next((m.name for m in self._small.values() if m.key.lower() == key.lower()), None)
+
+    def cards(self) -> list[tuple[str, str, ModelCard]]:
+        """(name, registry name, card) of the first model and of every model trained here that is offered."""
+        first = (self.first.name, zoo_key(self.first.name) or "model", self.first.card)
+        return [first, *((m.name, m.key.lower(), m.card) for m in self._small.values())]
 
     def resident(self) -> list[str]:
         """Names of the pipelines held in memory now."""

@@ -1,7 +1,7 @@
 """The zero-shot tasks on the command line: ``arpg outpaint | panorama | resize | inpaint IMAGE ...``.
 
 Each command reads an image (and, for inpaint, a mask: white, or opaque where it has alpha, is regenerated),
-runs the task of :mod:`arpg.tasks` on the chosen model (``--model digits | scenes | DIR`` or
+runs the task of :mod:`arpg.tasks` on the chosen model (``--model NAME | DIR`` or
 ``--weights``) with the sampling flags given, and writes the result as a PNG, one line saying
 what was made.  The parsers are in :mod:`arpg.cli`; bad input ends with one ``error:`` line.
 """
@@ -18,9 +18,9 @@ from PIL import Image
 
 from . import masks, tasks
 from .commands import load_pipeline, sampling_options
-from .measure.judge import image_class
+from .judge import image_class
 from .pipeline import Pipeline
-from .task_core import DEFAULT_DECODING, TaskResult, decoding_for
+from .task_core import DEFAULT_DECODING, TaskResult, Used
 from .validation import check_int, check_seed
 
 SIDES = ("left", "right", "top", "bottom")
@@ -53,7 +53,7 @@ def _resize(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
 def inpaint_region(pipe: Pipeline, image: Any, label: int, region: str | None) -> tuple[str, str | None]:
     """How ``arpg inpaint`` grows the mask, and a note saying why (None: nothing to say).
 
-    ``region`` when given; else what the Inpaint tab does (:func:`arpg.measure.judge.image_class`,
+    ``region`` when given; else what the Inpaint tab does (:func:`arpg.judge.image_class`,
     :func:`arpg.masks.is_edit`): a class other than the one the model's judge reads in the image is
     an edit, its mask grown to :data:`arpg.masks.EDIT_REGION`; the image's own class keeps it as painted."""
     shown = image_class(pipe, image)
@@ -77,6 +77,14 @@ def _inpaint(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
     region, why = inpaint_region(pipe, a.image, label, a.region)
     res = tasks.inpaint(pipe, a.image, a.mask, label, region=region, blend=not a.no_blend, **kw)
     return replace(res, note="; ".join(n for n in (why, res.note) if n) or None)
+
+
+def decoding_words(used: Used) -> str:
+    """A canvas task's decoding as its result records it: ``windowed decoding (6 windows of 16x16 tokens)``,
+    ``whole decoding``; the windows are named only when there were several."""
+    if used.windows is None or used.windows < 2:
+        return f"{used.decoding} decoding"
+    return f"{used.decoding} decoding ({used.windows} windows of {used.window[1]}x{used.window[0]} tokens)"
 
 
 RUNNERS: dict[str, Callable[..., TaskResult]] = {
@@ -103,6 +111,6 @@ def cmd_task(a: argparse.Namespace) -> int:
     if a.command != "panorama":  # a panorama's result holds its last round only: its size says it all
         made += f", {int((~res.known).sum())} new tokens in {res.trace.forward_passes} steps"
     if a.command in DEFAULT_DECODING:
-        made += f", {decoding_for(a.command, a.decoding, pipe.decodings)} decoding"
+        made += f", {decoding_words(res.used)}"
     print(f"wrote {a.out} ({made}, seed {res.seed})" + (f"; note: {res.note}" if res.note else ""))
     return 0

@@ -1,6 +1,7 @@
 """What every task of :mod:`arpg.tasks` shares, and the tasks that decode no bigger canvas.
 
-The shared part: the result (:class:`TaskResult`), the step policy (:func:`fit_steps`), cells from a
+The shared part: the result (:class:`TaskResult`, with what its decode used:
+:class:`arpg.windows.Used`), the step policy (:func:`fit_steps`), cells from a
 pixel mask, grids of known tokens (:func:`place`, :func:`lattice_context`) and each task's default
 decoding (:func:`decoding_for`). The tasks: inpainting and class-conditional editing, which regenerate
 cells of the image's own grid. :mod:`arpg.tasks` re-exports all of it.
@@ -9,7 +10,7 @@ cells of the image's own grid. :mod:`arpg.tasks` re-exports all of it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from .images import ImageSource, mask_to_array, prepare_image
 from .options import DEFAULT_DECODING, SamplingOptions, with_overrides
 from .sampling import Context, StepCallback, Trace
 from .validation import check_choice, check_int, check_number, check_seed
-from .windows import DECODINGS
+from .windows import DECODINGS, Used, generate_canvas, used_by
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TaskResult:
     trace: Trace
     seed: int
     note: str | None = None
+    used: Used | None = None  # what the decode used (order, steps, decoding, windows): every task records it
 
 
 # -- masks and cells ---------------------------------------------------------------------------
@@ -57,8 +59,10 @@ def fit_steps(options: SamplingOptions, n_free: int) -> tuple[SamplingOptions, s
     return options, None
 
 
-def _unchanged(pipe, img: np.ndarray, codes: torch.Tensor, seed: int | None, note: str) -> TaskResult:
-    """The input returned as is when a task has nothing to decode (an empty trace)."""
+def _unchanged(
+    pipe, img: np.ndarray, codes: torch.Tensor, seed: int | None, note: str, options: SamplingOptions, decoding: str
+) -> TaskResult:
+    """The input returned as is when a task has nothing to decode (an empty trace, 0 steps used)."""
     trace = Trace(*codes.shape, torch.empty(0, dtype=torch.long), [], [], torch.full(codes.shape, -1))
     return TaskResult(
         img,
@@ -68,6 +72,7 @@ def _unchanged(pipe, img: np.ndarray, codes: torch.Tensor, seed: int | None, not
         trace,
         check_seed(seed),
         note,
+        replace(used_by(options, decoding), steps=0),
     )
 
 
@@ -153,17 +158,19 @@ def inpaint(
         note = "the mask covers the whole image: this is plain generation"
     options, capped = fit_steps(options, int(cells.sum()))
     note = _join(note, capped)
-    out = pipe.generate(
+    out = generate_canvas(
+        pipe,
         [pipe.label_of(label)],
         options,
         seed=seed,
         grid=tuple(known.shape),
         context=Context(codes, known) if known.any() else None,
+        decoding="whole",  # the image's own grid
         callback=callback,
     )
     raw = out.images[0]
     final = masks.blend(img, raw, cells, pix, f, feather) if blend else raw
-    return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed, note)
+    return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed, note, out.used)
 
 
 def edit(

@@ -14,7 +14,8 @@ The shared pieces (the result, the step policy, grids of known tokens) and the m
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,11 +24,11 @@ from PIL import Image
 from . import masks
 from .images import ImageSource, prepare_image
 from .options import DEFAULT_RESIZE, RESIZE_STRATEGIES, ResizeDefaults, SamplingOptions, with_overrides
-from .pipeline import Output
 from .sampling import Context, StepCallback
 from .task_core import (
     DEFAULT_DECODING,
     TaskResult,
+    Used,
     _unchanged,
     cells_from_mask,
     decoding_for,
@@ -38,7 +39,10 @@ from .task_core import (
     place,
 )
 from .validation import check_seed
-from .windows import generate_canvas, pick_window
+from .windows import CanvasOutput, generate_canvas, pick_window
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 __all__ = [
     "DEFAULT_DECODING",
@@ -46,6 +50,7 @@ __all__ = [
     "RESIZE_STRATEGIES",
     "SIDES",
     "TaskResult",
+    "Used",
     "cells_from_mask",
     "check_cells",
     "decoding_for",
@@ -73,37 +78,45 @@ def check_cells(what: str, rows: int, cols: int, max_cells: int = MAX_CELLS) -> 
         raise ValueError(f"{what} {rows}x{cols} has {rows * cols} cells; at most {max_cells}")
 
 
-def _decode(
-    pipe,
-    label: int,
-    options: SamplingOptions,
-    grid: tuple[int, int],
-    context: Context,
-    seed: int | None,
-    callback: StepCallback | None,
-    decoding: str,
-    window: Any,
-) -> Output:
-    """One task's decode of ``grid`` with ``context``: :meth:`Pipeline.generate` on the whole grid, or
-    :func:`arpg.windows.generate_canvas` in windows of a trained size. A grid that fits in its window is one
-    plain decode either way (the same tokens), so it always goes through ``pipe.generate``."""
-    rows, cols = grid
-    if decoding == "whole" or pick_window(rows, cols, window, pipe.model.cfg) == (rows, cols):
-        return pipe.generate([label], options, seed=seed, grid=(rows, cols), context=context, callback=callback)
-    return generate_canvas(
-        pipe,
-        [label],
-        options,
-        seed=seed,
-        grid=(rows, cols),
-        context=context,
-        decoding="windowed",
-        window=window,
-        callback=callback,
-    )
+def _settled(
+    pipe, task: str, options: SamplingOptions | None, overrides: dict[str, Any], decoding: str | None
+) -> tuple[SamplingOptions, str]:
+    """A canvas task's options and decoding as it runs them, resolved once at its entry: ``options`` (None:
+    the model's, ``pipe.defaults``) with ``overrides`` on top, and ``decoding`` (None: the model's for
+    ``task``, ``pipe.decodings``). The layers below take them as they are."""
+    return with_overrides(options, overrides, pipe.defaults), decoding_for(task, decoding, pipe.decodings)
 
 
 # -- canvas tasks ----------------------------------------------------------------------------
+def _fill(
+    pipe: Pipeline,
+    label: int | str,
+    grid: torch.Tensor,
+    known: torch.Tensor,
+    options: SamplingOptions,
+    seed: int,
+    decoding: str,
+    window: tuple[int, int] | None,
+    callback: StepCallback | None,
+) -> tuple[CanvasOutput, str | None]:
+    """Decode the unknown cells of ``grid`` (``known``: the cells kept) as class ``label`` through the one canvas
+    decode; the output and the note of :func:`fit_steps` (steps capped at one per unknown cell)."""
+    options, note = fit_steps(options, int((~known).sum()))
+    context = Context(grid.clamp(min=0), known)
+    out = generate_canvas(
+        pipe,
+        [pipe.label_of(label)],
+        options,
+        seed=seed,
+        grid=tuple(grid.shape),
+        context=context,
+        decoding=decoding,
+        window=window,
+        callback=callback,
+    )
+    return out, note
+
+
 def outpaint(
     pipe,
     image: ImageSource,
@@ -129,8 +142,7 @@ def outpaint(
     :data:`DEFAULT_DECODING` unless its JSON names another);
     window: the windows' size (None: the model's trained sizes). options / overrides: as in :func:`inpaint`.
     """
-    options = with_overrides(options, overrides, pipe.defaults)
-    decoding = decoding_for("outpaint", decoding, pipe.decodings)
+    options, decoding = _settled(pipe, "outpaint", options, overrides, decoding)
     ext = {"left": left, "right": right, "top": top, "bottom": bottom}
     for k, v in ext.items():
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -151,7 +163,8 @@ def _extend(
     decoding: str = "whole",
     window: Any = None,
 ) -> TaskResult:
-    """:func:`outpaint` of an image already prepared: (H, W, 3) uint8, H and W multiples of the factor."""
+    """:func:`outpaint` of an image already prepared: (H, W, 3) uint8, H and W multiples of the factor;
+    ``options`` and ``decoding`` resolved (:func:`_settled`)."""
     f = pipe.factor
     left, right, top, bottom = (int(ext.get(k, 0)) for k in ("left", "right", "top", "bottom"))
     r, c = img.shape[0] // f, img.shape[1] // f
@@ -160,14 +173,11 @@ def _extend(
     codes = pipe.encode(img[None])[0]
     grid, known = place(codes, left, right, top, bottom)
     if known.all():
-        return _unchanged(pipe, img, codes, seed, "nothing to extend: all sides are 0")
-    options, note = fit_steps(options, int((~known).sum()))
-    out = _decode(
-        pipe, pipe.label_of(label), options, (R, C), Context(grid.clamp(min=0), known), seed, callback, decoding, window
-    )
+        return _unchanged(pipe, img, codes, seed, "nothing to extend: all sides are 0", options, decoding)
+    out, note = _fill(pipe, label, grid, known, options, seed, decoding, window, callback)
     raw = out.images[0]
     final = masks.paste_into(raw, img, top * f, left * f)  # new cells in the original's colours
-    return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed, note)
+    return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed, note, out.used)
 
 
 def panorama(
@@ -203,8 +213,7 @@ def panorama(
     put together from the rounds' own decodes, the last one is the final image. ``times=1`` returns
     the input, with a note.
     """
-    options = with_overrides(options, overrides, pipe.defaults)
-    decoding = decoding_for("panorama", decoding, pipe.decodings)
+    options, decoding = _settled(pipe, "panorama", options, overrides, decoding)
     if side not in SIDES:
         raise ValueError(f"side must be left, right, top or bottom, got {side!r}")
     if isinstance(times, bool) or not isinstance(times, (int, np.integer)) or not 1 <= times <= 8:
@@ -217,7 +226,8 @@ def panorama(
     rounds = _pixel_rounds if decoding == "whole" else _token_rounds
     last = rounds(pipe, img, label, options, int(times), side, seed, callback, on_round, window)
     if last is None:
-        return _unchanged(pipe, img, pipe.encode(img[None])[0], seed, "times is 1: the image is already that long")
+        note = "times is 1: the image is already that long"
+        return _unchanged(pipe, img, pipe.encode(img[None])[0], seed, note, options, decoding)
     return last
 
 
@@ -238,7 +248,7 @@ def _pixel_rounds(
     cur = img.transpose(1, 0, 2) if side in ("top", "bottom") else img  # work on the transposed image
     target = cur.shape[1] * times
     trained = _trained_extent(pipe, cur.shape[0] // f, side in ("top", "bottom"), window)
-    last, k = None, 0
+    last, used, k = None, None, 0
     while cur.shape[1] < target:
         add = min(step_cells, (target - cur.shape[1]) // f)
         keep = max(1, trained - add) * f  # the window and the new cells: a trained-size grid
@@ -251,7 +261,8 @@ def _pixel_rounds(
         else:
             cur = np.concatenate([new, cur[:, part.shape[1] :]], axis=1)
         k += 1
-        last = _canvas(cur, side, last, seed)
+        used = _rounds_used(used, last.used)
+        last = _canvas(cur, side, last, seed, used)
         if on_round is not None:
             on_round(last)
     return last
@@ -280,7 +291,7 @@ def _token_rounds(
     codes = pipe.encode(img[None])[0]
     target = codes.shape[axis] * times
     trained = _trained_extent(pipe, codes.shape[1 - axis], axis == 0, window)
-    image, last, k = img, None, 0
+    image, last, used, k = img, None, None, 0
     while codes.shape[axis] < target:
         add = min(step_cells, target - codes.shape[axis])
         keep = min(max(1, trained - add), codes.shape[axis])
@@ -288,7 +299,18 @@ def _token_rounds(
         grid, known = place(part, **{s: add if s == side else 0 for s in SIDES})
         opts, note = fit_steps(options, int((~known).sum()))
         context = Context(grid.clamp(min=0), known)
-        out = _decode(pipe, label, opts, tuple(grid.shape), context, seed + k, callback, "windowed", window)
+        out = generate_canvas(
+            pipe,
+            [label],
+            opts,
+            seed=seed + k,
+            grid=tuple(grid.shape),
+            context=context,
+            decoding="windowed",
+            window=window,
+            callback=callback,
+        )
+        used = _rounds_used(used, out.used)
         start = keep if at_end else 0
         codes = _grow(codes, out.tokens[0].narrow(axis, start, add), axis, at_end)
         image = _grow(image, np.take(out.images[0], range(start * f, (start + add) * f), axis), axis, at_end)
@@ -297,7 +319,7 @@ def _token_rounds(
             grown = (codes.shape[axis] - img.shape[axis] // f) * f
             offset = {"top": (grown, 0), "left": (0, grown)}.get(side, (0, 0))
             image = masks.paste_into(pipe.decode(codes[None])[0], img, *offset)
-        last = TaskResult(image, out.images[0], out.tokens[0], known, out.trace, seed, note)
+        last = TaskResult(image, out.images[0], out.tokens[0], known, out.trace, seed, note, used)
         if on_round is not None:
             on_round(last)
     return last
@@ -318,10 +340,24 @@ def _trained_extent(pipe, across: int, vertical: bool, window: Any = None) -> in
     return pick_window(across, 4096, window, pipe.model.cfg)[1]
 
 
-def _canvas(cur: np.ndarray, side: str, last: TaskResult, seed: int) -> TaskResult:
-    """A panorama's image so far (``cur``, transposed for top/bottom) with its last round's decode."""
+def _canvas(cur: np.ndarray, side: str, last: TaskResult, seed: int, used: Used) -> TaskResult:
+    """A panorama's image so far (``cur``, transposed for top/bottom) with its last round's decode and
+    what the rounds so far used."""
     img = cur.transpose(1, 0, 2) if side in ("top", "bottom") else cur
-    return TaskResult(np.ascontiguousarray(img), last.raw, last.tokens, last.known, last.trace, seed, last.note)
+    return TaskResult(np.ascontiguousarray(img), last.raw, last.tokens, last.known, last.trace, seed, last.note, used)
+
+
+def _rounds_used(so_far: Used | None, now: Used) -> Used:
+    """What a panorama's rounds used, after one more round that used ``now``: the most steps a round was
+    asked for and, windowed, the largest window and the windows of every round (each round one window of
+    the canvas, or several when its grid is bigger than a trained size)."""
+    if so_far is None:
+        return now
+    window = (
+        None if now.window is None else (max(so_far.window[0], now.window[0]), max(so_far.window[1], now.window[1]))
+    )
+    windows = None if now.windows is None else so_far.windows + now.windows
+    return replace(so_far, steps=max(so_far.steps, now.steps), window=window, windows=windows)
 
 
 def resize_settings(
@@ -358,8 +394,7 @@ def resize(
     regenerate: None for the model's (:func:`resize_settings`).
     decoding / window: as in :func:`outpaint`. options / overrides: as in :func:`inpaint`.
     """
-    options = with_overrides(options, overrides, pipe.defaults)
-    decoding = decoding_for("resize", decoding, pipe.decodings)
+    options, decoding = _settled(pipe, "resize", options, overrides, decoding)
     settings = resize_settings(pipe, scale, strategy, regenerate)
     scale, strategy, regenerate = settings.scale, settings.strategy, settings.regenerate
     f = pipe.factor
@@ -368,22 +403,27 @@ def resize(
     R, C = round(r * scale), round(c * scale)
     check_cells("the target grid", R, C, max_cells)
     seed = check_seed(seed)
+    grid, known = _resize_context(pipe, img, (R, C), strategy, regenerate, seed)
+    if known.all():
+        note = "the grid does not grow at this scale: nothing to generate"
+        return _unchanged(pipe, img, pipe.encode(img[None])[0], seed, note, options, decoding)
+    out, note = _fill(pipe, label, grid, known, options, seed, decoding, window, callback)
+    return TaskResult(out.images[0], out.images[0], out.tokens[0], known, out.trace, out.seed, note, out.used)
+
+
+def _resize_context(
+    pipe, img: np.ndarray, size: tuple[int, int], strategy: str, regenerate: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A resolution change's context on the ``size`` (R, C) grid: (tokens, known), as :func:`resize` says."""
+    R, C = size
     if strategy == "lattice":
-        codes = pipe.encode(img[None])[0]
-        grid, known = lattice_context(codes, R, C)
-        if known.all():
-            return _unchanged(pipe, img, codes, seed, "the grid does not grow at this scale: nothing to generate")
-    else:
-        big = np.asarray(Image.fromarray(img).resize((C * f, R * f), Image.BICUBIC))
-        grid = pipe.encode(big[None])[0]
-        g = torch.Generator().manual_seed(seed)
-        n_regen = max(1, round(regenerate * R * C))
-        pick = torch.randperm(R * C, generator=g)[:n_regen]
-        known = torch.ones(R * C, dtype=torch.bool)
-        known[pick] = False
-        known = known.view(R, C)
-    options, note = fit_steps(options, int((~known).sum()))
-    out = _decode(
-        pipe, pipe.label_of(label), options, (R, C), Context(grid.clamp(min=0), known), seed, callback, decoding, window
-    )
-    return TaskResult(out.images[0], out.images[0], out.tokens[0], known, out.trace, out.seed, note)
+        return lattice_context(pipe.encode(img[None])[0], R, C)
+    f = pipe.factor
+    big = np.asarray(Image.fromarray(img).resize((C * f, R * f), Image.BICUBIC))
+    grid = pipe.encode(big[None])[0]
+    g = torch.Generator().manual_seed(seed)
+    n_regen = max(1, round(regenerate * R * C))
+    pick = torch.randperm(R * C, generator=g)[:n_regen]
+    known = torch.ones(R * C, dtype=torch.bool)
+    known[pick] = False
+    return grid, known.view(R, C)

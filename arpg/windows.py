@@ -16,7 +16,7 @@ over its windows. A canvas that fits in a window is exactly one plain ``generate
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,40 @@ from .orders import check_permutation
 from .pipeline import Output
 from .sampling import Context, GenerationResult, StepCallback, Trace, check_options, generate
 from .validation import check_choice, check_int, check_seed, show
+
+
+@dataclass(frozen=True)
+class Used:
+    """What a task's decode used, as its result records it (:attr:`arpg.tasks.TaskResult.used`).
+
+    order: the decoding order, a name of :data:`arpg.sampling.SAMPLER_ORDERS` or "permutation" for a
+    given one; steps: the steps each decode was asked for (after :func:`arpg.tasks.fit_steps`; a window
+    with fewer free cells takes fewer), 0 when nothing was decoded; decoding: "windowed" or "whole"
+    (:data:`DECODINGS`), the one asked for or the model's; window: the (rows, cols) of the windows and
+    windows: how many there were (a windowed canvas that fits in one window: the canvas, 1), both None
+    for a "whole" decode or when nothing was decoded.
+    """
+
+    order: str
+    steps: int
+    decoding: str
+    window: tuple[int, int] | None = None
+    windows: int | None = None
+
+
+def used_by(
+    options: SamplingOptions, decoding: str, window: tuple[int, int] | None = None, windows: int | None = None
+) -> Used:
+    """The :class:`Used` of a decode of ``options`` (``window``/``windows``: as there)."""
+    order = options.order if isinstance(options.order, str) else "permutation"
+    return Used(order, options.steps, decoding, window, windows)
+
+
+@dataclass
+class CanvasOutput(Output):
+    """:func:`generate_canvas`'s :class:`~arpg.pipeline.Output`, with what the decode used."""
+
+    used: Used | None = None
 
 
 @dataclass(frozen=True)
@@ -230,45 +264,35 @@ class _Canvas:
         return GenerationResult(self.tokens, trace)
 
 
+def canvas_window(
+    decoding: str, grid: Any, window: Any = None, cfg: ARPGConfig | None = None
+) -> tuple[int, int] | None:
+    """The one rule of windowed against whole: the window a ``grid`` (rows, cols) canvas is decoded in with
+    ``decoding`` (window, cfg: as in :func:`pick_window`), or None when it is one decode of the whole grid:
+    ``decoding="whole"``, or a canvas that fits in its window (windowed or not, the same single decode)."""
+    if check_choice("decoding", decoding, DECODINGS) == "whole":
+        return None
+    rows, cols = _size("grid", grid)
+    size = pick_window(rows, cols, window, cfg)
+    return None if size == (rows, cols) else size
+
+
 @torch.inference_mode()
-def generate_windowed(
+def _in_windows(
     model: ARPG,
     labels: Any,
-    options: SamplingOptions | None = None,
-    *,
-    grid: tuple[int, int] | None = None,
-    context: Context | None = None,
-    window: Any = None,
-    overlap: int | tuple[int, int] | None = None,
-    generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
-    snapshots: bool = False,
-    callback: StepCallback | None = None,
-    **overrides: Any,
-) -> GenerationResult:
-    """:func:`arpg.sampling.generate` on a canvas of any size, in windows of a trained size.
-
-    window: a trained (rows, cols), a sequence of them, or None for the model's ``grid_size``
-    square (see :func:`pick_window`); overlap: see :func:`plan_windows`. The other arguments are
-    those of ``generate``; random draws continue through one generator (or one per image) from
-    window to window. Returns tokens (B, rows, cols) and a :class:`~arpg.sampling.Trace` of the whole
-    canvas: ``order``/``step_of`` cover every decoded cell, ``counts``/``cfg`` are the windows'
-    steps one after another, ``forward_passes`` and ``queries`` their sums, ``kv_cache_bytes``
-    the largest window's cache.
-    """
-    opts = with_overrides(options, overrides)
-    rows, cols = _size("grid", grid) if grid is not None else (model.cfg.grid_size, model.cfg.grid_size)
-    wr, wc = pick_window(rows, cols, window, model.cfg)
-    if (wr, wc) == (rows, cols):
-        return generate(
-            model,
-            labels,
-            opts,
-            generator=generator,
-            grid=(rows, cols),
-            context=context,
-            snapshots=snapshots,
-            callback=callback,
-        )
+    opts: SamplingOptions,
+    grid: tuple[int, int],
+    size: tuple[int, int],
+    context: Context | None,
+    overlap: int | tuple[int, int] | None,
+    generator: Any,
+    snapshots: bool,
+    callback: StepCallback | None,
+) -> tuple[GenerationResult, int]:
+    """A ``grid`` canvas decoded in windows of ``size`` (smaller than it) with resolved ``opts``: the result
+    and the count of windows."""
+    (rows, cols), (wr, wc) = grid, size
     tokens, known = _canvas_context(model, context, rows, cols)
     plan = plan_windows(rows, cols, (wr, wc), overlap, known)
     n_free = [int((~seen).sum()) for seen in _known_at_turn(plan, known)]
@@ -289,13 +313,56 @@ def generate_windowed(
             callback=canvas.callback(w, callback),
         )
         canvas.add(w, res, cols)
-    return canvas.result(snapshots)
+    return canvas.result(snapshots), len(plan)
+
+
+@torch.inference_mode()
+def generate_windowed(
+    model: ARPG,
+    labels: Any,
+    options: SamplingOptions | None = None,
+    *,
+    grid: tuple[int, int] | None = None,
+    context: Context | None = None,
+    window: Any = None,
+    overlap: int | tuple[int, int] | None = None,
+    generator: torch.Generator | int | Sequence[torch.Generator | int] | None = None,
+    snapshots: bool = False,
+    callback: StepCallback | None = None,
+    **overrides: Any,
+) -> GenerationResult:
+    """:func:`arpg.sampling.generate` on a canvas of any size, in windows of a trained size: the model-level
+    decode (on a pipeline, :func:`generate_canvas` is the one canvas decode).
+
+    window: a trained (rows, cols), a sequence of them, or None for the model's ``grid_size``
+    square (see :func:`pick_window`); overlap: see :func:`plan_windows`. The other arguments are
+    those of ``generate``; random draws continue through one generator (or one per image) from
+    window to window. Returns tokens (B, rows, cols) and a :class:`~arpg.sampling.Trace` of the whole
+    canvas: ``order``/``step_of`` cover every decoded cell, ``counts``/``cfg`` are the windows'
+    steps one after another, ``forward_passes`` and ``queries`` their sums, ``kv_cache_bytes``
+    the largest window's cache.
+    """
+    opts = with_overrides(options, overrides)
+    rows, cols = _size("grid", grid) if grid is not None else (model.cfg.grid_size, model.cfg.grid_size)
+    size = canvas_window("windowed", (rows, cols), window, model.cfg)
+    if size is None:
+        return generate(
+            model,
+            labels,
+            opts,
+            generator=generator,
+            grid=(rows, cols),
+            context=context,
+            snapshots=snapshots,
+            callback=callback,
+        )
+    return _in_windows(model, labels, opts, (rows, cols), size, context, overlap, generator, snapshots, callback)[0]
 
 
 def generate_canvas(
     pipe: Any,
     labels: Any,
-    options: SamplingOptions | None = None,
+    options: SamplingOptions,
     *,
     seed: int | None = None,
     grid: tuple[int, int] | None = None,
@@ -305,31 +372,33 @@ def generate_canvas(
     overlap: int | tuple[int, int] | None = None,
     snapshots: bool = False,
     callback: StepCallback | None = None,
-    **overrides: Any,
-) -> Output:
-    """:meth:`arpg.pipeline.Pipeline.generate` with a choice of ``decoding`` (see :data:`DECODINGS`).
+) -> CanvasOutput:
+    """The one decode of a canvas (any grid) on a pipeline, windowed or whole: what every task of
+    :mod:`arpg.tasks` decodes with.
 
-    "whole": exactly ``pipe.generate``; "windowed": :func:`generate_windowed` on ``pipe.model``
-    with ``pipe.generator(seed)``, then decoded by ``pipe`` (the same images as "whole" when
-    the canvas fits in a window). Returns an :class:`~arpg.pipeline.Output`.
-    """
-    decoding = check_choice("decoding", decoding, DECODINGS)
-    if decoding == "whole":
-        return pipe.generate(
-            labels, options, seed=seed, grid=grid, context=context, snapshots=snapshots, callback=callback, **overrides
+    options: resolved (the caller's boundary applied the model's defaults and any overrides; nothing here
+    resolves them again); decoding: one of :data:`DECODINGS`, resolved too (see :func:`canvas_window`).
+    One decode of the whole grid is exactly ``pipe.generate``; "windowed" on a canvas bigger than its window
+    decodes ``pipe.model`` in windows with ``pipe.generator(seed)``, then ``pipe`` decodes the tokens.
+    Returns a :class:`CanvasOutput`: the :class:`~arpg.pipeline.Output` and what the decode used."""
+    if not isinstance(options, SamplingOptions):
+        raise TypeError(f"options must be a SamplingOptions, got {type(options).__name__}")
+    size = canvas_window(decoding, grid or pipe.grid, window, pipe.model.cfg)
+    if size is None:
+        out = pipe.generate(
+            labels, options, seed=seed, grid=grid, context=context, snapshots=snapshots, callback=callback
         )
+        one = None if decoding == "whole" else tuple(out.tokens.shape[-2:])  # windowed: one window, the canvas
+        return _with_used(out, used_by(options, decoding, one, None if one is None else 1))
     seed = check_seed(seed)
-    opts = with_overrides(options, overrides, pipe.defaults)
-    res = generate_windowed(
-        pipe.model,
-        labels,
-        opts,
-        grid=grid or pipe.grid,
-        context=context,
-        window=window,
-        overlap=overlap,
-        generator=pipe.generator(seed),
-        snapshots=snapshots,
-        callback=callback,
-    )
-    return Output(pipe.decode(res.tokens), res.tokens, res.trace, seed, torch.as_tensor(labels).reshape(-1).tolist())
+    grid = _size("grid", grid or pipe.grid)
+    generator = pipe.generator(seed)
+    res, n = _in_windows(pipe.model, labels, options, grid, size, context, overlap, generator, snapshots, callback)
+    labels = torch.as_tensor(labels).reshape(-1).tolist()
+    out = Output(pipe.decode(res.tokens), res.tokens, res.trace, seed, labels)
+    return _with_used(out, used_by(options, decoding, size, n))
+
+
+def _with_used(out: Output, used: Used) -> CanvasOutput:
+    """``out`` as a :class:`CanvasOutput` that records ``used``."""
+    return CanvasOutput(**{f.name: getattr(out, f.name) for f in fields(Output)}, used=used)

@@ -1,8 +1,8 @@
 """Deep links: a page address whose query (written by :func:`demo.links.link_query`, e.g.
-``?tab=outpaint&model=scenes&class=sea&seed=7&steps=32&directions=right&amount=8``) opens the page on
+``?tab=outpaint&model=digits&class=three&seed=7&steps=32&directions=right&amount=8``) opens the page on
 that tab, with that model, class, seed and settings, read once when the page loads.
 
-Keys: ``tab`` (a tab id), ``model`` (a name of the Model dropdown, or ``digits`` / ``scenes``),
+Keys: ``tab`` (a tab id), ``model`` (a name of the Model dropdown, or a registry name such as ``digits``),
 ``class`` (a name or number of that model's classes) and the API parameter names of the tab's
 endpoints (``seed``, ``steps``, ``cfg_scale``, ``amount``, ...). A value that does not fit its
 widget is left out, with a warning that names it; a seed turns "Randomize seed" off.
@@ -82,9 +82,9 @@ class LinkReader:
         self.outputs = list({id(c): c for c in [tabs, choice.dropdown, line, *followers, *every]}.values())
 
     def model(self, value: str) -> str | None:
-        """The Model dropdown's name for a link's ``model`` (a name, or a data set: digits, scenes)."""
+        """The Model dropdown's name for a link's ``model`` (a name, a registry name or a data set)."""
         store = self.choice.store
-        return value if value in store.names() else store.named_for(value)
+        return value if value in store.names() else store.name_of(value) or store.named_for(value)
 
     def _switch(self, name: str, new: dict[int, Any], progress: Any) -> Any:
         """Switch to ``name`` as the dropdown does; returns its pipeline."""

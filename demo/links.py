@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from arpg import zoo
 from arpg.hub import RELEASED
 from arpg.options import SamplingOptions
 
@@ -50,14 +51,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def model_args(pipe: Any) -> tuple[tuple[str, ...], str]:
     """The command-line flags that name ``pipe``'s model, and its short name in a link.
 
-    A model trained here is ``--model digits`` / ``--model scenes`` (a preview or another folder:
+    A registered model trained here is ``--model <its registry name>`` (a preview or another folder:
     ``--model DIR``, the folder the app was given); a released one ``--weights ARPG-L``; any other
     ``--weights`` with its name."""
     name, data = str(pipe.name), getattr(pipe, "data", None)
     if name in RELEASED:
         return ("--weights", name), name
-    if data and name == f"shipped {data} model":
-        return ("--model", data), data
+    entry = zoo.by_title(name)
+    if entry is not None:
+        return ("--model", entry.name), entry.name
     if data:
         return ("--model", "DIR"), name
     return ("--weights", name), name

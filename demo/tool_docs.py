@@ -13,12 +13,15 @@ from typing import Any
 
 import gradio as gr
 
+from arpg.data.sets import DATASETS
 from arpg.options import SAMPLER_ORDERS, SCHEDULES
+from arpg.orders import ADAPTIVE_ORDERS
 from arpg.store import ModelStore
-from arpg.train.data import DATASETS
 
 from .endpoints import endpoint
 
+#: What each adaptive order does, as orders.py says it ("<name> <summary>", joined by "; ").
+_ADAPTIVE_HELP = "; ".join(f"{name} {cls.summary}" for name, cls in ADAPTIVE_ORDERS.items())
 SAMPLING = {
     "steps": "Decoding steps (forward passes), a whole number from 1 to the number of token cells; each step "
     "decodes several tokens at once: fewer is faster, more is finer. Default: the model's.",
@@ -29,7 +32,7 @@ SAMPLING = {
     "top_k": "Sample among the k most likely tokens only (0: all of them).",
     "top_p": "Sample among the most likely tokens that hold this much probability (1: all of them).",
     "order": f"The order the token cells are decoded in: {', '.join(SAMPLER_ORDERS)} (random is what ARPG is "
-    "trained for; confidence decodes the surest cells first).",
+    f"trained for; {_ADAPTIVE_HELP}).",
 }
 COMMON = {
     **SAMPLING,

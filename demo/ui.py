@@ -3,18 +3,17 @@ and one tab per task (see ``demo/tabs``)."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from arpg.hub import load_app_pipeline, shipped_missing
+from arpg.hub import load_app_pipeline
 from arpg.images import limit_pillow
 from arpg.pipeline import Pipeline
-from arpg.store import SHIPPED_NAME, ModelStore, scenes_model
+from arpg.store import ModelStore, trained_models
 
 from . import deep_link, server, tool_docs
 from .tabs import generate, inpaint, instant, outpaint, resolution, tradeoffs, visualize
@@ -80,29 +79,26 @@ def model_store(
     tokenizer: str | None = None,
     device: str | None = None,
     offer: Sequence[str] = (),
-    scenes: str | Path | None = None,
+    folders: Mapping[str, str | Path | None] | None = None,
 ) -> ModelStore:
     """The models the app offers: the requested one (or the shipped model, with the app's
-    fallbacks: :func:`arpg.hub.load_app_pipeline`) first; the shipped model when the first is
-    another one; the scenes model (folder ``scenes``, else ``$ARPG_SCENES``, else the shipped one
-    once its weights exist: :func:`arpg.store.scenes_model`); the released models present
+    fallbacks: :func:`arpg.hub.load_app_pipeline`) first; every registered model trained here whose
+    weights are there (:func:`arpg.store.trained_models`; ``folders``: another folder for some, by
+    registry name, e.g. a preview named by an ``app.py`` flag); the released models present
     offline; the requested one again when it could not be loaded (a retry once its files are
     there); and the names in ``offer``.
 
-    Raises ``ValueError`` (one line) before loading anything when a named scenes folder cannot serve.
+    Raises ``ValueError`` (one line) before loading anything when a named folder cannot serve.
     """
-    found = scenes_model(scenes)
+    found = trained_models(folders)
     pipe = load_app_pipeline(weights, tokenizer, device=device)
     if pipe.notice:
         log.warning(pipe.notice)
-    shipped = None
-    if pipe.name != SHIPPED_NAME and not shipped_missing():
-        shipped = functools.partial(Pipeline.shipped, device=device)
     extra = ([weights] if weights and pipe.notice else []) + list(offer)
-    small = [found] if found is not None else []
-    if found is not None:
-        log.info("offering %s from %s", found.name, found.directory)
-    return ModelStore(pipe, extra=extra, device=device, shipped=shipped, tokenizer=tokenizer, small=small)
+    for m in found:
+        if m.name != pipe.name:
+            log.info("offering %s from %s", m.name, m.directory)
+    return ModelStore(pipe, extra=extra, device=device, tokenizer=tokenizer, small=found)
 
 
 def build_demo(models: ModelStore | Pipeline, benchmarks_dir: str | Path | None = None) -> gr.Blocks:

@@ -29,6 +29,7 @@ import torch
 
 from arpg import tasks
 from arpg.commands import model_pipeline
+from arpg.data import scenes
 from arpg.measure import evaluate
 from arpg.measure.probes import machine_info, machine_string
 from arpg.measure.scenes_table import detail_table
@@ -36,7 +37,6 @@ from arpg.measure.scenes_tasks import heldout, measure_scenes_tasks
 from arpg.measure.seams import seam_scores
 from arpg.measure.sharpness import sharpness_ratio
 from arpg.measure.texture import texture_features
-from arpg.train import scenes
 
 PARTS = ("tokenizer", "generation", "tasks", "inpaint")
 MODELS = ("digits", "scenes")

@@ -25,11 +25,11 @@ from PIL import Image
 
 from arpg import tasks
 from arpg.commands import model_pipeline
+from arpg.data import digits
+from arpg.data.sets import dataset
 from arpg.measure.probes import machine_info, machine_string
 from arpg.measure.scenes_tasks import psnr
 from arpg.measure.sharpness import sharpness_ratio
-from arpg.train import digits
-from arpg.train.data import dataset
 
 #: (strategy, scale, regenerate): lattice has no regenerate fraction.
 SETTINGS = [("lattice", s, None) for s in (1.25, 1.5, 2.0)] + [

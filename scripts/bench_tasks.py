@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python scripts/bench_tasks.py --trials 100 --resize-trials 50 --json docs/benchmarks/tasks.json
 
-Held-out digits (``arpg.train.digits``), 16 steps, the model's guidance; every part is written
+Held-out digits (``arpg.data.digits``), 16 steps, the model's guidance; every part is written
 to the JSON (``--parts`` measures some of them and keeps the others from the file):
 
 * ``inpaint``: half of the digit (right or bottom, alternating) regenerated with the same class;
@@ -31,9 +31,9 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from arpg import masks, tasks
-from arpg.measure.judge import judge_images
+from arpg.data import digits
+from arpg.judge import judge_images
 from arpg.pipeline import Pipeline
-from arpg.train import digits
 
 PARTS = ("inpaint", "edit", "stroke", "resize")
 STROKE_PX = 4

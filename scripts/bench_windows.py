@@ -2,9 +2,9 @@
 
     OMP_NUM_THREADS=1 python scripts/bench_windows.py --trials 50 --json docs/benchmarks/windows.json
 
-Held-out digits (``arpg.train.digits``), the model's sampling defaults at ``--steps`` steps; each
+Held-out digits (``arpg.data.digits``), the model's sampling defaults at ``--steps`` steps; each
 task runs with ``decoding="windowed"`` and ``decoding="whole"`` on the same inputs and seeds, and
-the shipped judge reads the class (:func:`arpg.measure.judge.judge_images`):
+the shipped judge reads the class (:func:`arpg.judge.judge_images`):
 
 * ``outpaint``: the 64x64 digit extended by 8 cells to the right (64x96 px); judged: the new
   right-most 64x64 window;
@@ -31,9 +31,9 @@ import numpy as np
 from PIL import Image
 
 from arpg import tasks
-from arpg.measure.judge import judge_images
+from arpg.data import digits
+from arpg.judge import judge_images
 from arpg.pipeline import Pipeline
-from arpg.train import digits
 from arpg.windows import DECODINGS
 
 WINDOW_PX, STRIDE_PX = 64, 32

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from arpg.checkpoints import load_vq
-from arpg.measure.judge import judge_images, load_judge
+from arpg.data import scenes
+from arpg.judge import judge_images, load_judge
 from arpg.tokenizer import from_uint8, to_uint8
-from arpg.train import scenes
 
 MODELS = "assets/models/scenes"
 

@@ -13,8 +13,8 @@ from make_samples import samples_grid
 from PIL import Image, ImageDraw
 
 from arpg import tasks
+from arpg.data import digits as data
 from arpg.pipeline import Pipeline
-from arpg.train import digits as data
 from arpg.viz.animate import comparison_animation, save_animation, trace_frames
 from arpg.viz.frames import step_heatmap
 

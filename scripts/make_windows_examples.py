@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw
 
 from arpg import tasks
 from arpg.commands import model_pipeline
+from arpg.data import digits, scenes
 from arpg.pipeline import Pipeline
-from arpg.train import digits, scenes
 from arpg.viz.draw import font
 
 HEIGHT = 128  # display height of every picture, px

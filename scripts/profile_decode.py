@@ -27,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from arpg.checkpoints import load_arpg
 from arpg.devices import default_dtype
-from arpg.measure.runner import random_model
+from arpg.measure.bench import random_model
 from arpg.model import ARPG
 from arpg.pipeline import SHIPPED_DIR
 from arpg.sampling import generate

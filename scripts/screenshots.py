@@ -111,7 +111,7 @@ def open_tab(page: Any, tab: str) -> None:
 def pick_example(page: Any, tab: str) -> bool:
     """Click the first example of the visible tab: a scene's when the app offers the scenes model (the
     click switches to it), else the digits'; False when there is none."""
-    for box in (f"{tab}-scene-examples", f"{tab}-examples"):
+    for box in (f"{tab}-scenes-examples", f"{tab}-examples"):
         rows = page.locator(f"#{box} table tr")
         if rows.count() >= 2:  # a header and at least one example
             rows.nth(1).click()

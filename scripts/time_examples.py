@@ -24,9 +24,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 #: (tab label, sub-tab label or None, examples box, summary element, rows to click)
 BOXES = (
-    ("Outpaint", None, "outpaint-scene-examples", "outpaint-info", (0, 1)),
-    ("Outpaint", "Panorama", "panorama-scene-examples", "outpaint-info", (0, 1)),
-    ("Resolution", None, "resolution-scene-examples", "resolution-info", (0, 2)),
+    ("Outpaint", None, "outpaint-scenes-examples", "outpaint-info", (0, 1)),
+    ("Outpaint", "Panorama", "panorama-scenes-examples", "outpaint-info", (0, 1)),
+    ("Resolution", None, "resolution-scenes-examples", "resolution-info", (0, 2)),
 )
 
 

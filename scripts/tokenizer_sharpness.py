@@ -29,11 +29,11 @@ from PIL import Image
 
 from arpg.checkpoints import load_vq
 from arpg.commands import model_pipeline
+from arpg.data.sets import dataset, images
 from arpg.measure import evaluate
 from arpg.measure.probes import machine_info
 from arpg.measure.scenes_tasks import psnr
 from arpg.measure.sharpness import sharpness_ratio
-from arpg.train.data import dataset, images
 from arpg.train.recipes import RECIPES
 from arpg.viz.frames import image_grid
 

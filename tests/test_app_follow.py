@@ -69,15 +69,17 @@ def test_an_api_call_that_leaves_fields_out_runs_the_session_models_defaults(app
     API offered as the default) where the page runs the scenes model's own, whole; and said "in windows"."""
     from gradio_client.utils import construct_args
 
-    from demo.tabs.examples import RESIZE
+    from arpg.store import SmallModel
+    from arpg.zoo import MODELS
 
     params = app_page.get_api_info()["named_endpoints"]["/resize"]["parameters"]
     defaults = {p["parameter_name"]: p["parameter_default"] for p in params}
     for name in ("class_name", "scale", "strategy", "regenerate", "decoding", "steps", "cfg_scale", "order"):
         assert defaults[name] is None, name  # the session model's, not the first model's widget value
     assert all(p["parameter_has_default"] for p in params if p["parameter_name"] != "image")
-    scenes = model_choice(app_page).scenes_name
-    image = np.asarray(Image.open(RESIZE[0][0].path).convert("RGB"))
+    scenes = model_choice(app_page).store.name_of("scenes")
+    example = SmallModel.at(MODELS["scenes"].folder).card.examples_for("resize")[0]
+    image = np.asarray(Image.open(example.image).convert("RGB"))
     # what gradio_client sends for a call naming only these (the image itself is handed over after preprocessing)
     args = construct_args(params, ("image.png",), {"model": scenes, "seed": 1, "randomize": False, "steps": 2})
     fn = next(f for f in app_page.fns.values() if f.api_name == "resize").fn
@@ -92,7 +94,7 @@ def test_an_api_call_that_leaves_fields_out_runs_the_session_models_defaults(app
 def test_every_trade_offs_panel_follows_a_switch_to_the_scenes_model(app_page: gr.Blocks) -> None:
     """Trade-offs kept the digits model's saved results and orders chart while the scenes model was chosen."""
     choice = model_choice(app_page)
-    updates = switch_after(app_page, {choice.dropdown: choice.scenes_name})
+    updates = switch_after(app_page, {choice.dropdown: choice.store.name_of("scenes")})
     assert by_id(updates, "tradeoffs-plot") is None
     assert "No saved results for shipped scenes model" in by_id(updates, "tradeoffs-info")
     assert by_id(updates, "tradeoffs-saved")["choices"] == []

@@ -120,9 +120,9 @@ def shown(outputs: list[tuple]) -> tuple:
 def test_every_example_box_of_a_task_runs_its_endpoint(demo: gr.Blocks) -> None:
     boxes = {r.examples.dataset.elem_id: r.ep.api_name for r in demo._arpg_example_runners}
     assert boxes == {
-        "outpaint-scene-examples": "outpaint",
-        "panorama-scene-examples": "panorama",
-        "resolution-scene-examples": "resize",
+        "outpaint-scenes-examples": "outpaint",
+        "panorama-scenes-examples": "panorama",
+        "resolution-scenes-examples": "resize",
     }  # Inpaint's rows only load an image to paint on
 
 
@@ -132,7 +132,7 @@ def test_the_second_click_on_an_example_is_answered_without_decoding(
     calls = []
     outpaint = tasks.outpaint
     monkeypatch.setattr(tasks, "outpaint", lambda *a, **k: calls.append(1) or outpaint(*a, **k))
-    runner = scene_runner(demo, "outpaint-scene-examples")
+    runner = scene_runner(demo, "outpaint-scenes-examples")
     first = click(demo, runner, 1)
     assert first[0] == runner.unchanged() and len(calls) == 1  # not in memory: decoded in the queue
     hits = runner.cache.hits

@@ -1,6 +1,6 @@
-"""The scenes model in the app (issue 17, item 4): the store offers a scenes folder (the shipped one once
-its weights exist, else ``--scenes`` / ``$ARPG_SCENES``), the Outpaint, Panorama and Resolution examples
-are held-out scene renders whose click switches the session to it, and without it nothing changes.
+"""The scenes model in the app: the store offers a scenes folder (the shipped one once its weights exist,
+else ``--scenes`` / ``$ARPG_SCENES``), the Outpaint, Panorama and Resolution examples are the held-out
+scene renders its card lists, whose click switches the session to it, and without it nothing changes.
 
 A fake scenes folder of tiny random weights stands in for the real model: 16x16 tokens of 4 px like
 it (64 px images), its JSON saying ``data: scenes`` and the canvases it was trained on. Built in-process
@@ -26,25 +26,30 @@ import app
 from arpg import masks
 from arpg.checkpoints import save_checkpoint
 from arpg.config import ARPGConfig, VQConfig
-from arpg.measure.judge import Judge
+from arpg.data import scenes
+from arpg.judge import Judge
 from arpg.model import ARPG
 from arpg.pipeline import SHIPPED_DIR, Pipeline
-from arpg.store import ENV_SCENES, SHIPPED_NAME, ModelStore, SmallModel, scenes_model
+from arpg.store import SHIPPED_NAME, ModelStore, SmallModel, trained_model
 from arpg.tokenizer import VQModel
-from arpg.train import scenes
+from arpg.zoo import MODELS
 from demo import server
-from demo.tabs.examples import ALL_SCENES, EXTEND, PANORAMA, RESIZE, write_scene_examples
+from demo.tabs.examples import render, rendered_examples, write_examples
 from demo.tabs.models import ModelChoice
 from demo.tabs.outpaint import outpaint_handler, panorama_handler
 from demo.tabs.resolution import resize_handler
 from demo.ui import build_demo, model_choice, model_store
 
 PREVIEW = "scenes model (preview, step 5 of 10)"
+SCENES = MODELS["scenes"]
+ENV_SCENES = SCENES.env
+CARD = SmallModel.at(SCENES.folder).card  # the shipped scenes model's card: what its examples are
 TRAINED = ((16, 16), (16, 24), (16, 32), (24, 24))
 
 
 def write_scenes_folder(folder: Path, preview: bool = True) -> Path:
-    """Tiny random arpg/vq/judge weights in ``folder``, the JSONs as a scenes preview (or the final model) has."""
+    """Tiny random arpg/vq/judge weights in ``folder``, the JSONs and examples as a scenes preview (or the final
+    model) has."""
     torch.manual_seed(0)
     cfg = replace(ARPGConfig.from_name("ARPG-tiny"), grid_size=16, trained_grids=TRAINED)
     meta: dict[str, Any] = {**cfg.to_dict(), "data": "scenes", "sampling": {"steps": 4, "cfg_scale": 3.0}}
@@ -53,6 +58,7 @@ def write_scenes_folder(folder: Path, preview: bool = True) -> Path:
     save_checkpoint(ARPG(cfg).init_weights(0.2).eval(), folder / "arpg.safetensors", meta)
     save_checkpoint(VQModel(VQConfig.from_name("VQ-tiny")).eval(), folder / "vq.safetensors")
     save_checkpoint(Judge(), folder / "judge.safetensors", {"family": "judge", "num_classes": 10, "data": "scenes"})
+    shutil.copytree(MODELS["scenes"].folder / "examples", folder / "examples")  # the card's examples
     return folder
 
 
@@ -108,14 +114,14 @@ class Page:
 
 @pytest.fixture(scope="module")
 def page(scenes_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    store = store_with([SmallModel.at(scenes_dir)], tmp_path_factory.mktemp("no-hub"))
+    store = store_with([SmallModel.at(scenes_dir, entry=SCENES)], tmp_path_factory.mktemp("no-hub"))
     demo = build_demo(store)
     yield Page(demo, model_choice(demo))
 
 
 # -- the store ---------------------------------------------------------------------------------------
 def test_the_store_offers_a_scenes_folder_loads_it_once_and_keeps_it(scenes_dir: Path, tmp_path: Path) -> None:
-    m = SmallModel.at(scenes_dir)
+    m = SmallModel.at(scenes_dir, entry=SCENES)
     assert (m.name, m.data, m.directory) == (PREVIEW, "scenes", scenes_dir)
     store = store_with([m], tmp_path / "no-hub")
     assert store.names() == ["random ARPG-tiny", SHIPPED_NAME, PREVIEW]
@@ -132,16 +138,14 @@ def test_the_store_offers_a_scenes_folder_loads_it_once_and_keeps_it(scenes_dir:
 def test_the_folder_comes_from_the_flag_the_variable_or_the_shipped_one(
     scenes_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import arpg.store
-
     final = write_scenes_folder(tmp_path / "final", preview=False)
-    monkeypatch.setattr(arpg.store, "SCENES_DIR", tmp_path / "not-trained-yet")
-    assert scenes_model() is None  # the repository today: no scenes weights, no scenes choice
-    monkeypatch.setattr(arpg.store, "SCENES_DIR", final)
-    assert scenes_model().name == "shipped scenes model"  # once the training has shipped its weights
+    not_yet = replace(SCENES, folder=tmp_path / "not-trained-yet")
+    assert trained_model(not_yet) is None  # a registered model not trained yet: no choice
+    shipped = replace(SCENES, folder=final)
+    assert trained_model(shipped).name == "shipped scenes model"  # once the training has shipped its weights
     monkeypatch.setenv(ENV_SCENES, f" {scenes_dir} ")
-    assert scenes_model().name == PREVIEW  # the variable names another folder
-    assert scenes_model(final).directory == final  # a flag wins
+    assert trained_model(shipped).name == PREVIEW  # the variable names another folder
+    assert trained_model(shipped, final).directory == final  # a flag wins
     assert app.parse_args(["--scenes", "runs/scenes/preview"]).scenes == "runs/scenes/preview"
     assert app.parse_args([]).scenes is None
 
@@ -157,7 +161,7 @@ def test_a_named_folder_that_cannot_serve_stops_the_app_with_one_line(
         "digits": "holds a digits model",
     }
     with pytest.raises(ValueError, match=want[case]):
-        scenes_model(folder)
+        trained_model(SCENES, folder)
     monkeypatch.setattr(server, "prepare_process", lambda: None)  # no process-wide temp folder or signal handlers
     with pytest.raises(SystemExit) as stop:
         app.main(["--scenes", str(folder)])
@@ -191,16 +195,17 @@ def test_with_a_scenes_model_outpaint_panorama_and_resolution_show_scene_example
     sets = page.datasets()
     assert sorted(sets) == [
         "inpaint-examples",  # Inpaint keeps the digits
-        "outpaint-scene-examples",
-        "panorama-scene-examples",
-        "resolution-scene-examples",
+        "outpaint-scenes-examples",
+        "panorama-scenes-examples",
+        "resolution-scenes-examples",
     ]
     assert page.choice.dropdown.choices == [(n, n) for n in ["random ARPG-tiny", SHIPPED_NAME, PREVIEW]]
-    for elem_id, specs in [("outpaint", EXTEND), ("panorama", PANORAMA), ("resolution", RESIZE)]:
-        dataset = sets[f"{elem_id}-scene-examples"]
+    for elem_id, task in [("outpaint", "outpaint"), ("panorama", "panorama"), ("resolution", "resize")]:
+        dataset = sets[f"{elem_id}-scenes-examples"]
+        specs = CARD.examples_for(task)
         assert dataset._components[-1] is page.choice.dropdown  # the model is one of the example's inputs
-        assert [row[-1] for row in dataset.raw_samples] == [PREVIEW] * len(specs)
-        assert [row[1] for row in dataset.raw_samples] == [s.cls for s, *_ in specs]
+        assert [row[-1] for row in dataset.raw_samples] == [PREVIEW] * len(specs) and specs
+        assert [row[1] for row in dataset.raw_samples] == [ex.cls for ex in specs]
         shown = dict(dataset.component_props[1]["choices"])  # the table names a class only if it is a choice
         assert all(row[1] in shown for row in dataset.raw_samples)
 
@@ -211,8 +216,9 @@ def example_image(values: dict[Any, Any]) -> np.ndarray:
 
 
 def test_an_outpaint_example_switches_to_the_scenes_model_and_extends_its_scene(page: Page) -> None:
-    values = page.click("outpaint-scene-examples", 0)
-    scene, directions, amount = EXTEND[0]
+    values = page.click("outpaint-scenes-examples", 0)
+    scene = CARD.examples_for("outpaint")[0]
+    directions, amount = scene.settings["directions"], scene.settings["amount"]
     assert values[page.choice.dropdown] == PREVIEW
     line, updates = page.switch_after(values)
     assert f"**Model:** {PREVIEW}" in line and "10 classes" in line and "64×64 px images from 16×16 tokens" in line
@@ -228,7 +234,7 @@ def test_an_outpaint_example_switches_to_the_scenes_model_and_extends_its_scene(
     assert all(u["maximum"] == 256 for u in steps) and [u["value"] for u in steps[:4]] == [4] * 4  # its default
     pipe = page.choice.pipe(values[page.choice.dropdown])
     img = example_image(values)
-    assert img.shape == (64, 64, 3) and np.array_equal(img, scene.render())
+    assert img.shape == (64, 64, 3) and np.array_equal(img, render(CARD, scene))
     outs = list(outpaint_handler(pipe)(img, scene.cls, directions, amount, 1, False, None, pipe.defaults))
     (before, result), seed, info = outs[-1]  # the before/after slider
     band = masks.SEAM_BAND  # the input is mixed with its own decode only this close to the join
@@ -240,8 +246,9 @@ def test_an_outpaint_example_switches_to_the_scenes_model_and_extends_its_scene(
 
 
 def test_a_panorama_example_makes_a_scene_four_times_as_wide(page: Page) -> None:
-    values = page.click("panorama-scene-examples", 0)
-    scene, side, times = PANORAMA[0]
+    values = page.click("panorama-scenes-examples", 0)
+    scene = CARD.examples_for("panorama")[0]
+    side, times = scene.settings["side"], scene.settings["times"]
     line, _ = page.switch_after(values)
     assert PREVIEW in line
     pipe = page.choice.pipe(values[page.choice.dropdown])
@@ -250,8 +257,8 @@ def test_a_panorama_example_makes_a_scene_four_times_as_wide(page: Page) -> None
 
 
 def test_a_resolution_example_doubles_a_scene(page: Page) -> None:
-    values = page.click("resolution-scene-examples", 0)
-    (scene,) = RESIZE[0]
+    values = page.click("resolution-scenes-examples", 0)
+    scene = CARD.examples_for("resize")[0]
     _, updates = page.switch_after(values)
     assert next(u for c, u in updates.items() if c.elem_id == "resolution-class")["value"] == scene.cls
     pipe = page.choice.pipe(values[page.choice.dropdown])
@@ -276,14 +283,15 @@ def test_a_switch_keeps_a_class_only_when_the_new_model_has_it(page: Page) -> No
 # -- the example images --------------------------------------------------------------------------------
 def test_the_scene_examples_are_the_held_out_renders(tmp_path: Path) -> None:
     """The committed PNGs are exactly image ``index`` of the held-out split, rendered as their class."""
-    assert len(ALL_SCENES) == len(EXTEND) + len(PANORAMA) + len(RESIZE)
-    for scene in ALL_SCENES:
-        assert scene.path.is_file(), f"{scene.path} is missing: python -m demo.tabs.examples writes it"
-        committed = np.asarray(Image.open(scene.path).convert("RGB"))
-        assert committed.shape == (64, 64, 3) and np.array_equal(committed, scene.render()), scene.path.name
-    written = write_scene_examples(tmp_path)
-    assert [p.name for p in written] == [s.path.name for s in ALL_SCENES]
-    assert len({s.cls for s in ALL_SCENES}) == len(ALL_SCENES)  # one class each: the page shows them all
+    scenes_shown = rendered_examples(CARD)
+    assert len(scenes_shown) == sum(len(rows) for rows in CARD.examples.values()) == 9
+    for scene in scenes_shown:
+        assert scene.image.is_file(), f"{scene.image} is missing: python -m demo.tabs.examples writes it"
+        committed = np.asarray(Image.open(scene.image).convert("RGB"))
+        assert committed.shape == (64, 64, 3) and np.array_equal(committed, render(CARD, scene)), scene.image.name
+    written = write_examples(CARD, tmp_path)
+    assert [p.name for p in written] == [s.image.name for s in scenes_shown]
+    assert len({s.cls for s in scenes_shown}) == len(scenes_shown)  # one class each: the page shows them all
 
 
 def test_a_scenes_json_without_data_is_not_a_scenes_model(scenes_dir: Path, tmp_path: Path) -> None:
@@ -292,4 +300,4 @@ def test_a_scenes_json_without_data_is_not_a_scenes_model(scenes_dir: Path, tmp_
     del meta["data"]
     (copy / "arpg.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="holds a digits model"):
-        scenes_model(copy)
+        trained_model(SCENES, copy)

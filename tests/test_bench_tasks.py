@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from arpg import masks
-from arpg.train import digits
+from arpg.data import digits
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_tasks.py"

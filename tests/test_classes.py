@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from arpg.pipeline import imagenet_class_names
+from arpg.card import imagenet_class_names
+from arpg.zoo import ASSETS
 
 CLASSES = Path(__file__).resolve().parent.parent / "assets" / "imagenet_classes.txt"
 
@@ -56,4 +57,4 @@ def test_spot_checks(names, index, name):
 
 
 def test_pipeline_loads_the_names(names):
-    assert imagenet_class_names() == names
+    assert imagenet_class_names(ASSETS) == names

@@ -147,7 +147,7 @@ def test_bench_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert (
         cli.main(
-            ["bench", "--model", "ARPG-tiny", "--steps", "2,4", "--batch", "2", "--repeats", "1", "--json", str(out)]
+            ["bench", "--preset", "ARPG-tiny", "--steps", "2,4", "--batch", "2", "--repeats", "1", "--json", str(out)]
         )
         == 0
     )
@@ -158,7 +158,7 @@ def test_bench_writes_json(tmp_path, capsys):
         ("raster", 16),
         ("random1", 16),
     ]
-    assert res["command"].startswith("python -m arpg bench --model ARPG-tiny --batch 2 --steps 2,4")
+    assert res["command"].startswith("python -m arpg bench --preset ARPG-tiny --batch 2 --steps 2,4")
     assert res["matmul_peak_gflops"]["float32"] > 0
     printed = capsys.readouterr().out
     assert "arpg" in printed and f"wrote {out}" in printed
@@ -171,6 +171,9 @@ def test_bench_writes_json(tmp_path, capsys):
         ["--steps", "2,x"],
         ["--batch", "x"],
         ["--model", "nope"],
+        ["--model", "ARPG-tiny"],
+        ["--preset", "nope"],
+        ["--preset", "ARPG-tiny", "--model", "digits"],
         ["--repeats", "0"],
         ["--cfg", "abc"],
         ["--steps", "99"],
@@ -180,7 +183,11 @@ def test_bench_writes_json(tmp_path, capsys):
     ],
 )
 def test_bench_bad_flags_one_line(args, capsys):
-    argv = ["bench", *args] if "--model" in args or "--orders" in args else ["bench", "--model", "ARPG-tiny", *args]
+    argv = (
+        ["bench", *args]
+        if {"--model", "--preset", "--orders"} & set(args)
+        else ["bench", "--preset", "ARPG-tiny", *args]
+    )
     assert cli.main(argv) == 2
     one_error_line(capsys)
 
@@ -193,7 +200,7 @@ def test_eval_bad_steps_one_line(capsys):
 @pytest.mark.slow
 def test_bad_flag_exit_code_in_a_process():
     p = subprocess.run(
-        [sys.executable, "-m", "arpg", "bench", "--model", "ARPG-tiny", "--batch", "0"],
+        [sys.executable, "-m", "arpg", "bench", "--preset", "ARPG-tiny", "--batch", "0"],
         cwd=ROOT,
         capture_output=True,
         text=True,

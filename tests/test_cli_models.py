@@ -13,7 +13,10 @@ import pytest
 from PIL import Image
 
 from arpg import cli, commands
-from arpg.pipeline import ASSETS, SCENES_DIR
+from arpg.pipeline import ASSETS
+from arpg.zoo import MODELS
+
+SCENES_DIR = MODELS["scenes"].folder
 
 DIGIT = str(ASSETS / "examples" / "digit_3.png")
 #: Every command that samples, with the arguments it needs besides the model flags.

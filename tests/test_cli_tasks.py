@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from arpg import cli
+from arpg.judge import image_class
 from arpg.masks import EDIT_REGION
-from arpg.measure.judge import image_class
 from arpg.pipeline import ASSETS, Pipeline
 from arpg.task_commands import inpaint_region
 

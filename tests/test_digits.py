@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from arpg.train import digits
+from arpg.data import digits
 
 
 def test_deterministic_and_independent_of_batching():

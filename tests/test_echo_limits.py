@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from arpg import cli
+from arpg.card import read_card
 from arpg.checkpoints import load_arpg, save_checkpoint
 from arpg.config import ARPGConfig, VQConfig
 from arpg.model import ARPG
 from arpg.options import model_decodings, model_defaults
-from arpg.pipeline import ASSETS, Pipeline, class_names, data_of
+from arpg.pipeline import ASSETS, Pipeline
 from arpg.tokenizer import VQModel
 from arpg.validation import ECHO_CHARS, MESSAGE_CHARS, short_message, show
 from demo.tabs.errors import to_error
@@ -120,10 +121,9 @@ def test_a_json_list_beside_the_weights_is_refused_by_the_cli(listed: Path, tmp_
         load_arpg,
         lambda w: model_defaults(ARPGConfig.from_name("ARPG-tiny"), w),
         model_decodings,
-        lambda w: class_names(10, w),
-        data_of,
+        lambda w: read_card(w, 10, ASSETS),
     ],
-    ids=["load_arpg", "model_defaults", "model_decodings", "class_names", "data_of"],
+    ids=["load_arpg", "model_defaults", "model_decodings", "read_card"],
 )
 def test_every_reader_of_a_model_json_refuses_a_list(read, listed: Path) -> None:
     with pytest.raises(ValueError, match=r"arpg\.json: a model's JSON must be an object"):

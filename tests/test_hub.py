@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,6 +15,8 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+from arpg.zoo import MODELS
 
 # -- weights: local files, the hub cache, fallbacks -------------------------------------------------------
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -212,7 +215,8 @@ def test_app_offers_the_requested_model_the_shipped_one_and_the_cached_ones(
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(fake_hub_cache(tmp_path / "hub")))
-    monkeypatch.setattr("arpg.store.SCENES_DIR", tmp_path / "no-scenes")  # whether the scenes model ships or not
+    no_scenes = dataclasses.replace(MODELS["scenes"], folder=tmp_path / "no-scenes")
+    monkeypatch.setitem(MODELS, "scenes", no_scenes)  # whether the scenes model ships or not
     monkeypatch.delenv("ARPG_SCENES", raising=False)
     store = model_store("ARPG-L", None, "cpu")
     assert store.first.name == "ARPG-L" and store.names() == ["ARPG-L", SHIPPED_NAME]

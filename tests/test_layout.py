@@ -1,4 +1,5 @@
-"""The shape of the code: the library never imports the app; files with one job, short functions."""
+"""The shape of the code: the library never imports the app, its layers point down (inference imports neither
+training nor measurement; no import cycles); files with one job, short functions."""
 
 from __future__ import annotations
 
@@ -48,6 +49,103 @@ def test_importing_every_library_module_loads_no_app_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "", f"importing arpg loaded: {out.stdout.strip()}"
+
+
+def _module_name(root: Path, path: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_time_statements(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """The imports a module runs when it is imported: all but those inside functions (deliberately lazy).
+
+    Those under ``if TYPE_CHECKING:`` count: a cycle there is the same tangle of layers, only hidden."""
+    found, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _import_graph(root: Path) -> dict[str, set[str]]:
+    """Each ``arpg`` module -> the ``arpg`` modules it imports at import time.
+
+    Relative imports are resolved; ``from P import x`` points at the submodule ``P.x`` when there is one,
+    else at ``P``."""
+    files = {_module_name(root, p): p for p in sorted((root / "arpg").rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        targets: set[str] = set()
+        for node in _import_time_statements(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+                continue
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+            targets.update(f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names)
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def _a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as its modules in order, the first repeated at the end; None without."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        path.append(module)
+        for after in sorted(graph[module]):
+            if after in path:
+                return path[path.index(after) :] + [after]
+            if after not in done and (cycle := visit(after)):
+                return cycle
+        done.add(path.pop())
+        return None
+
+    return next((c for m in sorted(graph) if m not in done and (c := visit(m))), None)
+
+
+@pytest.fixture(scope="module")
+def library_graph() -> dict[str, set[str]]:
+    return _import_graph(ROOT)
+
+
+def test_library_modules_import_each_other_in_no_cycle(library_graph: dict[str, set[str]]) -> None:
+    cycle = _a_cycle(library_graph)
+    assert cycle is None, "arpg modules importing each other in a cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_names_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"b"}, "d": set()}
+    assert _a_cycle(graph) == ["b", "c", "b"]
+    assert _a_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_pipeline_imports_neither_training_nor_measurement(library_graph: dict[str, set[str]]) -> None:
+    seen, todo = set(), ["arpg.pipeline"]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(library_graph[module])
+    upper = sorted(m for m in seen if m.startswith(("arpg.train", "arpg.measure")))
+    assert not upper, f"arpg.pipeline imports, directly or not: {upper}"
+
+
+@pytest.mark.slow
+def test_importing_the_pipeline_loads_no_training_or_measurement_module() -> None:
+    code = (
+        "import sys\nimport arpg.pipeline\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(('arpg.train', 'arpg.measure')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"importing arpg.pipeline loaded: {out.stdout.strip()}"
 
 
 def test_long_files_are_listed_to_look_at() -> None:

@@ -18,10 +18,10 @@ from PIL import Image
 from arpg.cli import build_parser
 from arpg.cli import main as cli_main
 from arpg.commands import sampling_options
+from arpg.data import scenes
 from arpg.options import SAMPLER_ORDERS, SCHEDULES, SamplingOptions
 from arpg.pipeline import Pipeline
 from arpg.schedules import CFG_SCHEDULES
-from arpg.train import scenes
 from demo.links import IMAGE, MASK, ROOT, Recipe, cli_line, link_query, model_args, reproduce_markdown, with_image
 from demo.tabs.generate import generate_handler
 from demo.tabs.outpaint import outpaint_handler, panorama_handler

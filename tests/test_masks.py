@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from arpg import masks, tasks
-from arpg.train import digits
+from arpg.data import digits
 
 BG, FG = (200, 180, 40), (60, 60, 160)
 
@@ -176,7 +176,7 @@ def _stroke(img: np.ndarray) -> np.ndarray:
 
 def test_a_thin_stroke_edits_the_class(shipped) -> None:
     """Before regions grew, a stroke across a digit with another class kept the old digit (0 of 100)."""
-    from arpg.measure.judge import judge_images
+    from arpg.judge import judge_images
 
     imgs, labels = digits.sample(range(5), seed=digits.HELDOUT_SEED + 21, style=digits.GENERATOR_STYLE)
     targets = (labels + 3) % 10

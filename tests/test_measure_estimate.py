@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from arpg.judge import Judge
 from arpg.measure import evaluate
-from arpg.measure.judge import Judge
 from arpg.pipeline import Pipeline
 
 

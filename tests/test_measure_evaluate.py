@@ -3,19 +3,20 @@ set a model learnt (digits unchanged, scenes) and ``eval --model``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 from safetensors.torch import save_file
 
-from arpg import cli, commands
+from arpg import cli, zoo
+from arpg.data import digits, scenes
+from arpg.judge import Judge, frechet_distance, judge_images, load_judge
 from arpg.measure import evaluate
 from arpg.measure.evaluate import order_table
-from arpg.measure.judge import Judge, frechet_distance, judge_images, load_judge
 from arpg.measure.report import format_order_table
 from arpg.pipeline import Pipeline
-from arpg.train import digits, scenes
 from arpg.viz.plots import orders_figure
 from tests.test_scenes_tasks import tiny_scenes_folder
 
@@ -117,7 +118,8 @@ def test_eval_of_a_scenes_model_from_the_command_line(scenes_folder, tmp_path, m
 
 
 def test_eval_model_errors_are_one_line(scenes_folder, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(commands, "SCENES_DIR", tmp_path / "not_yet")
+    not_yet = dataclasses.replace(zoo.MODELS["scenes"], folder=tmp_path / "not_yet")
+    monkeypatch.setitem(zoo.MODELS, "scenes", not_yet)
     cases = [
         (["--model", "scenes"], "not trained yet"),
         (["--model", str(tmp_path / "nowhere")], "no such folder"),

@@ -8,8 +8,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from arpg.config import ARPGConfig
+from arpg.measure.bench import random_model
 from arpg.measure.formulas import cache_bytes, cache_length, decode_flops, kv_saving, param_count
-from arpg.measure.runner import random_model
 from arpg.model import ARPG
 from arpg.sampling import Context, generate
 

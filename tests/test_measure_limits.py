@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from arpg import sampling
+from arpg.judge import Judge
 from arpg.measure import estimate as est
 from arpg.measure import quick
-from arpg.measure.judge import Judge
 from arpg.pipeline import Pipeline
 
 #: A made-up machine: 10 ms a pass and 1 ms a pass and image, nothing else.

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from arpg.judge import Judge
 from arpg.measure import estimate as est
 from arpg.measure import evaluate, quick
-from arpg.measure.judge import Judge
 from arpg.pipeline import Pipeline
 
 

@@ -39,7 +39,7 @@ def test_bench_command_reproduces_the_flags():
 
 @pytest.mark.parametrize("flags", [["--baseline"], ["--profile", "--baseline"], ["--quality", "--baseline"]])
 def test_bench_command_keeps_the_baseline_and_profile_flags(flags: list[str]) -> None:
-    a = cli.build_parser().parse_args(["bench", "--model", "shipped", "--methods", "arpg", *flags])
+    a = cli.build_parser().parse_args(["bench", "--model", "digits", "--methods", "arpg", *flags])
     again = cli.build_parser().parse_args(shlex.split(bench_command(a))[3:])
     assert vars(again) == vars(a) and all(f in bench_command(a) for f in flags)
 

@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from arpg.measure.judge import frechet_distance, judge_images, load_judge
+from arpg.data import digits, scenes
+from arpg.judge import frechet_distance, judge_images, load_judge
 from arpg.measure.sharpness import relative_sharpness, sharpness_ratio
 from arpg.measure.texture import FEATURES_PER_LEVEL, LEVELS, texture_features, texture_frechet
-from arpg.pipeline import SCENES_DIR, SHIPPED_DIR
-from arpg.train import digits, scenes
+from arpg.pipeline import SHIPPED_DIR
+from arpg.zoo import MODELS
+
+SCENES_DIR = MODELS["scenes"].folder
 
 
 def _blur(images: np.ndarray, radius: float) -> np.ndarray:

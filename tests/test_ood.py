@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from arpg import ood
+from arpg.data import digits, scenes
 from arpg.pipeline import SHIPPED_DIR, Pipeline
-from arpg.train import digits, scenes
 from demo.tabs.pictures import far_note
 
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from arpg.orders import (
+    ADAPTIVE_ORDERS,
     ORDER_NAMES,
     SAMPLER_ORDERS,
     ConfidenceOrder,
@@ -15,6 +18,7 @@ from arpg.orders import (
     checkerboard,
     make_order,
     make_policy,
+    order_policy,
     random_order,
     raster,
     spiral_in,
@@ -173,3 +177,84 @@ def test_confidence_policy_keeps_the_most_likely_samples() -> None:
     assert keep.tolist() == [1] and pol.order[0, 0] == 2 and pol.targets(1, 2).tolist() == [[0, 3]]
     with pytest.raises(ValueError, match="shared generator"):
         make_policy("confidence", 2, 2, free, [None, None], per_image=True)
+
+
+# -- what each policy declares, and that the decode loop, cost and sample-many go by it -----------
+def test_order_policy_names_the_class_of_every_order() -> None:
+    assert set(ADAPTIVE_ORDERS) == set(SAMPLER_ORDERS) - set(ORDER_NAMES)
+    for name in ORDER_NAMES:
+        assert order_policy(name) is FixedOrder
+    for order in ([0, 1, 2, 3], torch.arange(4), np.arange(4), "no-such-order", None):
+        assert order_policy(order) is FixedOrder  # permutations, and names refused later by make_order
+    for name, cls in ADAPTIVE_ORDERS.items():
+        assert order_policy(name) is cls and cls.adaptive and cls.label and cls.summary
+    assert order_policy("confidence") is ConfidenceOrder and ConfidenceOrder.label == "confidence-first"
+    assert ConfidenceOrder.batch_shared and ConfidenceOrder.queries_remaining
+    assert not (FixedOrder.adaptive or FixedOrder.batch_shared or FixedOrder.queries_remaining)
+
+
+def test_step_queries_are_the_decoded_or_the_remaining_cells() -> None:
+    assert FixedOrder.step_queries(10, 3) == 3 and FixedOrder.queries([3, 4, 3]) == 10
+    assert ConfidenceOrder.step_queries(10, 3) == 10 and ConfidenceOrder.queries([3, 4, 3]) == 10 + 7 + 3
+
+
+@pytest.mark.parametrize("name", SAMPLER_ORDERS)
+def test_the_decode_loop_queries_what_the_policy_declares(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from arpg import sampling
+    from arpg.config import ARPGConfig
+    from arpg.model import ARPG
+
+    asked: list[int] = []
+
+    def recording(*args, **kwargs):  # the loop's own policy, the cells each step queries counted
+        policy = make_policy(*args, **kwargs)
+        own = policy.targets
+
+        def targets(done: int, n: int) -> torch.Tensor:
+            cells = own(done, n)
+            asked.append(cells.shape[1])
+            return cells
+
+        policy.targets = targets
+        return policy
+
+    monkeypatch.setattr(sampling, "make_policy", recording)
+    torch.manual_seed(0)
+    model = ARPG(ARPGConfig.from_name("ARPG-tiny")).init_weights(0.3).eval()
+    known = torch.zeros(4, 4, dtype=torch.bool)
+    known[0, :3] = True  # 13 free cells
+    ctx = sampling.Context(torch.zeros(4, 4, dtype=torch.long), known)
+    res = sampling.generate(model, [1, 2], steps=4, order=name, generator=0, context=ctx)
+    counts, cls = res.trace.counts, order_policy(name)
+    remaining = [13 - sum(counts[:s]) for s in range(len(counts))]
+    assert asked == [cls.step_queries(r, n) for r, n in zip(remaining, counts)]
+    assert res.trace.queries == cls.queries(counts) == sum(asked)
+    assert asked == (remaining if name in ADAPTIVE_ORDERS else counts)
+
+
+@pytest.mark.parametrize("name", SAMPLER_ORDERS)
+def test_cost_estimate_and_serving_ask_the_policy(name: str) -> None:
+    from arpg.cost import for_options
+    from arpg.measure.estimate import tokens_through
+    from arpg.options import SamplingOptions
+    from arpg.schedules import token_counts
+    from arpg.serve import batchable
+
+    opts = SamplingOptions(steps=5, order=name)
+    cls = order_policy(name)
+    assert for_options(opts, 16).queries == cls.queries(token_counts(16, 5, opts.schedule))
+    assert tokens_through(16, 5, name) == 16 + (16 * 6 / 2 if cls.queries_remaining else 16)
+    assert batchable(opts) is not cls.adaptive
+
+
+@pytest.mark.parametrize("name", SAMPLER_ORDERS)
+def test_sample_many_refuses_every_adaptive_order(name: str) -> None:
+    from arpg.options import SamplingOptions
+    from arpg.sample_many import generate_each
+
+    message = f"sample-many takes --order {', '.join(ORDER_NAMES)}, got {name!r}"
+    if order_policy(name).adaptive:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            generate_each(None, [1], [torch.Generator()], SamplingOptions(order=name))
+    else:
+        assert name in ORDER_NAMES  # every fixed name is one sample-many takes

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from arpg.train import scenes
+from arpg.data import scenes
 
 CLASSES = range(len(scenes.CLASS_NAMES))
 

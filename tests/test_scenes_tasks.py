@@ -18,13 +18,16 @@ import torch
 
 from arpg.checkpoints import save_checkpoint
 from arpg.config import ARPGConfig, VQConfig
+from arpg.data import scenes
+from arpg.judge import load_judge
 from arpg.measure import scenes_tasks as st
-from arpg.measure.judge import load_judge
 from arpg.measure.scenes_table import TASKS, detail_table, scenes_table, windows_table
 from arpg.model import ARPG
-from arpg.pipeline import SCENES_DIR, Pipeline
+from arpg.pipeline import Pipeline
 from arpg.tokenizer import VQModel
-from arpg.train import scenes
+from arpg.zoo import MODELS
+
+SCENES_DIR = MODELS["scenes"].folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES_GRIDS = ((16, 16), (16, 24), (16, 32), (24, 24))

@@ -165,7 +165,7 @@ def test_bf16_batched_images_are_judged_as_alone():
     """bf16 kernels pick other blockings for other row counts, so a batched image is not the same
     bits as alone: the judge must read the same classes (the sampled images are draws of the same
     distribution, not copies)."""
-    from arpg.measure.judge import judge_images
+    from arpg.judge import judge_images
 
     p16 = Pipeline.shipped(dtype=torch.bfloat16)
     opts = p16.defaults

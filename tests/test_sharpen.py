@@ -9,7 +9,7 @@ import torch
 from arpg.checkpoints import load_vq, save_checkpoint
 from arpg.cli import main
 from arpg.config import VQConfig
-from arpg.measure.judge import Judge
+from arpg.judge import Judge
 from arpg.tokenizer import VQModel
 from arpg.train.adversarial import PatchDiscriminator, adaptive_weight, hinge_d_loss, hinge_g_loss
 from arpg.train.loop import Budget

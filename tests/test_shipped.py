@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from arpg import tasks
-from arpg.measure.judge import judge_images
+from arpg.data import digits as data
+from arpg.judge import judge_images
 from arpg.options import SamplingOptions
 from arpg.pipeline import SHIPPED_DIR, Pipeline
-from arpg.train import digits as data
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from arpg import masks, tasks
 from arpg.images import prepare_image
-from arpg.measure.judge import Judge
+from arpg.judge import Judge
 from arpg.pipeline import Pipeline
 from demo.tabs.inpaint import image_class, inpaint_handler
 from demo.tabs.outpaint import panorama_handler
@@ -60,9 +60,14 @@ def test_resolution_notes_a_grid_beyond_the_trained_one(pipe: Pipeline, options:
     )
     assert "6×6-token grid is bigger than the 4×4 the model was trained on" in out[2]
     assert "reencode ×1.5, 50% of the cells decoded again" in out[2]
-    assert decoding_note(pipe, (4, 4), "windowed") == "decoded whole: a grid size the model was trained on"
-    assert decoding_note(pipe, (4, 5), "windowed").startswith("decoded in windows: the 5×4-token grid is bigger")
-    assert decoding_note(pipe, (4, 5), "whole").startswith("decoded whole: the 5×4-token grid is bigger")
+    one, two = tasks.Used("random", 2, "windowed", (4, 4), 1), tasks.Used("random", 2, "windowed", (4, 3), 2)
+    assert decoding_note(pipe, (4, 4), one) == "decoded whole: a grid size the model was trained on"
+    assert decoding_note(pipe, (4, 5), two) == (
+        "decoded in windows: the 5×4-token grid is bigger than the 4×4 the model was trained on (2 windows of 3×4)"
+    )
+    whole = tasks.Used("random", 2, "whole")
+    assert decoding_note(pipe, (4, 5), whole).startswith("decoded whole: the 5×4-token grid is bigger")
+    assert decoding_note(pipe, (4, 4), tasks.Used("random", 0, "windowed")) is None  # nothing was decoded
 
 
 def test_the_resolution_result_is_bicubic_beside_the_model(pipe: Pipeline, options: Any) -> None:

@@ -8,8 +8,11 @@ import torch
 
 from arpg.checkpoints import load_vq
 from arpg.config import VQConfig
-from arpg.pipeline import SCENES_DIR, SHIPPED_DIR, Pipeline
+from arpg.pipeline import SHIPPED_DIR, Pipeline
 from arpg.tokenizer import VQModel, to_uint8
+from arpg.zoo import MODELS
+
+SCENES_DIR = MODELS["scenes"].folder
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

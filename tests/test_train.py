@@ -16,13 +16,13 @@ from safetensors.torch import load_file
 from arpg.checkpoints import load_arpg, load_vq, save_checkpoint
 from arpg.cli import main
 from arpg.config import ARPGConfig, VQConfig, arpg_preset_name
+from arpg.data import digits, scenes
+from arpg.data.sets import CanvasSpec, batch_for, images
 from arpg.model import ARPG
 from arpg.options import SamplingOptions, model_defaults
 from arpg.pipeline import SHIPPED_DIR, Pipeline
 from arpg.tokenizer import VQModel
-from arpg.train import digits, scenes
 from arpg.train import run as run_mod
-from arpg.train.data import CanvasSpec, batch_for, images
 from arpg.train.loop import Budget, Stage, TokenSet, fit_arpg, lr_at, new_arpg_optimizer
 from arpg.train.plots import phase_losses, plot_arpg
 from arpg.train.preview import pack_preview

@@ -3,9 +3,9 @@ once on this machine on the model itself, and the sum over a plan's calls.
 
 One ``Pipeline.generate`` call of ``b`` images in ``s`` steps runs ``s`` forward passes; pass ``t``
 feeds every image the tokens decoded at the step before and queries the cells of its own step, so a
-decode puts about ``2 x cells`` tokens per image through the model whatever ``s`` is ("confidence"
-order queries every remaining cell at every step: about ``cells x (s + 1) / 2`` queries instead of
-``cells``). The call is modelled as::
+decode puts about ``2 x cells`` tokens per image through the model whatever ``s`` is (an order that
+queries every remaining cell at every step, :attr:`arpg.orders.OrderPolicy.queries_remaining`, runs
+about ``cells x (s + 1) / 2`` queries instead of ``cells``). The call is modelled as::
 
     call + s x (step + step_image x b) + b x (token x tokens + decode)   seconds
 
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..orders import order_policy
 from ..sampling import Context
 
 #: The probes' images per call: one, and a batch whose passes are dominated by its tokens.
@@ -49,8 +50,9 @@ _costs: dict[int, tuple[weakref.ref, CallCost]] = {}  # id(pipeline) -> (the pip
 
 def tokens_through(cells: int, steps: int, order: str = "random") -> float:
     """Tokens per image one decode of ``cells`` cells in ``steps`` steps puts through the model: every
-    cell fed once and queried once, or, for "confidence", queried at every step until it is decoded."""
-    queries = cells * (steps + 1) / 2 if order == "confidence" else cells
+    cell fed once and queried once, or, for an order that queries every remaining cell, queried at every
+    step until it is decoded."""
+    queries = cells * (steps + 1) / 2 if order_policy(order).queries_remaining else cells
     return cells + queries
 
 

@@ -5,10 +5,10 @@ blur a judge does not, :mod:`arpg.measure.texture`, :mod:`arpg.measure.sharpness
 printed by :mod:`arpg.measure.report`.
 
 Every measurement is drawn from the data set the model learnt (``pipe.data``, see
-:data:`arpg.train.data.DATASETS`; digits for a model that does not say): held-out images of the
+:data:`arpg.data.sets.DATASETS`; digits for a model that does not say): held-out images of the
 split ``HELDOUT_SEED`` (+7 for the judge's accuracy, +11 for the Frechet reference) of that data
 set.  Digits come in styles (the tokenizer and judge learnt "wide", the generator
-``digits.GENERATOR_STYLE``); scenes have none, so every ``style`` argument is None for them."""
+``digits.GENERATOR_STYLE``); other data sets have none, so every ``style`` argument is None for them."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..data import digits
+from ..data.sets import DATASETS, dataset
+from ..judge import frechet_distance, judge_images
 from ..options import SAMPLER_ORDERS, SamplingOptions
 from ..sampling import method_kwargs
-from ..train import digits
-from ..train.data import DATASETS, dataset
 from .estimate import calibrate, duration_text
-from .judge import frechet_distance, judge_images
 from .sharpness import relative_sharpness, sharpness_ratio
 from .texture import texture_features
 
@@ -47,13 +47,13 @@ def data_name(pipe: Any) -> str:
 
 
 def style_for(data: str, style: str | None) -> str | None:
-    """``style`` for a data set that has styles (digits), None for one that has none (scenes)."""
+    """``style`` for a data set that has styles (digits), None for one that has none."""
     return style if getattr(dataset(data), "STYLES", None) is not None else None
 
 
 def data_styles(data: str) -> list[str | None]:
     """The styles :func:`evaluate` measures the tokenizer and judge on: the generator's first (and the
-    Frechet reference's), then "wide" (what digits' tokenizer and judge learnt); [None] for scenes."""
+    Frechet reference's), then "wide" (what digits' tokenizer and judge learnt); [None] without styles."""
     return [digits.GENERATOR_STYLE, "wide"] if style_for(data, "wide") else [None]
 
 
@@ -194,7 +194,7 @@ def real_quality(pipe: Any) -> dict:
     pipeline's data set.
 
     Digits: in the generator's style (``data_style``) and in "wide" (keys ending in ``_wide``), the
-    style the tokenizer and judge learnt; scenes: one set (``data_style`` None)."""
+    style the tokenizer and judge learnt; a data set without styles: one set (``data_style`` None)."""
     data = data_name(pipe)
     styles = data_styles(data)
     res: dict = {"data": data, "data_style": styles[0]}
@@ -303,9 +303,10 @@ def order_table(
     """Decoding orders compared on one model in one run: for every order and step count,
     judge accuracy, Frechet distance, seconds per image and queries per image.
 
-    Orders other than "random" are fixed permutations, decoded with the usual schedule;
-    "confidence" scores every remaining cell at each step and keeps the most confident
-    (more queries per step).  ``options`` (default ``pipe.defaults``) gives the rest."""
+    Orders other than "random" are fixed permutations, decoded with the usual schedule; an
+    adaptive order (:data:`arpg.orders.ADAPTIVE_ORDERS`) picks each step's cells from the model's
+    outputs, and may query every remaining cell at each step (more queries per step).
+    ``options`` (default ``pipe.defaults``) gives the rest."""
     if pipe.judge is None:
         raise ValueError("order quality needs the shipped model's judge classifier")
     base = options or pipe.defaults

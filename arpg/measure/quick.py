@@ -1,7 +1,7 @@
 """The app's Measure button: a small measurement of one model, its time estimated before it runs.
 
 * **Speed**: every step count and batch size (and raster order, one token per step) timed by
-  :func:`arpg.measure.runner.run_bench` (one warm-up pass, no matmul-peak probe).
+  :func:`arpg.measure.bench.run_bench` (one warm-up pass, no matmul-peak probe).
 * **Quality**, when the model has a judge: judge accuracy and Frechet distance (judge features
   of the sample against real held-out images) of ``per_class`` images per class for every step
   count in random order (ARPG's own), for raster order, and for every decoding order chosen.
@@ -32,7 +32,7 @@ import numpy as np
 
 from ..options import SAMPLER_ORDERS
 from ..validation import check_choice, check_int, check_number
-from . import evaluate, runner
+from . import bench, evaluate
 from .estimate import CallCost, calibrate, duration_text
 
 Progress = Callable[[float, str], None]
@@ -44,9 +44,8 @@ MAX_PER_CLASS = 20
 WARMUP = 1
 REFERENCE_IMAGES = 2000  # real images whose judge features the sample is compared with
 #: The longest Measure run a server starts, in seconds estimated on its own machine: about 3x the
-#: dearest request the cost ceiling admits (15-25 CPU-s on the shipped models, docs/reliability.md;
-#: a run estimated at 60 s took 75 s and 93 CPU-s) and 1.5-2.7x the page's default plan (26 s on
-#: the scenes model, 15 s on the digits one, on a quiet machine).
+#: dearest request the cost ceiling admits and a few times the page's default plan (the measurements
+#: behind it are in docs/reliability.md).
 MAX_SECONDS = 40.0
 MAX_SECONDS_ENV = "ARPG_MAX_MEASURE_S"
 #: The page's default plan (Trade-offs tab), and how far above its estimate the ceiling always is:
@@ -340,7 +339,7 @@ def _samples(pipe: Any, plan: QuickPlan, bar: _Bar, seed: int) -> list[dict]:
 def run_quick(
     pipe: Any, plan: QuickPlan, progress: Progress | None = None, seed: int = 0, check_cancel: Check | None = None
 ) -> dict:
-    """Run ``plan`` on ``pipe``: :func:`arpg.measure.runner.run_bench`'s result (the trade-off plot's
+    """Run ``plan`` on ``pipe``: :func:`arpg.measure.bench.run_bench`'s result (the trade-off plot's
     JSON, rows with accuracy and Frechet distance when the model has a judge) plus ``"orders"``
     (rows of order, steps, samples, accuracy, frechet, seconds_per_image, queries_per_image) and
     ``"estimate_s"`` / ``"seconds"`` (the time said before and taken).  ``progress(fraction, text)``
@@ -350,7 +349,7 @@ def run_quick(
     est = check_plan(pipe, plan)
     bar = _Bar(est.total_s, progress, check_cancel)
     t0 = time.perf_counter()
-    results = runner.run_bench(
+    results = bench.run_bench(
         pipe,
         steps=plan.steps,
         batch=plan.batches,

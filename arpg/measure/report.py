@@ -72,7 +72,7 @@ def _bench_row(r: dict) -> str:
 
 
 def format_table(results: dict) -> str:
-    """A :func:`arpg.measure.runner.run_bench` result as a fixed-width text table with a header and a legend."""
+    """A :func:`arpg.measure.bench.run_bench` result as a fixed-width text table with a header and a legend."""
     head = (
         f"{'method':<8} {'steps':>5} {'batch':>5} {'img/s':>8} {'s/img':>8} {'call s':>8} {'passes':>6} "
         f"{'KV MB':>8} {'perlayer':>8} {'saved':>6} {'peak MB':>8} {'GFLOP/s':>8} {'%peak':>6} "
@@ -140,12 +140,14 @@ def bench_command(a: argparse.Namespace) -> str:
     args = ["python", "-m", "arpg", "bench"]
     if a.weights:
         args += ["--weights", a.weights, "--tokenizer", a.tokenizer or ""]
-    else:
-        args += ["--model", a.model or "shipped"]
-    if a.orders:  # the order table takes the shipped model, steps and images per class only
+    elif a.preset:
+        args += ["--preset", a.preset]
+    elif a.model or not a.orders:
+        args += ["--model", a.model or "digits"]
+    if a.orders:  # the order table takes the model, steps and images per class only
         out = [x for flag, v in (("--json", a.json), ("--plot", a.plot)) if v for x in (flag, v)]
         return shlex.join(
-            args[:4] + ["--orders", a.orders, "--steps", a.steps, "--quality-per-class", str(a.quality_per_class)] + out
+            args + ["--orders", a.orders, "--steps", a.steps, "--quality-per-class", str(a.quality_per_class)] + out
         )
     args += ["--batch", str(a.batch), "--steps", a.steps, "--repeats", str(a.repeats), "--warmup", str(a.warmup)]
     if a.methods != ",".join(METHODS):

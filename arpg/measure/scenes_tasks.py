@@ -1,6 +1,6 @@
 """The zero-shot canvas tasks of a scenes model, measured against real renders of the same canvas (issue 17).
 
-The scenes are procedural (:mod:`arpg.train.scenes`): a held-out scene has a true render on every canvas
+The scenes are procedural (:mod:`arpg.data.scenes`): a held-out scene has a true render on every canvas
 and at every resolution, so a task's output is compared with the truth of its own canvas. Every part
 (:data:`PARTS`) draws its own held-out scenes (split ``scenes.HELDOUT_SEED + SPLITS[part]``, apart from
 the +0/+7/+11 of :mod:`arpg.measure.evaluate`); trial ``i`` starts from scene ``i`` with seed ``i``, the
@@ -18,8 +18,8 @@ same for both decodings (``"windowed"`` and ``"whole"``, :data:`arpg.windows.DEC
   64x64 windows (stride 32) compared with the same windows of that render.
 
 Each row says how often the judge reads the scene's class (``accuracy``; ``real_accuracy``: the same
-windows of the real renders), the Frechet distance of the judge features (:func:`~arpg.measure.judge.
-frechet_distance`) of as many made as real windows, and the forward passes of one trial. What the judge
+windows of the real renders), the Frechet distance of the judge features (:func:`~arpg.judge.frechet_distance`)
+of as many made as real windows, and the forward passes of one trial. What the judge
 does not see (:func:`detail`): ``sharpness``, the detail of the new part (outpaint, panorama: right of
 the input) or of the whole result (resize, beside bicubic's) against the true render of the same pixels
 (:func:`~arpg.measure.sharpness.sharpness_ratio`), and the seam scores (:mod:`arpg.measure.seams`) where
@@ -42,12 +42,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import tasks
+from ..data import scenes
+from ..judge import frechet_distance, judge_images
 from ..options import SamplingOptions
-from ..train import scenes
 from ..validation import check_choice, check_int
 from ..windows import DECODINGS
 from .evaluate import data_name
-from .judge import frechet_distance, judge_images
 from .seams import seam_scores
 from .sharpness import sharpness_ratio
 

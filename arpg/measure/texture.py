@@ -6,7 +6,7 @@ scene is still a scene of its class.  These features describe texture instead: f
 (the scale minus its blur) as its log mean magnitude, log standard deviation and log kurtosis; the
 log gradient energy along four orientations; and log quantiles of the local contrast (the standard
 deviation of 4x4 blocks).  Logs make a halving of detail one step whatever the image's contrast, so
-the Frechet distance (:func:`arpg.measure.judge.frechet_distance`) of two sets weighs every scale alike.
+the Frechet distance (:func:`arpg.judge.frechet_distance`) of two sets weighs every scale alike.
 
 Images are ``uint8`` arrays ``(N, H, W, 3)`` (H and W at least ``4 * 2 ** (LEVELS - 1)``).
 """
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .judge import frechet_distance
+from ..judge import frechet_distance
 from .sharpness import luminance
 
 LEVELS = 3  # scales: the image, its half, its quarter

@@ -1,6 +1,6 @@
 """Timed calls of a benchmark: interleaved passes, peak memory per call, torch.compile with an eager fallback.
 
-:func:`timed_runs` is the loop of :func:`arpg.measure.runner.run_bench`: warm-up passes, then
+:func:`timed_runs` is the loop of :func:`arpg.measure.bench.run_bench`: warm-up passes, then
 timed passes over every setting, alternating direction so that no setting always runs
 first or last.
 """

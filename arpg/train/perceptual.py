@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..measure.judge import Judge
+from ..judge import Judge
 
 
 def _grads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,7 +33,7 @@ def edge_loss(made: torch.Tensor, truth: torch.Tensor, scales: int = 3) -> torch
 
 
 class FeatureLoss(nn.Module):
-    """LPIPS-style distance in the features of a frozen :class:`~arpg.measure.judge.Judge`: for each of its
+    """LPIPS-style distance in the features of a frozen :class:`~arpg.judge.Judge`: for each of its
     blocks, the squared difference of channel-normalised features, averaged over space and batch, then
     over blocks.  The judge stays in eval mode and is never trained (its parameters need no gradient)."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import batch_for
+from ..data.sets import batch_for
 from .recipes import Phase, Recipe, arpg_phases
 
 

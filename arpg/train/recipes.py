@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..data.digits import GENERATOR_STYLE
+from ..data.sets import SQUARE, CanvasSpec, check_style, dataset
 from ..options import check_decodings, check_resize
-from .data import SQUARE, CanvasSpec, check_style, dataset
-from .digits import GENERATOR_STYLE
 
 if TYPE_CHECKING:
     from ..config import ARPGConfig
@@ -55,7 +55,7 @@ class Sharpening:
 class Recipe:
     """Every size and rate of one training run: data, tokenizer, ARPG phases 1-3, judge, where it ships."""
 
-    data: str = "digits"  # the data set (arpg.train.data.DATASETS); the models' presets must suit it
+    data: str = "digits"  # the data set (arpg.data.sets.DATASETS); the models' presets must suit it
     style: str | None = "wide"  # the data style of the tokenizer, phase 1 and the judge (None: no styles)
     # The canvases of the tokenizer and of the ARPG phases: each batch is rendered on one of them, in
     # turn, with about the pixels (tokens) of ``vq_batch`` (``arpg_batch``) images on the first one.

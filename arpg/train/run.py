@@ -1,7 +1,7 @@
 """``python -m arpg train``: every stage of a recipe in order, skipping (and saying so) the finished ones.
 
 The command writes ``<out>/{vq,judge,arpg}.safetensors`` (+ a JSON config each; ``out`` defaults
-to the recipe's, e.g. ``assets/models/scenes``) and loss curves under ``<plots>/``.  Every stage
+to the recipe's, under ``assets/models``) and loss curves under ``<plots>/``.  Every stage
 saves a resumable checkpoint under ``runs/<recipe>/``; rerunning the command continues where it
 stopped, so a long recipe can run in chunks of ``max_minutes``.  A stage whose weights are already
 in ``<out>`` is skipped with one log line naming the file and what to delete to train it again (on a

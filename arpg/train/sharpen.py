@@ -29,11 +29,11 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import save_checkpoint
 from ..config import VQConfig
-from ..measure.judge import load_judge
+from ..data.sets import batch_for, canvas_at, dataset, images
+from ..judge import load_judge
 from ..measure.sharpness import sharpness_ratio
 from ..tokenizer import VQModel, from_uint8, to_uint8
 from .adversarial import PatchDiscriminator, adaptive_weight, hinge_d_loss, hinge_g_loss
-from .data import batch_for, canvas_at, dataset, images
 from .loop import NO_LIMIT, Budget, Stage, autocast, load_weights, lr_at
 from .perceptual import FeatureLoss, edge_loss
 from .plots import plot_curves

@@ -3,7 +3,7 @@
 Each stage resumes from its ``<run_dir>/<stage>_ckpt.pt`` and ends by writing its weights
 with :func:`arpg.checkpoints.save_checkpoint` (``.safetensors`` + ``.json`` config).  Each
 stops early, its state saved, when the run's :class:`~arpg.train.loop.Budget` is spent, and
-then returns None.  Images come from the recipe's data set (:mod:`arpg.train.data`), each
+then returns None.  Images come from the recipe's data set (:mod:`arpg.data.sets`), each
 batch on one of the recipe's canvases.
 """
 
@@ -25,11 +25,11 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import save_checkpoint
 from ..config import ARPGConfig, VQConfig
-from ..measure.judge import Judge
+from ..data.sets import CanvasSpec, batch_for, canvas_at, dataset, images
+from ..judge import Judge
 from ..model import ARPG
 from ..state_dicts import read_state_dict
 from ..tokenizer import VQModel, from_uint8
-from .data import CanvasSpec, batch_for, canvas_at, dataset, images
 from .loop import (
     NO_LIMIT,
     Budget,

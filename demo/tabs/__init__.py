@@ -4,5 +4,5 @@
 session's Model dropdown: callbacks on the chosen model, what follows a switch), ``widgets``
 (inputs, sampling controls), ``runner`` (seed, streaming of partial images, summary),
 ``errors`` (plain-words gr.Error, ZeroGPU durations), ``pictures`` (image inputs, display),
-``examples`` (digit examples; held-out scene examples that switch to the scenes model) and
+``examples`` (digit examples; each model's own examples from its card, which switch to it) and
 ``files`` (downloads)."""

@@ -1,25 +1,24 @@
-"""The tabs' example rows: digit images for the digits model, held-out scene renders for the scenes model.
+"""The tabs' example rows: digit images for the digits model, and each model's own examples from its card.
 
-Digits (Inpaint; Outpaint and Resolution when no scenes model is offered): ``assets/examples/digit_<d>.png``,
-shown while the session's model has the digit classes.  Scenes (Outpaint's Extend and Panorama,
-Resolution, whenever a scenes model is offered): each row is an image, its class, the task's
-settings and the scenes model's name, so a click also switches the session's Model dropdown to it
-(the switch after every example click keeps the class and amount the row chose:
+Digits (Inpaint; Outpaint and Resolution when no model with its own examples is offered):
+``assets/examples/digit_<d>.png``, shown while the session's model has the digit classes.  A model
+whose card lists examples for a task (``examples/examples.json`` in its folder, :mod:`arpg.card`) gets
+a box of them in that task's tab whenever it is offered: each row is an image, its class, the task's
+settings and the model's name, so a click also switches the session's Model dropdown to it (the
+switch after every example click keeps the class and amount the row chose:
 :meth:`ModelChoice.after_example`, :meth:`ModelChoice.follow`).
 
-The scene images are small PNGs, ``assets/examples/scene_<class>_<index>.png``: image ``index`` of
-the held-out split (:data:`arpg.train.scenes.HELDOUT_SEED`) rendered as that class, 64x64 px.
-Files rather than renders at start-up: the app writes nothing when it starts (its temporary folder
-is purged while it runs), the page and the repository show the same pictures, and gradio serves
-them like the digit examples.  ``python -m demo.tabs.examples`` writes them again; a test checks
-that they are exactly the renders.
+Example images are small PNGs in the model's folder; a row's ``index`` says which held-out image of the
+model's data set it renders.  Files rather than renders at start-up: the app writes nothing when it
+starts (its temporary folder is purged while it runs), the page and the repository show the same
+pictures, and gradio serves them like the digit examples.  ``python -m demo.tabs.examples`` writes
+them again; a test checks that they are exactly the renders.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,95 +26,70 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from arpg.pipeline import ASSETS
-from arpg.train import scenes
+from arpg import zoo
+from arpg.card import Example, ModelCard, read_card
+from arpg.data.sets import dataset
 
 from .instant import TASK_ATTR
 from .models import ModelChoice
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = ASSETS / "examples"
+EXAMPLES = zoo.ASSETS / "examples"
 #: The endpoint an example box runs, by the tab named first in its elem_id (:mod:`demo.tabs.instant`
 #: shows the result of a click). Inpaint's rows only load an image: the mask is still to be painted.
 TASK_OF_BOX = {"outpaint": "outpaint", "panorama": "panorama", "resolution": "resize"}
 
 
-@dataclass(frozen=True)
-class Scene:
-    """A held-out scene: image ``index`` of :data:`scenes.HELDOUT_SEED`'s split, as class ``cls``."""
-
-    cls: str  # a name of scenes.CLASS_NAMES
-    index: int
-
-    @property
-    def path(self) -> Path:
-        """Its PNG under :data:`EXAMPLES`."""
-        return EXAMPLES / f"scene_{self.cls.replace(' ', '-')}_{self.index}.png"
-
-    def render(self) -> np.ndarray:
-        """The scene at 64x64 px: (64, 64, 3) uint8, the same on every machine."""
-        label = scenes.CLASS_NAMES.index(self.cls)
-        return scenes.sample([self.index], scenes.HELDOUT_SEED, labels=np.array([label]))[0][0]
+def render(card: ModelCard, example: Example) -> np.ndarray:
+    """The held-out image of ``card``'s data set that ``example`` shows: (H, W, 3) uint8, the same on every
+    machine (``ValueError`` for a row without an index or a card without a data set)."""
+    if example.index is None or card.data is None:
+        raise ValueError(f"{example.image.name}: an example renders a held-out image only with an index and data set")
+    data = dataset(card.data)
+    label = list(card.class_names).index(example.cls)
+    return data.sample([example.index], data.HELDOUT_SEED, labels=np.array([label]))[0][0]
 
 
-#: Per task: (scene, the task's settings after image and class, in the order of its inputs).
-#: Extend: directions, amount (cells); right by 8 cells is the issue's measured outpaint (64 -> 96 px wide).
-EXTEND: tuple[tuple[Scene, list[str], int], ...] = (
-    (Scene("mountains", 3), ["right"], 8),
-    (Scene("city at night", 1), ["right"], 8),
-    (Scene("lake", 2), ["left"], 8),
-)
-#: Panorama: side, times as long (4: the issue's measured 64x256 panorama).
-PANORAMA: tuple[tuple[Scene, str, int], ...] = (
-    (Scene("sea", 1), "right", 4),
-    (Scene("desert dunes", 3), "right", 4),
-    (Scene("forest", 4), "left", 3),
-)
-#: Resolution: the scene alone; its scale and strategy are the model's own (``Pipeline.resize_defaults``), set by
-#: the model switch that follows a click, so the examples show what the tab does by default.
-RESIZE: tuple[tuple[Scene], ...] = (
-    (Scene("sunset clouds", 2),),
-    (Scene("flower meadow", 0),),
-    (Scene("snowfield", 1),),
-)
-ALL_SCENES = tuple(dict.fromkeys(row[0] for row in (*EXTEND, *PANORAMA, *RESIZE)))
+def rendered_examples(card: ModelCard) -> list[Example]:
+    """Every distinct example of ``card`` that renders a held-out image, in the card's order."""
+    rows = [ex for task in card.examples.values() for ex in task if ex.index is not None]
+    return list({ex.image: ex for ex in rows}.values())
 
 
-def write_scene_examples(folder: str | Path | None = None) -> list[Path]:
-    """Render every example scene into ``folder`` (default :data:`EXAMPLES`) as PNG; returns the paths."""
+def write_examples(card: ModelCard, folder: str | Path | None = None) -> list[Path]:
+    """Render every example of ``card`` into ``folder`` (default: where its card says) as PNG; the paths."""
     out = []
-    for scene in ALL_SCENES:
-        path = Path(folder) / scene.path.name if folder is not None else scene.path
-        Image.fromarray(scene.render()).save(path, optimize=True)
+    for ex in rendered_examples(card):
+        path = Path(folder) / ex.image.name if folder is not None else ex.image
+        Image.fromarray(render(card, ex)).save(path, optimize=True)
         out.append(path)
     return out
 
 
-def scene_rows(specs: Sequence[tuple], model: str) -> list[list[Any]]:
-    """Example rows ``[image path, class, *settings, model]`` for ``specs`` (:data:`EXTEND`, ...)."""
-    return [[str(scene.path), scene.cls, *settings, model] for scene, *settings in specs]
-
-
-def scene_box(
-    choice: ModelChoice, inputs: Sequence[Any], specs: Sequence[tuple], label: str, elem_id: str
-) -> gr.Examples | None:
-    """The scene examples of ``specs`` for ``inputs`` (image, class, then the settings), the Model
-    dropdown last; None (nothing built) when no scenes model is offered."""
-    name = choice.scenes_name
-    if name is None:
-        return None
-    missing = [str(s.path) for s, *_ in specs if not s.path.is_file()]
-    if missing:  # a checkout without the PNGs: no examples rather than a broken page
-        log.warning("scene examples missing (python -m demo.tabs.examples writes them): %s", ", ".join(missing))
-        return None
-    examples = gr.Examples(scene_rows(specs, name), [*inputs, choice.dropdown], label=label, elem_id=elem_id)
-    setattr(examples, TASK_ATTR, TASK_OF_BOX.get(elem_id.split("-")[0]))
-    # The table shows a dropdown's value only when it is one of the choices the dropdown was built with
-    # (the first model's classes): give the class column the scenes' names (display only).
-    examples.dataset.component_props[1]["choices"] = [(n, n) for n in scenes.CLASS_NAMES]
-    choice.after_example(examples)
-    return examples
+def example_box(
+    choice: ModelChoice, inputs: Sequence[Any], task: str, keys: tuple[str, ...], box: str
+) -> list[gr.Examples]:
+    """A box of examples for ``inputs`` (image, class, then the settings named ``keys``), the Model dropdown
+    last, for every offered model whose card has examples of ``task``; the boxes built (none: no such model).
+    Each box's elem_id is ``<box>-<model key>-examples``."""
+    built = []
+    for name, key, card in choice.store.cards():
+        rows = [[*ex.row(keys), name] for ex in card.examples_for(task)]
+        missing = [row[0] for row in rows if not Path(row[0]).is_file()]
+        if not rows or missing:  # a checkout without the PNGs: no examples rather than a broken page
+            if missing:
+                log.warning("examples missing (python -m demo.tabs.examples writes them): %s", ", ".join(missing))
+            continue
+        elem_id = f"{box}-{key}-examples"
+        examples = gr.Examples(rows, [*inputs, choice.dropdown], label=f"Examples: {key}", elem_id=elem_id)
+        setattr(examples, TASK_ATTR, TASK_OF_BOX.get(box))
+        # The table shows a dropdown's value only when it is one of the choices the dropdown was built with
+        # (the first model's classes): give the class column this model's names (display only).
+        examples.dataset.component_props[1]["choices"] = [(n, n) for n in card.class_names]
+        choice.after_example(examples)
+        built.append(examples)
+    return built
 
 
 def digit_rows(class_names: list[str] | None) -> list[list[Any]]:
@@ -140,7 +114,14 @@ def digit_box(choice: ModelChoice, inputs: list[Any], label: str, elem_id: str) 
     choice.follow([box], lambda p: [gr.update(visible=list(p.class_names) == names)])
 
 
+def registered_cards() -> list[ModelCard]:
+    """The cards of the registered models trained here whose weights are there."""
+    folders = [e.folder for e in zoo.trained_here() if e.folder is not None and not zoo.missing_files(e.folder)]
+    return [read_card(f / "arpg.safetensors", None, zoo.ASSETS) for f in folders]
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for written in write_scene_examples():
-        log.info("wrote %s", written)
+    for card in registered_cards():
+        for written in write_examples(card):
+            log.info("wrote %s", written)

@@ -11,8 +11,9 @@ import numpy as np
 
 from arpg import masks, tasks
 from arpg.cost import check_request
+from arpg.data.sets import dataset
 from arpg.images import prepare_image
-from arpg.measure.judge import image_class
+from arpg.judge import image_class
 from arpg.options import SamplingOptions
 
 from .errors import action, refuse
@@ -21,9 +22,6 @@ from .models import ModelChoice
 from .pictures import before_after, editor_parts, far_note, in_editor, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
-
-#: What a class edit reshapes, by the data set a model of this project learnt (else: a released model's objects).
-SUBJECT = {"digits": "digit", "scenes": "landscape"}
 
 
 def intro(pipe: Any) -> str:
@@ -35,7 +33,8 @@ def intro(pipe: Any) -> str:
     )
     if getattr(pipe, "judge", None) is None:  # nothing reads the image's class: no edit is detected
         return text + "Another class than the image's regenerates the painted part as that class."
-    what = SUBJECT.get(getattr(pipe, "data", None) or "", "object")
+    data = getattr(pipe, "data", None)
+    what = dataset(data).SUBJECT if data else "object"  # a released model draws objects
     return text + (
         f"To change the class, a stroke across the {what} is enough: with another class than the one the "
         f"image shows (read by the model's judge), the shape under the stroke is regenerated."

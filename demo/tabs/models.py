@@ -15,10 +15,10 @@ from typing import Any
 
 import gradio as gr
 
+from arpg.data.digits import CLASS_NAMES as DIGIT_NAMES
 from arpg.options import SamplingOptions
 from arpg.pipeline import Pipeline
 from arpg.store import SHIPPED_NAME, ModelStore
-from arpg.train.digits import CLASS_NAMES as DIGIT_NAMES
 
 from .errors import guard, plain_errors
 from .widgets import SAMPLING_FIELDS, default_steps, is_model_default
@@ -46,7 +46,7 @@ def model_line(pipe: Pipeline) -> str:
     n_par = pipe.num_params / 1e6
     sizes = pipe.model.cfg.trained_sizes
     canvases = ""
-    if len(sizes) > 1:  # trained on several canvases (the scenes model): name them, as width x height
+    if len(sizes) > 1:  # trained on several canvases: name them, as width x height
         canvases = " · trained on canvases of " + ", ".join(f"{c}×{r}" for r, c in sizes) + " tokens"
     return (
         f"**Model:** {pipe.name} · {n_par:.1f} M parameters · {pipe.num_classes} classes · "
@@ -122,16 +122,14 @@ class ModelChoice:
 
     def example_classes(self) -> list[str] | None:
         """The class names the digit examples are labelled with: the first model's when it has ten
-        classes (and did not learn scenes), else the shipped model's when it is offered; None: no examples."""
-        if self.first.num_classes == len(DIGIT_NAMES) and self.first.data != "scenes":
+        classes (and no examples of its own), else the shipped model's when it is offered; None: no examples."""
+        if self.first.num_classes == len(DIGIT_NAMES) and not self.first.card.examples:
             return list(self.first.class_names)
         return list(DIGIT_NAMES) if SHIPPED_NAME in self.store.names() else None
 
-    @property
-    def scenes_name(self) -> str | None:
-        """The name of the scenes model when one is offered (the Outpaint, Panorama and Resolution
-        examples switch to it), else None."""
-        return self.store.named_for("scenes")
+    def has_examples(self, task: str) -> bool:
+        """Whether an offered model's card has examples of ``task`` (its tab then shows those)."""
+        return any(card.examples_for(task) for _, _, card in self.store.cards())
 
     def follow(self, components: Sequence[Any], update: Update, inputs: Sequence[Any] = ()) -> None:
         """After a switch, set ``components`` to ``update(new pipe, *values of inputs)`` (one value per

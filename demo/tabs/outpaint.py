@@ -16,7 +16,7 @@ from arpg.options import SamplingOptions
 from arpg.windows import DECODINGS
 
 from .errors import action, refuse
-from .examples import EXTEND, PANORAMA, digit_box, scene_box
+from .examples import digit_box, example_box
 from .models import ModelChoice
 from .pictures import before_after, far_note, image_input, on_canvas, result_view, use_last
 from .runner import Run, plural, stream_steps
@@ -79,6 +79,31 @@ def decoding_before_model(callback: Callable[..., Iterator[tuple]]) -> Callable[
     return reordered
 
 
+def decoding_note(pipe: Any, grid: tuple[int, int], used: tasks.Used) -> str | None:
+    """How a canvas of ``grid`` (rows, cols) tokens was decoded, as its result's record ``used`` says
+    (:attr:`arpg.tasks.TaskResult.used`: in windows or whole), beside the grids ``pipe``'s model was trained
+    on (its config's ``trained_sizes``); None when nothing was decoded."""
+    if not used.steps:
+        return None
+    sizes = pipe.model.cfg.trained_sizes
+    trained = " or ".join(f"{c}×{r}" for r, c in sizes)
+    bigger = f"the {grid[1]}×{grid[0]}-token grid is bigger than the {trained} the model was trained on"
+    if used.windows is not None and used.windows > 1:
+        return f"decoded in windows: {bigger} ({plural(used.windows, 'window')} of {used.window[1]}×{used.window[0]})"
+    if any(grid[0] <= r and grid[1] <= c for r, c in sizes):
+        return "decoded whole: a grid size the model was trained on"
+    return f"decoded whole: {bigger} (positions beyond them never seen)"
+
+
+def rounds_note(used: tasks.Used) -> str | None:
+    """How a panorama's rounds were decoded, as its result's record ``used`` says; None when there were none."""
+    if not used.steps:
+        return None
+    if used.windows is None:
+        return "each round decoded whole from the image so far, re-encoded"
+    return f"decoded in {plural(used.windows, 'window')} of {used.window[1]}×{used.window[0]} tokens"
+
+
 def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the Outpaint button: ((input on the new canvas, result) for the before/after slider,
     seed, summary) while decoding."""
@@ -112,7 +137,11 @@ def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
             h, w = res.image.shape[:2]
             decoded = f"{plural(int((~res.known).sum()), 'new token')} in {plural(len(res.trace.counts), 'step')}"
             info = run.summary(
-                f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px", decoded, res.note, far_note(pipe, img)
+                f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px",
+                decoded,
+                decoding_note(pipe, tuple(res.tokens.shape), res.used),
+                res.note,
+                far_note(pipe, img),
             )
             return before_after(before, res.image), res.seed, info
 
@@ -164,6 +193,7 @@ def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
                 h, w = ev.result.image.shape[:2]
                 info = run.summary(
                     f"{int(times)}× towards the {side} in {plural(done, 'round')}: {w}×{h} px",
+                    rounds_note(ev.result.used),
                     ev.result.note,
                     far_note(pipe, img),
                 )
@@ -224,7 +254,7 @@ def _extend_inputs(
             knob(1, r["maximum"], value=r["value"], step=1, precision=0, label="Amount (token cells)", info=r["info"])
         )
         run = gr.Button("Outpaint", variant="primary", elem_id="outpaint-btn")
-        scene_box(choice, [image, cls, directions, amount], EXTEND, "Examples: scenes", "outpaint-scene-examples")
+        example_box(choice, [image, cls, directions, amount], "outpaint", ("directions", "amount"), "outpaint")
     return directions, amount, run
 
 
@@ -241,7 +271,7 @@ def _panorama_inputs(choice: ModelChoice, image: gr.Image, cls: gr.Dropdown) -> 
             info="repeated outpainting, half an image per round",
         )
         run = gr.Button("Make panorama", variant="primary", elem_id="panorama-btn")
-        scene_box(choice, [image, cls, side, times], PANORAMA, "Examples: scenes", "panorama-scene-examples")
+        example_box(choice, [image, cls, side, times], "panorama", ("side", "times"), "panorama")
     return side, times, run
 
 
@@ -259,7 +289,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
                 decoding = decoding_radio(choice, "outpaint")
         with gr.Column(scale=1, min_width=320):
             result, info = result_view("outpaint", INTRO)
-            if choice.scenes_name is None:  # else the scene examples, in the Extend and Panorama tabs
+            if not choice.has_examples("outpaint"):  # else a model's own, in the Extend and Panorama tabs
                 digit_box(choice, [image, cls], "Examples", "outpaint-examples")
     choice.follow(
         [cls, amount, *controls.inputs],

@@ -13,9 +13,9 @@ from arpg.images import prepare_image
 from arpg.options import ResizeDefaults, SamplingOptions
 
 from .errors import action, plain_errors, refuse
-from .examples import RESIZE, digit_box, scene_box
+from .examples import digit_box, example_box
 from .models import ModelChoice
-from .outpaint import decoding_before_model, decoding_radio
+from .outpaint import decoding_before_model, decoding_note, decoding_radio
 from .pictures import before_after, bicubic, far_note, image_input, result_view, use_last
 from .runner import Run, plural
 from .widgets import class_update, knob, model_default, sampling_controls, seed_controls, task_image_inputs
@@ -41,19 +41,6 @@ def intro(pipe: Any) -> str:
     )
 
 
-def decoding_note(pipe: Any, grid: tuple[int, int], decoding: str) -> str:
-    """How a ``grid`` (rows, cols) of tokens was decoded with ``decoding`` (windowed or whole), beside the grids
-    ``pipe``'s model was trained on (its config's ``trained_sizes``)."""
-    sizes = pipe.model.cfg.trained_sizes
-    if any(grid[0] <= r and grid[1] <= c for r, c in sizes):
-        return "decoded whole: a grid size the model was trained on"
-    trained = " or ".join(f"{c}×{r}" for r, c in sizes)
-    bigger = f"the {grid[1]}×{grid[0]}-token grid is bigger than the {trained} the model was trained on"
-    if decoding == "windowed":
-        return f"decoded in windows: {bigger}"
-    return f"decoded whole: {bigger} (positions beyond them never seen)"
-
-
 def percent(fraction: float) -> str:
     """``0.125`` as ``"12.5%"``, ``0.5`` as ``"50%"``."""
     return f"{100 * fraction:g}%"
@@ -67,7 +54,8 @@ def used(settings: ResizeDefaults) -> str:
 
 def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
     """The callback of the resolution button: ((bicubic, result) for the slider, seed, summary) while decoding;
-    scale, strategy, regenerate and decoding left out (None) are the model's."""
+    scale, strategy, regenerate and decoding left out (None) are the model's: :func:`arpg.tasks.resize`
+    resolves the decoding, and the summary says the one its result records."""
 
     def resize(
         image: Any,
@@ -86,7 +74,6 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
             raise refuse(f"Unknown strategy {strategy!r}: use lattice or reencode.")
         with plain_errors():  # left out (None): the model's
             settings = tasks.resize_settings(pipe, scale, strategy, regenerate)
-        decoding = tasks.decoding_for("resize", decoding, pipe.decodings)
         asked = dict(scale=settings.scale, strategy=settings.strategy, regenerate=settings.regenerate)
         check_request(pipe, "resize", options, img, decoding=decoding, **asked)
         run = Run.start(pipe, class_name, seed, randomize, progress)
@@ -108,7 +95,7 @@ def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
                 f"{in_w}×{in_h} px → {w}×{h} px ({res.tokens.shape[1]}×{res.tokens.shape[0]} tokens)",
                 used(settings),
                 decoded,
-                decoding_note(pipe, tuple(res.tokens.shape), decoding),
+                decoding_note(pipe, tuple(res.tokens.shape), res.used),
                 res.note,
                 far_note(pipe, img),
                 "left of the bar: plain bicubic",
@@ -164,7 +151,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         with gr.Column(scale=1, min_width=320):
             choice.text(intro, elem_id="resolution-intro")
             result, info = result_view("resolution", "", "Bicubic · model (drag the bar)", 520)
-            if not scene_box(choice, [image, cls], RESIZE, "Examples: scenes", "resolution-scene-examples"):
+            if not example_box(choice, [image, cls], "resize", (), "resolution"):
                 digit_box(choice, [image, cls], "Examples", "resolution-examples")
     choice.follow(
         [cls, scale, strategy, regenerate, *controls.inputs],

@@ -14,6 +14,7 @@ import gradio as gr
 
 from arpg.cost import check_request
 from arpg.options import SAMPLER_ORDERS
+from arpg.orders import order_policy
 from arpg.viz.animate import RACE_HOLD_S, save_animation, strategy_frames, trace_frames
 from arpg.viz.compare import Comparison, compare_decodes
 from arpg.viz.frames import step_heatmap
@@ -135,9 +136,8 @@ def _side_by_side(pipe: Any) -> Callable[..., tuple]:
     ) -> tuple:
         run = Run.start(pipe, class_name, seed, randomize, progress)
         opts = _options(pipe, steps, order, cfg_scale, temperature)
-        check_request(
-            pipe, "generate", opts.replace(order="confidence" if "confidence" in (order, second) else order), batch=2
-        )
+        dearer = max((order, second), key=lambda o: order_policy(o).queries_remaining)  # more queries per step
+        check_request(pipe, "generate", opts.replace(order=dearer), batch=2)
         run.record("side_by_side", opts, second=second, fps=fps)
         t0 = time.perf_counter()
         strategies = [(f"{o}, {int(steps)} steps", {"order": o}) for o in (order, second)]

@@ -1,7 +1,7 @@
 """The data sets a recipe can train on, and the canvases it renders them on.
 
-:data:`DATASETS` maps a recipe's ``data`` name to its module (:mod:`arpg.train.digits`,
-:mod:`arpg.train.scenes`); both offer ``sample(indices, seed, labels=None, size=(H, W),
+:data:`DATASETS` maps a recipe's ``data`` name to its module (:mod:`arpg.data.digits`,
+:mod:`arpg.data.scenes`); both offer ``sample(indices, seed, labels=None, size=(H, W),
 scale=1.0)`` (digits also a ``style``), ``CLASS_NAMES``, ``IMAGE_SIZE`` and the split seeds
 ``TRAIN_SEED`` / ``HELDOUT_SEED``.  A :class:`CanvasSpec` is one training canvas: pixels and
 resolution; every batch is rendered on one canvas, so every batch has one token grid.

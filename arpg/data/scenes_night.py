@@ -1,7 +1,7 @@
 """Painters of the night classes of the scenes data set: city skyline at night, starry sky.
 
-Each painter maps a :class:`~arpg.train.scenes_canvas.Canvas` to a (B, H, W, 3) float32 image
-in [0, 1]; see :mod:`arpg.train.scenes_canvas` for the coordinates and the seeded values.
+Each painter maps a :class:`~arpg.data.scenes_canvas.Canvas` to a (B, H, W, 3) float32 image
+in [0, 1]; see :mod:`arpg.data.scenes_canvas` for the coordinates and the seeded values.
 """
 
 from __future__ import annotations

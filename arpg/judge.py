@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from ..images import ImageSource, prepare_image
+from .images import ImageSource, prepare_image
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

@@ -1,4 +1,4 @@
-"""Coordinates, seeded randomness and drawing primitives of the scenes data set (:mod:`arpg.train.scenes`).
+"""Coordinates, seeded randomness and drawing primitives of the scenes data set (:mod:`arpg.data.scenes`).
 
 A scene is a function of continuous coordinates in scene units: ``x`` grows to the right without
 bound, ``y`` is 0 at the top of the canvas and 1 at the bottom at scale 1 (one unit is

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+#: What one image shows, in words (the app says what a class edit reshapes).
+SUBJECT = "digit"
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 64
 # Seeds of the fixed splits; training draws from TRAIN_SEED, measurements from HELDOUT_SEED.
@@ -202,7 +204,7 @@ def sample(
 
     The label of image i is drawn from its own generator unless ``labels`` forces it.  size:
     (S, S) pixels (the same glyph at any size); scale, if given, must be ``S / 64`` (the
-    interface of :func:`arpg.train.scenes.sample`).
+    interface of :func:`arpg.data.scenes.sample`).
     """
     side = _side(size, scale)
     imgs, labs = [], []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from arpg.measure import evaluate, runner
+from arpg.measure import bench, evaluate
 from arpg.measure.report import format_table
 from arpg.options import model_defaults
 from arpg.pipeline import Pipeline
@@ -18,13 +18,13 @@ from arpg.sampling import METHODS
 
 @pytest.fixture(scope="module")
 def tiny():
-    return runner.random_model("ARPG-tiny", seed=0)
+    return bench.random_model("ARPG-tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
 def results(tiny):
     seen = []
-    res = runner.run_bench(
+    res = bench.run_bench(
         tiny, steps=(2, 4), batch=2, repeats=2, warmup=1, measure_peak=False, progress=lambda f, t: seen.append((f, t))
     )
     res["_progress"] = seen
@@ -32,10 +32,10 @@ def results(tiny):
 
 
 def test_random_model_is_materialised_and_seeded():
-    m = runner.random_model("ARPG-tiny", dtype=torch.bfloat16, seed=3)
+    m = bench.random_model("ARPG-tiny", dtype=torch.bfloat16, seed=3)
     assert all(not p.is_meta and p.dtype == torch.bfloat16 for p in m.parameters())
     assert torch.all(m.norm.weight == 1) and m.head.weight.std() > 0
-    again = runner.random_model("ARPG-tiny", dtype=torch.bfloat16, seed=3)
+    again = bench.random_model("ARPG-tiny", dtype=torch.bfloat16, seed=3)
     assert torch.equal(m.head.weight, again.head.weight)
 
 
@@ -82,16 +82,14 @@ def test_format_table(results):
 
 def test_pipeline_with_decode_and_subset_of_methods():
     pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
-    res = runner.run_bench(
-        pipe, steps=[3], batch=1, methods=("arpg", "raster"), repeats=1, warmup=0, measure_peak=False
-    )
+    res = bench.run_bench(pipe, steps=[3], batch=1, methods=("arpg", "raster"), repeats=1, warmup=0, measure_peak=False)
     assert [r["method"] for r in res["rows"]] == ["arpg", "raster"]
     assert "decoded to pixels" in res["timed_call"]
     assert res["cfg_scale"] == pipe.defaults.cfg_scale
 
 
 def test_several_batch_sizes_as_the_app_asks(tiny):
-    res = runner.run_bench(
+    res = bench.run_bench(
         tiny,
         steps=(2,),
         batch=(2, 1),
@@ -122,7 +120,7 @@ def test_quality_wiring(monkeypatch):
     )
     pipe = Pipeline.random("ARPG-tiny", "VQ-tiny")
     pipe.judge = object()  # only its presence matters here
-    res = runner.run_bench(
+    res = bench.run_bench(
         pipe,
         steps=(2, 3),
         batch=(1, 2),
@@ -151,7 +149,7 @@ def test_quality_wiring(monkeypatch):
 )
 def test_bad_arguments(tiny, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        runner.run_bench(tiny, measure_peak=False, **kwargs)
+        bench.run_bench(tiny, measure_peak=False, **kwargs)
 
 
 def test_compile_failure_is_reported_and_run_continues(tiny, monkeypatch):
@@ -161,8 +159,8 @@ def test_compile_failure_is_reported_and_run_continues(tiny, monkeypatch):
 
         return raise_
 
-    monkeypatch.setattr(runner.torch, "compile", broken)
-    res = runner.run_bench(
+    monkeypatch.setattr(bench.torch, "compile", broken)
+    res = bench.run_bench(
         tiny, steps=[2], batch=1, methods=("arpg",), repeats=1, warmup=1, compile=True, measure_peak=False
     )
     assert res["compile"]["requested"] and res["compile"]["ok"] is False

@@ -6,13 +6,13 @@ process along x), with a fixed vertical extent (one scene unit, the canvas heigh
 So any canvas at any resolution is a window of the same scene: the 64x64 render is exactly the
 left part of the 64x128 render, and the 128x128 render at scale 2 is the same scene at twice the
 resolution (its 2x box-downscale is close to the 64x64 render).  Everything is vectorised NumPy
-(see :mod:`arpg.train.scenes_canvas`); a batch renders class by class.
+(see :mod:`arpg.data.scenes_canvas`); a batch renders class by class.
 
-Ten classes, each painted by one function: :mod:`arpg.train.scenes_land` (mountains, desert
-dunes, forest, snowfield, flower meadow), :mod:`arpg.train.scenes_water` (sea, sunset clouds,
-lake with reflections) and :mod:`arpg.train.scenes_night` (city at night, starry sky).
+Ten classes, each painted by one function: :mod:`arpg.data.scenes_land` (mountains, desert
+dunes, forest, snowfield, flower meadow), :mod:`arpg.data.scenes_water` (sea, sunset clouds,
+lake with reflections) and :mod:`arpg.data.scenes_night` (city at night, starry sky).
 
-The data-set interface follows :mod:`arpg.train.digits`: image ``i`` of split ``seed`` is a fixed
+The data-set interface follows :mod:`arpg.data.digits`: image ``i`` of split ``seed`` is a fixed
 (class, scene seed) pair (:func:`scene_of`), the same whatever the batch; :func:`sample` renders
 images by index and :func:`batches` iterates over them.
 """
@@ -29,6 +29,8 @@ from .scenes_land import dunes, forest, meadow, mountains, snowfield
 from .scenes_night import city, stars
 from .scenes_water import lake, sea, sunset
 
+#: What one image shows, in words (the app says what a class edit reshapes).
+SUBJECT = "landscape"
 CLASS_NAMES = (
     "mountains",
     "sea",
