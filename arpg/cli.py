@@ -53,8 +53,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--weights",
-        help="instead of --model, an ARPG checkpoint: a .safetensors/.pt path, hf://<org>/<repo>/<file>, or "
-        "ARPG-L / ARPG-XL / ARPG-XXL",
+        help="instead of --model, an image model's checkpoint (ARPG, LlamaGen or RandAR, told by its keys): a "
+        ".safetensors/.pt path, hf://<org>/<repo>/<file>, or a released name: "
+        + ", ".join(e.name for e in zoo.released()),
     )
     g.add_argument("--tokenizer", help="VQ tokenizer for --weights, same forms (default: LlamaGen VQ-16)")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -253,6 +254,12 @@ def _add_bench(sub: Any) -> None:
         description="ARPG parallel decoding vs raster and random one-token-per-step decoding, interleaved "
         "on the same weights and batch: images/s, latency, forward passes, KV cache bytes, "
         "peak memory, achieved FLOP/s vs the measured matmul peak, and (shipped model) quality.",
+    )
+    p.add_argument(
+        "--models",
+        default=None,
+        help="instead of the step table: race 2-4 models (registry names or folders) one after another, each at "
+        "its own steps or NAME:STEPS, same class, seed and --batch; the paper's figure beside each where it has one",
     )
     p.add_argument(
         "--preset",

@@ -22,7 +22,7 @@ from .checkpoints import convert
 from .config import ARPG_PRESETS
 from .devices import default_dtype, resolve_device
 from .distributed import init_distributed
-from .measure import report
+from .measure import peers, report
 from .measure.bench import plain_copy, random_model, run_bench
 from .measure.evaluate import evaluate, order_table
 from .measure.probes import DTYPES, machine_info, machine_string, matmul_peak_gflops
@@ -271,6 +271,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if a.threads is not None:
         torch.set_num_threads(check_int("--threads", a.threads, 1))
     _check_bench_model(a)
+    if a.models:
+        return _bench_models(a, batch, repeats, warmup, seed)
     if a.orders:
         return _bench_orders(a, steps, per_class)
     if a.baseline and "baseline" not in methods:
@@ -331,6 +333,39 @@ def _bench_profile(
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
         print(f"wrote {a.json}")
+    return 0
+
+
+def parse_models(text: str) -> list[tuple[str, int | None]]:
+    """``--models A,B:64,...``: (model, steps or None for its own) pairs; a model is a registry name or folder
+    (a colon not followed by a whole number belongs to the name)."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        name, _, steps = item.rpartition(":")
+        if not steps.isdecimal():
+            name, steps = item, ""
+        if not name:
+            raise ValueError(f"--models takes NAME[:STEPS],... ; got {item!r}")
+        out.append((name, check_int(f"--models {name} steps", int(steps), 1) if steps else None))
+    return out
+
+
+def _bench_models(a: argparse.Namespace, batch: list[int], repeats: int, warmup: int, seed: int) -> int:
+    """``bench --models``: 2-4 models raced one after another, each at its own steps (:mod:`arpg.measure.peers`)."""
+    if a.weights or a.model or a.preset or a.orders:
+        raise ValueError("--models names every model itself: drop --model, --weights, --preset and --orders")
+    if len(batch) != 1:
+        raise ValueError("--models takes one --batch")
+    wanted = parse_models(a.models)
+    if not peers.MIN_MODELS <= len(wanted) <= peers.MAX_MODELS:
+        raise ValueError(f"--models takes {peers.MIN_MODELS} to {peers.MAX_MODELS} models, got {len(wanted)}")
+    dtype = DTYPES[a.dtype] if a.dtype else None
+    pipes = [model_pipeline(name, device=a.device, dtype=dtype) for name, _ in wanted]
+    steps = {p.name: n for p, (_, n) in zip(pipes, wanted, strict=True) if n is not None}
+    res = peers.race(pipes, steps, batch[0], seed=seed, repeats=repeats, warmup=warmup, progress=print)
+    res["command"] = report.bench_command(a)
+    print(peers.format_race(res))
+    _report_written(report.write_outputs(res, a.json, None, lambda r: None))
     return 0
 
 

@@ -29,6 +29,8 @@ __all__ = [
     "spiral_out",
     "zcurve",
     "checkerboard",
+    "halton",
+    "lpd_order",
     "make_order",
     "check_permutation",
     "SAMPLER_ORDERS",
@@ -48,6 +50,8 @@ ORDER_NAMES: tuple[str, ...] = (
     "spiral-out",
     "z-curve",
     "alternate",
+    "halton",
+    "lpd",
 )
 
 # Extra spellings accepted by make_order (after lower-casing and '_' -> '-').
@@ -129,19 +133,150 @@ def checkerboard(rows: int, cols: int) -> torch.Tensor:
     return torch.cat([idx[parity == 0], idx[parity == 1]])
 
 
+def _radical_inverse(i: int, base: int) -> float:
+    """Element ``i`` of the van der Corput sequence in ``base`` (the digits of ``i`` mirrored after the point)."""
+    value, scale = 0.0, 1.0 / base
+    while i:
+        i, digit = divmod(i, base)
+        value += digit * scale
+        scale /= base
+    return value
+
+
+def halton(rows: int, cols: int) -> torch.Tensor:
+    """The Halton order (Halton-MaskGIT): points ``i = 1, 2, ...`` of the 2-D Halton sequence (base 2 for the
+    row, base 3 for the column) scaled to the grid, each cell at its first visit; a low-discrepancy order
+    whose every prefix spreads evenly over the grid. Deterministic; ``(rows*cols,)``."""
+    rows, cols = _check_dim(rows, "rows"), _check_dim(cols, "cols")
+    seen = torch.zeros(rows * cols, dtype=torch.bool)
+    out: list[int] = []
+    i = 0
+    while len(out) < rows * cols:
+        i += 1
+        cell = int(_radical_inverse(i, 2) * rows) * cols + int(_radical_inverse(i, 3) * cols)
+        if not seen[cell]:
+            seen[cell] = True
+            out.append(cell)
+    return torch.tensor(out, dtype=torch.long)
+
+
+#: The 8 neighbours of a cell and how close each is (1 / distance): LPD's proximity of a cell to decoded ones.
+_NEIGHBOURS = tuple((dr, dc, 1.0 / (dr * dr + dc * dc) ** 0.5) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc)
+
+
+def _add_proximity(score: torch.Tensor, cells: torch.Tensor, rows: int, cols: int) -> None:
+    """Add each of ``cells``' closeness to the proximity ``score`` (rows*cols,) of its 8 neighbours."""
+    r, c = cells // cols, cells % cols
+    for dr, dc, w in _NEIGHBOURS:
+        ok = (r + dr >= 0) & (r + dr < rows) & (c + dc >= 0) & (c + dc < cols)
+        score.index_add_(0, ((r + dr) * cols + c + dc)[ok], torch.full((int(ok.sum()),), w, dtype=score.dtype))
+
+
+def _spread(group: list[int], pool: torch.Tensor, n: int, cols: int, generator: torch.Generator | None) -> list[int]:
+    """``n`` cells of ``pool`` by farthest-point sampling away from ``group`` (the step's cells so far; a random
+    first pick when it is empty): the cells least dependent on each other."""
+    if len(pool) <= n:
+        return pool.tolist()
+    pts = torch.stack([pool // cols, pool % cols], 1).double()
+    if group:
+        g = torch.tensor(group)
+        nearest = torch.cdist(pts, torch.stack([g // cols, g % cols], 1).double()).min(1).values
+    else:
+        nearest = torch.full((len(pool),), float("inf"), dtype=torch.float64)
+    picked: list[int] = []
+    for _ in range(n):
+        k = (
+            int(torch.randint(len(pool), (1,), generator=generator))
+            if not group and not picked
+            else int(nearest.argmax())
+        )
+        picked.append(k)
+        nearest = torch.minimum(nearest, (pts - pts[k]).norm(dim=1))
+        nearest[picked] = -1.0
+    return pool[picked].tolist()
+
+
+def _lpd_group(
+    score: torch.Tensor, todo: torch.Tensor, n: int, rows: int, cols: int, generator: torch.Generator | None
+) -> list[int]:
+    """One step of LPD: cells next to decoded ones first (proximity >= 1, ties in random order), none two
+    within one cell of each other; the rest by farthest-point sampling."""
+    cand = todo.nonzero().flatten()
+    cand = cand[torch.randperm(len(cand), generator=generator)]
+    cand = cand[torch.sort(score[cand], descending=True, stable=True).indices]
+    near = score[cand] >= 1.0
+    group: list[int] = []
+    blocked = bytearray(rows * cols)  # a Python buffer: this loop looks cells up one at a time
+    if not bool((~todo).any()):  # nothing decoded yet: a random first cell
+        first = int(cand[torch.randint(len(cand), (1,), generator=generator)])
+        group, cand, near = [first], cand[cand != first], near[cand != first]
+        _block(blocked, first, rows, cols)
+    skipped: list[int] = []
+    for i, cell in enumerate(cand[near].tolist()):
+        if len(group) == n:
+            skipped += cand[near][i:].tolist()
+            break
+        if blocked[cell]:
+            skipped.append(cell)
+            continue
+        group.append(cell)
+        _block(blocked, cell, rows, cols)
+    pool = torch.cat([cand[~near], torch.tensor(skipped, dtype=torch.long)])
+    return group + _spread(group, pool, n - len(group), cols, generator)
+
+
+def _block(blocked: bytearray, cell: int, rows: int, cols: int) -> None:
+    """Mark ``cell`` and its 8 neighbours: no other cell of the step may sit there."""
+    r, c = divmod(cell, cols)
+    lo, hi = max(c - 1, 0), min(c + 2, cols)
+    for rr in range(max(r - 1, 0), min(r + 2, rows)):
+        blocked[rr * cols + lo : rr * cols + hi] = b"\x01" * (hi - lo)
+
+
+def lpd_order(
+    rows: int,
+    cols: int,
+    counts: Sequence[int] | None = None,
+    generator: torch.Generator | None = None,
+    free: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """LPD's locality-aware order (Zhang et al. 2025): each step decodes the ``counts[s]`` cells closest to
+    the cells decoded before it (the known ones included), never two next to each other, and spreads the
+    rest out by farthest-point sampling; the first cell is random. ``counts``: cells per step (default one
+    at a time, as LPD's order without a schedule); ``free``: (rows*cols,) bool, the cells to order (default
+    all). Returns the free cells in decode order, ``(free.sum(),)``; reproducible with ``generator``."""
+    rows, cols = _check_dim(rows, "rows"), _check_dim(cols, "cols")
+    todo = torch.ones(rows * cols, dtype=torch.bool) if free is None else free.cpu().bool().clone()
+    counts = [1] * int(todo.sum()) if counts is None else [int(n) for n in counts]
+    if sum(counts) != int(todo.sum()) or min(counts, default=1) < 1:
+        raise ValueError(f"counts must be positive and add up to the {int(todo.sum())} cells to order")
+    score = torch.zeros(rows * cols, dtype=torch.float64)
+    _add_proximity(score, (~todo).nonzero().flatten(), rows, cols)
+    out: list[int] = []
+    for n in counts:
+        group = _lpd_group(score, todo, n, rows, cols, generator)
+        cells = torch.tensor(group, dtype=torch.long)
+        todo[cells] = False
+        _add_proximity(score, cells, rows, cols)
+        out += group
+    return torch.tensor(out, dtype=torch.long)
+
+
 _GRID_ORDERS: dict[str, Callable[[int, int], torch.Tensor]] = {
     "raster": raster,
     "spiral-in": spiral_in,
     "spiral-out": spiral_out,
     "z-curve": zcurve,
     "alternate": checkerboard,
+    "halton": halton,
 }
 
 
 def make_order(name: str, rows: int, cols: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Build the order called ``name`` (one of ``ORDER_NAMES``) for a ``rows x cols`` grid.
 
-    ``generator`` is used only by ``'random'``. Case and ``_``/``-`` are ignored;
+    ``generator`` is used only by ``'random'`` and ``'lpd'`` (here one cell per step: the steps'
+    sizes shape LPD's order, see :func:`lpd_order`). Case and ``_``/``-`` are ignored;
     ``'zcurve'``/``'morton'`` and ``'checkerboard'`` are accepted as aliases.
     Returns a ``(rows*cols,)`` long tensor.
     """
@@ -152,6 +287,8 @@ def make_order(name: str, rows: int, cols: int, generator: torch.Generator | Non
     key = _ALIASES.get(key, key)
     if key == "random":
         return random_order(rows, cols, generator)
+    if key == "lpd":
+        return lpd_order(rows, cols, generator=generator)
     if key not in _GRID_ORDERS:
         raise ValueError(f"unknown order name {name!r}; allowed: {allowed}")
     return _GRID_ORDERS[key](rows, cols)
@@ -308,15 +445,30 @@ def order_policy(order: Any) -> type[OrderPolicy]:
 
 
 def _fixed_free_order(
-    order: Any, rows: int, cols: int, free: torch.Tensor, generator: torch.Generator | None
+    order: Any,
+    rows: int,
+    cols: int,
+    free: torch.Tensor,
+    generator: torch.Generator | None,
+    counts: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """(M,) the free cells (``free``: (N,) bool, CPU) in the order ``order`` (a name or a permutation)."""
+    """(M,) the free cells (``free``: (N,) bool, CPU) in the order ``order`` (a name or a permutation);
+    ``counts``: the cells each step decodes (LPD's order depends on them)."""
+    if isinstance(order, str) and order == "lpd":
+        return lpd_order(rows, cols, counts, _cpu(generator), free)
     if isinstance(order, str) and order == "random":
         cells = free.nonzero().flatten()
         gen_dev = generator.device if generator is not None else torch.device("cpu")
         return cells[torch.randperm(len(cells), generator=generator, device=gen_dev).cpu()]
     full = make_order(order, rows, cols) if isinstance(order, str) else check_permutation(order, rows * cols).cpu()
     return full[free[full]]
+
+
+def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
+    """``generator`` if it draws on the CPU, else a CPU generator seeded from it (LPD's draws run on the CPU)."""
+    if generator is None or generator.device.type == "cpu":
+        return generator
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator, device=generator.device)))
 
 
 def make_policy(
@@ -327,12 +479,13 @@ def make_policy(
     generators: Sequence[torch.Generator | None],
     per_image: bool = False,
     device: torch.device | str = "cpu",
+    counts: Sequence[int] | None = None,
 ) -> OrderPolicy:
     """The policy for ``order`` (a name of :data:`SAMPLER_ORDERS` or a permutation of the grid's cells).
 
     free: (rows * cols,) bool, True for the cells to decode. generators: one shared by the batch,
     or one per image with ``per_image`` (image b's random order then comes from ``generators[b]``).
-    The policy's tensors live on ``device``.
+    The policy's tensors live on ``device``. counts: the cells each step decodes (for ``"lpd"``).
     """
     free = free.cpu()
     cls = order_policy(order)
@@ -340,5 +493,5 @@ def make_policy(
         if per_image and cls.batch_shared:
             raise ValueError(f"order {order!r} picks cells from the whole batch; it needs one shared generator")
         return cls(free.nonzero().flatten().to(device))
-    rows_of = [_fixed_free_order(order, rows, cols, free, g) for g in generators]
+    rows_of = [_fixed_free_order(order, rows, cols, free, g, counts) for g in generators]
     return FixedOrder(torch.stack(rows_of).to(device))

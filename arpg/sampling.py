@@ -419,7 +419,7 @@ def decoder(
     rows, cols = _grid(model, grid)
     known = _known_cells(model, context, rows, cols, len(labels))
     plan = check_options(model, (rows, cols), opts, n_free=int(known.free.sum()))
-    policy = make_policy(opts.order, rows, cols, known.free, generators, per_image, model.device)
+    policy = make_policy(opts.order, rows, cols, known.free, generators, per_image, model.device, plan.counts)
     if groups is not None:  # every image of a group follows its group's order
         sizes = torch.tensor(list(groups), device=policy.order.device)
         policy = FixedOrder(policy.order.repeat_interleave(sizes, dim=0))

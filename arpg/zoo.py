@@ -131,3 +131,9 @@ register(ModelEntry("scenes", folder=ASSETS / "models" / "scenes", env="ARPG_SCE
 register(ModelEntry("ARPG-L", weights="hf://hp-l33/ARPG/arpg_300m.pt", tokenizer="VQ-16"))
 register(ModelEntry("ARPG-XL", weights="hf://hp-l33/ARPG/arpg_700m.pt", tokenizer="VQ-16"))
 register(ModelEntry("ARPG-XXL", weights="hf://hp-l33/ARPG/arpg_1b.pt", tokenizer="VQ-16"))
+# The peers released on the same tokenizer (arpg.llamagen, arpg.randar): 256 px, 16x16 tokens.
+register(ModelEntry("LlamaGen-B", "llamagen", weights="hf://FoundationVision/LlamaGen/c2i_B_256.pt", tokenizer="VQ-16"))
+register(ModelEntry("LlamaGen-L", "llamagen", weights="hf://FoundationVision/LlamaGen/c2i_L_256.pt", tokenizer="VQ-16"))
+_RANDAR = "hf://ziqipang/RandAR/randar_{}_llamagen_360k_bs_1024_lr_0.0004.safetensors"
+register(ModelEntry("RandAR-L", "randar", weights=_RANDAR.format("0.3b"), tokenizer="VQ-16"))
+register(ModelEntry("RandAR-XL", "randar", weights=_RANDAR.format("0.7b"), tokenizer="VQ-16"))

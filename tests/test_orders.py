@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from arpg.config import ARPGConfig
+from arpg.model import ARPG
 from arpg.orders import (
     ADAPTIVE_ORDERS,
     ORDER_NAMES,
@@ -36,7 +38,7 @@ def _is_perm(t: torch.Tensor, n: int) -> bool:
 
 
 def test_order_names() -> None:
-    assert ORDER_NAMES == ("random", "raster", "spiral-in", "spiral-out", "z-curve", "alternate")
+    assert ORDER_NAMES == ("random", "raster", "spiral-in", "spiral-out", "z-curve", "alternate", "halton", "lpd")
 
 
 @pytest.mark.parametrize("rows, cols", GRIDS)
@@ -258,3 +260,55 @@ def test_sample_many_refuses_every_adaptive_order(name: str) -> None:
             generate_each(None, [1], [torch.Generator()], SamplingOptions(order=name))
     else:
         assert name in ORDER_NAMES  # every fixed name is one sample-many takes
+
+
+# -- the Halton and LPD orders ---------------------------------------------------------------------
+def test_the_halton_order_visits_the_2d_halton_points_in_turn() -> None:
+    from arpg.orders import halton
+
+    # points (1/2, 1/3), (1/4, 2/3), (3/4, 1/9), ... scaled to the grid
+    assert halton(4, 4).tolist() == [9, 6, 12, 1, 11, 4, 14, 3, 8, 5, 0, 7, 13, 2, 15, 10]
+    for rows, cols in [(16, 16), (3, 7), (1, 5), (24, 16)]:
+        order = halton(rows, cols)
+        assert sorted(order.tolist()) == list(range(rows * cols))
+    first = [divmod(int(c), 16) for c in halton(16, 16)[:32]]  # a prefix spreads: 32 cells in all 16 4x4 blocks
+    assert len({(r // 4, c // 4) for r, c in first}) == 16
+    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for i, a in enumerate(first[:16]) for b in first[i + 1 : 16]) >= 2
+    assert torch.equal(make_order("halton", 16, 16), halton(16, 16))
+
+
+def _adjacent(a: int, b: int, cols: int) -> bool:
+    return abs(a // cols - b // cols) <= 1 and abs(a % cols - b % cols) <= 1
+
+
+def test_lpd_decodes_next_to_what_is_known_and_never_two_neighbours_in_a_step() -> None:
+    from arpg.orders import lpd_order
+
+    counts = [1, 2, 4, 8, 16, 32, 64, 129]
+    order = lpd_order(16, 16, counts, torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(256))
+    assert torch.equal(order, lpd_order(16, 16, counts, torch.Generator().manual_seed(0)))  # reproducible
+    assert not torch.equal(order, lpd_order(16, 16, counts, torch.Generator().manual_seed(1)))
+    start = 0
+    for n in counts[:6]:  # while the grid is sparse, a step's cells never touch each other
+        group = order[start : start + n].tolist()
+        assert not any(_adjacent(a, b, 16) for i, a in enumerate(group) for b in group[i + 1 :]), n
+        start += n
+    free = torch.ones(64, dtype=torch.bool)
+    free[:8] = False  # the top row is known: the first step decodes next to it, 3 or 4 cells apart from each other
+    for seed in range(5):
+        ctx = lpd_order(8, 8, [4] * 14, torch.Generator().manual_seed(seed), free)
+        assert sorted(ctx.tolist()) == list(range(8, 64)) and sum(8 <= c < 16 for c in ctx[:4].tolist()) >= 3
+    with pytest.raises(ValueError, match="add up to the 56 cells"):
+        lpd_order(8, 8, [4] * 13, None, free)
+
+
+@pytest.mark.parametrize("order", ["halton", "lpd"])
+def test_the_new_orders_decode_in_generate_and_per_image(order: str) -> None:
+    from arpg.sampling import generate
+
+    model = ARPG(ARPGConfig.from_name("ARPG-tiny")).init_weights(0.2).eval()
+    res = generate(model, [1, 2], steps=6, order=order, generator=[3, 4], cfg_scale=1.0)
+    alone = generate(model, [2], steps=6, order=order, generator=[4], cfg_scale=1.0)
+    assert torch.equal(res.tokens[1:], alone.tokens) and (res.tokens >= 0).all()
+    assert order_policy(order) is FixedOrder and not order_policy(order).adaptive

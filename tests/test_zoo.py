@@ -36,7 +36,10 @@ def toy(toy_folder: Path, monkeypatch: pytest.MonkeyPatch) -> zoo.ModelEntry:
 
 def test_the_registry_holds_every_model_once_and_tells_kinds_apart() -> None:
     assert [e.name for e in zoo.trained_here()] == ["digits", "scenes"]
-    assert [e.name for e in zoo.released()] == ["ARPG-L", "ARPG-XL", "ARPG-XXL"]
+    assert [e.name for e in zoo.released()] == [
+        *("ARPG-L", "ARPG-XL", "ARPG-XXL", "LlamaGen-B", "LlamaGen-L", "RandAR-L", "RandAR-XL")
+    ]
+    assert {e.family for e in zoo.released()} == {"arpg", "llamagen", "randar"}
     assert zoo.entry("arpg-l").weights == hub.RELEASED["ARPG-L"] and hub.RELEASED["VQ-16"] == hub.RELEASED_TOKENIZER
     assert zoo.entry("ARPG-XL").tokenizer_spec() == hub.RELEASED_TOKENIZER
     with pytest.raises(ValueError, match="unknown model 'nope'; choose from digits, scenes, ARPG-L"):
