@@ -82,6 +82,11 @@ def add_sampling_args(
     g.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens (0: all)")
     g.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1]")
     g.add_argument("--order", default=None, help=f"decoding order: {', '.join(orders)}")
+    g.add_argument(
+        "--step-attention",
+        default=None,
+        help="how a step's tokens see each other as they enter the cache: joint (the released behaviour) or causal",
+    )
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
@@ -237,6 +242,11 @@ def _add_eval(sub: Any) -> None:
     )
     s.add_argument("--steps", default="4,8,16,32,64,256", help="step counts, comma-separated")
     s.add_argument("--no-raster", action="store_true", help="leave out raster order, one token per step")
+    s.add_argument(
+        "--step-attention",
+        default=None,
+        help="how a step's tokens see each other: joint (the model's default) or causal (each only earlier ones)",
+    )
     s.add_argument(
         "--json",
         default=None,

@@ -102,6 +102,7 @@ def sampling_options(a: argparse.Namespace, base: SamplingOptions) -> SamplingOp
         top_k=a.top_k,
         top_p=a.top_p,
         order=a.order,
+        step_attention=a.step_attention,
     )
 
 
@@ -215,6 +216,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     per_class = check_int("--per-class", a.per_class, 1)
     fd_per_class = None if a.fd_per_class is None else check_int("--fd-per-class", a.fd_per_class, 1)
     pipe = load_pipeline(a, a.model)
+    pipe.defaults = pipe.defaults.replace(step_attention=a.step_attention)
     out = a.json or None  # committed tables (docs/benchmarks/quality*.json) change only when named
     res = evaluate(
         pipe, per_class=per_class, steps_list=steps, fd_per_class=fd_per_class, out=out, raster=not a.no_raster

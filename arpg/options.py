@@ -61,6 +61,10 @@ RESIZE_STRATEGIES = ("lattice", "reencode")
 PRESET_DEFAULTS = Path(__file__).with_name("sampling_presets.json")
 
 
+#: How the tokens fed in one step attend to each other (:attr:`SamplingOptions.step_attention`).
+STEP_ATTENTION = ("joint", "causal")
+
+
 def check_schedule(schedule: Any) -> str:
     """A tokens-per-step schedule name, or ``"k=<n>"`` with n >= 1."""
     if isinstance(schedule, str) and schedule.startswith("k="):
@@ -76,6 +80,9 @@ class SamplingOptions:
     steps: forward passes (checked against the number of free cells by ``generate``;
     ignored for ``schedule="k=<n>"``). order: a name from :data:`SAMPLER_ORDERS` or a
     permutation of the grid's cells (checked by ``generate``, which knows the grid).
+    step_attention: how the tokens fed in one step see each other when they enter the cache:
+    ``"joint"`` (each sees the whole step, the released behaviour) or ``"causal"`` (each sees only
+    those before it in the step's order), one of :data:`STEP_ATTENTION`.
     """
 
     steps: int = 32
@@ -86,6 +93,7 @@ class SamplingOptions:
     top_k: int = 0
     top_p: float = 1.0
     order: Any = "random"
+    step_attention: str = "joint"
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -96,6 +104,7 @@ class SamplingOptions:
         put(self, "temperature", check_number("temperature", self.temperature, 0.0, 100.0, lo_open=True))
         put(self, "top_k", check_int("top_k", self.top_k, 0, 10**9))
         put(self, "top_p", check_number("top_p", self.top_p, 0.0, 1.0, lo_open=True))
+        put(self, "step_attention", check_choice("step_attention", self.step_attention, STEP_ATTENTION))
         if self.order is None:
             put(self, "order", "random")
         elif isinstance(self.order, str):

@@ -88,6 +88,8 @@ def _plan(model: RandAR, grid: tuple[int, int] | None, opts: SamplingOptions, co
         raise ValueError("RandAR decoding takes no context (known tokens) and no stepper")
     if isinstance(opts.order, str) and opts.order in ADAPTIVE_ORDERS:
         raise ValueError(f"RandAR decodes in a fixed order; order {opts.order!r} is not offered")
+    if opts.step_attention != "joint":
+        raise ValueError("RandAR feeds a step's tokens its own way; step_attention is an ARPG option")
     plan = check_options(model, grid, opts)  # duck-typed: it reads the model's cfg.grid_size
     n = plan.rows * plan.cols
     counts = randar_counts(n, opts.steps) if opts.schedule == "cosine" else plan.counts

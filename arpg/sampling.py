@@ -324,7 +324,8 @@ class _Decoder:
         n, B = self.plan.counts[s], self.tokens.shape[0]
         targets = self.policy.targets(self.done, n)  # (R, q)
         pos = (targets + 1).repeat(1 if len(targets) == 1 else self.branches, 1)  # RoPE rows per cache row
-        logits = self.session.forward(s, self.prev_ids, self.table[self.prev_pos], self.table[pos], s == 0)
+        causal = s == 0 or self.plan.options.step_attention == "causal"  # the first pass is a causal prefill
+        logits = self.session.forward(s, self.prev_ids, self.table[self.prev_pos], self.table[pos], causal)
         self.forward_passes += 1
         self.queries += targets.shape[1]
         if keep_logits:

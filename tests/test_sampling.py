@@ -239,3 +239,23 @@ def test_options_value_and_keyword_overrides_agree(model):
     assert a.trace.forward_passes == 5 and a.tokens.device.type == a.trace.order.device.type == "cpu"
     with pytest.raises(TypeError, match="stpes"):
         generate(model, [1], stpes=4)
+
+
+# -- step attention: how the tokens fed in one step see each other --------------------------------
+def test_causal_step_attention_changes_only_steps_that_feed_several_tokens() -> None:
+    from arpg.config import ARPGConfig
+    from arpg.model import ARPG
+
+    model = ARPG(ARPGConfig.from_name("ARPG-tiny")).init_weights(0.2).eval()
+    torch.nn.init.normal_(model.head.weight, 0.0, 0.2)  # logits that depend on what each token saw
+    one = dict(schedule="k=1", steps=16, cfg_scale=2.0, order="random", generator=3)  # one token fed per step
+    joint = generate(model, [1], **one)
+    assert torch.equal(joint.tokens, generate(model, [1], step_attention="causal", **one).tokens)
+    many = dict(steps=4, cfg_scale=2.0, order="random", generator=3, keep_logits=True)  # several tokens a step
+    a, b = generate(model, [1, 2], **many), generate(model, [1, 2], step_attention="causal", **many)
+    assert torch.equal(a.trace.order, b.trace.order)  # the same cells in the same steps
+    la, lb, counts = a.trace.logits, b.trace.logits, a.trace.counts
+    assert torch.equal(la[0], lb[0]) and counts[0] > 1  # the first pass: the class token, a causal prefill anyway
+    assert not torch.allclose(la[1], lb[1])  # the second feeds the first step's tokens: they saw each other or not
+    with pytest.raises(ValueError, match="step_attention"):
+        generate(model, [1], step_attention="sideways")
