@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from . import commands, task_commands, zoo
+from . import commands, zoo
 from .config import ARPG_PRESETS
 from .masks import EDIT_REGION, EDIT_REGIONS
 from .measure.bench import DEFAULT_STEPS
@@ -22,7 +22,7 @@ from .options import DEFAULT_RESIZE, SAMPLER_ORDERS, SCHEDULES
 from .orders import ORDER_NAMES
 from .sampling import METHODS
 from .schedules import CFG_SCHEDULES
-from .tasks import RESIZE_STRATEGIES
+from .tasks import RESIZE_STRATEGIES, SIDES
 from .train.run import STAGES
 from .validation import short_message
 from .windows import DECODINGS
@@ -124,6 +124,12 @@ def _add_animate(sub: Any) -> None:
         default=None,
         help="with --compare: on-screen seconds per second of decoding (default: ARPG lasts >= 1 s)",
     )
+    s.add_argument(
+        "--models",
+        default=None,
+        help="instead of one model: race 2-4 models (registry names or folders, NAME:STEPS for other steps) on "
+        "one clock, each at its own sampling defaults, e.g. digits,raster",
+    )
     add_sampling_args(s, steps_help=f"decoding steps (default {commands.ANIMATE_STEPS}: one frame per step)")
     add_model_args(s)
     s.set_defaults(func=commands.cmd_animate)
@@ -147,7 +153,7 @@ def _task_parser(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
     s.add_argument("--upscale", type=int, default=1, help="nearest-neighbour upscale factor of the output")
     add_sampling_args(s)
     add_model_args(s)
-    s.set_defaults(func=task_commands.cmd_task)
+    s.set_defaults(func=commands.cmd_task)
     return s
 
 
@@ -162,12 +168,12 @@ def _add_decoding(s: argparse.ArgumentParser) -> None:
 
 def _add_tasks(sub: Any) -> None:
     s = _task_parser(sub, "outpaint", "extend an image by whole token cells on any side")
-    for side in task_commands.SIDES:
+    for side in SIDES:
         s.add_argument(f"--{side}", type=int, default=0, help=f"token cells added on the {side}")
     _add_decoding(s)
     s = _task_parser(sub, "panorama", "grow an image to several times its width (or height), round by round")
     s.add_argument("--times", type=int, default=4, help="how many times as long as the input (1-8, default 4)")
-    s.add_argument("--side", choices=task_commands.SIDES, default="right", help="the side it grows on")
+    s.add_argument("--side", choices=SIDES, default="right", help="the side it grows on")
     _add_decoding(s)
     s = _task_parser(sub, "resize", "a larger token grid of the same image (resolution change)")
     model = "default: the model's (its JSON's \"resize\" section, else %s)"

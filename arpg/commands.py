@@ -1,8 +1,13 @@
 """What each command of the command line does; the flags are defined in :mod:`arpg.cli`.
 
 Every handler takes the parsed flags and returns an exit code; bad input raises
-``ValueError`` (printed by :func:`arpg.cli.main` as one ``error:`` line).  Sampling flags
-become one :class:`~arpg.options.SamplingOptions`: ``pipe.defaults`` with the flags given.
+``ValueError`` (printed by :func:`arpg.cli.main` as one ``error:`` line).  The model flags become a
+:class:`~arpg.pipeline.Pipeline` and the sampling flags one :class:`~arpg.options.SamplingOptions`
+(``pipe.defaults`` with the flags given) through :mod:`arpg.model_flags`.
+
+The zero-shot tasks (``arpg outpaint | panorama | resize | inpaint IMAGE ...``) read an image (and, for
+inpaint, a mask: white, or opaque where it has alpha, is regenerated), run the task of :mod:`arpg.tasks`
+and write the result as a PNG, one line saying what was made.
 """
 
 from __future__ import annotations
@@ -12,32 +17,38 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
-from . import hub, zoo
+from . import masks, tasks, zoo
 from .checkpoints import convert
 from .config import ARPG_PRESETS
 from .devices import default_dtype, resolve_device
 from .distributed import init_distributed
+from .images import ImageSource
+from .judge import image_class
 from .measure import peers, report
 from .measure.bench import plain_copy, random_model, run_bench
 from .measure.evaluate import evaluate, order_table
 from .measure.probes import DTYPES, machine_info, machine_string, matmul_peak_gflops
 from .measure.profile import format_profile, profile_generate
 from .model import ARPG
+from .model_flags import load_pipeline, model_pipeline, sampling_options
 from .options import SAMPLER_ORDERS, SamplingOptions, model_defaults
 from .pipeline import Pipeline
 from .sample_many import parse_classes, sample_many
 from .state_dicts import FAMILY_BY_NAME
+from .tasks import DEFAULT_DECODING, SIDES, TaskResult, Used
 from .train.preview import pack_preview
 from .train.recipes import RECIPES
 from .train.run import run_folder, run_recipe
 from .train.sharpen import STAGE as DECODER_FOLDER
-from .validation import MAX_SEED, check_choice, check_int, check_number
-from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation
+from .validation import MAX_SEED, check_choice, check_int, check_number, check_seed
+from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation, models_animation
 from .viz.frames import image_grid
 from .viz.plots import orders_figure, tradeoff_figure
 
@@ -46,66 +57,6 @@ ANIMATE_STEPS = 16
 
 
 # -- shared pieces ----------------------------------------------------------------------------
-def model_pipeline(model: str, device: str | None = None, dtype: torch.dtype | None = None) -> Pipeline:
-    """A model by registry name (:mod:`arpg.zoo`, e.g. "digits" or "ARPG-L") or a folder of
-    arpg/vq/judge weights such as a preview packed by ``arpg train --preview DIR``. ``ValueError`` (one
-    line) when a folder or weights file is missing; :class:`~arpg.hub.WeightsUnavailable` when a
-    released model's files cannot be had offline."""
-    entry = zoo.find(model)
-    if entry is not None and not entry.trained_here:
-        return hub.load_pipeline(entry.name, None, device=device, dtype=dtype)
-    if entry is not None:
-        if zoo.missing_files(entry.folder):
-            raise ValueError(
-                f"the {entry.name} model is not trained yet: {entry.folder / 'arpg.safetensors'} is missing; run "
-                f"`python -m arpg train --recipe {entry.name}` (or pack a preview with --preview DIR and pass "
-                "--model DIR)"
-            )
-        return Pipeline.shipped(entry.folder, device=device, dtype=dtype)
-    folder = Path(model).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"--model: {folder}: no such folder (give {model_names()} or a model folder)")
-    try:
-        folder = zoo.check_folder(folder)
-    except ValueError as exc:
-        raise ValueError(f"--model: {exc}") from None
-    return Pipeline.shipped(folder, device=device, dtype=dtype)
-
-
-def model_names() -> str:
-    """The registry's names, for help texts and messages, comma-separated."""
-    return ", ".join(zoo.MODELS)
-
-
-def load_pipeline(a: argparse.Namespace, model: str | None = None) -> Pipeline:
-    """The pipeline the model flags of :func:`arpg.cli.add_model_args` name: ``--weights``/``--tokenizer``
-    (a path, ``hf://org/repo/file`` or ``ARPG-L``/``-XL``/``-XXL``; the tokenizer defaults to LlamaGen's
-    VQ-16), or ``model`` (the value of ``--model``, see :func:`model_pipeline`), else the shipped digits model."""
-    dtype = DTYPES[a.dtype] if getattr(a, "dtype", None) else None
-    if model is not None and (a.weights or a.tokenizer):
-        raise ValueError("--model and --weights/--tokenizer are alternatives: give one")
-    if a.tokenizer and not a.weights:
-        raise ValueError("--tokenizer needs --weights (the ARPG checkpoint it was trained with)")
-    if a.weights:
-        return hub.load_pipeline(a.weights, a.tokenizer, device=a.device, dtype=dtype)
-    return model_pipeline(model or "digits", device=a.device, dtype=dtype)
-
-
-def sampling_options(a: argparse.Namespace, base: SamplingOptions) -> SamplingOptions:
-    """``base`` (usually ``pipe.defaults``) with the sampling flags that were given (validated)."""
-    return base.replace(
-        steps=a.steps,
-        schedule=a.schedule,
-        cfg_scale=a.cfg,
-        cfg_schedule=a.cfg_schedule,
-        temperature=a.temperature,
-        top_k=a.top_k,
-        top_p=a.top_p,
-        order=a.order,
-        step_attention=a.step_attention,
-    )
-
-
 def parse_ints(name: str, text: str, lo: int = 1) -> list[int]:
     """``"8,16,32"`` -> ``[8, 16, 32]``, each a whole number >= ``lo``."""
     parts = [t.strip() for t in str(text).split(",") if t.strip()]
@@ -146,8 +97,10 @@ def cmd_animate(a: argparse.Namespace) -> int:
     """``animate``: a GIF/MP4 of one decode, or of three strategies racing on one clock (``--compare``)."""
     fps = None if a.fps is None else check_number("--fps", a.fps, 0, 60, lo_open=True)
     slow = None if a.slow is None else check_number("--slow", a.slow, 0.01, 1000)
-    if slow is not None and not a.compare:
-        raise ValueError("--slow only applies to --compare")
+    if slow is not None and not (a.compare or a.models):
+        raise ValueError("--slow only applies to --compare and --models")
+    if a.models:
+        return _animate_models(a, fps, slow)
     pipe = load_pipeline(a, a.model)
     options = sampling_options(a, pipe.defaults.replace(steps=ANIMATE_STEPS))
     label = pipe.label_of(a.class_)
@@ -157,6 +110,21 @@ def cmd_animate(a: argparse.Namespace) -> int:
         return 0
     path = decoding_animation(pipe, label, a.out, options, fps=fps, seed=_seed(a))
     print(f"wrote {path}")
+    return 0
+
+
+def _animate_models(a: argparse.Namespace, fps: float | None, slow: float | None) -> int:
+    """``animate --models A,B:STEPS``: 2-4 models racing on one clock, each at its own sampling defaults."""
+    if a.model or a.weights:
+        raise ValueError("--models names every model itself: drop --model and --weights")
+    wanted = parse_models(a.models)
+    if not 2 <= len(wanted) <= 4:
+        raise ValueError(f"--models takes 2 to 4 models, got {len(wanted)}")
+    dtype = DTYPES[a.dtype] if a.dtype else None
+    pipes = [model_pipeline(name, device=a.device, dtype=dtype) for name, _ in wanted]
+    steps = {p.name: n for p, (_, n) in zip(pipes, wanted, strict=True) if n is not None}
+    cmp = models_animation(pipes, a.class_, a.out, steps=steps, fps=fps or COMPARE_FPS, slow=slow, seed=_seed(a))
+    print(f"wrote {a.out}: {cmp.timings()}; forward passes {cmp.passes()}; {cmp.pace()}")
     return 0
 
 
@@ -226,6 +194,97 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+# -- outpaint, panorama, resize, inpaint -----------------------------------------------------
+def _outpaint(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    cells = {side: check_int(f"--{side}", getattr(a, side), 0, 64) for side in SIDES}
+    if not any(cells.values()):
+        raise ValueError("outpaint needs at least one of --left, --right, --top, --bottom (token cells)")
+    return tasks.outpaint(pipe, a.image, pipe.label_of(a.class_), decoding=a.decoding, **cells, **kw)
+
+
+def _panorama(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    return tasks.panorama(pipe, a.image, pipe.label_of(a.class_), times=a.times, side=a.side, decoding=a.decoding, **kw)
+
+
+def _resize(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    return tasks.resize(
+        pipe,
+        a.image,
+        pipe.label_of(a.class_),
+        scale=a.scale,
+        strategy=a.strategy,
+        regenerate=a.regenerate,
+        decoding=a.decoding,
+        **kw,
+    )
+
+
+def inpaint_region(pipe: Pipeline, image: ImageSource, label: int, region: str | None) -> tuple[str, str | None]:
+    """How ``arpg inpaint`` grows the mask, and a note saying why (None: nothing to say).
+
+    ``region`` when given; else what the Inpaint tab does (:func:`arpg.judge.image_class`,
+    :func:`arpg.masks.is_edit`): a class other than the one the model's judge reads in the image is
+    an edit, its mask grown to :data:`arpg.masks.EDIT_REGION`; the image's own class keeps it as painted."""
+    shown = image_class(pipe, image)
+    name = None if shown is None else pipe.class_names[shown]
+    if region is not None:
+        if region == "painted" and masks.is_edit(shown, label):
+            return region, f"the judge reads '{name}' in the image; a mask kept as painted may leave it so"
+        return region, None
+    grown = f"--region {masks.EDIT_REGION}"
+    if masks.is_edit(shown, label):
+        return masks.EDIT_REGION, f"an edit of '{name}' (what the model's judge reads): the mask grew to {grown}"
+    if shown is None:
+        return "painted", f"no judge reads this model's images: the mask is kept as painted ({grown} edits)"
+    return "painted", None
+
+
+def _inpaint(pipe: Pipeline, a: argparse.Namespace, **kw: Any) -> TaskResult:
+    if not Path(a.mask).is_file():
+        raise ValueError(f"{a.mask}: no such mask file")
+    label = pipe.label_of(a.class_)
+    region, why = inpaint_region(pipe, a.image, label, a.region)
+    res = tasks.inpaint(pipe, a.image, a.mask, label, region=region, blend=not a.no_blend, **kw)
+    return replace(res, note="; ".join(n for n in (why, res.note) if n) or None)
+
+
+def decoding_words(used: Used) -> str:
+    """A canvas task's decoding as its result records it: ``windowed decoding (6 windows of 16x16 tokens)``,
+    ``whole decoding``; the windows are named only when there were several."""
+    if used.windows is None or used.windows < 2:
+        return f"{used.decoding} decoding"
+    return f"{used.decoding} decoding ({used.windows} windows of {used.window[1]}x{used.window[0]} tokens)"
+
+
+RUNNERS: dict[str, Callable[..., TaskResult]] = {
+    "outpaint": _outpaint,
+    "panorama": _panorama,
+    "resize": _resize,
+    "inpaint": _inpaint,
+}
+
+
+def cmd_task(a: argparse.Namespace) -> int:
+    """``outpaint`` / ``panorama`` / ``resize`` / ``inpaint``: one task on one image, written as a PNG."""
+    upscale = check_int("--upscale", a.upscale, 1, 16)
+    if not Path(a.image).is_file():
+        raise ValueError(f"{a.image}: no such image file")
+    pipe = load_pipeline(a, a.model)
+    res = RUNNERS[a.command](pipe, a, options=sampling_options(a, pipe.defaults), seed=check_seed(a.seed))
+    img = Image.fromarray(res.image)
+    img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    img.save(a.out)
+    label = pipe.label_of(a.class_)
+    made = f"{res.image.shape[1]}x{res.image.shape[0]} px, class {label} '{pipe.class_names[label]}'"
+    if a.command != "panorama":  # a panorama's result holds its last round only: its size says it all
+        made += f", {int((~res.known).sum())} new tokens in {res.trace.forward_passes} steps"
+    if a.command in DEFAULT_DECODING:
+        made += f", {decoding_words(res.used)}"
+    print(f"wrote {a.out} ({made}, seed {res.seed})" + (f"; note: {res.note}" if res.note else ""))
+    return 0
+
+
 # -- bench ------------------------------------------------------------------------------------
 def _check_bench_model(a: argparse.Namespace) -> None:
     """The model flags of ``bench`` that contradict each other (``--preset``: random weights of a preset)."""
@@ -242,7 +301,7 @@ def _check_bench_model(a: argparse.Namespace) -> None:
     resolve_device(a.device)  # an unknown device or missing CUDA fails before any work
 
 
-def _bench_subject(a: argparse.Namespace) -> tuple[Any, str, SamplingOptions]:
+def _bench_subject(a: argparse.Namespace) -> tuple[Pipeline | ARPG, str, SamplingOptions]:
     """What ``bench`` times: the pipeline of ``--model``/``--weights`` or a preset with random weights, and its
     options."""
     if a.preset is None:
@@ -308,7 +367,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def _bench_profile(
-    a: argparse.Namespace, subject: Any, name: str, options: SamplingOptions, batch: int, seed: int
+    a: argparse.Namespace, subject: Pipeline | ARPG, name: str, options: SamplingOptions, batch: int, seed: int
 ) -> int:
     """``bench --profile``: the time of one generate call by part (default path; with --baseline the plain model)."""
     model = subject if isinstance(subject, ARPG) else subject.model

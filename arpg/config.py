@@ -143,7 +143,9 @@ ARPG_PRESETS: dict[str, dict[str, Any]] = {
 
 def arpg_preset_name(cfg: ARPGConfig) -> str | None:
     """The preset with ``cfg``'s architecture (every field but ``grid_size`` and ``trained_grids``, which
-    weights do not fix), or None."""
+    weights do not fix), or None (also for a config of another family)."""
+    if not isinstance(cfg, ARPGConfig):
+        return None
     for name, entries in ARPG_PRESETS.items():
         if replace(ARPGConfig(**entries), grid_size=cfg.grid_size, trained_grids=cfg.trained_grids) == cfg:
             return name
@@ -178,8 +180,25 @@ class LlamaGenConfig(_Transformer):
 LLAMAGEN_PRESETS: dict[str, dict[str, Any]] = {
     "LlamaGen-B": dict(dim=768, n_layer=12, n_head=12),
     "LlamaGen-L": dict(dim=1024, n_layer=24, n_head=16),
+    # The raster-order model trained here on the digits tokens of the shipped tokenizer (RECIPES["digits-raster"]
+    # in arpg.train.recipes): 2.86M parameters, 5.7 MB in bf16, the most the 64 MB of shipped weights leave
+    # room for (the digits ARPG has 6.7M); six layers rather than three of dim 256, for depth.
+    "LlamaGen-digits": dict(dim=192, n_layer=6, n_head=4, vocab_size=512, num_classes=10, multiple_of=128),
     "LlamaGen-tiny": dict(dim=32, n_layer=2, n_head=4, vocab_size=64, num_classes=10, grid_size=6, multiple_of=16),
+    # A tiny one on the codebook of VQ-tiny, for tests of the raster training (arpg.train.raster).
+    "LlamaGen-tiny-vq": dict(dim=32, n_layer=2, n_head=4, vocab_size=32, num_classes=10, multiple_of=16),
 }
+
+
+def llamagen_preset_name(cfg: LlamaGenConfig) -> str | None:
+    """The LlamaGen preset with ``cfg``'s architecture (every field but ``grid_size``), or None (also for a
+    config of another family, RandAR's included)."""
+    if type(cfg) is not LlamaGenConfig:
+        return None
+    for name, entries in LLAMAGEN_PRESETS.items():
+        if replace(LlamaGenConfig(**entries), grid_size=cfg.grid_size) == cfg:
+            return name
+    return None
 
 
 @dataclass(frozen=True)

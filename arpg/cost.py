@@ -11,22 +11,24 @@ guidance branch counts as a second image). A request that decodes ``cells`` grid
 
 ``queries`` are the target queries run through the model: one per decoded cell for the fixed
 orders, but every remaining cell at every step for an adaptive order that scores them all
-(:meth:`arpg.orders.OrderPolicy.queries`; its extra queries make it 5-20x dearer). Every VQ
+(:meth:`arpg.orders.OrderPolicy.queries`; its extra queries make it several times dearer). Every VQ
 decode and encode of a request counts (a panorama decodes each round's grid and, at the end, its
 canvas; a re-encoding resize encodes the whole bigger image). ``PASS_WEIGHT`` is a forward
 pass's own work whatever its size (every layer's kernels and their Python): a windowed canvas or
-a panorama runs thousands of small passes, and without it they cost 3-4x what their cells say.
-Fitted on the worst requests of every endpoint (``scripts/worst_requests.py``,
-docs/reliability.md): the shipped model takes about 5.3 microseconds of CPU a unit on this
-project's 2-core machine, so the default ceiling of :data:`CPU_MAX_COST` keeps one request near
-16 CPU-seconds there. :data:`GPU_MAX_COST` is the default on CUDA; ``ARPG_MAX_COST`` (an
-integer) overrides both, for example on a GPU Space serving a released model.
+a panorama runs thousands of small passes, and without it they cost several times what their cells say.
+The weights are fitted on the worst requests of every endpoint (``scripts/worst_requests.py``), and the
+default ceiling :data:`CPU_MAX_COST` is chosen from that fit: docs/reliability.md ("Work: a cost estimate
+and a ceiling") has the CPU time of a unit, of a request at the ceiling and of every endpoint's worst
+request. :data:`GPU_MAX_COST` is the default on CUDA; ``ARPG_MAX_COST`` (an integer) overrides both,
+for example on a GPU Space serving a released model.
 
 :func:`for_options` turns :class:`~arpg.options.SamplingOptions` and a task's geometry into a
-:class:`Cost`; :func:`task_cost` gives that geometry for each task of :mod:`arpg.tasks` (and refuses
-a canvas over :data:`arpg.tasks.MAX_CELLS`, as the tasks do); :func:`check_cost` refuses a request
-over the ceiling with a sentence naming cheaper settings; :func:`check_request` is the one call a
-request handler makes.
+:class:`Cost`. The geometry is the task's own plan (:class:`arpg.tasks.TaskPlan`: its grids, windows, rounds
+and VQ work, worked out by the code the task builds its grids with, :mod:`arpg.tasks.planning`); this module
+only prices it (:func:`plan_cost`), as an upper bound: every window a full decode, every round as its biggest.
+:func:`task_cost` prices a task on a grid of cells (and refuses a canvas over :data:`arpg.tasks.MAX_CELLS`,
+as the tasks do); :func:`check_cost` refuses a request over the ceiling with a sentence naming cheaper
+settings; :func:`check_request` is the one call a request handler makes.
 """
 
 from __future__ import annotations
@@ -38,14 +40,15 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
-from .images import working_size
-from .options import DEFAULT_RESIZE, SamplingOptions
+from .options import DEFAULT_RESIZE, ResizeDefaults, SamplingOptions
 from .orders import order_policy
+from .pipeline import Pipeline
 from .schedules import token_counts
-from .task_core import DEFAULT_DECODING, decoding_for
-from .tasks import RESIZE_STRATEGIES, SIDES, check_cells, resize_settings
-from .validation import check_choice, check_int, check_number
-from .windows import pick_window, plan_windows
+from .tasks import TaskPlan, decoding_for, plan
+from .tasks.canvas import SIDES, check_sides
+from .tasks.planning import image_grid, plan_inpaint, plan_outpaint, plan_panorama, plan_resize
+from .validation import check_choice, check_int
+from .windows import plan_windows
 
 __all__ = [
     "QUERY_WEIGHT",
@@ -59,7 +62,8 @@ __all__ = [
     "Geometry",
     "estimate",
     "for_options",
-    "task_geometry",
+    "task_plan",
+    "plan_cost",
     "task_cost",
     "max_cost",
     "check_cost",
@@ -67,11 +71,11 @@ __all__ = [
     "check_request",
 ]
 
-QUERY_WEIGHT = 16  # a query costs about as much as 16 cell-passes (fitted on the shipped model, CPU)
+QUERY_WEIGHT = 16  # a query, in cell-passes (fitted on the shipped model, CPU)
 DECODE_WEIGHT = 16  # a cell decoded to pixels by the VQ decoder, in cell-passes (fitted on both shipped models, CPU)
 ENCODE_WEIGHT = 8  # a cell of pixels encoded to a token, in cell-passes (the encoder is the lighter half)
 PASS_WEIGHT = 1750  # a forward pass's fixed work in cell-passes, whatever its batch (fitted: shipped model)
-CPU_MAX_COST = 3_000_000  # about 16 CPU-seconds for one request of the shipped model on 2 CPU cores
+CPU_MAX_COST = 3_000_000  # the shipped model on 2 CPU cores: its CPU time in docs/reliability.md ("Work")
 GPU_MAX_COST = 40_000_000
 COST_ENV = "ARPG_MAX_COST"
 TASKS = ("generate", "inpaint", "outpaint", "panorama", "resize")
@@ -175,89 +179,75 @@ def for_options(
     )
 
 
-def _in_windows(rows: int, cols: int, window: Any) -> tuple[int, int]:
-    """(cells of each decode, decodes) of a ``rows`` x ``cols`` grid decoded in windows of ``window``
-    (every window counted as a full decode, the upper bound), or (rows x cols, 1) when it fits one."""
-    wr, wc = pick_window(rows, cols, window)
-    if (wr, wc) == (rows, cols):
-        return rows * cols, 1
-    return wr * wc, len(plan_windows(rows, cols, (wr, wc)))
+def _geometry(plan: TaskPlan, windowed: bool = True) -> Geometry:
+    """What :func:`plan_cost` prices of ``plan``: its biggest decode, as many times as it has decodes. A decode
+    in windows (``windowed``; False: trained sizes not known, each decode priced as one of its grid) counts
+    every window :func:`arpg.windows.plan_windows` lays on its grid as a full decode of a window-sized grid
+    (the upper bound, whatever its context); a plan with nothing to decode, one pass over one cell."""
+    if not plan.decodes:
+        return Geometry(plan.canvas[0] * plan.canvas[1], 1, 1, plan.decoded, plan.encoded)
+    biggest = max(plan.decodes, key=lambda d: d.cells)
+    if windowed and biggest.window is not None:
+        cells = biggest.window[0] * biggest.window[1]
+        windows = len(plan_windows(*biggest.grid, biggest.window))
+        return Geometry(cells, cells, len(plan.decodes) * windows, plan.decoded, plan.encoded)
+    free = max(d.free for d in plan.decodes)
+    return Geometry(biggest.cells, free, len(plan.decodes), plan.decoded, plan.encoded)
 
 
-def _panorama(rows: int, cols: int, params: dict[str, Any], window: Any, decoding: str) -> Geometry:
-    """The rounds of :func:`arpg.tasks.panorama` on an image of ``rows`` x ``cols`` cells, played out as
-    the task plays them: each round decodes the last cells along the growing side and the new ones, a
-    grid of a trained size (``window``; None: the ``rows`` x ``rows`` native grid). Windowed rounds decode
-    their grid to pixels and the canvas once at the end; whole rounds re-encode their context, and decode
-    their grid."""
-    times = check_int("times", params.get("times", 4), 1, 8)
-    side = check_choice("side", params.get("side", "right"), SIDES)
-    vertical = side in ("top", "bottom")
-    along, across = (rows, cols) if vertical else (cols, rows)
-    check_cells("the panorama", *((along * times, across) if vertical else (across, along * times)))
-    trained_size = (rows, rows) if window is None else window
-    trained = pick_window(4096, across, trained_size)[0] if vertical else pick_window(across, 4096, trained_size)[1]
-    step, length, grids = max(1, rows // 2), along, []
-    while length < along * times:
-        add = min(step, along * times - length)
-        grids.append((min(max(1, trained - add), length), add))  # (context, new) cells along the growing side
-        length += add
-    if not grids:  # times 1: the input, encoded and decoded once
-        return Geometry(rows * cols, 1, 1, rows * cols, rows * cols)
-    biggest = max(k + a for k, a in grids)
-    cells, free = biggest * across, max(a for _, a in grids) * across
-    decoded = sum((k + a) * across for k, a in grids)
-    if decoding == "whole":
-        return Geometry(cells, free, len(grids), decoded, sum(k * across for k, _ in grids))
-    if window is not None:  # a round wider than the trained grids is itself decoded in windows
-        shape = (biggest, across) if vertical else (across, biggest)
-        cells, windows = _in_windows(*shape, window)
-        free = cells if windows > 1 else free
-        return Geometry(cells, free, len(grids) * windows, decoded + along * times * across, rows * cols)
-    return Geometry(cells, free, len(grids), decoded + along * times * across, rows * cols)
+def _resize_asked(params: dict[str, Any]) -> ResizeDefaults:
+    """A resize request's settings as priced: ``scale`` left out is :data:`DEFAULT_RESIZE`'s; ``strategy``
+    left out is the dearer "reencode", and ``regenerate`` left out is every cell."""
+    strategy, regenerate = params.get("strategy"), params.get("regenerate")
+    return DEFAULT_RESIZE.replace(
+        scale=params.get("scale"),
+        strategy="reencode" if strategy is None else strategy,
+        regenerate=1.0 if regenerate is None else regenerate,
+    )
 
 
-def _resize(rows: int, cols: int, params: dict[str, Any]) -> tuple[int, int, int, int]:
-    """(rows, cols, free cells, encoded cells) of :func:`arpg.tasks.resize`. "lattice" decodes the new
-    cells and encodes the input; "reencode" encodes the whole upsampled image and decodes a
-    ``regenerate`` fraction of it; with no ``strategy`` (or no ``regenerate``) the dearer bound: every
-    cell of the bigger grid encoded and decoded again."""
-    scale = check_number("scale", params.get("scale", DEFAULT_RESIZE.scale), 1.0, 4.0)
-    R, C = round(rows * scale), round(cols * scale)
-    check_cells("the target grid", R, C)
-    strategy = params.get("strategy")
-    if strategy is not None and check_choice("strategy", strategy, RESIZE_STRATEGIES) == "lattice":
-        return R, C, max(1, R * C - rows * cols), rows * cols
-    regenerate = params.get("regenerate")
-    regenerate = 1.0 if regenerate is None else check_number("regenerate", regenerate, 0.0, 1.0, lo_open=True)
-    return R, C, max(1, round(regenerate * R * C)), R * C
-
-
-def _outpaint(rows: int, cols: int, params: dict[str, Any]) -> tuple[int, int, int, int]:
-    """(rows, cols, free cells, encoded cells) of :func:`arpg.tasks.outpaint`."""
-    left, right, top, bottom = (check_int(k, params.get(k, 0), 0) for k in ("left", "right", "top", "bottom"))
-    R, C = rows + top + bottom, cols + left + right
-    check_cells("the extended grid", R, C)
-    return R, C, max(1, R * C - rows * cols), rows * cols
-
-
-def task_geometry(
-    task: str, grid: tuple[int, int], window: Any = None, decoding: str | None = None, **params: Any
-) -> Geometry:
-    """The :class:`Geometry` of ``task`` on an image of ``grid`` = (rows, cols) cells (see :func:`task_cost`)."""
-    check_choice("task", task, TASKS)
-    rows, cols = check_int("rows", grid[0], 1), check_int("cols", grid[1], 1)
-    if task in ("generate", "inpaint"):
-        return Geometry(rows * cols, rows * cols, 1, rows * cols, 0 if task == "generate" else rows * cols)
+def task_plan(
+    task: str,
+    options: SamplingOptions,
+    grid: tuple[int, int],
+    window: Any = None,
+    decoding: str | None = None,
+    **params: Any,
+) -> TaskPlan:
+    """The :class:`~arpg.tasks.TaskPlan` :func:`task_cost` prices: ``task`` (a task of :data:`TASKS` but
+    "generate") on an image of ``grid`` = (rows, cols) cells, planned by :mod:`arpg.tasks.planning` with
+    ``window`` as its trained sizes (None: not known; planned on the ``rows`` x ``rows`` native grid, which
+    sizes a panorama's rounds, and :func:`task_cost` prices each decode whole) and ``decoding`` (None:
+    :func:`arpg.tasks.decoding_for`'s). params: as in
+    :func:`task_cost`; inpainting plans every cell (the mask can only lower it), a resize's seed is not
+    known (its cells decoded again counted, not placed)."""
+    task = check_choice("task", task, TASKS[1:])
+    grid = check_int("rows", grid[0], 1), check_int("cols", grid[1], 1)
+    if task == "inpaint":
+        return plan_inpaint(grid, options)
     decoding = decoding_for(task, decoding)
+    sizes = (grid[0], grid[0]) if window is None else window
+    if task == "outpaint":
+        sides = check_sides(*(params.get(k, 0) for k in SIDES))
+        return plan_outpaint(grid, options, decoding, sides, sizes)
     if task == "panorama":
-        return _panorama(rows, cols, params, window, decoding)
-    R, C, free, encoded = (_outpaint if task == "outpaint" else _resize)(rows, cols, params)
-    if window is not None and decoding == "windowed":
-        cells, windows = _in_windows(R, C, window)
-        if windows > 1:
-            return Geometry(cells, cells, windows, R * C, encoded)
-    return Geometry(R * C, free, 1, R * C, encoded)
+        return plan_panorama(grid, options, decoding, params.get("times", 4), params.get("side", "right"), sizes)
+    return plan_resize(grid, options, decoding, _resize_asked(params), None, sizes)
+
+
+def _task_geometry(
+    task: str, options: SamplingOptions, grid: tuple[int, int], window: Any, decoding: str | None, params: dict
+) -> Geometry:
+    """The :class:`Geometry` :func:`task_cost` prices (see there)."""
+    if check_choice("task", task, TASKS) == "generate":
+        rows, cols = check_int("rows", grid[0], 1), check_int("cols", grid[1], 1)
+        return Geometry(rows * cols, rows * cols, 1, rows * cols, 0)
+    return _geometry(task_plan(task, options, grid, window, decoding, **params), window is not None)
+
+
+def plan_cost(plan: TaskPlan, batch: int = 1) -> Cost:
+    """The cost of ``plan`` (:func:`arpg.tasks.plan`) for ``batch`` images, every window a full decode."""
+    return for_options(plan.options, *_unpack(_geometry(plan), batch))
 
 
 def task_cost(
@@ -278,7 +268,7 @@ def task_cost(
     default, :func:`arpg.tasks.decoding_for`) and trained sizes ``window`` smaller than the canvas,
     every window of :func:`arpg.windows.plan_windows` counts as a full decode of a window-sized grid.
     A canvas over :data:`arpg.tasks.MAX_CELLS` is refused (``ValueError``), as the tasks refuse it."""
-    return for_options(options, *_unpack(task_geometry(task, grid, window, decoding, **params), batch))
+    return for_options(options, *_unpack(_task_geometry(task, options, grid, window, decoding, params), batch))
 
 
 def _unpack(geometry: Geometry, batch: int) -> tuple[int, int, int, int, int, int]:
@@ -354,28 +344,27 @@ def check_task_cost(
     **params: Any,
 ) -> Cost:
     """:func:`task_cost`, refused over the ceiling as :func:`check_cost` does (one call per handler)."""
-    g = task_geometry(task, grid, window, decoding, **params)
+    return _checked(options, _task_geometry(task, options, grid, window, decoding, params), batch, ceiling)
+
+
+def _checked(options: SamplingOptions, g: Geometry, batch: int, ceiling: int | None) -> Cost:
     return check_cost(options, g.cells, g.free, batch, g.rounds, ceiling, g.decoded, g.encoded)
 
 
 def check_request(
-    pipe: Any, task: str, options: SamplingOptions, image: Any = None, batch: int = 1, **params: Any
+    pipe: Pipeline, task: str, options: SamplingOptions, image: Any = None, batch: int = 1, **params: Any
 ) -> Cost:
-    """The one call a request handler makes before decoding: :func:`check_task_cost` for ``task`` on
-    ``pipe``'s native grid, or on the grid ``image`` (an (H, W, ...) array or a PIL image) becomes,
-    with the ceiling of ``pipe``'s device (:func:`max_cost`) and, for a canvas task, ``pipe``'s decoding
-    unless ``decoding`` names one."""
-    rows, factor = pipe.grid[0], pipe.factor
-    grid = tuple(pipe.grid)
+    """The one call a request handler makes before decoding: the task's own plan on ``pipe``
+    (:func:`arpg.tasks.plan`: the model's decoding, resize settings and trained sizes where ``params``
+    name none) on ``pipe``'s native grid, or on the grid ``image`` (an (H, W, ...) array or a PIL image)
+    becomes, priced as :func:`task_cost` prices it and refused over the ceiling of ``pipe``'s device
+    (:func:`max_cost`) as :func:`check_cost` refuses."""
+    shape = (pipe.grid[0] * pipe.factor, pipe.grid[1] * pipe.factor)
     if image is not None:
-        width, height = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
-        grid = (rows, working_size(width, height, factor, rows)[0] // factor)
-    if task in DEFAULT_DECODING:
-        params["decoding"] = decoding_for(task, params.get("decoding"), pipe.decodings)
-    if task == "resize":  # the settings left out are the model's
-        names = ("scale", "strategy", "regenerate")
-        settings = resize_settings(pipe, *(params.get(k) for k in names))
-        params.update({k: getattr(settings, k) for k in names})
-    return check_task_cost(
-        task, options, grid, batch, ceiling=max_cost(pipe.device), window=list(pipe.model.cfg.trained_sizes), **params
-    )
+        shape = image.size[::-1] if isinstance(image, Image.Image) else np.asarray(image).shape[:2]
+    shape = tuple(int(n) for n in shape)
+    if check_choice("task", task, TASKS) == "generate":
+        geometry = _task_geometry(task, options, image_grid(pipe, shape), None, None, {})
+    else:
+        geometry = _geometry(plan(pipe, task, shape, options, **params))
+    return _checked(options, geometry, batch, max_cost(pipe.device))

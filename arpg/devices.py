@@ -55,7 +55,8 @@ def cpu_has_bf16() -> bool:
 def default_dtype(device: str | torch.device | None = None) -> torch.dtype:
     """The dtype weights run in by default on ``device`` (resolved by :func:`resolve_device`):
     bf16 on a CUDA GPU that supports it; on a CPU bf16 where it has native bf16 instructions
-    (2-4x the fp32 matmul rate), fp32 elsewhere (emulated bf16 would be slower than fp32)."""
+    (faster matmuls than fp32: docs/benchmarks/README.md, "Speed options"), fp32 elsewhere (emulated
+    bf16 would be slower than fp32)."""
     dev = resolve_device(device)
     fast = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_has_bf16()
     return torch.bfloat16 if fast else torch.float32

@@ -8,14 +8,16 @@
   keys into the fused weight, so a fused model loads released files (``assign=True`` too).
 * **Prepacked** (CPU): :meth:`Linear.prepack` reorders a weight once into oneDNN's blocked
   layout.  Plain ``F.linear`` reorders bf16 weights on every call and takes MKL's slower
-  path for fp32 at the few rows of one decoding step; the packed matmul is 1.3-3x faster
-  there.  The packed copy lives beside the weight (weights' memory twice), is not in the
-  state dict, and is only used while the weight is the tensor it was made from.
+  path for fp32 at the few rows of one decoding step; the packed matmul is faster there
+  (docs/benchmarks/README.md, "Speed options").  The packed copy lives beside the weight
+  (weights' memory twice), is not in the state dict, and is only used while the weight is the
+  tensor it was made from.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -83,7 +85,7 @@ class Linear(nn.Linear):
             return torch.ops.mkldnn._linear_pointwise(x, self._packed[0], None, "none", [], "")
         return F.linear(x, self.weight)
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         """Load as ``nn.Linear`` does, then pack again if a packed copy was in use."""
         rows = self._packed[2] if self._packed is not None else None
         super()._load_from_state_dict(*args, **kwargs)
@@ -147,7 +149,7 @@ def _split_fused(module: Fusable, state_dict: dict, prefix: str, local_metadata:
         state_dict.update(tail)
 
 
-def _join_fused(module: Fusable, state_dict: dict, prefix: str, *args) -> None:
+def _join_fused(module: Fusable, state_dict: dict, prefix: str, *args: Any) -> None:
     """Load pre-hook: the parts' released keys become the fused weight, so fused models load released files."""
     for fused, names in module.FUSE:
         keys = [f"{prefix}{n}.weight" for n in names]

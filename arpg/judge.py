@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -72,7 +72,21 @@ def judge_images(judge: Judge, images_u8: np.ndarray, batch: int = 256) -> tuple
     return np.concatenate(preds), np.concatenate(feats)
 
 
-def image_class(pipe: Any, image: ImageSource) -> int | None:
+class JudgedModel(Protocol):
+    """What :func:`image_class` reads of a pipeline: :class:`arpg.pipeline.Pipeline` has these parts, and as
+    that module imports this one, this one names the parts rather than importing it (no import cycle)."""
+
+    @property
+    def judge(self) -> nn.Module | None: ...
+
+    @property
+    def factor(self) -> int: ...
+
+    @property
+    def grid(self) -> tuple[int, int]: ...
+
+
+def image_class(pipe: JudgedModel, image: ImageSource) -> int | None:
     """The class ``pipe``'s judge reads in ``image`` (prepared as the tasks prepare it), None for a
     model without a judge. With :func:`arpg.masks.is_edit` it decides whether an inpainting with a
     class is an edit: the Inpaint tab and ``arpg inpaint`` both ask it."""

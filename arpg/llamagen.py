@@ -25,6 +25,7 @@ forward pass and a small cache interface (:meth:`LlamaGen.new_cache`, :meth:`Lla
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -96,7 +97,7 @@ class Block(nn.Module):
         self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, x: torch.Tensor, fc: torch.Tensor, **attn_kw) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fc: torch.Tensor, **attn_kw: Any) -> torch.Tensor:
         x = x + self.attention(self.attention_norm(x), fc, **attn_kw)
         return x + self.feed_forward(self.ffn_norm(x))
 

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 EDIT_REGIONS = ("box", "shape", "dilate", "painted")
-EDIT_REGION = "box"  # 4 px strokes, 100 digits: new class read in 98% (shape 74%, dilate 12 px 86%, painted 0%)
+EDIT_REGION = "box"  # the region that measured best on the shipped model (README, "Edits from a stroke")
 EDIT_MARGIN = 4  # pixels around the grown region (one token cell of the shipped model)
 FOREGROUND_DISTANCE = 60.0  # summed |RGB - background| above which a pixel is foreground
 COLOUR_RIDGE = 2e-4  # pull of the colour map towards "unchanged", per fitted pixel

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -144,7 +145,7 @@ class SelfDecoder(nn.Module):
         self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, x: torch.Tensor, fc: torch.Tensor, **attn_kw) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, fc: torch.Tensor, **attn_kw: Any) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), fc, **attn_kw)
         return x + self.ffn(self.ffn_norm(x))
 
@@ -157,7 +158,9 @@ class CrossDecoder(nn.Module):
         self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fc: torch.Tensor, **attn_kw) -> torch.Tensor:
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fc: torch.Tensor, **attn_kw: Any
+    ) -> torch.Tensor:
         q = q + self.attn(self.attn_norm(q), k, v, fc, **attn_kw)
         return q + self.ffn(self.ffn_norm(q))
 
@@ -265,9 +268,9 @@ class ARPG(nn.Module):
 
     def prepack(self, rows: int = 16) -> ARPG:
         """On a CPU, pack every linear's weight once for oneDNN (for matmuls of about ``rows`` rows):
-        1.3-3x faster matmuls at decoding's few rows per step, logits equal within the dtype's
-        rounding, the weights' memory twice.  Call it after the last dtype/device change (a packed
-        copy that no longer matches its weight is ignored).  No-op elsewhere; returns self."""
+        faster matmuls at decoding's few rows per step (docs/benchmarks/README.md, "Speed options"), logits
+        equal within the dtype's rounding, the weights' memory twice.  Call it after the last dtype/device
+        change (a packed copy that no longer matches its weight is ignored).  No-op elsewhere; returns self."""
         for m in self.modules():
             if isinstance(m, Linear):
                 m.prepack(rows)

@@ -11,34 +11,23 @@ and :func:`features` measures both on the image as the model sees it
   found by 2-means): a glyph has them only on its edge, a grey photo or a smooth gradient
   everywhere.
 
-**The rule: far when psnr < 20.5 dB or blend > 0.5** (:func:`assess`).  Measured on
-the shipped model (``tests/test_ood.py`` repeats a smaller version):
-
-* in the domain, 4,000 held-out digits (1,000 of each style, ``wide`` and ``centred``, and the
-  same 2,000 saved as JPEG at quality 75) and 800 images the model generated (what "Use last
-  generated image" hands to the tabs): **11 false positives in 4,800 (0.23 %)**: 6 real digits
-  whose thin strokes the tokens hold less well (PSNR under 20.5 dB) and 5 generated images with
-  a mottled background (blend up to 0.79);
-* out of the domain, 400 procedural landscapes (:mod:`arpg.data.scenes`, all ten classes),
-  200 smooth random colour fields, 200 grey ones and 300 crops of the photos that ship with
-  matplotlib and gradio: **1,076 of 1,100 flagged (97.8 %)**; the misses are pale snowfields
-  (18), near-uniform grey fields (4) and dark crops (2).
-
-Also measured, and left out: the judge's top softmax probability (on a first 100 per set: above
-0.9 for 38 % of the landscapes and 50 % of the photo crops, below 0.5 for 10 % of the generated
-images) and the Mahalanobis distance of the judge's features (generated images reach 43, photo
-crops start at 15), so neither separates as well.  Only models with a judge and the ten digit classes get a verdict
-(:func:`has_rule`): the thresholds belong to that data and tokenizer.
+**The rule: far when psnr < 20.5 dB or blend > 0.5** (:func:`assess`).  Measured on the shipped
+model, on held-out and generated digits (in the domain) and on landscapes, colour fields and photo
+crops (out of it): docs/reliability.md ("Far from the model's data") has the false positives, the
+share flagged, the misses, and the signals measured and left out (the judge's top softmax
+probability, the Mahalanobis distance of its features); ``tests/test_ood.py`` repeats a smaller
+version.  Only models with a judge and the ten digit classes get a verdict (:func:`has_rule`): the
+thresholds belong to that data and tokenizer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from .images import ImageSource, prepare_image
+from .pipeline import Pipeline
 
 __all__ = [
     "MIN_PSNR_DB",
@@ -108,26 +97,26 @@ def blend_share(image: np.ndarray) -> float:
     return float(((u > BLEND_MARGIN) & (u < 1 - BLEND_MARGIN)).mean())
 
 
-def round_trip_psnr(pipe: Any, image: np.ndarray) -> float:
+def round_trip_psnr(pipe: Pipeline, image: np.ndarray) -> float:
     """PSNR (dB) of an RGB uint8 image (H, W, 3) against its tokenizer round trip through ``pipe``."""
     rec = pipe.decode(pipe.encode(image[None]))[0]
     mse = float(((rec.astype(np.float64) - image.astype(np.float64)) ** 2).mean())
     return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
-def features(pipe: Any, image: np.ndarray) -> Verdict:
+def features(pipe: Pipeline, image: np.ndarray) -> Verdict:
     """The rule applied to an RGB uint8 image (H, W, 3) already at ``pipe``'s working size."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
     psnr, blend = round_trip_psnr(pipe, image), blend_share(image)
     return Verdict(psnr < MIN_PSNR_DB or blend > MAX_BLEND, psnr, blend)
 
 
-def has_rule(pipe: Any) -> bool:
+def has_rule(pipe: Pipeline) -> bool:
     """Whether the rule was measured for ``pipe``'s data: a judge and the ten digit classes."""
     return getattr(pipe, "judge", None) is not None and tuple(pipe.class_names) == DIGIT_CLASSES
 
 
-def assess(pipe: Any, image: ImageSource) -> Verdict | None:
+def assess(pipe: Pipeline, image: ImageSource) -> Verdict | None:
     """How far ``image`` (any source :func:`arpg.images.prepare_image` reads) is from ``pipe``'s
     data, seen at the size the model works at; None when there is no rule for it (:func:`has_rule`)."""
     if not has_rule(pipe):

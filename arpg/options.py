@@ -50,8 +50,8 @@ SCHEDULES = TOKEN_SCHEDULES  # or "k=<n>": n tokens every step
 DECODINGS = ("windowed", "whole")
 #: The decoding of each canvas task when neither the caller nor the model's JSON (its ``"decoding"``
 #: section, :func:`model_decodings`) names one: the measured winner on the shipped digits model
-#: (scripts/bench_windows.py, docs/benchmarks/windows.json: judge accuracy, windowed vs whole, outpaint
-#: 0.78 vs 0.46, panorama windows 0.71 vs 0.67, resize x2 lattice 0.66 vs 0.38, reencode 0.94 vs 0.58).
+#: (scripts/bench_windows.py, docs/benchmarks/windows.json; the judge's accuracy, windowed against whole,
+#: is in the README's table under "Canvases: windowed decoding and the scenes model").
 #: It only matters on a canvas bigger than every grid the model was trained on: on one that fits,
 #: "windowed" is the same single decode as "whole".
 DEFAULT_DECODING = {"outpaint": "windowed", "panorama": "windowed", "resize": "windowed"}

@@ -122,12 +122,13 @@ class Pipeline:
         directory: str | Path = SHIPPED_DIR,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
+        name: str | None = None,
     ) -> Pipeline:
         """A small model trained by this project: the digits model (``assets/models``) by default,
         or any folder of ``arpg``/``vq``/``judge`` weights (:mod:`arpg.zoo` lists those that ship).
 
-        Its sampling defaults are in ``arpg.json`` (constant guidance: the small model settles a
-        digit's shape in the first few steps, where linear guidance is still near zero).
+        Its sampling defaults are its family's with the ``"sampling"`` section of ``arpg.json`` on top;
+        ``name``: what it is called (default: after the data set it learnt, :func:`arpg.zoo.title`).
         """
         d = Path(directory)
         device = resolve_device(device)
@@ -135,8 +136,9 @@ class Pipeline:
         vq = load_vq(d / "vq.safetensors", device=device)
         judge = load_judge(d / JUDGE_FILE) if (d / JUDGE_FILE).exists() else None
         card = shipped_card(d, model.cfg.num_classes)
-        name = title(card.data or d.name, card.preview)
-        return cls.with_card(model, vq, card, name, judge, model_defaults(model.cfg, d / "arpg.safetensors"))
+        name = name or title(card.data or d.name, card.preview)
+        defaults = sampler_of(model).defaults(model.cfg, d / "arpg.safetensors")
+        return cls.with_card(model, vq, card, name, judge, defaults)
 
     @classmethod
     def from_files(
@@ -284,7 +286,7 @@ class Pipeline:
         lab = torch.as_tensor(labels).reshape(-1).tolist()
         return Output(self.decode(res.tokens), res.tokens, res.trace, seed, lab)
 
-    def label_of(self, label) -> int:
+    def label_of(self, label: int | np.integer | str) -> int:
         """A class id from an id or a class name."""
         if isinstance(label, str):
             key = label.strip().lower()

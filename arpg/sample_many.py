@@ -30,7 +30,6 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +40,7 @@ from .distributed import DistEnv
 from .model import ARPG
 from .options import SamplingOptions
 from .orders import ORDER_NAMES, order_policy
+from .pipeline import Pipeline
 from .sampling import generate
 from .schedules import token_counts
 from .validation import MAX_SEED, check_int
@@ -70,7 +70,7 @@ def generate_each(
     return generate(model, list(labels), options, generator=list(generators), grid=grid).tokens
 
 
-def parse_classes(spec: str | None, pipe: Any) -> list[int]:
+def parse_classes(spec: str | None, pipe: Pipeline) -> list[int]:
     """``None``/"all" -> every class; else comma-separated ids, ``a-b`` id ranges or class names."""
     if spec is None or spec.strip().lower() in ("", "all"):
         return list(range(pipe.num_classes))
@@ -198,7 +198,7 @@ class _Job:
 
 
 def _job(
-    pipe: Any, out: str | Path, classes: Sequence[int], per_class: int, seed: int, options: SamplingOptions
+    pipe: Pipeline, out: str | Path, classes: Sequence[int], per_class: int, seed: int, options: SamplingOptions
 ) -> _Job:
     """Check the job's arguments (``ValueError`` naming the flag) before anything is written."""
     labels = [c for c in classes for _ in range(per_class)]
@@ -213,14 +213,14 @@ def _job(
     return _Job(Path(out), labels, seed, options, (pipe.image_size, pipe.image_size, 3))
 
 
-def batch_invariant(pipe: Any) -> bool:
+def batch_invariant(pipe: Pipeline) -> bool:
     """Whether an image comes out the same bits whatever batch it is decoded in: float32 weights on the
     CPU. Other dtypes (the CPU's bf16 kernels) and GPU kernels pick other blockings for other batch
     shapes, so there an image also depends on the batch size (``docs/sample_many.md``)."""
     return pipe.device.type == "cpu" and pipe.model.dtype == torch.float32
 
 
-def _manifest(pipe: Any, job: _Job, classes: Sequence[int], per_class: int, batch_size: int) -> dict:
+def _manifest(pipe: Pipeline, job: _Job, classes: Sequence[int], per_class: int, batch_size: int) -> dict:
     """The settings a folder's images were made with (compared when a job resumes); the batch size
     among them where it changes the images (not :func:`batch_invariant`)."""
     return {
@@ -268,7 +268,7 @@ def _prepare_folder(job: _Job, manifest: dict, rank: int) -> None:
 
 
 def _decode_share(
-    pipe: Any,
+    pipe: Pipeline,
     job: _Job,
     mine: list[range],
     env: DistEnv,
@@ -322,7 +322,7 @@ def _write_npz_when_complete(job: _Job, npz: str | Path | None) -> tuple[int, Pa
 
 
 def sample_many(
-    pipe: Any,
+    pipe: Pipeline,
     out: str | Path,
     classes: Sequence[int],
     options: SamplingOptions | None = None,

@@ -63,8 +63,7 @@ class SmallModel:
 
     def load(self, device: str | None = None) -> Pipeline:
         """Its pipeline, named :attr:`name`, with its card."""
-        pipe = Pipeline.shipped(self.directory, device=device)
-        pipe.name = self.name
+        pipe = Pipeline.shipped(self.directory, device=device, name=self.name)
         pipe.card = self.card
         return pipe
 

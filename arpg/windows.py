@@ -26,7 +26,7 @@ from .config import ARPGConfig
 from .model import ARPG
 from .options import DECODINGS, SamplingOptions, with_overrides
 from .orders import check_permutation
-from .pipeline import Output
+from .pipeline import Output, Pipeline
 from .sampling import Context, GenerationResult, StepCallback, Trace, check_options, generate
 from .validation import check_choice, check_int, check_seed, show
 
@@ -204,6 +204,20 @@ def _known_at_turn(plan: list[Window], known: torch.Tensor) -> list[torch.Tensor
     return masks
 
 
+def window_parts(
+    rows: int,
+    cols: int,
+    size: tuple[int, int],
+    known: torch.Tensor | None = None,
+    overlap: int | tuple[int, int] | None = None,
+) -> tuple[list[Window], list[int]]:
+    """The windows of ``size`` that decode a ``rows`` x ``cols`` canvas (:func:`plan_windows`; ``known``: its
+    context, None for none) and the cells each one decodes when its turn comes, as a windowed decode runs them."""
+    known = torch.zeros(rows, cols, dtype=torch.bool) if known is None else torch.as_tensor(known, dtype=torch.bool)
+    plan = plan_windows(rows, cols, size, overlap, known)
+    return plan, [int((~seen).sum()) for seen in _known_at_turn(plan, known.cpu())]
+
+
 class _Canvas:
     """A windowed decode in progress: the canvas's tokens and the trace pieces gathered window by window."""
 
@@ -294,8 +308,7 @@ def _in_windows(
     and the count of windows."""
     (rows, cols), (wr, wc) = grid, size
     tokens, known = _canvas_context(model, context, rows, cols)
-    plan = plan_windows(rows, cols, (wr, wc), overlap, known)
-    n_free = [int((~seen).sum()) for seen in _known_at_turn(plan, known)]
+    plan, n_free = window_parts(rows, cols, (wr, wc), known, overlap)
     per_window = [_window_options(opts, rows, cols, w, n) for w, n in zip(plan, n_free)]
     total = sum(len(check_options(model, (wr, wc), o, n_free=n).counts) for o, n in zip(per_window, n_free))
     canvas, generators = _Canvas(tokens, known, total), _own_generators(generator, model.device)
@@ -360,7 +373,7 @@ def generate_windowed(
 
 
 def generate_canvas(
-    pipe: Any,
+    pipe: Pipeline,
     labels: Any,
     options: SamplingOptions,
     *,

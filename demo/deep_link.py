@@ -15,11 +15,12 @@ from typing import Any
 
 import gradio as gr
 
+from arpg.pipeline import Pipeline
 from arpg.validation import check_number, check_seed
 
 from .endpoints import endpoint
 from .links import TAB_OF
-from .tabs.models import ModelChoice
+from .parts.model_choice import ModelChoice
 
 #: Link keys that are not a widget of the tab.
 RESERVED = ("tab", "model")
@@ -43,7 +44,7 @@ def _choices(component: Any, current: Any) -> list[Any]:
     return [c[1] if isinstance(c, (list, tuple)) else c for c in (component.choices or [])]
 
 
-def widget_value(name: str, component: Any, raw: str, current: Any, pipe: Any) -> Any:
+def widget_value(name: str, component: Any, raw: str, current: Any, pipe: Pipeline) -> Any:
     """The value of a link's ``name=raw`` for ``component`` (``current``: its update after a model switch,
     if any); ``ValueError`` when it does not fit."""
     if name == "class_name":

@@ -1,6 +1,6 @@
 """The app's named endpoints as the server holds them: each one's callback, its parameters by name with
 the components that fill them, and its outputs. Deep links set a tab's components by these names
-(:mod:`demo.deep_link`); example rows run an endpoint with the row's values (:mod:`demo.tabs.instant`)."""
+(:mod:`demo.deep_link`); example rows run an endpoint with the row's values (:mod:`demo.instant`)."""
 
 from __future__ import annotations
 

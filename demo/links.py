@@ -1,6 +1,6 @@
 """What reproduces a result of the app: the command line, and the page address that opens it again.
 
-A tab's request records a :class:`Recipe` (:meth:`demo.tabs.runner.Run.record`): its task (the
+A tab's request records a :class:`Recipe` (:meth:`demo.parts.runner.Run.record`): its task (the
 endpoint's API name), model, class, seed, sampling options and the task's own inputs by their API
 parameter names. From it, :func:`cli_line` writes the ``python -m arpg`` command that makes the same
 result and :func:`link_query` the query string of a page address that opens the tab with the same
@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from arpg import zoo
 from arpg.hub import RELEASED
 from arpg.options import SamplingOptions
+from arpg.pipeline import Pipeline
 
 #: Where the command line names the user's own files (an example's image path replaces IMAGE).
 IMAGE, MASK = "your-image.png", "your-mask.png"
@@ -48,7 +49,7 @@ SAMPLING_FLAGS = {
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def model_args(pipe: Any) -> tuple[tuple[str, ...], str]:
+def model_args(pipe: Pipeline) -> tuple[tuple[str, ...], str]:
     """The command-line flags that name ``pipe``'s model, and its short name in a link.
 
     A registered model trained here is ``--model <its registry name>`` (a preview or another folder:
@@ -65,7 +66,7 @@ def model_args(pipe: Any) -> tuple[tuple[str, ...], str]:
     return ("--weights", name), name
 
 
-def class_arg(pipe: Any, label: int) -> str:
+def class_arg(pipe: Pipeline, label: int) -> str:
     """The class as the command line takes it: its name, or its number when the name is ambiguous."""
     name = pipe.class_names[label]
     try:
@@ -95,7 +96,9 @@ class Recipe:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, pipe: Any, label: int, seed: int, task: str, options: SamplingOptions, settings: Mapping) -> Recipe:
+    def of(
+        cls, pipe: Pipeline, label: int, seed: int, task: str, options: SamplingOptions, settings: Mapping
+    ) -> Recipe:
         """The recipe of a request of ``task`` on ``pipe`` (class ``label``, the seed it used)."""
         flags, short = model_args(pipe)
         return cls(task, flags, short, class_arg(pipe, label), int(seed), options, pipe.defaults, dict(settings))

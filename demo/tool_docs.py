@@ -75,6 +75,11 @@ OWN: dict[str, dict[str, str]] = {
         "fps": "Frames per second of the GIF, 1 to 30.",
     },
     "compare": {"fps": "Frames per second of the GIF, 1 to 30."},
+    "race_models": {
+        "models": "2 to 4 names of the Model dropdown, each decoding at its own settings (e.g. the digits ARPG "
+        "model against the raster model trained here).",
+        "fps": "Frames per second of the GIF, 1 to 30.",
+    },
     "saved_results": {"name": "The saved benchmark result to show: one of the names offered."},
     "measure": {
         "batches": "Batch sizes to time (images per call).",

@@ -1,5 +1,5 @@
 """The web app: one gr.Blocks with a header (the model line and the session's Model dropdown)
-and one tab per task (see ``demo/tabs``)."""
+and one tab per task (see ``demo/tabs``, built from ``demo/parts``)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from arpg.images import limit_pillow
 from arpg.pipeline import Pipeline
 from arpg.store import ModelStore, trained_models
 
-from . import deep_link, server, tool_docs
-from .tabs import generate, inpaint, instant, outpaint, resolution, tradeoffs, visualize
-from .tabs.models import ModelChoice, api_defaults, model_line
-from .tabs.pictures import no_progress_on
+from . import deep_link, instant, server, tool_docs
+from .parts.model_choice import ModelChoice, api_defaults, model_line
+from .parts.pictures import no_progress_on
+from .tabs import generate, inpaint, outpaint, resolution, tradeoffs, visualize
 
 log = logging.getLogger("app")
 

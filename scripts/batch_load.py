@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from arpg.measure.probes import machine_info  # noqa: E402
+from arpg.measure.probes import MB, machine_info, rss_bytes  # noqa: E402
+from arpg.measure.timing import percentile  # noqa: E402
 from arpg.serve import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS, ENV_MAX_BATCH, ENV_WAIT  # noqa: E402
 
 
@@ -68,16 +69,6 @@ def start_app(env: dict[str, str], timeout: float = 300.0) -> tuple[subprocess.P
     raise SystemExit(f"error: the app did not answer within {timeout:.0f} s")
 
 
-def rss_mb(pid: int | None) -> float | None:
-    """Resident memory of ``pid`` in MB (Linux /proc), None where unknown."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except (OSError, TypeError):
-        return None
-    kb = next((int(line.split()[1]) for line in text.splitlines() if line.startswith("VmRSS:")), None)
-    return None if kb is None else kb / 1024
-
-
 def new_client(url: str) -> Any:
     """A gradio client with patient timeouts (a loaded machine answers slowly, it does not fail)."""
     from gradio_client import Client
@@ -97,12 +88,6 @@ def client(c: Any, a: argparse.Namespace, index: int, start: threading.Barrier, 
             out.append((f"{type(exc).__name__}: {str(exc)[:160]}", time.monotonic() - t0))
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of ``values`` (None when empty)."""
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, int(round(q * len(v) + 0.5)) - 1))] if v else None
-
-
 def load(url: str, a: argparse.Namespace, pid: int | None) -> dict[str, Any]:
     """One warm-up call, then every client at once; the numbers of the run."""
     clients = [new_client(url) for _ in range(a.clients)]  # one after another, before the clock starts
@@ -118,6 +103,7 @@ def load(url: str, a: argparse.Namespace, pid: int | None) -> dict[str, Any]:
         t.join()
     wall = time.monotonic() - t0
     ok = [s for status, s in out if status == "ok"]
+    rss = rss_bytes(pid) if pid is not None else None  # the app's, never this process's
     return {
         "requests": len(out),
         "ok": len(ok),
@@ -127,7 +113,7 @@ def load(url: str, a: argparse.Namespace, pid: int | None) -> dict[str, Any]:
         "latency_p50_s": percentile(ok, 0.5),
         "latency_p90_s": percentile(ok, 0.9),
         "latency_max_s": max(ok, default=None),
-        "app_rss_mb": rss_mb(pid),
+        "app_rss_mb": None if rss is None else rss / MB,
     }
 
 

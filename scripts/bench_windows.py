@@ -1,150 +1,89 @@
-"""Windowed against whole-canvas decoding for the canvas tasks, on the shipped digits model.
+"""Windowed against whole-canvas decoding of the canvas tasks on a model trained here, judged (issue 17).
 
-    OMP_NUM_THREADS=1 python scripts/bench_windows.py --trials 50 --json docs/benchmarks/windows.json
+    OMP_NUM_THREADS=2 python scripts/bench_windows.py --model scenes --json docs/benchmarks/scenes_tasks.json \
+        --beside digits=docs/benchmarks/windows.json
+    OMP_NUM_THREADS=1 python scripts/bench_windows.py --model digits --parts outpaint,panorama,resize --trials 50 \
+        --steps 16 --split 17 --downscale lanczos --json docs/benchmarks/windows.json
 
-Held-out digits (``arpg.data.digits``), the model's sampling defaults at ``--steps`` steps; each
-task runs with ``decoding="windowed"`` and ``decoding="whole"`` on the same inputs and seeds, and
-the shipped judge reads the class (:func:`arpg.judge.judge_images`):
-
-* ``outpaint``: the 64x64 digit extended by 8 cells to the right (64x96 px); judged: the new
-  right-most 64x64 window;
-* ``panorama``: 4x wider to the right (64x256 px); judged: every 64x64 window at a stride of 32 px
-  (``accuracy``: all windows; ``all_windows``: the share of panoramas whose every window is read right);
-* ``resize lattice`` / ``resize reencode``: x2 (64 -> 128 px) with each strategy; judged: the
-  result downscaled to 64 px.
-
-Also recorded per setting: the forward passes of a decode (a panorama: all its rounds) and the
-seconds. The winner of each task is the decoding with the higher accuracy (ties: fewer passes).
+Plain generation (the yardstick), outpaint by 8 cells, panorama to 4x width and resolution x2 (both
+strategies), each decoded windowed and whole, on held-out images of the model's data set, against their
+true renders where the data set has them: see :mod:`arpg.measure.canvas_tasks`. ``--parts`` measures
+some parts and keeps the others from ``--json`` (same model only). Printed: the run's tables, then
+windowed against whole beside the runs of ``--beside``. ``--table-only`` prints the tables of ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from PIL import Image
+import torch
 
-from arpg import tasks
-from arpg.data import digits
-from arpg.judge import judge_images
-from arpg.pipeline import Pipeline
+from arpg.measure.canvas_table import canvas_text
+from arpg.measure.canvas_tasks import DEFAULT_TRIALS, PARTS, canvas_report, parse_trials, source_of
+from arpg.measure.pixels import DOWNSCALES
+from arpg.measure.report import names_arg, read_json, script_command, write_outputs
+from arpg.model_flags import model_pipeline
+from arpg.tasks import RESIZE_STRATEGIES
 from arpg.windows import DECODINGS
 
-WINDOW_PX, STRIDE_PX = 64, 32
-TASKS = ("outpaint", "panorama", "resize lattice", "resize reencode")
-
-
-def windows_of(image: np.ndarray, size: int = WINDOW_PX, stride: int = STRIDE_PX) -> list[np.ndarray]:
-    """The ``size`` square windows of a ``size``-high image, every ``stride`` px from the left."""
-    return [image[:, x : x + size] for x in range(0, image.shape[1] - size + 1, stride)]
-
-
-def run_task(
-    pipe: Pipeline, task: str, img: np.ndarray, label: int, seed: int, steps: int, decoding: str
-) -> tuple[list[np.ndarray], int]:
-    """One trial: (the windows to judge, forward passes)."""
-    if task == "outpaint":
-        r = tasks.outpaint(pipe, img, label, right=8, seed=seed, steps=steps, decoding=decoding)
-        return [r.image[:, -WINDOW_PX:]], r.trace.forward_passes
-    if task == "panorama":
-        passes: list[int] = []
-        r = tasks.panorama(
-            pipe,
-            img,
-            label,
-            times=4,
-            side="right",
-            seed=seed,
-            steps=steps,
-            decoding=decoding,
-            on_round=lambda res: passes.append(res.trace.forward_passes),
-        )
-        return windows_of(r.image), sum(passes)
-    strategy = task.split()[1]
-    r = tasks.resize(pipe, img, label, scale=2.0, strategy=strategy, seed=seed, steps=steps, decoding=decoding)
-    small = np.asarray(Image.fromarray(r.image).resize((WINDOW_PX, WINDOW_PX), Image.LANCZOS))
-    return [small], r.trace.forward_passes
-
-
-def measure(
-    pipe: Pipeline,
-    task: str,
-    decoding: str,
-    imgs: np.ndarray,
-    labels: np.ndarray,
-    steps: int,
-    log: Callable[[str], None],
-) -> dict[str, Any]:
-    """Accuracy, passes and time of ``task`` with ``decoding`` over every input."""
-    t0, crops, want, passes, per_trial = time.time(), [], [], [], []
-    for i, (img, label) in enumerate(zip(imgs, labels)):
-        wins, n = run_task(pipe, task, img, int(label), i, steps, decoding)
-        crops += wins
-        want += [int(label)] * len(wins)
-        per_trial.append(len(wins))
-        passes.append(n)
-    pred, _ = judge_images(pipe.judge, np.stack(crops))
-    right = pred == np.asarray(want)
-    bounds = np.cumsum([0, *per_trial])
-    res = {
-        "accuracy": round(float(right.mean()), 4),
-        "windows_judged": len(right),
-        "forward_passes": float(np.mean(passes)),
-        "seconds": round(time.time() - t0, 1),
-    }
-    if task == "panorama":
-        res["all_windows"] = round(float(np.mean([right[a:b].all() for a, b in zip(bounds, bounds[1:])])), 4)
-    log(
-        f"{task:16s} {decoding:8s} accuracy {res['accuracy']:.3f}  passes {res['forward_passes']:.0f}  "
-        f"{res['seconds']} s"
-    )
-    return res
-
-
-def winner(rows: dict[str, dict[str, Any]]) -> str:
-    """The decoding with the higher accuracy; fewer forward passes among equals."""
-    return max(DECODINGS, key=lambda d: (rows[d]["accuracy"], -rows[d]["forward_passes"]))
+COMMITTED = Path("docs/benchmarks")  # a preview's numbers never go here
 
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=50, help="held-out digits per task and decoding (default 50)")
-    p.add_argument("--steps", type=int, default=16, help="sampling steps (default 16)")
-    p.add_argument("--tasks", default=",".join(TASKS), help=f"some of {','.join(TASKS)}")
-    p.add_argument("--json", default="docs/benchmarks/windows.json")
+    p.add_argument("--model", default="digits", help="digits, scenes or a model folder, e.g. a preview")
+    p.add_argument("--trials", default=None, help=f"N or part=N,... (default {DEFAULT_TRIALS})")
+    p.add_argument("--parts", type=names_arg(PARTS), default=list(PARTS), help=f"some of {','.join(PARTS)}")
+    p.add_argument("--decodings", type=names_arg(DECODINGS), default=list(DECODINGS), help="windowed,whole")
+    p.add_argument("--strategies", type=names_arg(RESIZE_STRATEGIES), default=list(RESIZE_STRATEGIES))
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--split", type=int, default=None, help="one held-out split offset for every part")
+    p.add_argument("--style", default=None, help="the data style of the inputs (default: the generator's)")
+    p.add_argument("--downscale", choices=DOWNSCALES, default="box", help="how a resize is judged at 64 px")
+    p.add_argument("--json", default=None, help="the results file (read for the parts kept, then written)")
+    p.add_argument("--beside", action="append", default=[], help="NAME=PATH: another run for the one table")
+    p.add_argument("--table-only", action="store_true", help="measure nothing: print the tables of --json")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     return p.parse_args()
+
+
+def measure(a: argparse.Namespace) -> dict:
+    """Run the parts asked for; the results file (merged with the parts kept from --json)."""
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    pipe = model_pipeline(a.model, device=a.device)
+    if a.json and "preview" in pipe.name and Path(a.json).resolve().is_relative_to(COMMITTED.resolve()):
+        raise ValueError(f"{pipe.name}: a preview's numbers do not go to {COMMITTED}/; give another --json")
+    return canvas_report(
+        pipe,
+        read_json(a.json),
+        script_command("bench_windows.py", sys.argv[1:]),
+        parts=a.parts,
+        trials=parse_trials(a.trials),
+        decodings=a.decodings,
+        strategies=a.strategies,
+        options=pipe.defaults.replace(steps=a.steps),
+        source=source_of(pipe, a.split, a.style),
+        how=a.downscale,
+    )
 
 
 def main() -> None:
     a = _args()
-    chosen = [t for t in a.tasks.split(",") if t]
-    if set(chosen) - set(TASKS):
-        raise SystemExit(f"--tasks: some of {','.join(TASKS)}")
-    pipe = Pipeline.shipped()
-    imgs, labels = digits.sample(range(a.trials), seed=digits.HELDOUT_SEED + 17, style=digits.GENERATOR_STYLE)
-    out: dict[str, Any] = {
-        "command": "OMP_NUM_THREADS=1 python scripts/bench_windows.py " + " ".join(sys.argv[1:]),
-        "model": pipe.name,
-        "trained_sizes": [list(s) for s in pipe.model.cfg.trained_sizes],
-        "trials": a.trials,
-        "steps": a.steps,
-        "cfg_scale": pipe.defaults.cfg_scale,
-        "cfg_schedule": pipe.defaults.cfg_schedule,
-        "tasks": {},
-    }
-    for task in chosen:
-        rows = {d: measure(pipe, task, d, imgs, labels, a.steps, print) for d in DECODINGS}
-        out["tasks"][task] = {**rows, "winner": winner(rows)}
-    path = Path(a.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
+    try:
+        beside = [(name, read_json(path)) for name, _, path in (b.partition("=") for b in a.beside)]
+        out = read_json(a.json) if a.table_only else measure(a)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if out is None:
+        raise SystemExit(f"--table-only: no results in {a.json!r}")
+    if a.json and not a.table_only:
+        print("wrote", *write_outputs(out, a.json, None, None))
+    print(canvas_text(out, beside))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import gc
 import json
 import os
@@ -45,6 +44,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from arpg.measure.probes import MB, reset_peak, rss_bytes
+from arpg.measure.timing import percentile
+
 DEFAULT_ENDPOINTS = (
     "generate",
     "inpaint",
@@ -59,24 +61,6 @@ DEFAULT_ENDPOINTS = (
 ALL_ENDPOINTS = (*DEFAULT_ENDPOINTS, "measure")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MEMORY_AFTER = 20  # the first memory reading is taken after this many answered requests
-MB = 2**20
-
-
-# -- measurements -------------------------------------------------------------------------------------
-def rss_bytes(pid: int | None = None, key: str = "VmRSS") -> int | None:
-    """Resident memory of process ``pid`` (this one when None) from /proc: ``VmRSS`` now, or ``VmHWM``
-    the peak since :func:`reset_peak`; None where there is no /proc."""
-    try:
-        text = Path(f"/proc/{pid or 'self'}/status").read_text()
-    except OSError:
-        return None
-    return next((int(line.split()[1]) * 1024 for line in text.splitlines() if line.startswith(key + ":")), None)
-
-
-def reset_peak(pid: int | None = None) -> None:
-    """Start a new peak-resident measurement (Linux: ``5`` to ``clear_refs`` resets ``VmHWM``)."""
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{pid or 'self'}/clear_refs").write_text("5")
 
 
 def usage(folder: str | Path | None) -> tuple[int, int] | None:
@@ -85,18 +69,6 @@ def usage(folder: str | Path | None) -> tuple[int, int] | None:
         return None
     sizes = [p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()]
     return len(sizes), sum(sizes)
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50 / p90 / p99 / max of ``values`` (seconds), nearest-rank."""
-    if not values:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    v = sorted(values)
-
-    def rank(q: float) -> float:
-        return v[min(len(v) - 1, max(0, int(round(q * len(v) + 0.5)) - 1))]
-
-    return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": v[-1]}
 
 
 # -- the app under test ---------------------------------------------------------------------------------
@@ -330,9 +302,19 @@ def summarise(run: Run, endpoints: list[str]) -> dict[str, Any]:
             "ok": sum(o.status == "ok" for o in rows),
             "errors": sum(o.status == "error" for o in rows),
             "lost": sum(o.status == "lost" for o in rows),
-            **{k: (round(v, 4) if v is not None else None) for k, v in percentiles(lat).items()},
+            **{k: (round(v, 4) if v is not None else None) for k, v in _percentiles(lat).items()},
         }
     return by
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50 / p90 / p99 / max of ``values`` (seconds), nearest-rank."""
+    return {
+        "p50": percentile(values, 0.5),
+        "p90": percentile(values, 0.9),
+        "p99": percentile(values, 0.99),
+        "max": max(values, default=None),
+    }
 
 
 def memory_report(run: Run, before: int | None, after: int | None, answered: int, tolerance: float) -> dict:

@@ -1,6 +1,6 @@
 """Example images of every task for the README (docs/examples/), from the shipped model.
 
-python scripts/make_docs.py
+python scripts/make_docs.py   (the samples grid is scripts/make_samples.py's)
 """
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from bench_tasks import digit_box_mask  # scripts/ is sys.path[0] when this runs as a script
-from make_samples import samples_grid
 from PIL import Image, ImageDraw
 
 from arpg import tasks
 from arpg.data import digits as data
+from arpg.measure.task_quality import subject_box_mask
 from arpg.pipeline import Pipeline
 from arpg.viz.animate import comparison_animation, save_animation, trace_frames
 from arpg.viz.frames import step_heatmap
@@ -49,7 +48,6 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     pipe = Pipeline.shipped()
     opts16 = pipe.defaults.replace(steps=16)
-    samples_grid(pipe, per_class=8, steps=32).save(OUT / "samples.png")
     imgs, labels = data.sample(range(4), seed=data.HELDOUT_SEED + 5, style=data.GENERATOR_STYLE)
     x, y = imgs[0], int(labels[0])
     # inpainting and editing
@@ -57,7 +55,7 @@ def main() -> None:
     m[:, 32:] = True
     inp = tasks.inpaint(pipe, x, m, y, options=opts16, seed=1)
     new = (y + 3) % 10
-    box = digit_box_mask(x)
+    box = subject_box_mask(x)
     ed = tasks.edit(pipe, x, box, new, options=opts16, seed=1)
     titles = ["input", "mask (right half)", f"inpainted as {y}", "mask", f"edited to {new}"]
     labelled([big(x), big(masked(x, m)), big(inp.image), big(masked(x, box)), big(ed.image)], titles).save(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from arpg.commands import model_pipeline
+from arpg.model_flags import model_pipeline
 from arpg.pipeline import Pipeline
 from arpg.viz.frames import image_grid
 

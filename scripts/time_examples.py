@@ -1,5 +1,5 @@
 """Time example clicks in a real browser: the first click on a row decodes it, a later click on the same
-row is answered from memory (demo/tabs/instant.py). Against a running app:
+row is answered from memory (demo/instant.py). Against a running app:
 
     python app.py --port 7870 &
     python scripts/time_examples.py --url http://127.0.0.1:7870/ [--json out.json]

@@ -32,9 +32,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
-from load_test import LOOPBACK, MB, reset_peak, rss_bytes  # beside this script
 from PIL import Image
 
+from arpg.measure.probes import MB, cpu_seconds, reset_peak, rss_bytes
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_STEPS = 4096  # the first try; the server names what fits
 TRIES = 4  # refusals followed per request (steps, then the cost ceiling)
 FITS = (r"at most (\d+) steps", r"between 1 and (\d+)")  # how a refusal names the most steps
@@ -96,14 +98,8 @@ MEASURE_PLANS: list[dict[str, Any]] = [
 
 
 # -- the server process ------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def memory(pid: int, key: str) -> int:
-    """:func:`load_test.rss_bytes`, refusing to go on without a reading (the results would be wrong)."""
+    """:func:`arpg.measure.probes.rss_bytes`, refusing to go on without a reading (the results would be wrong)."""
     value = rss_bytes(pid, key)
     if value is None:
         raise RuntimeError(f"no {key} for process {pid}")

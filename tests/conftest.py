@@ -1,12 +1,13 @@
-"""Shared test setup: no analytics, no proxy for local servers, and one in-process app
-(random tiny model) for the API and browser tests."""
+"""Shared test setup: no analytics, no proxy for local servers, one in-process app (random tiny model) for
+the API and browser tests, a script run in its own process, and tiny model folders of the data sets."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +56,58 @@ SAMPLE_RESULTS: dict[str, Any] = {
 }
 
 
-def load_script(name: str) -> Any:
-    """The module of ``scripts/<name>.py`` (scripts are not a package), loaded from its file."""
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+ROOT = Path(__file__).resolve().parents[1]
+SCENES_GRIDS = ((16, 16), (16, 24), (16, 32), (24, 24))
+
+
+def run_script(
+    name: str, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``python scripts/<name> args...`` in its own process (scripts are run, never imported), from ``cwd``
+    (default the repository root) with ``env`` added to the environment; its output as text."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def tiny_folder(d: Path, data: str = "scenes") -> Path:
+    """A folder :meth:`Pipeline.shipped` loads: random ARPG-tiny on 16x16 tokens (scenes: on the scenes grids,
+    64 px high at 4 px per token), random VQ-tiny, the shipped judge of ``data``; its JSON says ``data`` and
+    4 steps."""
+    import shutil
+    from dataclasses import replace
+
+    import torch
+
+    from arpg.checkpoints import save_checkpoint
+    from arpg.config import ARPGConfig, VQConfig
+    from arpg.model import ARPG
+    from arpg.tokenizer import VQModel
+    from arpg.zoo import MODELS
+
+    torch.manual_seed(0)
+    grids = SCENES_GRIDS if data == "scenes" else ((16, 16),)
+    cfg = replace(ARPGConfig.from_name("ARPG-tiny"), grid_size=16, trained_grids=grids)
+    save_checkpoint(
+        ARPG(cfg).init_weights(0.2),
+        d / "arpg.safetensors",
+        {**cfg.to_dict(), "data": data, "sampling": {"steps": 4}},
+    )
+    save_checkpoint(VQModel(VQConfig.from_name("VQ-tiny")), d / "vq.safetensors")
+    shutil.copyfile(MODELS[data].folder / "judge.safetensors", d / "judge.safetensors")
+    return d
+
+
+def tiny_scenes_folder(d: Path) -> Path:
+    """:func:`tiny_folder` of the scenes data set (the shipped scenes judge reads real renders as their class)."""
+    return tiny_folder(d, "scenes")
 
 
 def free_port() -> int:

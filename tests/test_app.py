@@ -106,8 +106,8 @@ def test_sampling_controls_are_named_parameters_of_the_api(client: Client) -> No
 
 
 def test_building_the_app_writes_no_files_into_the_source_tree(app_server: RunningApp) -> None:
-    tabs = Path(__file__).resolve().parents[1] / "demo" / "tabs"
-    assert not list(tabs.glob("*.pyi"))  # component subclasses would make gradio write stubs there
+    demo_dir = Path(__file__).resolve().parents[1] / "demo"
+    assert not list(demo_dir.rglob("*.pyi"))  # component subclasses would make gradio write stubs there
 
 
 def test_page_shows_model_and_notice(app_server: RunningApp) -> None:
@@ -331,7 +331,7 @@ def test_server_survives_a_burst(client: Client) -> None:
 
 
 def test_gpu_decorator_only_with_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    from demo.tabs.errors import on_gpu
+    from demo.parts.gpu import on_gpu
 
     def fn() -> int:
         return 1
@@ -353,32 +353,64 @@ def test_gpu_decorator_only_with_spaces(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_gpu_time_grows_with_steps_and_images_between_a_floor_and_a_cap() -> None:
-    from demo.tabs.errors import GPU_CAP_S, GPU_FLOOR_S, gpu_duration, gpu_seconds, request_seconds
+    from demo.parts.gpu import GPU_CAP_S, GPU_FLOOR_S, gpu_duration, gpu_seconds, request_seconds
 
     assert gpu_seconds(1) == GPU_FLOOR_S and gpu_seconds(10**6, 8) == GPU_CAP_S
     assert gpu_seconds(64, 8) == 36  # 10 s + 64 steps x 8 images x 0.05 s, rounded up
     assert gpu_seconds(64, 8) > gpu_seconds(32, 8) > gpu_seconds(32, 4)
     assert gpu_seconds(32, 4, area=4) > gpu_seconds(32, 4)
-    # from a request's inputs by name: steps, number of images, scale, measured lists
-    assert request_seconds({"steps": 64, "n_images": 8}) == gpu_seconds(64, 8)
-    assert request_seconds({"steps": 32, "scale": 2.0}) == gpu_seconds(32, 1, 4.0)
-    assert request_seconds({"steps": [8, 16], "batches": [1, 4], "repeats": 2}) == gpu_seconds(24, 10)
-    assert request_seconds({"steps": float("nan"), "n_images": "x"}) == gpu_seconds(32)  # malformed: defaults
-    assert request_seconds({"steps": 16}, decodes=2, extra_steps=512) == gpu_seconds(544)
+    # from a request's values: steps, number of images, scale, measured lists
+    assert request_seconds(64, images=8) == gpu_seconds(64, 8)
+    assert request_seconds(32, scale=2.0) == gpu_seconds(32, 1, 4.0)
+    assert request_seconds([8, 16], images=[1, 4], repeats=2) == gpu_seconds(24, 10)
+    assert request_seconds(float("nan"), images="x") == gpu_seconds(32)  # malformed: defaults
+    assert request_seconds(None) == gpu_seconds(32)  # left out: the default
+    assert request_seconds(16, decodes=2, extra_steps=512) == gpu_seconds(544)
+    assert request_seconds(16, times=4) == gpu_seconds(16, 1, 8.0)  # a panorama: about two windows per time
 
-    def generate(class_name, n_images, steps, model, progress=None):  # the shape of a callback
-        return None
+    def seconds(class_name, n_images, steps, *rest):  # an endpoint's, on the callback's arguments
+        return request_seconds(steps, images=n_images)
 
-    duration = gpu_duration(generate, request_seconds)
+    duration = gpu_duration(seconds)
     assert duration("class 1", 8, 64, "m", "progress") == gpu_seconds(64, 8)
-    assert duration(1, 2, 3, 4, 5, 6, 7) == GPU_CAP_S  # arguments that do not fit: the cap
+    assert duration(1, 2) == GPU_CAP_S  # arguments that do not fit: the cap
+
+
+def test_every_endpoints_gpu_seconds_read_the_callbacks_arguments_in_its_order() -> None:
+    """An endpoint's ZeroGPU seconds get the arguments of its callback: the parameters they name are the
+    callback's first ones, and the values that count are read from there."""
+    import inspect
+
+    from demo.parts.gpu import gpu_seconds
+    from demo.tabs import generate, inpaint, outpaint, resolution, tradeoffs, tradeoffs_results, visualize
+
+    pairs = [
+        (generate.generate_callback, generate.generate_seconds),
+        (inpaint.inpaint_callback, inpaint.inpaint_seconds),
+        (outpaint.outpaint_callback, outpaint.outpaint_seconds),
+        (outpaint.panorama_callback, outpaint.panorama_seconds),
+        (resolution.resize_callback, resolution.resize_seconds),
+        (visualize.animate_callback, visualize.animate_seconds),
+        (visualize.side_by_side_callback, visualize.side_by_side_seconds),
+        (visualize.compare_callback, visualize.compare_seconds(16)),
+        (tradeoffs.measure_callback, tradeoffs_results.measure_seconds),
+    ]
+    for make, seconds in pairs:
+        named = [p.name for p in inspect.signature(seconds).parameters.values() if p.kind != p.VAR_POSITIONAL]
+        params = list(inspect.signature(make(None)).parameters)  # (the model is looked up only when called)
+        assert params[: len(named)] == named and params[-2:] == ["model", "progress"], make.__name__
+        values = dict.fromkeys(params)
+        few, many = seconds(*{**values, "steps": 8}.values()), seconds(*{**values, "steps": 800}.values())
+        assert few < many, make.__name__  # the steps are read where the callback takes them
+    generate_args = dict.fromkeys(inspect.signature(generate.generate_callback(None)).parameters)
+    assert generate.generate_seconds(*{**generate_args, "steps": 64, "n_images": 8}.values()) == gpu_seconds(64, 8)
 
 
 def test_default_steps_are_32_for_the_small_model_and_16_for_a_large_one_on_cpu(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from arpg.pipeline import Pipeline
-    from demo.tabs import widgets
+    from demo.parts import widgets
 
     pipe = Pipeline.random()  # a few parameters, on the CPU
     assert widgets.default_steps(pipe, cells=256) == 32 and widgets.default_steps(pipe, cells=10) == 10

@@ -15,8 +15,8 @@ from PIL import Image
 from arpg import tasks
 from arpg.pipeline import Pipeline
 from arpg.store import ModelStore, SmallModel
-from demo.tabs.generate import generate_handler
-from demo.tabs.instant import EXAMPLE_SEED, ExampleRunner
+from demo.instant import EXAMPLE_SEED, ExampleRunner
+from demo.tabs.generate import run_generate
 from demo.ui import build_demo, model_choice
 from tests.test_app_scenes import write_scenes_folder
 from tests.test_links import command_of
@@ -58,7 +58,7 @@ def test_a_generate_link_opens_its_tab_model_class_seed_and_settings(demo: gr.Bl
     choice = model_choice(demo)
     pipe = choice.pipe(SCENES)
     opts = pipe.defaults.replace(steps=6, cfg_scale=2.5, order="spiral-in")
-    *_, info, _ = list(generate_handler(pipe)("city at night", 3, 42, False, opts))[-1]
+    *_, info, _ = list(run_generate(pipe, "city at night", 3, 42, False, opts))[-1]
     query = info.split("[link to these settings](")[1].rstrip(")")
     new, left = opened(demo, query)
     assert left == []
@@ -109,7 +109,7 @@ def click(demo: gr.Blocks, runner: ExampleRunner, index: int) -> list[tuple]:
     assert not events["show_example"].queue and events["run_example"].queue is not False
     assert events["run_example"].types_generator  # gradio streams its partial images
     model = model_choice(demo).dropdown.value  # the session's model (a scene row names its own)
-    return [events["show_example"].fn(selected, model), *events["run_example"].fn(selected, *values)]
+    return [events["show_example"].fn(selected, model), *events["run_example"].fn(selected, None, *values)]
 
 
 def shown(outputs: list[tuple]) -> tuple:

@@ -1,4 +1,4 @@
-"""The session's model in the web app (demo/tabs/models.py): the Model dropdown, callbacks that
+"""The session's model in the web app (demo/parts/model_choice.py): the Model dropdown, callbacks that
 take the model last, and what a switch updates; built in-process (no server)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ def choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     from arpg.pipeline import Pipeline
     from arpg.store import ModelStore
+    from demo.parts.model_choice import ModelChoice
     from demo.tabs import generate, inpaint, visualize
-    from demo.tabs.models import ModelChoice
     from tests.test_hub import fake_hub_cache
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -81,25 +81,27 @@ def test_switching_the_model_updates_classes_defaults_ranges_and_examples(choice
 
 
 @pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
-def test_callbacks_take_the_model_last_and_use_its_pipeline_and_defaults(choice: Any) -> None:
+def test_callbacks_take_the_model_last_and_use_its_pipeline_and_defaults(
+    choice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import inspect
 
     import gradio as gr
 
-    from demo.tabs.widgets import SAMPLING_FIELDS
+    from demo.parts.widgets import SAMPLING_FIELDS
+    from demo.tabs import generate
 
-    def factory(pipe: Any) -> Any:
-        def handler(class_name: str, options: Any, progress: Any = None) -> tuple:
-            return pipe.name, pipe.label_of(class_name), options, progress
+    def run_generate(pipe: Any, class_name: Any, n: int, seed: Any, randomize: bool, options: Any, progress: Any):
+        yield pipe.name, class_name, options, progress
 
-        return handler
-
-    callback = choice.callback(factory)
-    assert list(inspect.signature(callback).parameters) == ["class_name", *SAMPLING_FIELDS, "model", "progress"]
+    monkeypatch.setattr(generate, "run_generate", run_generate)
+    callback = generate.generate_callback(choice)
+    own = ["class_name", "n_images", "seed", "randomize"]
+    assert list(inspect.signature(callback).parameters) == [*own, *SAMPLING_FIELDS, "model", "progress"]
     values = [3, "arccos", None, "linear", 1.0, 0, 1.0, "random"]  # cfg_scale None: the model's default
-    name, label, options, progress = callback("golden retriever", *values, "ARPG-L", "bar")
-    assert (name, label, options.steps, options.cfg_scale, progress) == ("ARPG-L", 207, 3, 4.0, "bar")
-    name, label, _, progress = callback("class 2", *values)  # no model: the first one
-    assert (name, label, progress) == ("random ARPG-tiny", 2, None)
+    ((name, cls, options, progress),) = callback("golden retriever", 1, 0, False, *values, "ARPG-L", "bar")
+    assert (name, cls, options.steps, options.cfg_scale, progress) == ("ARPG-L", "golden retriever", 3, 4.0, "bar")
+    ((name, _, options, progress),) = callback("class 2", 1, 0, False, *[None] * 8, None)  # no model: the first
+    assert (name, options.steps) == ("random ARPG-tiny", 16) and isinstance(progress, gr.Progress)
     with pytest.raises(gr.Error, match="Unknown model 'no such model'"):
-        callback("class 2", *values, "no such model")
+        list(callback("class 2", 1, 0, False, *values, "no such model"))

@@ -34,10 +34,10 @@ from arpg.store import SHIPPED_NAME, ModelStore, SmallModel, trained_model
 from arpg.tokenizer import VQModel
 from arpg.zoo import MODELS
 from demo import server
-from demo.tabs.examples import render, rendered_examples, write_examples
-from demo.tabs.models import ModelChoice
-from demo.tabs.outpaint import outpaint_handler, panorama_handler
-from demo.tabs.resolution import resize_handler
+from demo.parts.examples import render, rendered_examples, write_examples
+from demo.parts.model_choice import ModelChoice
+from demo.tabs.outpaint import run_outpaint, run_panorama
+from demo.tabs.resolution import run_resize
 from demo.ui import build_demo, model_choice, model_store
 
 PREVIEW = "scenes model (preview, step 5 of 10)"
@@ -235,7 +235,7 @@ def test_an_outpaint_example_switches_to_the_scenes_model_and_extends_its_scene(
     pipe = page.choice.pipe(values[page.choice.dropdown])
     img = example_image(values)
     assert img.shape == (64, 64, 3) and np.array_equal(img, render(CARD, scene))
-    outs = list(outpaint_handler(pipe)(img, scene.cls, directions, amount, 1, False, None, pipe.defaults))
+    outs = list(run_outpaint(pipe, img, scene.cls, directions, amount, 1, False, None, pipe.defaults))
     (before, result), seed, info = outs[-1]  # the before/after slider
     band = masks.SEAM_BAND  # the input is mixed with its own decode only this close to the join
     assert result.shape == before.shape == (64, 64 + 4 * amount, 3) and np.array_equal(
@@ -252,7 +252,7 @@ def test_a_panorama_example_makes_a_scene_four_times_as_wide(page: Page) -> None
     line, _ = page.switch_after(values)
     assert PREVIEW in line
     pipe = page.choice.pipe(values[page.choice.dropdown])
-    outs = list(panorama_handler(pipe)(example_image(values), scene.cls, side, times, 1, False, None, pipe.defaults))
+    outs = list(run_panorama(pipe, example_image(values), scene.cls, side, times, 1, False, None, pipe.defaults))
     assert outs[-1][0][1].shape == (64, 64 * times, 3) and f"{times}× towards the {side}" in outs[-1][2]
 
 
@@ -265,7 +265,7 @@ def test_a_resolution_example_doubles_a_scene(page: Page) -> None:
     d = pipe.resize_defaults  # the example leaves scale and strategy to the model: x2, reencode
     settings = [v for c, v in updates.items() if getattr(c, "label", None) in ("Scale", "Strategy")]
     assert settings == [d.scale, d.strategy] and d.scale == 2
-    run = resize_handler(pipe)(example_image(values), scene.cls, None, None, None, 1, False, None, pipe.defaults)
+    run = run_resize(pipe, example_image(values), scene.cls, None, None, None, 1, False, None, pipe.defaults)
     (plain, result), _, info = list(run)[-1]
     assert result.shape == plain.shape == (128, 128, 3) and "64×64 px → 128×128 px (32×32 tokens)" in info
 
@@ -286,7 +286,7 @@ def test_the_scene_examples_are_the_held_out_renders(tmp_path: Path) -> None:
     scenes_shown = rendered_examples(CARD)
     assert len(scenes_shown) == sum(len(rows) for rows in CARD.examples.values()) == 9
     for scene in scenes_shown:
-        assert scene.image.is_file(), f"{scene.image} is missing: python -m demo.tabs.examples writes it"
+        assert scene.image.is_file(), f"{scene.image} is missing: python -m demo.parts.examples writes it"
         committed = np.asarray(Image.open(scene.image).convert("RGB"))
         assert committed.shape == (64, 64, 3) and np.array_equal(committed, render(CARD, scene)), scene.image.name
     written = write_examples(CARD, tmp_path)

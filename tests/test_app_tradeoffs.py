@@ -86,16 +86,16 @@ def test_measure_refuses_other_values_in_words(client: Client) -> None:
 
 def test_the_estimate_is_said_before_measuring() -> None:
     from arpg.pipeline import Pipeline
-    from demo.tabs.benchmarks import estimate_handler
+    from demo.tabs.tradeoffs_results import estimate_text
 
-    say = estimate_handler(Pipeline.random())
-    text = say([1, 4], [4, 8], True, 1, ["raster"], 2)
+    pipe = Pipeline.random()
+    text = estimate_text(pipe, [1, 4], [4, 8], True, 1, ["raster"], 2)
     assert text.startswith("Estimated time: **about") and "on this machine" in text
-    assert "Pick at least one" in say([], [4], True, 1, [], 2)
+    assert "Pick at least one" in estimate_text(pipe, [], [4], True, 1, [], 2)
 
 
 def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
-    from demo.tabs.benchmarks import order_rows, saved_files
+    from demo.tabs.tradeoffs_results import order_rows, saved_files
 
     (tmp_path / "shipped.json").write_text(json.dumps(SAMPLE_RESULTS))
     orders = {
@@ -135,23 +135,23 @@ def test_saved_files_lists_only_bench_results(tmp_path: Path) -> None:
 def test_no_estimate_is_said_in_words_when_calibrating_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     from arpg.measure import quick
     from arpg.pipeline import Pipeline
-    from demo.tabs.benchmarks import estimate_handler
+    from demo.tabs.tradeoffs_results import estimate_text
 
     def no_gpu(pipe, plan):
         raise RuntimeError("CUDA is not available outside a GPU request")
 
     monkeypatch.setattr(quick, "estimate", no_gpu)
-    assert "No time estimate here yet" in estimate_handler(Pipeline.random())([1], [4], False, 1, [], 1)
+    assert "No time estimate here yet" in estimate_text(Pipeline.random(), [1], [4], False, 1, [], 1)
 
 
 def test_zerogpu_reserves_more_for_more_orders_and_raster() -> None:
-    from demo.tabs.benchmarks import measure_seconds
-    from demo.tabs.errors import GPU_CAP_S
+    from demo.parts.gpu import GPU_CAP_S
+    from demo.tabs.tradeoffs_results import measure_seconds
 
-    base = dict(batches=[4], steps=[16], repeats=1, orders=[], raster=False, per_class=1)
-    plain = measure_seconds(base)
-    assert plain < measure_seconds({**base, "orders": ["raster", "spiral-in"]}) <= GPU_CAP_S
-    assert plain < measure_seconds({**base, "raster": True})
+    base = dict(batches=[4], steps=[16], raster=False, repeats=1, orders=[], per_class=1)
+    plain = measure_seconds(*base.values(), "model", "progress")  # the callback's arguments, in order
+    assert plain < measure_seconds(*{**base, "orders": ["raster", "spiral-in"]}.values()) <= GPU_CAP_S
+    assert plain < measure_seconds(*{**base, "raster": True}.values())
 
 
 @pytest.mark.slow  # over 0.6 s: the fast tier stays under a minute
@@ -159,7 +159,7 @@ def test_figures_get_a_white_band_for_the_image_toolbar() -> None:
     import numpy as np
     from PIL import Image
 
-    from demo.tabs.benchmarks import TOOLBAR_ROOM, published_image, toolbar_room
+    from demo.tabs.tradeoffs_results import TOOLBAR_ROOM, published_image, toolbar_room
 
     fig = Image.new("RGB", (200, 100), (10, 20, 30))
     out = np.asarray(toolbar_room(fig))
@@ -183,14 +183,14 @@ class Named:
 @pytest.mark.slow  # draws the saved figures
 def test_saved_results_and_the_orders_chart_are_the_session_models() -> None:
     """The scenes model was shown the digits model's shipped.json and orders chart."""
-    from demo.tabs.benchmarks import saved_handler
     from demo.tabs.tradeoffs import orders_updates
+    from demo.tabs.tradeoffs_results import saved_results
 
     scenes, digits = Named("shipped scenes model"), Named("shipped digits model")
-    plot, table, info, saved = saved_handler(scenes, BENCH)("shipped.json")  # a digits file asked for
+    plot, table, info, saved = saved_results(scenes, BENCH, "shipped.json")  # a digits file asked for
     assert plot is None and table == [] and "No saved results for shipped scenes model" in info
     assert saved["choices"] == [] and "press Measure" in info
-    plot, table, info, saved = saved_handler(digits, BENCH)(None)
+    plot, table, info, saved = saved_results(digits, BENCH, None)
     assert "shipped.json" in info and "shipped digits model" in info and plot is not None
     assert saved["value"] == "shipped.json" and "arpg-l-bf16.json" not in saved["choices"]
     assert all(json.loads((BENCH / n).read_text())["model"].startswith("shipped digits") for n in saved["choices"])
@@ -200,7 +200,7 @@ def test_saved_results_and_the_orders_chart_are_the_session_models() -> None:
 
 
 def test_a_result_names_its_model_before_what_it_adds() -> None:
-    from demo.tabs.benchmarks import belongs
+    from demo.tabs.tradeoffs_results import belongs
 
     assert belongs("shipped digits model (6.69M params)", "shipped digits model")
     assert belongs("ARPG-L, random weights (320M params)", "ARPG-L")

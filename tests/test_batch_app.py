@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from demo.tabs import runner
+from demo.parts import runner
 
 
 def test_running_streams_are_counted_while_they_decode():

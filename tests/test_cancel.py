@@ -9,8 +9,8 @@ import time
 import gradio as gr
 import pytest
 
-from demo.tabs import cancel
-from demo.tabs.runner import Run
+from demo.parts import cancel
+from demo.parts.runner import Run
 
 
 def _slow_work(steps: list[int], stopped: threading.Event) -> str:
@@ -58,16 +58,8 @@ def test_uncancelled_work_returns_its_result_and_errors_pass_through() -> None:
         raise AssertionError("the error was swallowed")
 
 
-def test_a_cancellable_factory_keeps_the_handler_signature() -> None:
-    import inspect
+def test_the_work_gets_its_arguments_by_position_and_by_name() -> None:
+    def work(class_name: str, steps: int, seed: int | None = None) -> tuple:
+        return (class_name, steps, seed)
 
-    def factory(pipe: object):
-        def handler(class_name: str, steps: int, seed: int | None = None) -> tuple:
-            return (class_name, steps, seed)
-
-        return handler
-
-    made = cancel.cancellable(factory, 3)(None)
-    assert inspect.isgeneratorfunction(made)
-    assert list(inspect.signature(made).parameters) == ["class_name", "steps", "seed"]
-    assert list(made("a", 2, seed=5))[-1] == ("a", 2, 5)
+    assert list(cancel.run_cancellable(work, ("a", 2), {"seed": 5}, n_outputs=3))[-1] == ("a", 2, 5)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from arpg import cli, commands
+from arpg import cli, model_flags
 from arpg.checkpoints import save_checkpoint
 from arpg.config import ARPGConfig, VQConfig
 from arpg.model import ARPG
@@ -129,7 +129,7 @@ def test_truncated_file(files, tmp_path, capsys):
 def test_sampling_flags_left_out_keep_the_model_defaults():
     base = SamplingOptions(steps=12, cfg_scale=3.0, cfg_schedule="constant")
     a = cli.build_parser().parse_args(["sample", "--top-p", "0.5", "--order", "raster"])
-    opts = commands.sampling_options(a, base)
+    opts = model_flags.sampling_options(a, base)
     assert opts == base.replace(top_p=0.5, order="raster")
 
 
@@ -255,7 +255,7 @@ def test_released_name_and_class_name_from_the_hub_cache(tmp_path, monkeypatch, 
     )
     assert code == 0, capsys.readouterr().err
     assert out.exists()
-    pipe = commands.load_pipeline(
+    pipe = model_flags.load_pipeline(
         cli.build_parser().parse_args(["sample", "--weights", "hf://hp-l33/ARPG/arpg_300m.pt", "--device", "cpu"])
     )
     assert pipe.name == "ARPG-L" and pipe.class_names[207] == "golden retriever"

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from arpg import cli
+from arpg.commands import inpaint_region
 from arpg.judge import image_class
 from arpg.masks import EDIT_REGION
 from arpg.pipeline import ASSETS, Pipeline
-from arpg.task_commands import inpaint_region
 
 DIGIT = str(ASSETS / "examples" / "digit_3.png")
 

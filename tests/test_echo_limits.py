@@ -19,8 +19,8 @@ from arpg.options import model_decodings, model_defaults
 from arpg.pipeline import ASSETS, Pipeline
 from arpg.tokenizer import VQModel
 from arpg.validation import ECHO_CHARS, MESSAGE_CHARS, short_message, show
-from demo.tabs.errors import to_error
-from demo.tabs.runner import Run
+from demo.parts.errors import to_error
+from demo.parts.runner import Run
 
 DIGIT = str(ASSETS / "examples" / "digit_3.png")
 HUGE = "x" * 5000

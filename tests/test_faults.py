@@ -24,6 +24,7 @@ from PIL import Image
 from arpg import tasks
 from arpg.options import SamplingOptions
 from arpg.pipeline import Pipeline
+from arpg.tasks import canvas as canvas_tasks  # the canvas tasks' one decode, patched
 from demo import server
 from tests.conftest import free_port
 
@@ -118,9 +119,9 @@ def fail_on_seed(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, exc: Callable[
             raise exc()
         return real_canvas(pipe_, labels, options, seed=seed, **kw)
 
-    real_canvas = tasks.generate_canvas
+    real_canvas = canvas_tasks.generate_canvas
     monkeypatch.setattr(pipe, "generate", generate)
-    monkeypatch.setattr(tasks, "generate_canvas", canvas)
+    monkeypatch.setattr(canvas_tasks, "generate_canvas", canvas)
     return failed
 
 

@@ -1,16 +1,17 @@
-"""scripts/gpu_polish.py: the weights it packs on the GPU machine come back whole."""
+"""scripts/gpu_polish.py (run in its own process): the weights it packs on the GPU machine come back whole."""
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from arpg.train.parts import split_save
-from tests.conftest import load_script
+from tests.conftest import run_script
 
 
+@pytest.mark.slow  # the script in its own process
 def test_parts_stay_small_and_join_back_exactly(tmp_path):
-    gp = load_script("gpu_polish")
     torch.manual_seed(0)
     states = {stem: {f"w{i}": torch.randn(16, 16) for i in range(10)} for stem in ("arpg_polish", "arpg_polish_ema")}
     pack = tmp_path / "pack"
@@ -30,7 +31,9 @@ def test_parts_stay_small_and_join_back_exactly(tmp_path):
             }
         )
     )
-    gp.unpack(pack, tmp_path / "run")
+    run = run_script("gpu_polish.py", "--unpack", str(pack), "--run-dir", str(tmp_path / "run"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "polish_steps=2 polish_batch=4" in run.stdout
     for stem, st in states.items():
         back = load_file(str(tmp_path / "run" / f"{stem}.safetensors"))
         assert back.keys() == st.keys() and all(torch.equal(back[k], st[k]) for k in st)

@@ -51,6 +51,49 @@ def test_importing_every_library_module_loads_no_app_module() -> None:
     assert out.stdout.strip() == "", f"importing arpg loaded: {out.stdout.strip()}"
 
 
+#: Calls that load a module from a file path (a script is not a package): no test module makes them.
+FILE_LOADERS = {"spec_from_file_location", "run_path", "exec_module", "SourceFileLoader", "load_script"}
+
+
+def _reaches_into_scripts(source: str) -> list[str]:
+    """How a test module's code uses ``scripts/`` as a library: imports of the ``scripts`` package (``import
+    scripts.x``, ``from scripts.x import y``), ``import_module("scripts...")``, or any load of a module from
+    its file (:data:`FILE_LOADERS`). Running a script in its own process (``subprocess``) is none of these."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "scripts"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "scripts":
+            found.append(f"from {node.module} import ...")
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            first = node.args[0] if node.args else None
+            named = isinstance(first, ast.Constant) and str(first.value).split(".")[0] == "scripts"
+            if name in FILE_LOADERS or (name == "import_module" and named):
+                found.append(f"{name}(...) at line {node.lineno}")
+    return found
+
+
+def test_no_test_module_imports_a_script() -> None:
+    """Scripts only parse arguments and call the library: tests test the library, and run a script (if at all)
+    in its own process."""
+    tests = [p for p in (ROOT / "tests").rglob("*.py") if p.name.startswith("test_") or p.name == "conftest.py"]
+    offenders = {
+        str(p.relative_to(ROOT)): hits for p in sorted(tests) if (hits := _reaches_into_scripts(p.read_text()))
+    }
+    assert not offenders, f"test modules using scripts/ as a library: {offenders}"
+
+
+def test_the_script_import_finder_names_every_way_in() -> None:
+    code = (
+        "import scripts.bench_tasks\nfrom scripts.screenshots import paint_stroke\nimport importlib.util\n"
+        "spec = importlib.util.spec_from_file_location('b', ROOT / 'scripts' / 'b.py')\n"
+        "importlib.import_module('scripts.make_docs')\nimportlib.import_module('RandAR.model')\n"
+        "subprocess.run([sys.executable, 'scripts/bench_tasks.py', '--help'])\n"
+    )
+    assert len(_reaches_into_scripts(code)) == 4
+
+
 def _module_name(root: Path, path: Path) -> str:
     parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -17,16 +17,16 @@ from PIL import Image
 
 from arpg.cli import build_parser
 from arpg.cli import main as cli_main
-from arpg.commands import sampling_options
 from arpg.data import scenes
+from arpg.model_flags import sampling_options
 from arpg.options import SAMPLER_ORDERS, SCHEDULES, SamplingOptions
 from arpg.pipeline import Pipeline
 from arpg.schedules import CFG_SCHEDULES
 from demo.links import IMAGE, MASK, ROOT, Recipe, cli_line, link_query, model_args, reproduce_markdown, with_image
-from demo.tabs.generate import generate_handler
-from demo.tabs.outpaint import outpaint_handler, panorama_handler
-from demo.tabs.resolution import resize_handler
-from demo.tabs.visualize import handlers as visualize_handlers
+from demo.tabs.generate import run_generate
+from demo.tabs.outpaint import run_outpaint, run_panorama
+from demo.tabs.resolution import run_resize
+from demo.tabs.visualize import run_animate, run_compare, run_side_by_side
 from tests.test_app_scenes import write_scenes_folder
 
 
@@ -67,7 +67,7 @@ def last(outputs: Any) -> tuple:
 
 def test_generate_summary_command_gives_the_same_options(pipe: Pipeline) -> None:
     opts = pipe.defaults.replace(steps=5, cfg_scale=2.5, temperature=0.85, top_k=7, order="spiral-in")
-    images, seed, info, _ = last(generate_handler(pipe)("city at night", 2, 11, False, opts))
+    images, seed, info, _ = last(run_generate(pipe, "city at night", 2, 11, False, opts))
     a, options = parsed(info, pipe)
     assert a.command == "sample" and options == opts
     assert (a.model, pipe.label_of(a.class_), a.seed, a.n) == (
@@ -80,13 +80,13 @@ def test_generate_summary_command_gives_the_same_options(pipe: Pipeline) -> None
 
 
 def test_a_random_seed_is_the_one_the_command_names(pipe: Pipeline) -> None:
-    _, seed, info, _ = last(generate_handler(pipe)("sea", 1, None, True, pipe.defaults.replace(steps=2)))
+    _, seed, info, _ = last(run_generate(pipe, "sea", 1, None, True, pipe.defaults.replace(steps=2)))
     assert parsed(info, pipe)[0].seed == seed
 
 
 def test_outpaint_and_panorama_commands_name_their_sides_and_decoding(pipe: Pipeline, image: np.ndarray) -> None:
     opts = pipe.defaults.replace(steps=3, schedule="cosine", cfg_schedule="constant")
-    _, _, info = last(outpaint_handler(pipe)(image, "lake", ["left", "top"], 2, 4, False, "whole", opts))
+    _, _, info = last(run_outpaint(pipe, image, "lake", ["left", "top"], 2, 4, False, "whole", opts))
     a, options = parsed(info, pipe)
     assert (a.command, a.image, a.left, a.top, a.right, a.bottom, a.decoding) == (
         "outpaint",
@@ -98,14 +98,14 @@ def test_outpaint_and_panorama_commands_name_their_sides_and_decoding(pipe: Pipe
         "whole",
     )
     assert options == opts and a.seed == 4 and a.class_ == "lake"
-    _, _, info = last(panorama_handler(pipe)(image, "forest", "left", 2, 9, False, None, opts))
+    _, _, info = last(run_panorama(pipe, image, "forest", "left", 2, 9, False, None, opts))
     a, options = parsed(info, pipe)
     assert (a.command, a.times, a.side, a.decoding, a.seed, options) == ("panorama", 2, "left", None, 9, opts)
 
 
 def test_resize_command_names_scale_strategy_and_fraction(pipe: Pipeline, image: np.ndarray) -> None:
     opts = pipe.defaults.replace(steps=4, top_p=0.9)
-    _, _, info = last(resize_handler(pipe)(image, "snowfield", 1.5, "reencode", 0.35, 2, False, "windowed", opts))
+    _, _, info = last(run_resize(pipe, image, "snowfield", 1.5, "reencode", 0.35, 2, False, "windowed", opts))
     a, options = parsed(info, pipe)
     assert (a.command, a.scale, a.strategy, a.regenerate, a.decoding) == ("resize", 1.5, "reencode", 0.35, "windowed")
     assert options == opts
@@ -113,15 +113,14 @@ def test_resize_command_names_scale_strategy_and_fraction(pipe: Pipeline, image:
 
 @pytest.mark.slow  # draws three GIFs (and an MP4)
 def test_visualize_commands_animate_and_compare(pipe: Pipeline) -> None:
-    h = visualize_handlers(pipe)
-    *_, info = h["animate"]("desert dunes", "raster", 4, 3, False, 5.0, 2.0, 0.5)
+    *_, info = run_animate(pipe, "desert dunes", "raster", 4, 3, False, 5.0, 2.0, 0.5)
     a, options = parsed(info, pipe)
     assert (a.command, a.compare, a.fps, a.seed) == ("animate", False, 5.0, 3)
     assert options == pipe.defaults.replace(steps=4, order="raster", cfg_scale=2.0, temperature=0.5)
-    *_, info = h["compare"]("sea", 2, 1, False, 8, 3.0, 1.0)
+    *_, info = run_compare(pipe, "sea", 2, 1, False, 8, 3.0, 1.0)
     a, options = parsed(info, pipe)
     assert a.compare and a.fps == 8 and options.steps == 2
-    *_, info = h["side_by_side"]("sea", "random", "raster", 2, 1, False, 6, 3.0, 1.0)
+    *_, info = run_side_by_side(pipe, "sea", "random", "raster", 2, 1, False, 6, 3.0, 1.0)
     assert "`python -m arpg" not in info and "No single command" in info  # the CLI has no side-by-side
 
 
@@ -219,10 +218,10 @@ def run_command(summary: str, folder: Path, out: Path, image: Path | None = None
 def test_the_command_of_a_summary_makes_the_same_image(scenes_folder: Path, tmp_path: Path, image: np.ndarray) -> None:
     pipe = Pipeline.shipped(scenes_folder, device="cpu")
     opts = pipe.defaults.replace(steps=3, temperature=0.7)
-    images, _, info, _ = last(generate_handler(pipe)("sea", 1, 21, False, opts))
+    images, _, info, _ = last(run_generate(pipe, "sea", 1, 21, False, opts))
     assert np.array_equal(run_command(info, scenes_folder, tmp_path / "sample.png"), images[0])
     Image.fromarray(image).resize((64, 64)).save(tmp_path / "in.png")
     given = np.asarray(Image.open(tmp_path / "in.png"))
-    result, _, info = last(outpaint_handler(pipe)(given, "lake", ["right"], 2, 5, False, None, opts))
+    result, _, info = last(run_outpaint(pipe, given, "lake", ["right"], 2, 5, False, None, opts))
     after = result[-1] if isinstance(result, tuple) else result
     assert np.array_equal(run_command(info, scenes_folder, tmp_path / "wide.png", tmp_path / "in.png"), after)

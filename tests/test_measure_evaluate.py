@@ -18,7 +18,7 @@ from arpg.measure.evaluate import order_table
 from arpg.measure.report import format_order_table
 from arpg.pipeline import Pipeline
 from arpg.viz.plots import orders_figure
-from tests.test_scenes_tasks import tiny_scenes_folder
+from tests.conftest import tiny_scenes_folder
 
 
 @pytest.mark.slow  # over a second: the fast tier stays under a minute

@@ -1,4 +1,4 @@
-"""The Trade-offs tab's Measure and its limits (demo.tabs.benchmarks): a plan over the ceiling is said
+"""The Trade-offs tab's Measure and its limits (demo.tabs.tradeoffs_results): a plan over the ceiling is said
 to be too long before Measure is pressed, and refused in words when it is; a run stops at its next
 unit of work when the request is cancelled; the progress text carries a percentage."""
 
@@ -13,8 +13,8 @@ gr = pytest.importorskip("gradio")
 from arpg.measure import estimate as est  # noqa: E402
 from arpg.measure import quick  # noqa: E402
 from arpg.pipeline import Pipeline  # noqa: E402
-from demo.tabs import benchmarks  # noqa: E402
-from demo.tabs.cancel import raise_if_cancelled  # noqa: E402
+from demo.parts.cancel import raise_if_cancelled  # noqa: E402
+from demo.tabs import tradeoffs_results  # noqa: E402
 
 COST = est.CallCost(call=0.0, step=0.01, step_image=0.001, token=0.0, decode=0.0, cells=16)
 ARGS = ([1, 4], [4, 8], True, 1, ["raster"], 2)  # batches, steps, raster, repeats, orders, images per class
@@ -28,14 +28,14 @@ def pipe(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
 
 
 def test_a_plan_over_the_ceiling_is_said_and_refused_in_words(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert benchmarks.estimate_handler(pipe)(*ARGS).startswith("Estimated time: **about")
+    assert tradeoffs_results.estimate_text(pipe, *ARGS).startswith("Estimated time: **about")
     monkeypatch.setenv(quick.MAX_SECONDS_ENV, "0.01")
-    said = benchmarks.estimate_handler(pipe)(*ARGS)
+    said = tradeoffs_results.estimate_text(pipe, *ARGS)
     assert said.startswith("**Too long to measure here:** this measurement would take") and "; try " in said
     ran: list = []
     monkeypatch.setattr(quick, "run_quick", lambda *a, **k: ran.append(a))
     with pytest.raises(gr.Error, match="over the limit of about 1 s"):
-        benchmarks.measure_handler(pipe)(*ARGS, progress=lambda *a, **k: None)
+        tradeoffs_results.run_measure(pipe, *ARGS, progress=lambda *a, **k: None)
     assert ran == []
 
 
@@ -50,7 +50,7 @@ def test_measure_stops_when_cancelled_and_says_a_percentage(pipe: Pipeline, monk
     said: list[str] = []
     monkeypatch.setattr(quick, "run_quick", run_quick)
     with pytest.raises(RuntimeError, match="stop here"):
-        benchmarks.measure_handler(pipe)(*ARGS, progress=lambda f, desc: said.append(desc))
+        tradeoffs_results.run_measure(pipe, *ARGS, progress=lambda f, desc: said.append(desc))
     assert seen["check"] is raise_if_cancelled  # checked at every timed call and forward pass
     assert said == ["speed: arpg, 4 steps (25%)"]
 
@@ -58,7 +58,7 @@ def test_measure_stops_when_cancelled_and_says_a_percentage(pipe: Pipeline, monk
 def test_the_progress_bar_moves_a_few_times_a_second_not_at_every_pass() -> None:
     """A run reports at every forward pass (thousands); the page gets at most one update per
     PROGRESS_EVERY_S, and always the last."""
-    from demo.tabs.benchmarks import throttled
+    from demo.tabs.tradeoffs_results import throttled
 
     shown: list[float] = []
     report = throttled(lambda done, text: shown.append(done), every_s=60.0)

@@ -99,7 +99,7 @@ def test_a_recipes_decoding_goes_into_the_json_it_writes() -> None:
 
 
 def test_the_shipped_scenes_model_decodes_as_it_measured_best() -> None:
-    """The scenes model's JSON names the winners of scripts/bench_scenes.py (docs/benchmarks/
+    """The scenes model's JSON names the winners of scripts/bench_windows.py (docs/benchmarks/
     scenes_tasks.json), task by task and for both resize strategies, and so does its recipe."""
     from arpg.zoo import MODELS
 

@@ -13,7 +13,7 @@ from PIL import Image
 from arpg import ood
 from arpg.data import digits, scenes
 from arpg.pipeline import SHIPPED_DIR, Pipeline
-from demo.tabs.pictures import far_note
+from demo.parts.pictures import far_note
 
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 needs_shipped = pytest.mark.skipif(
@@ -73,9 +73,9 @@ def test_no_verdict_without_a_rule_for_the_model() -> None:
 @needs_shipped
 @pytest.mark.slow
 def test_the_rule_on_a_small_measured_sample(shipped: Pipeline) -> None:
-    """A smaller run of the measurement in arpg.ood's docstring (0.23 % false positives, 97.8 % of
-    photo-like images flagged): held-out and JPEG digits and generated images against landscapes,
-    photo crops and smooth fields."""
+    """A smaller run of the measurement behind arpg.ood's rule (docs/reliability.md: 0.23 % false
+    positives, 97.8 % of photo-like images flagged): held-out and JPEG digits and generated images
+    against landscapes, photo crops and smooth fields."""
     wide, _ = digits.sample(range(60), seed=digits.HELDOUT_SEED, style="wide")
     centred, _ = digits.sample(range(60), seed=digits.HELDOUT_SEED, style="centred")
     generated = shipped.generate(list(range(10)) * 2, seed=1).images

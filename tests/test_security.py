@@ -351,8 +351,8 @@ NETWORK_PROBE = textwrap.dedent("""
     torch.set_num_threads(1)
     import arpg, arpg.cli, arpg.pipeline, arpg.sampling, arpg.tasks, arpg.checkpoints
     import arpg.hub, arpg.viz.animate, arpg.viz.plots, demo.ui, app
-    from demo.tabs import (errors, files, generate, inpaint, outpaint, pictures, resolution, runner, tradeoffs,
-                           visualize, widgets)
+    from demo.parts import decoding, downloads, errors, gpu, model_choice, pictures, runner, widgets
+    from demo.tabs import generate, inpaint, outpaint, resolution, tradeoffs, tradeoffs_results, visualize
 
     def start(phase):
         attempts["phase"] = phase

@@ -231,18 +231,18 @@ def test_downloads_still_work_after_the_purge_removed_their_empty_folder(
 ) -> None:
     """The download folder lives in the purged folder: once it is empty and old the purge removes
     it, and the next animation must get a new one (a short purge age stands for the 5 minutes)."""
-    from demo.tabs import files
+    from demo.parts import downloads
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # what prepare_process does for the app's folder
-    monkeypatch.setattr(files, "_OUT_DIR", None)
-    first = files.out_path("animation", ".gif")
+    monkeypatch.setattr(downloads, "_OUT_DIR", None)
+    first = downloads.out_path("animation", ".gif")
     first.unlink()  # gradio copied it into its own cache; the download folder is empty now
     past = time.time() - 10
     os.utime(first.parent, (past, past))
     server.purge(tmp_path, max_age_s=1)
     assert not first.parent.exists()
     for _ in range(2):
-        again = files.out_path("animation", ".gif")
+        again = downloads.out_path("animation", ".gif")
         assert again.is_file() and again.parent == first.parent
 
 

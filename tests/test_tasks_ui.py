@@ -1,4 +1,4 @@
-"""The Inpaint, Outpaint and Resolution tabs' handlers, called directly on the random tiny model
+"""The Inpaint, Outpaint and Resolution tabs' tasks on a model (``run_*``), called directly on the random tiny model
 (4x4 tokens of 4 px): what their summaries say, edits from a stroke, panorama streaming."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from arpg import masks, tasks
 from arpg.images import prepare_image
 from arpg.judge import Judge
 from arpg.pipeline import Pipeline
-from demo.tabs.inpaint import image_class, inpaint_handler
-from demo.tabs.outpaint import panorama_handler
-from demo.tabs.resolution import decoding_note, resize_handler
+from demo.parts.decoding import decoding_note
+from demo.tabs.inpaint import image_class, run_inpaint
+from demo.tabs.outpaint import run_panorama
+from demo.tabs.resolution import run_resize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,18 +46,14 @@ def image(h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_resolution_summary_names_the_input_size(pipe: Pipeline, options: Any) -> None:
     """A 12x16 px input (3x4 cells) was summarised as the model's 16x16 px."""
     out = last(
-        list(
-            resize_handler(pipe)(image(16, 12), "class 1", 2.0, "lattice", 0.5, 3, False, None, options, progress=None)
-        )
+        list(run_resize(pipe, image(16, 12), "class 1", 2.0, "lattice", 0.5, 3, False, None, options, progress=None))
     )
     assert "12×16 px → 24×32 px (6×8 tokens)" in out[2]
 
 
 def test_resolution_notes_a_grid_beyond_the_trained_one(pipe: Pipeline, options: Any) -> None:
     out = last(
-        list(
-            resize_handler(pipe)(image(16, 16), "class 1", 1.5, "reencode", 0.5, 3, False, None, options, progress=None)
-        )
+        list(run_resize(pipe, image(16, 16), "class 1", 1.5, "reencode", 0.5, 3, False, None, options, progress=None))
     )
     assert "6×6-token grid is bigger than the 4×4 the model was trained on" in out[2]
     assert "reencode ×1.5, 50% of the cells decoded again" in out[2]
@@ -76,7 +73,7 @@ def test_the_resolution_result_is_bicubic_beside_the_model(pipe: Pipeline, optio
 
     img = image(16, 16)
     (plain, result), _, info = last(
-        list(resize_handler(pipe)(img, "class 1", 2.0, "lattice", 0.5, 3, False, None, options, progress=None))
+        list(run_resize(pipe, img, "class 1", 2.0, "lattice", 0.5, 3, False, None, options, progress=None))
     )
     assert plain.shape == result.shape == (32, 32, 3) and "left of the bar: plain bicubic" in info
     assert np.array_equal(plain, np.asarray(Image.fromarray(img).resize((32, 32), Image.BICUBIC)))
@@ -109,7 +106,7 @@ def test_panorama_streams_every_round(pipe: Pipeline, options: Any, monkeypatch:
         return generate(*args, **kwargs)
 
     monkeypatch.setattr(pipe, "generate", slow)
-    outs = list(panorama_handler(pipe)(image(16, 16), "class 1", "right", 4, 2, False, None, options, progress=None))
+    outs = list(run_panorama(pipe, image(16, 16), "class 1", "right", 4, 2, False, None, options, progress=None))
     widths = [o[0][1].shape[1] for o in outs]  # the slider's "after"
     assert all(o[0][0].shape == o[0][1].shape for o in outs)  # its "before": the input on the canvas so far
     assert widths == sorted(widths) and len(set(widths)) == 6  # 6 rounds of 2 cells: 16 px + 8, 16, ..., 48
@@ -170,9 +167,7 @@ def test_inpaint_with_the_image_class_keeps_the_painted_region(judged: Pipeline,
     shown = image_class(judged, img)
     out = last(
         list(
-            inpaint_handler(judged)(
-                editor(img, mask), judged.class_names[shown], 0, True, 1, False, options, progress=None
-            )
+            run_inpaint(judged, editor(img, mask), judged.class_names[shown], 0, True, 1, False, options, progress=None)
         )
     )
     assert "4 of 16 tokens regenerated" in out[2] and "edit" not in out[2]
@@ -184,7 +179,7 @@ def test_an_edit_from_a_stroke_regenerates_the_shape_under_it(judged: Pipeline, 
     mask[7:9, 4:12] = True
     other = (image_class(judged, img) + 1) % judged.num_classes
     out = last(
-        list(inpaint_handler(judged)(editor(img, mask), f"class {other}", 0, True, 1, False, options, progress=None))
+        list(run_inpaint(judged, editor(img, mask), f"class {other}", 0, True, 1, False, options, progress=None))
     )
     assert "edit of the class" in out[2] and "the box around the shape under the stroke" in out[2]
     assert "16 of 16 tokens" in out[2]  # the bar's box + 4 px covers the whole 16 px image
@@ -194,5 +189,5 @@ def test_no_judge_no_edit_detection(pipe: Pipeline, options: Any) -> None:
     assert image_class(pipe, glyph()) is None
     mask = np.zeros((16, 16), bool)
     mask[7:9, 4:12] = True
-    out = last(list(inpaint_handler(pipe)(editor(glyph(), mask), "class 3", 0, True, 1, False, options, progress=None)))
+    out = last(list(run_inpaint(pipe, editor(glyph(), mask), "class 3", 0, True, 1, False, options, progress=None)))
     assert "4 of 16 tokens regenerated" in out[2]

@@ -18,15 +18,15 @@ import arpg
 from arpg import tasks, windows
 from arpg.checkpoints import save_checkpoint
 from arpg.cli import main
+from arpg.commands import decoding_words
 from arpg.config import ARPGConfig, VQConfig
 from arpg.model import ARPG
 from arpg.pipeline import Pipeline
 from arpg.sampling import generate
-from arpg.task_commands import decoding_words
 from arpg.tokenizer import VQModel
 from arpg.windows import DECODINGS, Used, canvas_window, generate_canvas
-from demo.tabs.outpaint import outpaint_handler, panorama_handler
-from demo.tabs.resolution import resize_handler
+from demo.tabs.outpaint import run_outpaint, run_panorama
+from demo.tabs.resolution import run_resize
 
 OPTS = {"steps": 3, "cfg_scale": 2.0}
 SCENES = Path(arpg.__file__).resolve().parent / "assets" / "models" / "scenes"
@@ -77,7 +77,7 @@ def test_the_scenes_resolution_change_left_to_the_model_is_decoded_whole_and_say
 
     monkeypatch.setattr(tasks, "resize", resize)
     options = pipe.defaults.replace(steps=2)
-    run = resize_handler(pipe)(image(64, 64), "mountains", None, None, None, 1, False, None, options, progress=None)
+    run = run_resize(pipe, image(64, 64), "mountains", None, None, None, 1, False, None, options, progress=None)
     (_, result), _, info = list(run)[-1]
     (res,) = results
     assert res.used == Used("random", 2, "whole", None, None) and res.trace.forward_passes == 2  # one decode
@@ -171,9 +171,9 @@ def test_inpaint_and_edit_record_a_decode_of_the_whole_grid(pipe: Pipeline) -> N
 @pytest.mark.parametrize("decoding", [None, "whole"])
 def test_the_outpaint_and_panorama_summaries_say_the_record(pipe: Pipeline, decoding: str | None) -> None:
     options = pipe.defaults.replace(steps=2)
-    out = outpaint_handler(pipe)(image(), "class 1", ["right"], 5, 3, False, decoding, options, progress=None)
+    out = run_outpaint(pipe, image(), "class 1", ["right"], 5, 3, False, decoding, options, progress=None)
     info = list(out)[-1][2]
-    pano = panorama_handler(pipe)(image(), "class 1", "right", 2, 3, False, decoding, options, progress=None)
+    pano = run_panorama(pipe, image(), "class 1", "right", 2, 3, False, decoding, options, progress=None)
     pano_info = list(pano)[-1][2]
     if decoding is None:  # the model's: windowed
         assert "decoded in windows: the 9×4-token grid is bigger than the 4×4" in info and "windows of 4×4)" in info

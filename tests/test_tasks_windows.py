@@ -161,8 +161,8 @@ def choice(pipe: Pipeline) -> Any:
     import gradio as gr
 
     from arpg.store import ModelStore
+    from demo.parts.model_choice import ModelChoice
     from demo.tabs import outpaint, resolution
-    from demo.tabs.models import ModelChoice
 
     with gr.Blocks():
         c = ModelChoice.build(ModelStore(pipe, device="cpu"))
@@ -188,18 +188,18 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 @pytest.mark.parametrize("decoding", DECODINGS)
 def test_the_tabs_pass_the_decoding_before_the_model(choice: Any, pipe: Pipeline, asked: list, decoding: str) -> None:
-    from demo.tabs.outpaint import decoding_before_model, outpaint_handler, panorama_handler
-    from demo.tabs.resolution import resize_handler
-    from demo.tabs.widgets import SAMPLING_FIELDS
+    from demo.parts.widgets import SAMPLING_FIELDS
+    from demo.tabs.outpaint import outpaint_callback, panorama_callback
+    from demo.tabs.resolution import resize_callback
 
     sampling = [getattr(pipe.defaults.replace(steps=2), f) for f in SAMPLING_FIELDS]
     calls = [
-        (outpaint_handler, [["right"], 2]),
-        (panorama_handler, ["right", 2]),
-        (resize_handler, [2.0, "lattice", 0.5]),
+        (outpaint_callback, [["right"], 2]),
+        (panorama_callback, ["right", 2]),
+        (resize_callback, [2.0, "lattice", 0.5]),
     ]
-    for factory, own in calls:
-        callback = decoding_before_model(choice.callback(factory))
+    for make, own in calls:
+        callback = make(choice)
         names = list(inspect.signature(callback).parameters)
         assert names[-3:] == ["decoding", "model", "progress"] and names[-4 - len(SAMPLING_FIELDS)] == "randomize"
         outs = list(callback(image(), "class 1", *own, 3, False, *sampling, decoding, pipe.name, None))
@@ -211,26 +211,26 @@ def test_the_handlers_check_the_cost_first(pipe: Pipeline, asked: list, monkeypa
     import gradio as gr
 
     from arpg.cost import COST_ENV
-    from demo.tabs.errors import guard
-    from demo.tabs.outpaint import outpaint_handler, panorama_handler
-    from demo.tabs.resolution import resize_handler
+    from demo.parts.errors import guard
+    from demo.tabs.outpaint import run_outpaint, run_panorama
+    from demo.tabs.resolution import run_resize
 
     monkeypatch.setenv(COST_ENV, "10")
     opts = pipe.defaults.replace(steps=2)
-    for handler, own in (
-        (outpaint_handler, [["right"], 2]),
-        (panorama_handler, ["right", 2]),
-        (resize_handler, [2.0, "lattice", 0.5]),
+    for run, own in (
+        (run_outpaint, [["right"], 2]),
+        (run_panorama, ["right", 2]),
+        (run_resize, [2.0, "lattice", 0.5]),
     ):
         with pytest.raises(gr.Error, match="too expensive"):
-            list(guard(handler(pipe))(image(), "class 1", *own, 3, False, "windowed", opts, progress=None))
+            list(guard(run)(pipe, image(), "class 1", *own, 3, False, "windowed", opts, progress=None))
     assert asked == []
 
 
 def test_the_radio_offers_both_on_the_models_decoding(choice: Any, pipe: Pipeline) -> None:
     import gradio as gr
 
-    from demo.tabs.outpaint import decoding_radio
+    from demo.parts.decoding import decoding_radio
 
     with gr.Blocks():
         radio = decoding_radio(choice, "resize")

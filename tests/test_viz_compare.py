@@ -76,7 +76,7 @@ def test_timed_decodes_measure_each_step(pipe: FakePipe) -> None:
 def test_titles_and_counters_count_the_same_steps(pipe: FakePipe) -> None:
     decodes = C.timed_decodes(pipe, 0, SamplingOptions(steps=2), seed=0)
     assert [d.title for d in decodes] == [
-        f"raster, 1 token/step ({N} steps)",
+        f"ablation: ARPG weights in raster order, 1 token/step ({N} steps)",
         f"random, 1 token/step ({N} steps)",
         "ARPG, 2 steps",
     ]
@@ -89,7 +89,7 @@ def test_titles_and_counters_count_the_same_steps(pipe: FakePipe) -> None:
         )
     assert C.panel_text(decodes[0], 3, 0.031) == (f"step 3/{N}", "forward passes: 3", "0.031 s")
     assert C.method_title("arpg", 16, 256) == "ARPG, 16 steps"
-    assert C.method_title("raster", 16, 256) == "raster, 1 token/step (256 steps)"
+    assert C.method_title("raster", 16, 256) == "ablation: ARPG weights in raster order, 1 token/step (256 steps)"
 
 
 def test_race_frames_complete_in_the_ratio_of_the_times(pipe: FakePipe) -> None:
@@ -193,3 +193,29 @@ def test_cli_animate_flags(tiny_files: tuple[Path, Path], tmp_path: Path, capsys
     ):
         assert cli.main(["animate", *bad, "--out", str(out), *tiny_args(tiny_files)]) == 2
         assert needle in capsys.readouterr().err
+
+
+def test_models_race_each_at_their_own_settings_on_one_clock() -> None:
+    from arpg.pipeline import Pipeline
+
+    a, b = Pipeline.random("ARPG-tiny", "VQ-tiny"), Pipeline.random("ARPG-tiny", "VQ-tiny", seed=1)
+    b.name = "other tiny"
+    a.defaults = b.defaults = a.defaults.replace(steps=4)  # a 4x4 grid: at most 16 steps
+    cmp = C.compare_models([a, b], 1, steps={"other tiny": 3}, seed=0, slow=2.0)
+    assert [d.steps for d in cmp.decodes] == [a.defaults.steps, 3] and cmp.frames
+    assert [d.name for d in cmp.decodes] == ["random ARPG-tiny", "other tiny"]
+    assert cmp.decodes[1].title == "other tiny (ARPG), 3 steps"
+    assert cmp.passes().startswith("random ARPG-tiny / other tiny = ")
+    with pytest.raises(ValueError, match="2 to 4 models"):
+        C.compare_models([a], 1)
+
+
+@pytest.mark.slow  # loads both shipped models
+def test_animate_races_models_from_the_command_line(tmp_path, capsys) -> None:
+    from arpg import cli
+
+    out = tmp_path / "race.gif"
+    assert cli.main(["animate", "--models", "digits:4,scenes:2", "--class", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.is_file() and "forward passes shipped digits model / shipped scenes model = 4 / 2" in printed
+    assert cli.main(["animate", "--models", "digits", "--out", str(out)]) == 2  # one model is no race

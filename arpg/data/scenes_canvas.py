@@ -14,6 +14,7 @@ to the render at scale 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +143,7 @@ class Canvas:
             total = total + np.sin(2 * np.pi * f * x + p).astype(np.float32) / np.float32(1.5**i)
         return total / np.float32(sum(1.5**-i for i in range(terms)))
 
-    def slope(self, fn, d: float = 1.0 / 128) -> np.ndarray:
+    def slope(self, fn: Callable[[np.ndarray], np.ndarray], d: float = 1.0 / 128) -> np.ndarray:
         """d fn(x) / dx by a central difference of ``d`` scene units (the same at every scale)."""
         return (fn(self.x + d) - fn(self.x - d)) / np.float32(2 * d)
 

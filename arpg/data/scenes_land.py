@@ -25,7 +25,9 @@ def mountains(c: Canvas) -> np.ndarray:
     )
     for i, (base, amp, freq, colour, misty) in enumerate(layers):
 
-        def ridge(x, i=i, base=base, amp=amp, freq=freq, octaves=5):
+        def ridge(
+            x: np.ndarray, i: int = i, base: float = base, amp: float = amp, freq: float = freq, octaves: int = 5
+        ) -> np.ndarray:
             r = 1.0 - np.abs(c.noise1(10 + i, freq, octaves=octaves, gain=0.45, x=x))
             return np.float32(base) + c.rand(20 + i, -0.05, 0.05) - np.float32(amp) * r**2
 
@@ -53,7 +55,7 @@ def dunes(c: Canvas) -> np.ndarray:
     sand = c.tint(rgb(0.93, 0.62, 0.33), 5, 0.06)
     for i, (base, amp, freq) in enumerate(((0.5, 0.1, 1.1), (0.66, 0.14, 0.8), (0.86, 0.18, 0.55))):
 
-        def dune(x, i=i, base=base, amp=amp, freq=freq):
+        def dune(x: np.ndarray, i: int = i, base: float = base, amp: float = amp, freq: float = freq) -> np.ndarray:
             phase = c.rand(10 + i) * np.float32(6.283)
             w = np.sin(np.float32(2 * np.pi * freq) * x + phase + 0.6 * c.waves(14 + i, 0.7, 2, x=x))
             crest = 1.0 - np.abs(w.astype(np.float32))  # sharp crests where the sine crosses zero
@@ -94,7 +96,7 @@ def snowfield(c: Canvas) -> np.ndarray:
     img = c.fill(c.vgrad(c.tint(rgb(0.56, 0.64, 0.78), 1, 0.05), c.tint(rgb(0.92, 0.94, 0.97), 2, 0.03), 0.0, 0.6))
     for i, (base, amp) in enumerate(((0.5, 0.08), (0.68, 0.1), (0.86, 0.12))):
 
-        def hill(x, i=i, base=base, amp=amp):
+        def hill(x: np.ndarray, i: int = i, base: float = base, amp: float = amp) -> np.ndarray:
             return np.float32(base) + c.rand(10 + i, -0.04, 0.04) - np.float32(amp) * c.noise1(12 + i, 1.2, 3, x=x)
 
         h = hill(c.x)

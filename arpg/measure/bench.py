@@ -27,13 +27,13 @@ import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from ..config import ARPGConfig
 from ..model import ARPG, RMSNorm
 from ..options import SamplingOptions, model_defaults
+from ..pipeline import Pipeline
 from ..sampling import METHODS, Trace, generate, method_kwargs
 from ..validation import MAX_SEED, check_choice, check_int
 from . import evaluate
@@ -149,7 +149,7 @@ class BenchSubject:
     """What is decoded and how: the model (and pipeline, when decoding to pixels), labels, options."""
 
     model: ARPG
-    pipe: Any
+    pipe: Pipeline | None
     labels: list[int]
     options: SamplingOptions
     seed: int
@@ -198,7 +198,7 @@ def _quality_rows(subject: BenchSubject, plan: BenchPlan, tick: Ticker) -> dict[
 
 
 def _subject(
-    pipe_or_model: Any,
+    pipe_or_model: Pipeline | ARPG,
     options: SamplingOptions | None,
     seed: int,
     batches: list[int],
@@ -367,7 +367,7 @@ def bench_results(
 
 
 def run_bench(
-    pipe_or_model: Any,
+    pipe_or_model: Pipeline | ARPG,
     steps: Sequence[int] = DEFAULT_STEPS,
     batch: int | Sequence[int] = 16,
     methods: Sequence[str] = METHODS,

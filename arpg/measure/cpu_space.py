@@ -18,8 +18,8 @@ import torch
 
 from ..devices import default_dtype
 from ..tokenizer import VQModel, to_uint8
+from .pixels import psnr
 from .probes import _rss_bytes, machine_info
-from .scenes_tasks import psnr
 from .serving import build_arpg, build_vq, time_decode, time_vq
 
 MB = 2**20

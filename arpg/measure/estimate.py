@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..orders import order_policy
+from ..pipeline import Pipeline
 from ..sampling import Context
 
 #: The probes' images per call: one, and a batch whose passes are dominated by its tokens.
@@ -77,7 +78,7 @@ class _Stop(Exception):
     """Ends a probe's decode after its timed passes."""
 
 
-def _half_given(pipe: Any, per_step: int, passes: int) -> Context | None:
+def _half_given(pipe: Pipeline, per_step: int, passes: int) -> Context | None:
     """A context of the first cells of the grid, as many as put a probe's ``passes`` timed passes (after
     the pass that prefills it) around the middle of a decode of the whole grid (None: no cell)."""
     rows, cols = pipe.grid
@@ -86,7 +87,7 @@ def _half_given(pipe: Any, per_step: int, passes: int) -> Context | None:
     return Context(torch.zeros((rows, cols), dtype=torch.long), known.view(rows, cols)) if known.any() else None
 
 
-def _pass_seconds(pipe: Any, images: int, per_step: int) -> list[float]:
+def _pass_seconds(pipe: Pipeline, images: int, per_step: int) -> list[float]:
     """The seconds of the timed forward passes (:data:`PROBE_PASSES`, or :data:`SHORT_PASSES` of one
     token) of a decode of ``images`` images, ``per_step`` cells a step (random order), after its first
     pass (see :func:`_half_given`); the decode stops there."""
@@ -109,14 +110,14 @@ def _pass_seconds(pipe: Any, images: int, per_step: int) -> list[float]:
     return np.diff(stamps).tolist()
 
 
-def _timed_call(pipe: Any, images: int, steps: int) -> float:
+def _timed_call(pipe: Pipeline, images: int, steps: int) -> float:
     options = pipe.defaults.replace(steps=steps, order="random")
     t0 = time.perf_counter()
     pipe.generate([0] * images, options, seed=0)
     return time.perf_counter() - t0
 
 
-def _timed_decode(pipe: Any, images: int) -> float:
+def _timed_decode(pipe: Pipeline, images: int) -> float:
     """Seconds per image of decoding tokens to pixels."""
     tokens = torch.zeros((images, *pipe.grid), dtype=torch.long)
     t0 = time.perf_counter()
@@ -143,7 +144,7 @@ def fit_passes(passes: dict[tuple[int, float], float]) -> tuple[float, float, fl
     return out[0], out[1], out[2]
 
 
-def measure_cost(pipe: Any) -> CallCost:
+def measure_cost(pipe: Pipeline) -> CallCost:
     """Measure ``pipe``'s :class:`CallCost` on this machine (see the module docstring): a warm-up call,
     the four probes, a short call and a decode to pixels (about a second for a shipped model on a CPU)."""
     cells = pipe.grid[0] * pipe.grid[1]
@@ -161,7 +162,7 @@ def measure_cost(pipe: Any) -> CallCost:
     return CallCost(call, step, step_image, token, decode, cells)
 
 
-def calibrate(pipe: Any) -> CallCost:
+def calibrate(pipe: Pipeline) -> CallCost:
     """The cost of ``pipe``'s calls on this machine (:func:`measure_cost`), measured once per pipeline."""
     with _lock:
         ref, cost = _costs.get(id(pipe), (None, None))
@@ -171,7 +172,7 @@ def calibrate(pipe: Any) -> CallCost:
         return cost
 
 
-def forget(pipe: Any) -> None:
+def forget(pipe: Pipeline) -> None:
     """Drop ``pipe``'s calibration (the next :func:`calibrate` measures again)."""
     with _lock:
         _costs.pop(id(pipe), None)

@@ -26,6 +26,7 @@ from ..data import digits
 from ..data.sets import DATASETS, dataset
 from ..judge import frechet_distance, judge_images
 from ..options import SAMPLER_ORDERS, SamplingOptions
+from ..pipeline import Pipeline
 from ..sampling import method_kwargs
 from .estimate import calibrate, duration_text
 from .sharpness import relative_sharpness, sharpness_ratio
@@ -40,7 +41,7 @@ PSNR_IMAGES, JUDGE_IMAGES, REFERENCE_IMAGES = 1_000, 2_000, 2_000
 JUDGE_SPLIT, REFERENCE_SPLIT = 7, 11
 
 
-def data_name(pipe: Any) -> str:
+def data_name(pipe: Pipeline) -> str:
     """The data set ``pipe`` is measured on: its ``data`` (a model of this project), else "digits"."""
     data = getattr(pipe, "data", None)
     return data if isinstance(data, str) and data in DATASETS else "digits"
@@ -71,7 +72,7 @@ def real_images(
 
 
 def tokenizer_quality(
-    pipe: Any, n: int = PSNR_IMAGES, batch: int = 100, style: str | None = digits.GENERATOR_STYLE
+    pipe: Pipeline, n: int = PSNR_IMAGES, batch: int = 100, style: str | None = digits.GENERATOR_STYLE
 ) -> dict[str, float]:
     """Encode -> decode on ``n`` held-out images of the pipeline's data set: the mean PSNR (dB,
     ``psnr_db``) and the detail the reconstructions keep (``sharpness``, :func:`sharpness_ratio`)."""
@@ -82,7 +83,7 @@ def tokenizer_quality(
     return {"psnr_db": psnr, "sharpness": sharpness_ratio(recs, imgs)}
 
 
-def judge_accuracy(pipe: Any, n: int = JUDGE_IMAGES, style: str | None = digits.GENERATOR_STYLE) -> float:
+def judge_accuracy(pipe: Pipeline, n: int = JUDGE_IMAGES, style: str | None = digits.GENERATOR_STYLE) -> float:
     """Accuracy of the pipeline's judge on ``n`` held-out real images of its data set."""
     data = data_name(pipe)
     imgs, labels = real_images(n, seed=dataset(data).HELDOUT_SEED + JUDGE_SPLIT, style=style, data=data)
@@ -91,7 +92,7 @@ def judge_accuracy(pipe: Any, n: int = JUDGE_IMAGES, style: str | None = digits.
 
 
 def generated(
-    pipe: Any,
+    pipe: Pipeline,
     per_class: int,
     steps: int,
     method: str = "arpg",
@@ -118,7 +119,7 @@ def generated(
     return np.concatenate(imgs), np.asarray(labels)
 
 
-def generation_quality(pipe: Any, images: np.ndarray, labels: np.ndarray, ref_feats: np.ndarray) -> dict:
+def generation_quality(pipe: Pipeline, images: np.ndarray, labels: np.ndarray, ref_feats: np.ndarray) -> dict:
     """Judge accuracy on ``images`` and the Frechet distance of their features to ``ref_feats``."""
     preds, feats = judge_images(pipe.judge, images)
     return {"accuracy": float((preds == labels).mean()), "frechet": frechet_distance(feats, ref_feats)}
@@ -133,13 +134,13 @@ def texture_quality(images: np.ndarray, reference: np.ndarray, ref_texture: np.n
     }
 
 
-def reference_images(pipe: Any, n: int = REFERENCE_IMAGES) -> np.ndarray:
+def reference_images(pipe: Pipeline, n: int = REFERENCE_IMAGES) -> np.ndarray:
     """Real images of the data (and, for digits, the style) the generator learnt: the Frechet reference."""
     data = data_name(pipe)
     return real_images(n, seed=dataset(data).HELDOUT_SEED + REFERENCE_SPLIT, data=data)[0]
 
 
-def reference_features(pipe: Any, n: int = REFERENCE_IMAGES) -> np.ndarray:
+def reference_features(pipe: Pipeline, n: int = REFERENCE_IMAGES) -> np.ndarray:
     """Judge features of the :func:`reference_images`."""
     return judge_images(pipe.judge, reference_images(pipe, n))[1]
 
@@ -157,7 +158,7 @@ def _settings(per_class: int, steps_list: Sequence[int], raster: bool, fd_per_cl
 
 
 def estimate_seconds(
-    pipe: Any,
+    pipe: Pipeline,
     per_class: int = 100,
     steps_list: Sequence[int] = (4, 8, 16, 32, 64, 256),
     raster: bool = True,
@@ -189,7 +190,7 @@ def estimate_seconds(
     return total
 
 
-def real_quality(pipe: Any) -> dict:
+def real_quality(pipe: Pipeline) -> dict:
     """The tokenizer's PSNR and sharpness and the judge's accuracy on held-out real images of the
     pipeline's data set.
 
@@ -208,7 +209,7 @@ def real_quality(pipe: Any) -> dict:
 
 
 def evaluate(
-    pipe: Any,
+    pipe: Pipeline,
     per_class: int = 100,
     steps_list: Sequence[int] = (4, 8, 16, 32, 64, 256),
     raster: bool = True,
@@ -264,7 +265,7 @@ def evaluate(
 
 
 def _order_row(
-    pipe: Any, options: SamplingOptions, ref: np.ndarray, per_class: int, batch: int, seed: int, progress: bool
+    pipe: Pipeline, options: SamplingOptions, ref: np.ndarray, per_class: int, batch: int, seed: int, progress: bool
 ) -> dict:
     """One row of :func:`order_table`: every class decoded with ``options``, then judged."""
     imgs, labels, queries = [], [], 0
@@ -291,7 +292,7 @@ def _order_row(
 
 
 def order_table(
-    pipe: Any,
+    pipe: Pipeline,
     orders: Sequence[str] = SAMPLER_ORDERS,
     steps_list: Sequence[int] = (32,),
     per_class: int = 20,

@@ -124,6 +124,34 @@ def _maxrss_bytes() -> int:
     return rss if sys.platform == "darwin" else rss * 1024
 
 
+MB = 2**20
+
+
+def rss_bytes(pid: int | None = None, key: str = "VmRSS") -> int | None:
+    """Resident memory of process ``pid`` (this one when None) from /proc: ``VmRSS`` now, or ``VmHWM``
+    the peak since :func:`reset_peak`; None where there is no /proc."""
+    try:
+        text = Path(f"/proc/{pid or 'self'}/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) * 1024 for line in text.splitlines() if line.startswith(key + ":")), None)
+
+
+def reset_peak(pid: int | None = None) -> None:
+    """Start a new peak-resident measurement of process ``pid`` (Linux: ``5`` to ``clear_refs`` resets
+    ``VmHWM``); nothing where that cannot be written."""
+    try:
+        Path(f"/proc/{pid or 'self'}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class PeakMemory:
     """Peak memory while a block runs.
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..options import SAMPLER_ORDERS
+from ..pipeline import Pipeline
 from ..validation import check_choice, check_int, check_number
 from . import bench, evaluate
 from .estimate import CallCost, calibrate, duration_text
@@ -43,9 +44,9 @@ DEFAULT_PER_CLASS = 4
 MAX_PER_CLASS = 20
 WARMUP = 1
 REFERENCE_IMAGES = 2000  # real images whose judge features the sample is compared with
-#: The longest Measure run a server starts, in seconds estimated on its own machine: about 3x the
-#: dearest request the cost ceiling admits and a few times the page's default plan (the measurements
-#: behind it are in docs/reliability.md).
+#: The longest Measure run a server starts, in seconds estimated on its own machine: a few times the
+#: dearest request the cost ceiling admits and the page's default plan (the measurements behind it are
+#: in docs/reliability.md).
 MAX_SECONDS = 40.0
 MAX_SECONDS_ENV = "ARPG_MAX_MEASURE_S"
 #: The page's default plan (Trade-offs tab), and how far above its estimate the ceiling always is:
@@ -116,7 +117,7 @@ class Job:
     calls: tuple[int, ...]  # images of each call
 
 
-def jobs(pipe: Any, plan: QuickPlan) -> list[Job]:
+def jobs(pipe: Pipeline, plan: QuickPlan) -> list[Job]:
     """Every decode of a run, in the order :func:`run_quick` runs them."""
     cells = pipe.grid[0] * pipe.grid[1]
     passes = WARMUP + plan.repeats
@@ -159,7 +160,7 @@ class Estimate:
         return f"Estimated time: **{duration_text(self.total_s)}** on this machine ({', '.join(parts)})."
 
 
-def estimate(pipe: Any, plan: QuickPlan) -> Estimate:
+def estimate(pipe: Pipeline, plan: QuickPlan) -> Estimate:
     """How long :func:`run_quick` of ``plan`` takes on this machine; the first call for a model
     does its one-off work (:func:`prepare`), so the run itself has none left."""
     prepare(pipe)
@@ -171,7 +172,7 @@ def estimate(pipe: Any, plan: QuickPlan) -> Estimate:
     return Estimate(timing, rest, plan.per_class * pipe.num_classes if judged else 0)
 
 
-def default_plan(pipe: Any) -> QuickPlan:
+def default_plan(pipe: Pipeline) -> QuickPlan:
     """What the page measures unless told otherwise: batch 4, 8/16/32 steps (those the grid has),
     raster order, :data:`DEFAULT_PER_CLASS` images per class for quality."""
     cells = pipe.grid[0] * pipe.grid[1]
@@ -179,7 +180,7 @@ def default_plan(pipe: Any) -> QuickPlan:
     return QuickPlan.checked(cells, steps, DEFAULT_BATCHES)
 
 
-def max_seconds(pipe: Any = None) -> float:
+def max_seconds(pipe: Pipeline | None = None) -> float:
     """The ceiling of a run's estimate: ``$ARPG_MAX_MEASURE_S`` when set, else :data:`MAX_SECONDS`,
     raised for ``pipe`` to :data:`DEFAULT_ROOM` times the estimate of its :func:`default_plan`."""
     text = os.environ.get(MAX_SECONDS_ENV, "").strip()
@@ -190,7 +191,7 @@ def max_seconds(pipe: Any = None) -> float:
     return max(MAX_SECONDS, DEFAULT_ROOM * estimate(pipe, default_plan(pipe)).total_s)
 
 
-def _lighter(pipe: Any, plan: QuickPlan, ceiling: float) -> str:
+def _lighter(pipe: Pipeline, plan: QuickPlan, ceiling: float) -> str:
     """What to measure less of: of each part that can shrink, the smallest change that alone brings
     ``plan`` under ``ceiling``; when none does, the smallest plan of every part, together."""
 
@@ -219,7 +220,7 @@ def _lighter(pipe: Any, plan: QuickPlan, ceiling: float) -> str:
     return "try all of " + ", ".join(kind[-1][0] for kind in kinds if kind)
 
 
-def check_plan(pipe: Any, plan: QuickPlan, ceiling: float | None = None) -> Estimate:
+def check_plan(pipe: Pipeline, plan: QuickPlan, ceiling: float | None = None) -> Estimate:
     """:func:`estimate` of ``plan``, refused with ``ValueError`` over ``ceiling`` seconds (default
     :func:`max_seconds` of ``pipe``); the message names what to measure less of."""
     est = estimate(pipe, plan)
@@ -232,7 +233,7 @@ def check_plan(pipe: Any, plan: QuickPlan, ceiling: float | None = None) -> Esti
     return est
 
 
-def reference(pipe: Any) -> np.ndarray:
+def reference(pipe: Pipeline) -> np.ndarray:
     """Judge features of real held-out images (computed once per pipeline)."""
     with _lock:
         ref, feats = _references.get(id(pipe), (None, None))
@@ -242,7 +243,7 @@ def reference(pipe: Any) -> np.ndarray:
         return feats
 
 
-def prepare(pipe: Any) -> None:
+def prepare(pipe: Pipeline) -> None:
     """The one-off work of a model's first run: its cost calibration and, with a judge, the
     reference features (so :func:`estimate` is quick and the estimate excludes them)."""
     calibrate(pipe)
@@ -277,7 +278,7 @@ class _Bar:
 
 
 def _decode_job(
-    pipe: Any, job: Job, seed: int, report: Callable[[float], None] | None = None
+    pipe: Pipeline, job: Job, seed: int, report: Callable[[float], None] | None = None
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Decode ``job``'s calls: (images, labels, seconds, queries); ``report(fraction of the job)``
     after every forward pass."""
@@ -297,7 +298,7 @@ def _decode_job(
     return np.concatenate(imgs), labels, time.perf_counter() - t0, queries
 
 
-def _job_row(pipe: Any, job: Job, seed: int, report: Callable[[float], None] | None = None) -> dict:
+def _job_row(pipe: Pipeline, job: Job, seed: int, report: Callable[[float], None] | None = None) -> dict:
     """One row of the orders table (the format of :func:`arpg.measure.evaluate.order_table`)."""
     imgs, labels, secs, queries = _decode_job(pipe, job, seed, report)
     quality: dict[str, Any] = {"accuracy": None, "frechet": None}
@@ -324,7 +325,7 @@ def _attach_quality(rows: list[dict], order_rows: list[dict], cells: int) -> Non
             row.update(accuracy=q["accuracy"], frechet=q["frechet"], quality_samples=q["samples"])
 
 
-def _samples(pipe: Any, plan: QuickPlan, bar: _Bar, seed: int) -> list[dict]:
+def _samples(pipe: Pipeline, plan: QuickPlan, bar: _Bar, seed: int) -> list[dict]:
     """The quality and orders rows, reported (and checked) after every forward pass."""
     rows, cost = [], calibrate(pipe)
     for job in (j for j in jobs(pipe, plan) if j.kind != "timing"):
@@ -337,7 +338,7 @@ def _samples(pipe: Any, plan: QuickPlan, bar: _Bar, seed: int) -> list[dict]:
 
 
 def run_quick(
-    pipe: Any, plan: QuickPlan, progress: Progress | None = None, seed: int = 0, check_cancel: Check | None = None
+    pipe: Pipeline, plan: QuickPlan, progress: Progress | None = None, seed: int = 0, check_cancel: Check | None = None
 ) -> dict:
     """Run ``plan`` on ``pipe``: :func:`arpg.measure.bench.run_bench`'s result (the trade-off plot's
     JSON, rows with accuracy and Frechet distance when the model has a judge) plus ``"orders"``

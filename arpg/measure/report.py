@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,10 @@ def format_order_table(res: dict) -> str:
 def bench_command(a: argparse.Namespace) -> str:
     """The ``bench`` command line that reproduces a run of the parsed flags ``a`` (canonical flag order)."""
     args = ["python", "-m", "arpg", "bench"]
+    if a.models:  # a race names its models, batch and repeats only
+        out = ["--json", a.json] if a.json else []
+        runs = ["--repeats", str(a.repeats), "--warmup", str(a.warmup)]
+        return shlex.join(args + ["--models", a.models, "--batch", str(a.batch), *runs] + out)
     if a.weights:
         args += ["--weights", a.weights, "--tokenizer", a.tokenizer or ""]
     elif a.preset:
@@ -193,3 +198,28 @@ def write_outputs(res: dict, json_path: str | None, plot_path: str | None, figur
         figure(res).save(plot_path)
         written.append(Path(plot_path))
     return written
+
+
+def read_json(path: str | Path | None) -> dict | None:
+    """The JSON object in the file ``path``; None when no path is given or there is no such file."""
+    return json.loads(Path(path).read_text()) if path and Path(path).is_file() else None
+
+
+def script_command(script: str, argv: list[str], env: dict[str, str] | None = None) -> str:
+    """The command line that ran ``scripts/<script>`` with ``argv``, after ``OMP_NUM_THREADS`` when ``env``
+    (default: this process's environment) sets it: what a results file records to be run again."""
+    threads = (os.environ if env is None else env).get("OMP_NUM_THREADS")
+    head = [f"OMP_NUM_THREADS={threads}"] if threads else []
+    return " ".join([*head, "python", f"scripts/{script}", *argv])
+
+
+def names_arg(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """An argparse ``type``: comma-separated names, each one of ``choices``, at least one."""
+
+    def names(text: str) -> list[str]:
+        got = [t.strip() for t in text.split(",") if t.strip()]
+        if not got or set(got) - set(choices):
+            raise argparse.ArgumentTypeError(f"some of {','.join(choices)}; got {text!r}")
+        return got
+
+    return names

@@ -136,3 +136,11 @@ def timed_runs(
 def median(xs: Sequence[float]) -> float:
     """The median as a float."""
     return float(statistics.median(xs))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Percentile ``q`` (0..1) of ``values`` at the 1-based rank ``round(q * n + 0.5)`` (Python's rounding,
+    clipped to 1..n): the rank the load tests have always reported, at or above the nearest rank; None when
+    there are no values."""
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(round(q * len(v) + 0.5)) - 1))] if v else None

@@ -1,4 +1,4 @@
-"""The optimisation loop: learning-rate schedule, resumable stage state, ARPG's teacher-forced steps.
+"""The optimisation loop: learning-rate schedule, resumable stage state, the teacher-forced steps (ARPG's here).
 
 Weights a stage finishes with go through :func:`arpg.checkpoints.save_checkpoint`; the
 resumable state here (model + optimiser + step + losses, ``<run_dir>/<stage>_ckpt.pt``)
@@ -158,8 +158,8 @@ class TokenSet:
         return self.grid[0] * self.grid[1]
 
 
-def new_arpg_optimizer(model: ARPG, lr: float) -> torch.optim.Optimizer:
-    """AdamW with weight decay on matrices only."""
+def new_arpg_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (ARPG's phases and the raster model's, as LlamaGen trains)."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     return torch.optim.AdamW(
@@ -180,6 +180,49 @@ def _draw(
     return tokens, lab, order
 
 
+#: One step's loss: ``loss_of(tokens, batch, g)`` draws ``batch`` images of a token set with ``g`` and returns the loss.
+LossOf = Callable[[TokenSet, int, torch.Generator], torch.Tensor]
+
+
+def fit_steps(
+    model: torch.nn.Module,
+    st: Stage,
+    sets: Sequence[TokenSet],
+    steps: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    loss_of: LossOf,
+    desc: str,
+    budget: Budget = NO_LIMIT,
+) -> bool:
+    """The teacher-forced loop every image model trains with (:func:`fit_arpg`, :func:`arpg.train.raster.fit_raster`).
+
+    ``sets``: the training tokens, one :class:`TokenSet` per canvas; step s trains on
+    ``sets[s % len(sets)]``, with ``batch`` images on the first set's grid and about as many tokens on
+    the others; warm-up then cosine (:func:`lr_at`) to ``lr``, gradients clipped at 1.  Runs ``st`` from
+    its step to ``steps``, each step's draws from a generator seeded by ``seed`` and the step only.
+    Returns whether it reached ``steps`` (False: ``budget`` ran out first; the state is saved either way).
+    """
+    device = device_of(model)
+    bar = tqdm(range(st.step, steps), desc=desc, initial=st.step, total=steps)
+    for step in bar:
+        if budget.spent():
+            break
+        ts = sets[step % len(sets)]
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # each step's draws depend on step only
+        for group in st.opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr)
+        model.train()
+        loss = loss_of(ts, max(1, round(batch * sets[0].tokens / ts.tokens)), g)
+        st.update(loss, clip=1.0, save_every=50 if device.type == "cpu" else 2000)
+        if step % 25 == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.3f}", grid=f"{ts.grid[0]}x{ts.grid[1]}")
+    bar.close()
+    st.save()
+    return st.step >= steps
+
+
 def fit_arpg(
     model: ARPG,
     st: Stage,
@@ -193,32 +236,15 @@ def fit_arpg(
     desc: str = "arpg",
     budget: Budget = NO_LIMIT,
 ) -> bool:
-    """Teacher-forced random-order training: every sequence gets its own random order.
-
-    ``sets``: the training tokens, one :class:`TokenSet` per canvas; step s trains on
-    ``sets[s % len(sets)]``, with ``batch`` images on the first set's grid and about as many
-    tokens on the others (the model's RoPE follows each batch's grid).  Runs ``st`` from its step
-    to ``steps``, each step's draws depending on ``seed`` and the step only.  Returns whether it
-    reached ``steps`` (False: ``budget`` ran out first; the state is saved either way).
-    """
+    """Teacher-forced random-order training (:func:`fit_steps`): every sequence gets its own random order,
+    its label dropped to the null class at the ``label_dropout`` rate; the model's RoPE follows each
+    batch's grid.  Returns whether it reached ``steps``."""
     device = model.device
-    bar = tqdm(range(st.step, steps), desc=desc, initial=st.step, total=steps)
-    for step in bar:
-        if budget.spent():
-            break
-        ts = sets[step % len(sets)]
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)  # each step's draws depend on step only
-        b = max(1, round(batch * sets[0].tokens / ts.tokens))
+
+    def loss_of(ts: TokenSet, b: int, g: torch.Generator) -> torch.Tensor:
         tokens, lab, order = (t.to(device) for t in _draw(ts, b, label_dropout, model.cfg.num_classes, g))
-        for group in st.opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr)
-        model.train()
         with autocast(bf16, device):
             logits = model(tokens, lab, order, grid=ts.grid)  # (B, N, vocab), in decoding order
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens.gather(1, order).flatten())
-        st.update(loss, clip=1.0, save_every=50 if device.type == "cpu" else 2000)
-        if step % 25 == 0 or step == steps - 1:
-            bar.set_postfix(loss=f"{loss.item():.3f}", grid=f"{ts.grid[0]}x{ts.grid[1]}")
-    bar.close()
-    st.save()
-    return st.step >= steps
+        return F.cross_entropy(logits.flatten(0, 1).float(), tokens.gather(1, order).flatten())
+
+    return fit_steps(model, st, sets, steps, lr, batch, seed, loss_of, desc, budget)

@@ -52,7 +52,7 @@ def images_per_step(ph: Phase) -> float:
 
 
 def plot_arpg(r: Recipe, run_dir: Path, path: Path) -> None:
-    """Loss against training images seen (millions), one curve per phase."""
+    """Loss against training images seen (millions), one curve per phase of the recipe's image model."""
     curves, seen = {}, 0.0
     for i, ph in enumerate(arpg_phases(r)):
         ys = phase_losses(run_dir, ph.name)
@@ -61,4 +61,5 @@ def plot_arpg(r: Recipe, run_dir: Path, path: Path) -> None:
         canvases = f", {len(ph.canvases)} canvases" if len(ph.canvases) > 1 else ""
         curves[f"phase {i + 1}: {ph.style or r.data}, batch {ph.batch}{canvases}"] = (xs, ys)
         seen += ph.steps * per_step
-    plot_curves(curves, "ARPG", path, xlabel="training images seen (millions)")
+    title = "ARPG" if r.family == "arpg" else f"{r.model_title.removesuffix(' model')} (raster order)"
+    plot_curves(curves, title, path, xlabel="training images seen (millions)")

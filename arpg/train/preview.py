@@ -1,5 +1,5 @@
-"""Try a recipe's ARPG model before its training ends: pack the weights reached so far (the
-resumable checkpoint of the phase in progress, or the last finished phase) with the recipe's
+"""Try a recipe's image model (ARPG, or LlamaGen in raster order) before its training ends: pack the weights
+reached so far (the resumable checkpoint of the phase in progress, or the last finished phase) with the recipe's
 tokenizer and judge into a folder that :meth:`arpg.pipeline.Pipeline.shipped` loads.
 
 The folder is not the recipe's ``out``: the recipe takes ``out/arpg.safetensors`` as "the ARPG
@@ -16,9 +16,8 @@ import torch
 
 from ..checkpoints import save_checkpoint
 from ..config import VQConfig
-from ..model import ARPG
 from .recipes import RECIPES, arpg_phases
-from .stages import arpg_config
+from .stages import model_config, new_model
 
 
 def _latest_weights(r: Any, run_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -35,17 +34,17 @@ def pack_preview(
     recipe: str, out: str | Path, run_dir: str | Path | None = None, models: str | Path | None = None
 ) -> dict[str, Any]:
     """Write ``out/arpg.safetensors`` (+ JSON, whose ``"preview"`` says how far training was) and
-    copies of the tokenizer and judge in ``models`` (default: where the recipe ships); returns
-    the ``"preview"`` record."""
+    copies of the tokenizer and judge in ``models`` (default: the recipe's ``tokenizer_from`` folder,
+    else where it ships); returns the ``"preview"`` record."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
     r = RECIPES[recipe]
-    run_dir, out, shipped = Path(run_dir or Path("runs") / recipe), Path(out), Path(models or r.out)
-    if out.resolve() == shipped.resolve():
+    run_dir, out, shipped = Path(run_dir or Path("runs") / recipe), Path(out), Path(models or r.tokenizer_from or r.out)
+    if out.resolve() in (shipped.resolve(), Path(r.out).resolve()):
         raise ValueError(f"{out} is where the finished model goes; write the preview elsewhere")
     weights, where = _latest_weights(r, run_dir)
-    cfg = arpg_config(r, VQConfig.from_name(r.vq).downsample)
-    model = ARPG(cfg)
+    cfg = model_config(r, VQConfig.from_name(r.vq).downsample)
+    model = new_model(r, cfg)
     model.load_state_dict(weights)
     save_checkpoint(model, out / "arpg.safetensors", {**r.arpg_meta(cfg), "preview": where})
     for part in ("vq", "judge"):

@@ -2,7 +2,8 @@
 
 ``python -m arpg train --recipe digits`` runs :data:`RECIPES` ``["digits"]`` (see
 :func:`arpg.train.run.run_recipe`); ``"scenes"`` trains the scenes models on variable canvases;
-``"smoke"`` and ``"scenes-smoke"`` are the same recipes on tiny models, for tests.
+``"smoke"`` and ``"scenes-smoke"`` are the same recipes on tiny models, for tests; ``"digits-raster"`` trains
+a LlamaGen model (raster order, :mod:`arpg.train.raster`) on the tokens of the shipped digits tokenizer.
 ``train --recipe R --stage vq-decoder`` sharpens the decoder of the recipe's trained tokenizer by
 ``Recipe.sharpen`` (:class:`Sharpening`, :mod:`arpg.train.sharpen`), tokens unchanged.
 """
@@ -10,14 +11,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import ARPGConfig, LlamaGenConfig
 from ..data.digits import GENERATOR_STYLE
 from ..data.sets import SQUARE, CanvasSpec, check_style, dataset
 from ..options import check_decodings, check_resize
 
-if TYPE_CHECKING:
-    from ..config import ARPGConfig
+#: The image-model families a recipe trains: ARPG (random order) or LlamaGen (raster order), by config class.
+FAMILIES = {"arpg": ARPGConfig, "llamagen": LlamaGenConfig}
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,11 @@ class Sharpening:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Every size and rate of one training run: data, tokenizer, ARPG phases 1-3, judge, where it ships."""
+    """Every size and rate of one training run: data, tokenizer, the image model's phases 1-3, judge, where it ships.
+
+    The image model is an ARPG model (``family="arpg"``, preset ``arpg``) or a LlamaGen model trained in
+    raster order (``family="llamagen"``, preset ``arpg`` naming a LlamaGen preset; :mod:`arpg.train.raster`),
+    each phase a fresh optimiser on its own tokens (:func:`arpg_phases`)."""
 
     data: str = "digits"  # the data set (arpg.data.sets.DATASETS); the models' presets must suit it
     style: str | None = "wide"  # the data style of the tokenizer, phase 1 and the judge (None: no styles)
@@ -65,7 +71,12 @@ class Recipe:
     out: str = "assets/models"  # where the weights ship (the default of run_recipe's ``out``)
     plots: str = "docs/training"  # where the loss curves go (the default of run_recipe's ``plots``)
     vq: str = "VQ-digits"
-    arpg: str = "ARPG-digits"
+    arpg: str = "ARPG-digits"  # the image model's preset (a LlamaGen preset when family is "llamagen")
+    family: str = "arpg"  # the image model's family: a name of FAMILIES
+    # A model folder whose tokenizer and judge (vq.* and judge.* files) the recipe reuses instead of training
+    # its own: the image model trains on its tokens, and once that model is written into ``out`` they are
+    # linked there beside it (relative symbolic links, no copies; arpg.train.run.link_shared).
+    tokenizer_from: str | None = None
     seed: int = 0
     vq_steps: int = 900
     vq_batch: int = 32
@@ -78,8 +89,8 @@ class Recipe:
     focus_lr: float = 1e-3
     focus_style: str | None = GENERATOR_STYLE
     # phase 3: continues phase 2 on many more images of the focus style, with an exponential moving
-    # average of the weights (shipped when polish_ema > 0).  Sized for a GPU: 6.5 min on one H200
-    # (scripts/gpu_polish.py); about 41 hours at 2.2 s per 40 images on the 2-core CPU.  0 steps: none.
+    # average of the weights (shipped when polish_ema > 0).  Sized for a GPU (scripts/gpu_polish.py; its time
+    # there and on the 2-core CPU: docs/benchmarks/README.md, "How long runs take").  0 steps: none.
     polish_steps: int = 10_546
     polish_batch: int = 256
     polish_lr: float = 1e-3
@@ -115,7 +126,20 @@ class Recipe:
         meta |= {"decoding": dict(self.decoding)} if self.decoding else {}
         return meta | ({"resize": dict(self.resize)} if self.resize else {})
 
+    @property
+    def prefix(self) -> str:
+        """The image model's run files and loss curve: ``<prefix>*`` ("arpg", or "raster" for a LlamaGen)."""
+        return "raster" if self.family == "llamagen" else "arpg"
+
+    @property
+    def model_title(self) -> str:
+        """How messages name the image model: "ARPG model" or "LlamaGen model"."""
+        return f"{FAMILIES[self.family].TITLE} model"
+
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown model family {self.family!r}; choose from {sorted(FAMILIES)}")
+        FAMILIES[self.family].from_name(self.arpg)
         dataset(self.data)
         check_style(self.data, self.style)
         if self.focus_steps or self.polish_steps:
@@ -165,8 +189,8 @@ RECIPES = {
         sharpen=_SMOKE_SHARPENING,
     ),
     # Scenes: one ARPG phase on the four canvases in turn (about 6,100 tokens a step).  On the
-    # 2-core CPU with one thread: the tokenizer and the judge in minutes, token encoding about half
-    # an hour, the ARPG phase hours, run in chunks (``max_minutes``) and resumed.
+    # 2-core CPU with one thread the ARPG phase takes hours, run in chunks (``max_minutes``) and
+    # resumed (each stage's time: the README's table of the scenes model, "training").
     "scenes": Recipe(
         **_SCENES,
         out="assets/models/scenes",
@@ -185,12 +209,37 @@ RECIPES = {
         judge_steps=300,
         judge_batch=64,
         ship_bf16=True,
-        # Measured on the trained model (scripts/bench_scenes.py, docs/benchmarks/scenes_tasks.json):
-        # resize x2 decoded whole is read as the class as often as windowed (100%), with a lower
-        # Frechet distance and a quarter of the forward passes; outpaint and panorama stay windowed.
+        # What measured best on the trained model (docs/benchmarks/scenes_tasks.json, made by
+        # scripts/bench_windows.py --model scenes): resize whole; outpaint and panorama windowed.
         decoding={"resize": "whole"},
-        # About 3.5 s a step (8 images of 64x64 px or as many pixels) on one CPU thread: 90 minutes.
-        sharpen=Sharpening(),
+        # The shipped decoder: half the default adversarial weight (the full weight paints textures that are
+        # not there on the larger canvases; docs/benchmarks/tokenizer-sharp-scenes.json compares them).
+        sharpen=Sharpening(adversarial=0.25),
+    ),
+    # The raster-order peer of the digits model: a LlamaGen model (arpg.train.raster) on the tokens of the shipped
+    # digits tokenizer, whose tokenizer and judge it links rather than trains (the digits ARPG's images: the
+    # same token cache a "digits" run makes for its phase 2).  One phase on the generator's style, with a
+    # moving average of the weights (the fields of ARPG's phase 3).  Sized for one CPU thread of the 2-core
+    # machine beside other jobs (its time: docs/benchmarks/README.md, "How long runs take").  Sampling: one
+    # token per step in raster order, the constant guidance of the digits ARPG.
+    "digits-raster": Recipe(
+        family="llamagen",
+        arpg="LlamaGen-digits",
+        tokenizer_from="assets/models",
+        out="assets/models/raster",
+        plots="docs/training/raster",
+        arpg_steps=0,
+        focus_steps=0,
+        polish_steps=2200,
+        polish_batch=32,
+        polish_lr=1e-3,
+        polish_images=36_000,
+        polish_ema=0.998,
+        ship_bf16=True,
+        sampling={
+            **{"steps": 256, "schedule": "k=1", "order": "raster", "cfg_scale": 3.0, "cfg_schedule": "constant"},
+            **{"temperature": 1.0, "top_k": 0, "top_p": 1.0},
+        },
     ),
     # The scenes recipe on tiny models and a few images per canvas, for tests.
     "scenes-smoke": Recipe(
@@ -231,15 +280,16 @@ class Phase:
 
 
 def arpg_phases(r: Recipe) -> list[Phase]:
-    """The recipe's ARPG phases in order; each starts from the weights the one before ended with."""
-    c = r.canvases
+    """The recipe's image-model phases in order (ARPG's, or the raster model's: named ``<r.prefix>[_focus|_polish]``);
+    each starts from the weights the one before ended with."""
+    c, p = r.canvases, r.prefix
     phases = [
-        Phase("arpg", r.style, r.arpg_steps, r.arpg_batch, r.arpg_lr, r.token_images, r.seed, canvases=c),
+        Phase(p, r.style, r.arpg_steps, r.arpg_batch, r.arpg_lr, r.token_images, r.seed, canvases=c),
         Phase(
-            "arpg_focus", r.focus_style, r.focus_steps, r.arpg_batch, r.focus_lr, r.token_images, r.seed + 1, canvases=c
+            f"{p}_focus", r.focus_style, r.focus_steps, r.arpg_batch, r.focus_lr, r.token_images, r.seed + 1, canvases=c
         ),
         Phase(
-            "arpg_polish",
+            f"{p}_polish",
             r.focus_style,
             r.polish_steps,
             r.polish_batch,

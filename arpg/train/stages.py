@@ -1,4 +1,5 @@
-"""The training stages of a recipe: tokenizer, token data set, ARPG phases, judge.
+"""The training stages of a recipe: tokenizer, token data set, the image model's phases (ARPG, or LlamaGen in
+raster order: :mod:`arpg.train.raster`), judge.
 
 Each stage resumes from its ``<run_dir>/<stage>_ckpt.pt`` and ends by writing its weights
 with :func:`arpg.checkpoints.save_checkpoint` (``.safetensors`` + ``.json`` config).  Each
@@ -24,9 +25,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..checkpoints import save_checkpoint
-from ..config import ARPGConfig, VQConfig
+from ..config import ARPGConfig, LlamaGenConfig, VQConfig
 from ..data.sets import CanvasSpec, batch_for, canvas_at, dataset, images
 from ..judge import Judge
+from ..llamagen import LlamaGen
 from ..model import ARPG
 from ..state_dicts import read_state_dict
 from ..tokenizer import VQModel, from_uint8
@@ -44,6 +46,7 @@ from .loop import (
     save_training_state,
 )
 from .plots import plot_arpg, plot_curves
+from .raster import fit_raster, init_llamagen, raster_config
 from .recipes import Phase, Recipe, arpg_phases
 
 log = logging.getLogger(__name__)
@@ -186,8 +189,8 @@ def _token_sets(
     return sets
 
 
-# -- stage 3: ARPG --------------------------------------------------------------------
-def _resume_point(phases: list[Phase], run_dir: Path) -> int:
+# -- stage 3: the image model (ARPG, or LlamaGen in raster order) ------------------------
+def _resume_point(phases: list[Phase], run_dir: Path, title: str = "ARPG") -> int:
     """Index of the first phase to run: the one after the last with weights in ``run_dir``; logs those skipped."""
     done = [i for i, ph in enumerate(phases) if (run_dir / f"{ph.name}.safetensors").exists()]
     if not done:
@@ -196,8 +199,9 @@ def _resume_point(phases: list[Phase], run_dir: Path) -> int:
     for ph in phases[: done[-1] + 1]:
         again = f"{run_dir / ph.name}.safetensors and {run_dir / ph.name}_ckpt.pt"
         log.warning(
-            "skipping ARPG phase %s: training continues from %s; to train the phase again delete %s "
+            "skipping %s phase %s: training continues from %s; to train the phase again delete %s "
             "and the same files of the phases after it",
+            title,
             ph.name,
             last,
             again,
@@ -211,7 +215,18 @@ def arpg_config(r: Recipe, factor: int) -> ARPGConfig:
     return replace(ARPGConfig.from_name(r.arpg), trained_grids=grids)
 
 
-def _stop_arpg(r: Recipe, st: Stage, steps: int, cfg: ARPGConfig, run_dir: Path, plots: Path) -> None:
+def model_config(r: Recipe, factor: int) -> ARPGConfig | LlamaGenConfig:
+    """The config of the recipe's image model: ARPG's (:func:`arpg_config`) or LlamaGen's (:func:`raster_config`)."""
+    return raster_config(r, factor) if r.family == "llamagen" else arpg_config(r, factor)
+
+
+def new_model(r: Recipe, cfg: ARPGConfig | LlamaGenConfig) -> ARPG | LlamaGen:
+    """The recipe's image model of config ``cfg``, initialised from seed ``r.seed`` as its family trains."""
+    torch.manual_seed(r.seed)
+    return init_llamagen(LlamaGen(cfg)) if r.family == "llamagen" else ARPG(cfg).init_weights()
+
+
+def _stop_phase(r: Recipe, st: Stage, steps: int, cfg: ARPGConfig | LlamaGenConfig, run_dir: Path, plots: Path) -> None:
     """A phase stopped by the budget: its weights so far (the moving average if it keeps one) go to
     ``<run_dir>/<phase>_latest.safetensors`` (to try them), and the loss curve is drawn."""
     latest = run_dir / f"{st.name}_latest.safetensors"
@@ -222,10 +237,10 @@ def _stop_arpg(r: Recipe, st: Stage, steps: int, cfg: ARPGConfig, run_dir: Path,
     )
     _stopped(st, steps)
     log.warning("the weights so far are in %s", latest)
-    plot_arpg(r, run_dir, plots / "arpg_loss.png")
+    plot_arpg(r, run_dir, plots / f"{r.prefix}_loss.png")
 
 
-def train_arpg(
+def train_model(
     r: Recipe,
     vq: VQModel,
     run_dir: Path,
@@ -234,15 +249,19 @@ def train_arpg(
     device: str | torch.device = "cpu",
     workers: int = 1,
     budget: Budget = NO_LIMIT,
-) -> ARPG | None:
-    """Run the recipe's ARPG phases (``arpg_phases``).  A finished phase leaves
-    ``run_dir/<phase>.safetensors``; a rerun starts after the last finished one.  None when
-    ``budget`` ran out first."""
-    cfg = arpg_config(r, vq.cfg.downsample)
-    torch.manual_seed(r.seed)
-    model = ARPG(cfg).init_weights().to(device)
+) -> ARPG | LlamaGen | None:
+    """Run the phases of the recipe's image model (``arpg_phases``): ARPG's in random orders, a LlamaGen
+    model's in raster order (``r.family``).  A finished phase leaves ``run_dir/<phase>.safetensors``; a
+    rerun starts after the last finished one.  Writes ``out/arpg.safetensors`` (the file name of every
+    image model of a model folder, :data:`arpg.zoo.MODEL_FILES`) and its JSON.  None when ``budget`` ran
+    out first."""
+    cfg = model_config(r, vq.cfg.downsample)
+    if cfg.vocab_size != vq.cfg.codebook_size:  # more ids would sample codes the tokenizer cannot decode
+        raise ValueError(f"{r.arpg} has {cfg.vocab_size} token ids; the tokenizer has {vq.cfg.codebook_size} codes")
+    model = new_model(r, cfg).to(device)
+    fit = fit_raster if r.family == "llamagen" else fit_arpg
     phases = arpg_phases(r)
-    start = _resume_point(phases, run_dir)
+    start = _resume_point(phases, run_dir, r.model_title.removesuffix(" model"))
     final = None  # what ships when it is not the live weights: the last phase's moving average
     if start:
         last = phases[start - 1]
@@ -254,10 +273,10 @@ def train_arpg(
         if st.step < ph.steps:
             sets = _token_sets(r, vq, run_dir, ph, workers, budget)
             desc = f"{ph.name} ({ph.style or r.data})"
-            if sets is None or not fit_arpg(
+            if sets is None or not fit(
                 model, st, sets, ph.steps, ph.lr, ph.batch, r.label_dropout, ph.seed, r.bf16, desc=desc, budget=budget
             ):
-                _stop_arpg(r, st, ph.steps, cfg, run_dir, plots)
+                _stop_phase(r, st, ph.steps, cfg, run_dir, plots)
                 return None
         final = st.ema
         save_checkpoint(model, run_dir / f"{ph.name}.safetensors", cfg)
@@ -270,7 +289,7 @@ def train_arpg(
         k: v.to(torch.bfloat16) if r.ship_bf16 and v.is_floating_point() else v for k, v in model.state_dict().items()
     }
     save_checkpoint(shipped, out / "arpg.safetensors", r.arpg_meta(cfg))
-    plot_arpg(r, run_dir, plots / "arpg_loss.png")
+    plot_arpg(r, run_dir, plots / f"{r.prefix}_loss.png")
     return model.eval()
 
 

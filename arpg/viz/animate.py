@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..options import SamplingOptions
 from ..validation import check_seed
-from .compare import METHODS, Comparison, compare_decodes
+from .compare import METHODS, Comparison, compare_decodes, compare_models
 from .draw import BACKGROUND, to_pil
 from .frames import decode_frames, side_by_side
 
@@ -153,6 +153,24 @@ def comparison_animation(
     cmp = compare_decodes(
         pipe, label, _options(pipe, options, overrides), seed=seed, callback=callback, fps=fps, slow=slow
     )
+    save_animation(cmp.frames, path, fps=cmp.timeline.fps, hold_last=RACE_HOLD_S)
+    return cmp
+
+
+def models_animation(
+    pipes: Sequence[Pipeline],
+    label: int | str,
+    path: str | Path,
+    *,
+    steps: dict[str, int] | None = None,
+    fps: float = COMPARE_FPS,
+    slow: float | None = None,
+    seed: int | None = 0,
+) -> Comparison:
+    """Write the race of :func:`arpg.viz.compare.compare_models` (2-4 models, each at its own settings) to a
+    GIF/MP4, as :func:`comparison_animation` does for one model's strategies; returns the comparison."""
+    path = _animation_path(path)
+    cmp = compare_models(pipes, label, steps=steps, seed=seed, fps=fps, slow=slow)
     save_animation(cmp.frames, path, fps=cmp.timeline.fps, hold_last=RACE_HOLD_S)
     return cmp
 

@@ -41,6 +41,8 @@ __all__ = [
     "panel_text",
     "race_frames",
     "compare_decodes",
+    "timed_models",
+    "compare_models",
 ]
 
 METHODS = ("raster", "random1", "arpg")  # the panels, left to right
@@ -48,6 +50,8 @@ PANEL_PX = 256  # every decoded image is upscaled (nearest) to at least this man
 DONE_COLOUR = (122, 220, 140)
 DIM_COLOUR = (150, 154, 166)
 SHORT_NAMES = {"raster": "raster", "random1": "random 1/step", "arpg": "ARPG"}
+#: The method of a decode by another model (:func:`timed_models`): its short name is the model's.
+MODEL = "model"
 
 
 def seconds(x: float) -> str:
@@ -59,7 +63,7 @@ def method_title(method: str, steps: int, n_cells: int) -> str:
     """The caption of a named strategy of :data:`arpg.sampling.METHODS`, e.g. ``"ARPG, 16 steps"``."""
     return {
         "arpg": f"ARPG, {steps} steps",
-        "raster": f"raster, 1 token/step ({n_cells} steps)",
+        "raster": f"ablation: ARPG weights in raster order, 1 token/step ({n_cells} steps)",
         "random1": f"random, 1 token/step ({n_cells} steps)",
     }[method]
 
@@ -72,6 +76,12 @@ class TimedDecode:
     title: str
     output: Output
     step_times: np.ndarray  # (S,) seconds from the start of the generate call to each step's callback
+    short: str = ""  # the name in the timings line (default: the method's, :data:`SHORT_NAMES`)
+
+    @property
+    def name(self) -> str:
+        """Its name in the timings and passes lines."""
+        return self.short or SHORT_NAMES.get(self.method, self.method)
 
     @property
     def seconds(self) -> float:
@@ -114,7 +124,7 @@ class Comparison:
 
     def timings(self) -> str:
         """``"decode times: raster 4.48 s, random 1/step 4.84 s, ARPG 0.372 s (ARPG 12.1x faster than raster)"``."""
-        text = "decode times: " + ", ".join(f"{SHORT_NAMES[d.method]} {seconds(d.seconds)}" for d in self.decodes)
+        text = "decode times: " + ", ".join(f"{d.name} {seconds(d.seconds)}" for d in self.decodes)
         methods = {d.method for d in self.decodes}
         if {"arpg", "raster"} <= methods:
             text += f" (ARPG {self.speedup():.1f}x faster than raster)"
@@ -122,7 +132,7 @@ class Comparison:
 
     def passes(self) -> str:
         """``"raster / random 1/step / ARPG = 256 / 256 / 16"``: the forward passes of each decode."""
-        names = " / ".join(SHORT_NAMES[d.method] for d in self.decodes)
+        names = " / ".join(d.name for d in self.decodes)
         return f"{names} = " + " / ".join(str(d.output.trace.forward_passes) for d in self.decodes)
 
     def pace(self) -> str:
@@ -181,6 +191,47 @@ def timed_decodes(
     return decodes
 
 
+def timed_models(
+    pipes: Sequence[Pipeline],
+    label: int | str,
+    *,
+    steps: dict[str, int] | None = None,
+    seed: int | None = 0,
+    callback: Callable | None = None,
+) -> list[TimedDecode]:
+    """The same class (an id, or a name every model knows) and seed decoded by each model at its own
+    sampling defaults (``steps``: other step counts, by model name), each warmed up first, then timed."""
+    seed = check_seed(seed)
+    decodes = []
+    for pipe in pipes:
+        opts = pipe.defaults.replace(steps=(steps or {}).get(pipe.name))
+        cls = pipe.label_of(label)
+        pipe.generate([cls], opts.replace(steps=min(2, opts.steps)), seed=seed)  # the model's first call, untimed
+        out, times = timed_decode(pipe, cls, opts, seed, callback)
+        title = f"{pipe.name} ({type(pipe.model).__name__}), {len(times)} steps"
+        decodes.append(TimedDecode(MODEL, title, out, times, short=pipe.name))
+    return decodes
+
+
+def compare_models(
+    pipes: Sequence[Pipeline],
+    label: int | str,
+    *,
+    steps: dict[str, int] | None = None,
+    seed: int | None = 0,
+    fps: float = 8.0,
+    slow: float | None = None,
+    max_frames: int = 72,
+) -> Comparison:
+    """Models (e.g. ARPG against a model trained for raster order) racing on one clock, each at its own
+    settings: :func:`timed_models` drawn like :func:`compare_decodes`."""
+    if not 2 <= len(pipes) <= 4:
+        raise ValueError(f"a race takes 2 to 4 models, got {len(pipes)}")
+    decodes = timed_models(pipes, label, steps=steps, seed=seed)
+    timeline = plan_timeline([d.seconds for d in decodes], fps=fps, slow=slow, max_frames=max_frames)
+    return Comparison(decodes, timeline, race_frames(decodes, timeline))
+
+
 # -- drawing ---------------------------------------------------------------------------------------
 
 
@@ -230,7 +281,12 @@ def _base(lay: _Layout, decodes: Sequence[TimedDecode], slow: float) -> Image.Im
         text, face = fit_text(d.title, lay.col_w, 16)
         draw.text((lay.x(j) + (lay.col_w - text_width(text, face)) // 2, lay.pad), text, fill=TEXT_COLOUR, font=face)
     pace = "real time" if slow <= 1.0 else f"slowed {slow:.1f}x (1 s of decoding = {slow:.1f} s on screen)"
-    note = f"one clock for all panels, {pace} · same class, seed and model"
+    shared = (
+        "same seed, each model's own settings"
+        if any(d.method == MODEL for d in decodes)
+        else "same class, seed and model"
+    )
+    note = f"one clock for all panels, {pace} · {shared}"
     text, face = fit_text(note, canvas.width - 2 * lay.pad, 13)
     draw.text((lay.pad, canvas.height - lay.pad - lay.foot_h + 6), text, fill=DIM_COLOUR, font=face)
     return canvas

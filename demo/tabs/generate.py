@@ -12,12 +12,21 @@ import numpy as np
 from arpg import serve
 from arpg.cost import check_request
 from arpg.options import SamplingOptions
+from arpg.pipeline import Pipeline
 
-from .errors import action
-from .models import ModelChoice
-from .pictures import native, page_style
-from .runner import Run, plural
-from .widgets import MAX_IMAGES, class_dropdown, class_update, knob, sampling_controls, seed_controls
+from ..parts.gpu import action, request_seconds
+from ..parts.model_choice import ModelChoice
+from ..parts.pictures import native, page_style
+from ..parts.runner import Run, plural
+from ..parts.widgets import (
+    MAX_IMAGES,
+    class_dropdown,
+    class_update,
+    knob,
+    sampling_controls,
+    sampling_options,
+    seed_controls,
+)
 
 INTRO = (
     "Pick a class and press **Generate**: the images appear token by token, several tokens per step, in a random order."
@@ -29,36 +38,65 @@ def gallery(images: list[np.ndarray]) -> list[np.ndarray]:
     return [native(im) for im in images]
 
 
-def generate_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the Generate button: (gallery, seed, summary, last image) while decoding."""
+def run_generate(
+    pipe: Pipeline,
+    class_name: str | None,
+    n_images: int,
+    seed: int | None,
+    randomize: bool,
+    options: SamplingOptions,
+    progress: Any = None,
+) -> Iterator[tuple]:
+    """/generate on ``pipe``: (gallery, seed, summary, last image) while :func:`arpg.serve.generate` decodes."""
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    labels = [run.label] * int(n_images)
+    check_request(pipe, "generate", options, batch=len(labels))
+    run.record("generate", options, n_images=len(labels))
+
+    def finish(out: Any, took: float) -> tuple:
+        info = run.summary(
+            plural(len(out.trace.counts), "step"),
+            f"{out.trace.forward_passes} forward passes",
+            f"{took:.2f} s ({len(out.images) / took:.2f} images/s)",
+        )
+        return gallery(out.images), out.seed, info, {"image": out.images[0], "label": run.class_name}
+
+    def work(callback: Callable) -> Any:
+        return serve.generate(pipe, labels, options, seed=run.seed, callback=callback)  # batched when on
+
+    yield from run.stream(work, "Decoding", gallery, finish, keep=1)
+
+
+def generate_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Generate button, ``/generate``, on the session's model (:func:`run_generate`)."""
 
     def generate(
-        class_name: str,
+        class_name: str | None,
         n_images: int,
         seed: int | None,
         randomize: bool,
-        options: SamplingOptions,
+        steps: int | None,
+        schedule: str | None,
+        cfg_scale: float | None,
+        cfg_schedule: str | None,
+        temperature: float | None,
+        top_k: int | None,
+        top_p: float | None,
+        order: str | None,
+        model: str | None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        labels = [run.label] * int(n_images)
-        check_request(pipe, "generate", options, batch=len(labels))
-        run.record("generate", options, n_images=len(labels))
-
-        def finish(out: Any, took: float) -> tuple:
-            info = run.summary(
-                plural(len(out.trace.counts), "step"),
-                f"{out.trace.forward_passes} forward passes",
-                f"{took:.2f} s ({len(out.images) / took:.2f} images/s)",
-            )
-            return gallery(out.images), out.seed, info, {"image": out.images[0], "label": run.class_name}
-
-        def work(callback: Callable) -> Any:
-            return serve.generate(pipe, labels, options, seed=run.seed, callback=callback)  # batched when on
-
-        yield from run.stream(work, "Decoding", gallery, finish, keep=1)
+        pipe = choice.pipe(model)
+        options = sampling_options(pipe, steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        yield from run_generate(pipe, class_name, n_images, seed, randomize, options, progress)
 
     return generate
+
+
+def generate_seconds(class_name: Any, n_images: Any, seed: Any, randomize: Any, steps: Any, *rest: Any) -> int:
+    """ZeroGPU seconds of a ``/generate`` request (the callback's arguments, in order): ``n_images`` images in
+    ``steps`` steps."""
+    return request_seconds(steps, images=n_images)
 
 
 def build(choice: ModelChoice, last: gr.State) -> None:
@@ -94,7 +132,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
             info = gr.Markdown(INTRO, label="summary", elem_id="generate-info")
     choice.follow([cls, *controls.inputs], lambda p: [class_update(p), *controls.updates(p)])
     run.click(
-        action(choice.callback(generate_handler)),
+        action(generate_callback(choice), generate_seconds),
         [cls, n_images, seed, randomize, *controls.inputs, choice.dropdown],
         [images, seed, info, last],
         api_name="generate",

@@ -15,16 +15,18 @@ from arpg.data.sets import dataset
 from arpg.images import prepare_image
 from arpg.judge import image_class
 from arpg.options import SamplingOptions
+from arpg.pipeline import Pipeline
 
-from .errors import action, refuse
-from .examples import digit_box
-from .models import ModelChoice
-from .pictures import before_after, editor_parts, far_note, in_editor, result_view, use_last
-from .runner import Run, plural
-from .widgets import class_dropdown, class_update, knob, sampling_controls, seed_controls
+from ..parts.errors import refuse
+from ..parts.examples import digit_box
+from ..parts.gpu import action, request_seconds
+from ..parts.model_choice import ModelChoice
+from ..parts.pictures import before_after, editor_parts, far_note, in_editor, result_view, use_last
+from ..parts.runner import Run, plural
+from ..parts.widgets import class_dropdown, class_update, knob, sampling_controls, sampling_options, seed_controls
 
 
-def intro(pipe: Any) -> str:
+def intro(pipe: Pipeline) -> str:
     """How the tab works, in the words of what ``pipe``'s model draws (a digit, a landscape, an object)."""
     text = (
         "Upload an image (or take the last generated one), paint over the part to regenerate, choose the class "
@@ -60,60 +62,92 @@ def regenerated(res: tasks.TaskResult, region: str, shown: str | None) -> str:
     return f"edit of the {shown}: {GROWN[region]} regenerated, {counted} in {steps}"
 
 
-def inpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the Inpaint button: ((image, result) for the before/after slider, seed, summary)
-    while decoding."""
+def run_inpaint(
+    pipe: Pipeline,
+    editor: dict | None,
+    class_name: str | None,
+    dilate: int,
+    blend: bool,
+    seed: int | None,
+    randomize: bool,
+    options: SamplingOptions,
+    progress: Any = None,
+) -> Iterator[tuple]:
+    """/inpaint on ``pipe``: ((image, result) for the before/after slider, seed, summary) while
+    :func:`arpg.tasks.inpaint` decodes (an edit, its region grown, when the class is not the image's)."""
+    image, mask = editor_parts(editor)
+    if not mask.any():
+        raise refuse("The mask is empty: paint over the part of the image to regenerate.")
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    run.record("inpaint", options, dilate=int(dilate), blend=bool(blend))
+    check_request(pipe, "inpaint", options, image)
+    shown = image_class(pipe, image)
+    region = masks.EDIT_REGION if masks.is_edit(shown, run.label) else "painted"
+
+    def work(callback: Callable) -> tasks.TaskResult:
+        return tasks.inpaint(
+            pipe,
+            image,
+            mask,
+            run.label,
+            options=options,
+            dilate=int(dilate),
+            blend=bool(blend),
+            region=region,
+            seed=run.seed,
+            callback=callback,
+        )
+
+    before = prepare_image(image, pipe.factor, pipe.grid[0])  # the image as the task sees it
+
+    def finish(res: tasks.TaskResult, took: float) -> tuple:
+        name = None if shown is None else pipe.class_names[shown]
+        return (
+            before_after(before, res.image),
+            res.seed,
+            run.summary(regenerated(res, region, name), res.note, far_note(pipe, image)),
+        )
+
+    yield from run.stream(work, "Inpainting", lambda images: before_after(before, images[0]), finish)
+
+
+def inpaint_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Inpaint button, ``/inpaint``, on the session's model (:func:`run_inpaint`)."""
 
     def inpaint(
         editor: dict | None,
-        class_name: str,
+        class_name: str | None,
         dilate: int,
         blend: bool,
         seed: int | None,
         randomize: bool,
-        options: SamplingOptions,
+        steps: int | None,
+        schedule: str | None,
+        cfg_scale: float | None,
+        cfg_schedule: str | None,
+        temperature: float | None,
+        top_k: int | None,
+        top_p: float | None,
+        order: str | None,
+        model: str | None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        image, mask = editor_parts(editor)
-        if not mask.any():
-            raise refuse("The mask is empty: paint over the part of the image to regenerate.")
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        run.record("inpaint", options, dilate=int(dilate), blend=bool(blend))
-        check_request(pipe, "inpaint", options, image)
-        shown = image_class(pipe, image)
-        region = masks.EDIT_REGION if masks.is_edit(shown, run.label) else "painted"
-
-        def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.inpaint(
-                pipe,
-                image,
-                mask,
-                run.label,
-                options=options,
-                dilate=int(dilate),
-                blend=bool(blend),
-                region=region,
-                seed=run.seed,
-                callback=callback,
-            )
-
-        before = prepare_image(image, pipe.factor, pipe.grid[0])  # the image as the task sees it
-
-        def finish(res: tasks.TaskResult, took: float) -> tuple:
-            name = None if shown is None else pipe.class_names[shown]
-            return (
-                before_after(before, res.image),
-                res.seed,
-                run.summary(regenerated(res, region, name), res.note, far_note(pipe, image)),
-            )
-
-        yield from run.stream(work, "Inpainting", lambda images: before_after(before, images[0]), finish)
+        pipe = choice.pipe(model)
+        options = sampling_options(pipe, steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        yield from run_inpaint(pipe, editor, class_name, dilate, blend, seed, randomize, options, progress)
 
     return inpaint
 
 
+def inpaint_seconds(
+    editor: Any, class_name: Any, dilate: Any, blend: Any, seed: Any, randomize: Any, steps: Any, *rest: Any
+) -> int:
+    """ZeroGPU seconds of an ``/inpaint`` request (the callback's arguments, in order): one decode of ``steps``."""
+    return request_seconds(steps)
+
+
 def use_last_here(last: dict | None) -> tuple[Any, Any]:
-    """:func:`demo.tabs.pictures.use_last` for the image editor: the image with no stroke on it yet."""
+    """:func:`demo.parts.pictures.use_last` for the image editor: the image with no stroke on it yet."""
     image, label = use_last(last)
     return (in_editor(image) if isinstance(image, np.ndarray) else image), label
 
@@ -136,7 +170,7 @@ def _editor() -> gr.ImageEditor:
 
 def build(choice: ModelChoice, last: gr.State) -> gr.ImageEditor:
     """The Inpaint tab; returns its image editor (no event may show its progress on it:
-    :func:`demo.tabs.pictures.no_progress_on`)."""
+    :func:`demo.parts.pictures.no_progress_on`)."""
     pipe = choice.first
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
@@ -167,7 +201,7 @@ def build(choice: ModelChoice, last: gr.State) -> gr.ImageEditor:
     choice.follow([cls, *controls.inputs], lambda p, c: [class_update(p, c), *controls.updates(p)], inputs=[cls])
     use.click(use_last_here, [last], [editor, cls], api_visibility="private", show_progress_on=[cls])
     run.click(
-        action(choice.callback(inpaint_handler)),
+        action(inpaint_callback(choice), inpaint_seconds),
         [editor, cls, dilate, blend, seed, randomize, *controls.inputs, choice.dropdown],
         [result, seed, info],
         api_name="inpaint",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,21 +12,27 @@ from arpg import tasks
 from arpg.cost import check_request
 from arpg.images import prepare_image
 from arpg.options import SamplingOptions
-from arpg.windows import DECODINGS
+from arpg.pipeline import Pipeline
 
-from .errors import action, refuse
-from .examples import digit_box, example_box
-from .models import ModelChoice
-from .pictures import before_after, far_note, image_input, on_canvas, result_view, use_last
-from .runner import Run, plural, stream_steps
-from .widgets import class_update, knob, model_default, sampling_controls, seed_controls, task_image_inputs
+from ..parts.decoding import decoding_note, decoding_radio
+from ..parts.errors import refuse
+from ..parts.examples import digit_box, example_box
+from ..parts.gpu import action, request_seconds
+from ..parts.model_choice import ModelChoice
+from ..parts.pictures import before_after, far_note, image_input, on_canvas, result_view, use_last
+from ..parts.runner import Run, plural, stream_steps
+from ..parts.widgets import (
+    class_update,
+    knob,
+    model_default,
+    sampling_controls,
+    sampling_options,
+    seed_controls,
+    task_image_inputs,
+)
 
 SIDES = ("left", "right", "top", "bottom")
 INTRO = "The original tokens stay as they are and become context on a bigger grid; only the new cells are decoded."
-DECODING_INFO = (
-    "windowed: in windows of a grid size the model was trained on, each seeing every known token "
-    "inside it; whole: the bigger grid in one decode (positions the model may never have seen)"
-)
 
 
 def checked_directions(directions: list[str] | None) -> list[str]:
@@ -41,60 +46,6 @@ def checked_directions(directions: list[str] | None) -> list[str]:
     return directions
 
 
-def decoding_radio(choice: ModelChoice, task: str) -> gr.Radio:
-    """The "Decoding" choice of a canvas task (:data:`arpg.windows.DECODINGS`), on the session model's
-    decoding for ``task`` (what measured best on it, :attr:`arpg.pipeline.Pipeline.decodings`), set again
-    when the model changes."""
-
-    def value(pipe: Any) -> str:
-        return tasks.decoding_for(task, None, pipe.decodings)
-
-    radio = model_default(gr.Radio(list(DECODINGS), value=value(choice.first), label="Decoding", info=DECODING_INFO))
-    choice.follow([radio], lambda pipe: [gr.update(value=value(pipe))])
-    return radio
-
-
-def decoding_before_model(callback: Callable[..., Iterator[tuple]]) -> Callable[..., Iterator[tuple]]:
-    """A :meth:`ModelChoice.callback` of a handler whose last own input is ``decoding``, taking that input
-    after the sampling controls instead, just before ``model`` (still the last), so API calls that give
-    the earlier inputs by position keep working."""
-    sig = inspect.signature(callback)
-    params = list(sig.parameters.values())
-    names = [p.name for p in params]
-    src, dst = names.index("decoding"), names.index("model") - 1
-    params.insert(dst, params.pop(src))
-
-    def reordered(*args: Any, **kwargs: Any) -> Iterator[tuple]:
-        values = list(args)
-        if len(values) > dst:
-            values.insert(src, values.pop(dst))
-        yield from callback(*values, **kwargs)
-
-    reordered.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    reordered.__name__, reordered.__qualname__, reordered.__doc__ = (
-        callback.__name__,
-        callback.__qualname__,
-        callback.__doc__,
-    )
-    return reordered
-
-
-def decoding_note(pipe: Any, grid: tuple[int, int], used: tasks.Used) -> str | None:
-    """How a canvas of ``grid`` (rows, cols) tokens was decoded, as its result's record ``used`` says
-    (:attr:`arpg.tasks.TaskResult.used`: in windows or whole), beside the grids ``pipe``'s model was trained
-    on (its config's ``trained_sizes``); None when nothing was decoded."""
-    if not used.steps:
-        return None
-    sizes = pipe.model.cfg.trained_sizes
-    trained = " or ".join(f"{c}×{r}" for r, c in sizes)
-    bigger = f"the {grid[1]}×{grid[0]}-token grid is bigger than the {trained} the model was trained on"
-    if used.windows is not None and used.windows > 1:
-        return f"decoded in windows: {bigger} ({plural(used.windows, 'window')} of {used.window[1]}×{used.window[0]})"
-    if any(grid[0] <= r and grid[1] <= c for r, c in sizes):
-        return "decoded whole: a grid size the model was trained on"
-    return f"decoded whole: {bigger} (positions beyond them never seen)"
-
-
 def rounds_note(used: tasks.Used) -> str | None:
     """How a panorama's rounds were decoded, as its result's record ``used`` says; None when there were none."""
     if not used.steps:
@@ -104,118 +55,201 @@ def rounds_note(used: tasks.Used) -> str | None:
     return f"decoded in {plural(used.windows, 'window')} of {used.window[1]}×{used.window[0]} tokens"
 
 
-def outpaint_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the Outpaint button: ((input on the new canvas, result) for the before/after slider,
-    seed, summary) while decoding."""
+def run_outpaint(
+    pipe: Pipeline,
+    image: Any,
+    class_name: str | None,
+    directions: list[str],
+    amount: int | None,
+    seed: int | None,
+    randomize: bool,
+    decoding: str | None,
+    options: SamplingOptions,
+    progress: Any = None,
+) -> Iterator[tuple]:
+    """/outpaint on ``pipe``: ((input on the new canvas, result) for the before/after slider, seed, summary)
+    while :func:`arpg.tasks.outpaint` decodes; ``amount`` left out (None): the model's."""
+    img = image_input(image)
+    directions = checked_directions(directions)
+    amount = _amount_range(pipe)["value"] if amount is None else amount
+    ext = {d: int(amount) for d in directions}
+    check_request(pipe, "outpaint", options, img, decoding=decoding, **ext)
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    run.record("outpaint", options, directions=directions, amount=int(amount), decoding=decoding)
+    before = _extended_input(pipe, img, ext)
+
+    def work(callback: Callable) -> tasks.TaskResult:
+        return tasks.outpaint(
+            pipe, img, run.label, options=options, seed=run.seed, decoding=decoding, callback=callback, **ext
+        )
+
+    def finish(res: tasks.TaskResult, took: float) -> tuple:
+        h, w = res.image.shape[:2]
+        decoded = f"{plural(int((~res.known).sum()), 'new token')} in {plural(len(res.trace.counts), 'step')}"
+        info = run.summary(
+            f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px",
+            decoded,
+            decoding_note(pipe, tuple(res.tokens.shape), res.used),
+            res.note,
+            far_note(pipe, img),
+        )
+        return before_after(before, res.image), res.seed, info
+
+    yield from run.stream(work, "Outpainting", lambda images: before_after(before, images[0]), finish)
+
+
+def outpaint_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Outpaint button, ``/outpaint``, on the session's model (:func:`run_outpaint`)."""
 
     def outpaint(
         image: Any,
-        class_name: str,
+        class_name: str | None,
         directions: list[str],
         amount: int | None,
         seed: int | None,
         randomize: bool,
+        steps: int | None,
+        schedule: str | None,
+        cfg_scale: float | None,
+        cfg_schedule: str | None,
+        temperature: float | None,
+        top_k: int | None,
+        top_p: float | None,
+        order: str | None,
         decoding: str | None,
-        options: SamplingOptions,
+        model: str | None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        img = image_input(image)
-        directions = checked_directions(directions)
-        amount = _amount_range(pipe)["value"] if amount is None else amount  # left out: the model's
-        ext = {d: int(amount) for d in directions}
-        check_request(pipe, "outpaint", options, img, decoding=decoding, **ext)
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        run.record("outpaint", options, directions=directions, amount=int(amount), decoding=decoding)
-        before = _extended_input(pipe, img, ext)
-
-        def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.outpaint(
-                pipe, img, run.label, options=options, seed=run.seed, decoding=decoding, callback=callback, **ext
-            )
-
-        def finish(res: tasks.TaskResult, took: float) -> tuple:
-            h, w = res.image.shape[:2]
-            decoded = f"{plural(int((~res.known).sum()), 'new token')} in {plural(len(res.trace.counts), 'step')}"
-            info = run.summary(
-                f"{'+'.join(directions)} by {int(amount)} cells: {w}×{h} px",
-                decoded,
-                decoding_note(pipe, tuple(res.tokens.shape), res.used),
-                res.note,
-                far_note(pipe, img),
-            )
-            return before_after(before, res.image), res.seed, info
-
-        yield from run.stream(work, "Outpainting", lambda images: before_after(before, images[0]), finish)
+        pipe = choice.pipe(model)
+        options = sampling_options(pipe, steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        yield from run_outpaint(
+            pipe, image, class_name, directions, amount, seed, randomize, decoding, options, progress
+        )
 
     return outpaint
 
 
-def panorama_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the panorama button: ((input on the canvas so far, image so far), seed, summary) after
-    every round, then the result."""
+def outpaint_seconds(
+    image: Any, class_name: Any, directions: Any, amount: Any, seed: Any, randomize: Any, steps: Any, *rest: Any
+) -> int:
+    """ZeroGPU seconds of an ``/outpaint`` request (the callback's arguments, in order): one decode of ``steps``."""
+    return request_seconds(steps)
+
+
+def run_panorama(
+    pipe: Pipeline,
+    image: Any,
+    class_name: str | None,
+    side: str,
+    times: int,
+    seed: int | None,
+    randomize: bool,
+    decoding: str | None,
+    options: SamplingOptions,
+    progress: Any = None,
+) -> Iterator[tuple]:
+    """/panorama on ``pipe``: ((input on the canvas so far, image so far), seed, summary) after every round of
+    :func:`arpg.tasks.panorama`, then the result."""
+    img = image_input(image)
+    check_request(pipe, "panorama", options, img, times=int(times), side=side, decoding=decoding)
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    run.record("panorama", options, side=side, times=int(times), decoding=decoding)
+    rounds: list[tasks.TaskResult] = []  # filled by the decoding thread, one per finished round
+    whole = _extended_input(pipe, img, {side: _cells(pipe, img, side) * (int(times) - 1)})
+
+    def work(callback: Callable) -> tasks.TaskResult:
+        return tasks.panorama(
+            pipe,
+            img,
+            run.label,
+            options=options,
+            times=int(times),
+            side=side,
+            seed=run.seed,
+            decoding=decoding,
+            callback=callback,
+            on_round=rounds.append,
+        )
+
+    def finish(res: tasks.TaskResult) -> tuple:
+        h, w = res.image.shape[:2]
+        info = run.summary(
+            f"{int(times)}× towards the {side} in {plural(len(rounds), 'round')}: {w}×{h} px",
+            rounds_note(res.used),
+            res.note,
+            far_note(pipe, img),
+        )
+        return _grown(whole, res.image, side), res.seed, info
+
+    yield from _rounds(run, work, rounds, lambda image: _grown(whole, image, side), finish)
+
+
+def _rounds(
+    run: Run,
+    work: Callable[[Callable], tasks.TaskResult],
+    rounds: list[tasks.TaskResult],
+    show: Callable[[np.ndarray], tuple],
+    finish: Callable[[tasks.TaskResult], tuple],
+) -> Iterator[tuple]:
+    """A panorama's outputs while ``work`` decodes: (``show(image so far)``, seed, "round i done ...") whenever a
+    round is added to ``rounds``, the progress bar at every step, then ``finish(result)``."""
+    shown = 0
+    for ev in stream_steps(work):
+        done = len(rounds)
+        if ev.result is not None:
+            yield finish(ev.result)
+            return
+        if run.progress is not None:
+            run.progress((ev.step + 1, ev.n_steps), desc=f"Panorama, round {done + 1}")
+        if done > shown:  # a round finished: show the image so far
+            shown = done
+            yield show(rounds[done - 1].image), run.seed, f"round {done} done, round {done + 1} decoding …"
+
+
+def panorama_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of the panorama button, ``/panorama``, on the session's model (:func:`run_panorama`)."""
 
     def panorama(
         image: Any,
-        class_name: str,
+        class_name: str | None,
         side: str,
         times: int,
         seed: int | None,
         randomize: bool,
+        steps: int | None,
+        schedule: str | None,
+        cfg_scale: float | None,
+        cfg_schedule: str | None,
+        temperature: float | None,
+        top_k: int | None,
+        top_p: float | None,
+        order: str | None,
         decoding: str | None,
-        options: SamplingOptions,
+        model: str | None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        img = image_input(image)
-        check_request(pipe, "panorama", options, img, times=int(times), side=side, decoding=decoding)
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        run.record("panorama", options, side=side, times=int(times), decoding=decoding)
-        rounds: list[tasks.TaskResult] = []  # filled by the decoding thread, one per finished round
-        whole = _extended_input(pipe, img, {side: _cells(pipe, img, side) * (int(times) - 1)})
-
-        def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.panorama(
-                pipe,
-                img,
-                run.label,
-                options=options,
-                times=int(times),
-                side=side,
-                seed=run.seed,
-                decoding=decoding,
-                callback=callback,
-                on_round=rounds.append,
-            )
-
-        shown = 0
-        for ev in stream_steps(work):
-            done = len(rounds)
-            if ev.result is not None:
-                h, w = ev.result.image.shape[:2]
-                info = run.summary(
-                    f"{int(times)}× towards the {side} in {plural(done, 'round')}: {w}×{h} px",
-                    rounds_note(ev.result.used),
-                    ev.result.note,
-                    far_note(pipe, img),
-                )
-                yield _grown(whole, ev.result.image, side), ev.result.seed, info
-                return
-            if progress is not None:
-                progress((ev.step + 1, ev.n_steps), desc=f"Panorama, round {done + 1}")
-            if done > shown:  # a round finished: show the image so far
-                shown = done
-                so_far = _grown(whole, rounds[done - 1].image, side)
-                yield so_far, run.seed, f"round {done} done, round {done + 1} decoding …"
+        pipe = choice.pipe(model)
+        options = sampling_options(pipe, steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        yield from run_panorama(pipe, image, class_name, side, times, seed, randomize, decoding, options, progress)
 
     return panorama
 
 
-def _cells(pipe: Any, img: Any, side: str) -> int:
+def panorama_seconds(
+    image: Any, class_name: Any, side: Any, times: Any, seed: Any, randomize: Any, steps: Any, *rest: Any
+) -> int:
+    """ZeroGPU seconds of a ``/panorama`` request (the callback's arguments, in order): ``steps`` over a canvas
+    that grows to ``times`` the image (about two windows per time)."""
+    return request_seconds(steps, times=times)
+
+
+def _cells(pipe: Pipeline, img: Any, side: str) -> int:
     """The token cells of ``img`` (as the tasks prepare it for ``pipe``) along the axis ``side`` grows."""
     h, w = prepare_image(img, pipe.factor, pipe.grid[0]).shape[:2]
     return (h if side in ("top", "bottom") else w) // pipe.factor
 
 
-def _extended_input(pipe: Any, img: Any, ext: dict[str, int]) -> np.ndarray:
+def _extended_input(pipe: Pipeline, img: Any, ext: dict[str, int]) -> np.ndarray:
     """The slider's "before" of an outpainting by ``ext`` ({side: cells}): the input as the task prepares it,
     in its place on the bigger canvas, the new cells checkered."""
     small, f = prepare_image(img, pipe.factor, pipe.grid[0]), pipe.factor
@@ -232,7 +266,7 @@ def _grown(whole: np.ndarray, image: np.ndarray, side: str) -> tuple[np.ndarray,
     return before_after(part, image)
 
 
-def _amount_range(pipe: Any, current: Any = None) -> dict[str, Any]:
+def _amount_range(pipe: Pipeline, current: Any = None) -> dict[str, Any]:
     """The "Amount" slider's range, value and help for ``pipe``'s grid (``current`` kept when it fits)."""
     rows, cols = pipe.grid
     top = max(rows, cols)
@@ -298,7 +332,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     )
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(
-        action(decoding_before_model(choice.callback(outpaint_handler))),
+        action(outpaint_callback(choice), outpaint_seconds),
         [image, cls, directions, amount, seed, randomize, *controls.inputs, decoding, choice.dropdown],
         [result, seed, info],
         api_name="outpaint",
@@ -306,7 +340,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
         api_description="Extend an image by `amount` token cells in each chosen direction.",
     )
     run_pano.click(
-        action(decoding_before_model(choice.callback(panorama_handler))),
+        action(panorama_callback(choice), panorama_seconds),
         [image, cls, side, times, seed, randomize, *controls.inputs, decoding, choice.dropdown],
         [result, seed, info],
         api_name="panorama",

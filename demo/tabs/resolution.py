@@ -11,14 +11,24 @@ from arpg import tasks
 from arpg.cost import check_request
 from arpg.images import prepare_image
 from arpg.options import ResizeDefaults, SamplingOptions
+from arpg.pipeline import Pipeline
 
-from .errors import action, plain_errors, refuse
-from .examples import digit_box, example_box
-from .models import ModelChoice
-from .outpaint import decoding_before_model, decoding_note, decoding_radio
-from .pictures import before_after, bicubic, far_note, image_input, result_view, use_last
-from .runner import Run, plural
-from .widgets import class_update, knob, model_default, sampling_controls, seed_controls, task_image_inputs
+from ..parts.decoding import decoding_note, decoding_radio
+from ..parts.errors import plain_errors, refuse
+from ..parts.examples import digit_box, example_box
+from ..parts.gpu import action, request_seconds
+from ..parts.model_choice import ModelChoice
+from ..parts.pictures import before_after, bicubic, far_note, image_input, result_view, use_last
+from ..parts.runner import Run, plural
+from ..parts.widgets import (
+    class_update,
+    knob,
+    model_default,
+    sampling_controls,
+    sampling_options,
+    seed_controls,
+    task_image_inputs,
+)
 
 STRATEGIES = {
     "lattice": "lattice: the original tokens spread over the bigger grid, the gaps generated",
@@ -26,7 +36,7 @@ STRATEGIES = {
 }
 
 
-def intro(pipe: Any) -> str:
+def intro(pipe: Pipeline) -> str:
     """How the tab works and what ``pipe``'s model does by default (its resolution change and decoding)."""
     d = tasks.resize_settings(pipe)
     again = f", {percent(d.regenerate)} of the cells decoded again" if d.strategy == "reencode" else ""
@@ -52,62 +62,107 @@ def used(settings: ResizeDefaults) -> str:
     return f"{settings.strategy} ×{settings.scale:g}{again}"
 
 
-def resize_handler(pipe: Any) -> Callable[..., Iterator[tuple]]:
-    """The callback of the resolution button: ((bicubic, result) for the slider, seed, summary) while decoding;
-    scale, strategy, regenerate and decoding left out (None) are the model's: :func:`arpg.tasks.resize`
-    resolves the decoding, and the summary says the one its result records."""
+def run_resize(
+    pipe: Pipeline,
+    image: Any,
+    class_name: str | None,
+    scale: float | None,
+    strategy: str | None,
+    regenerate: float | None,
+    seed: int | None,
+    randomize: bool,
+    decoding: str | None,
+    options: SamplingOptions,
+    progress: Any = None,
+) -> Iterator[tuple]:
+    """/resize on ``pipe``: ((bicubic, result) for the slider, seed, summary) while :func:`arpg.tasks.resize`
+    decodes; scale, strategy, regenerate and decoding left out (None) are the model's (the task resolves the
+    decoding, and the summary says the one its result records)."""
+    img = image_input(image)
+    if strategy is not None and strategy not in STRATEGIES:
+        raise refuse(f"Unknown strategy {strategy!r}: use lattice or reencode.")
+    with plain_errors():  # left out (None): the model's
+        settings = tasks.resize_settings(pipe, scale, strategy, regenerate)
+    asked = dict(scale=settings.scale, strategy=settings.strategy, regenerate=settings.regenerate)
+    check_request(pipe, "resize", options, img, decoding=decoding, **asked)
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    run.record("resize", options, decoding=decoding, **asked)
+    small, f = prepare_image(img, pipe.factor, pipe.grid[0]), pipe.factor  # the image the task works on
+    in_h, in_w = small.shape[:2]
+    R, C = round(in_h // f * settings.scale), round(in_w // f * settings.scale)
+    plain = bicubic(small, R * f, C * f)  # what the result is compared with
+
+    def work(callback: Callable) -> tasks.TaskResult:
+        return tasks.resize(
+            pipe, img, run.label, options=options, seed=run.seed, decoding=decoding, callback=callback, **asked
+        )
+
+    def finish(res: tasks.TaskResult, took: float) -> tuple:
+        h, w = res.image.shape[:2]
+        decoded = f"{plural(int((~res.known).sum()), 'token')} generated in {plural(len(res.trace.counts), 'step')}"
+        info = run.summary(
+            f"{in_w}×{in_h} px → {w}×{h} px ({res.tokens.shape[1]}×{res.tokens.shape[0]} tokens)",
+            used(settings),
+            decoded,
+            decoding_note(pipe, tuple(res.tokens.shape), res.used),
+            res.note,
+            far_note(pipe, img),
+            "left of the bar: plain bicubic",
+        )
+        return before_after(plain, res.image), res.seed, info
+
+    yield from run.stream(work, "Decoding the bigger grid", lambda images: before_after(plain, images[0]), finish)
+
+
+def resize_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of the resolution button, ``/resize``, on the session's model (:func:`run_resize`)."""
 
     def resize(
         image: Any,
-        class_name: str,
+        class_name: str | None,
         scale: float | None,
         strategy: str | None,
         regenerate: float | None,
         seed: int | None,
         randomize: bool,
+        steps: int | None,
+        schedule: str | None,
+        cfg_scale: float | None,
+        cfg_schedule: str | None,
+        temperature: float | None,
+        top_k: int | None,
+        top_p: float | None,
+        order: str | None,
         decoding: str | None,
-        options: SamplingOptions,
+        model: str | None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        img = image_input(image)
-        if strategy is not None and strategy not in STRATEGIES:
-            raise refuse(f"Unknown strategy {strategy!r}: use lattice or reencode.")
-        with plain_errors():  # left out (None): the model's
-            settings = tasks.resize_settings(pipe, scale, strategy, regenerate)
-        asked = dict(scale=settings.scale, strategy=settings.strategy, regenerate=settings.regenerate)
-        check_request(pipe, "resize", options, img, decoding=decoding, **asked)
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        run.record("resize", options, decoding=decoding, **asked)
-        small, f = prepare_image(img, pipe.factor, pipe.grid[0]), pipe.factor  # the image the task works on
-        in_h, in_w = small.shape[:2]
-        R, C = round(in_h // f * settings.scale), round(in_w // f * settings.scale)
-        plain = bicubic(small, R * f, C * f)  # what the result is compared with
-
-        def work(callback: Callable) -> tasks.TaskResult:
-            return tasks.resize(
-                pipe, img, run.label, options=options, seed=run.seed, decoding=decoding, callback=callback, **asked
-            )
-
-        def finish(res: tasks.TaskResult, took: float) -> tuple:
-            h, w = res.image.shape[:2]
-            decoded = f"{plural(int((~res.known).sum()), 'token')} generated in {plural(len(res.trace.counts), 'step')}"
-            info = run.summary(
-                f"{in_w}×{in_h} px → {w}×{h} px ({res.tokens.shape[1]}×{res.tokens.shape[0]} tokens)",
-                used(settings),
-                decoded,
-                decoding_note(pipe, tuple(res.tokens.shape), res.used),
-                res.note,
-                far_note(pipe, img),
-                "left of the bar: plain bicubic",
-            )
-            return before_after(plain, res.image), res.seed, info
-
-        yield from run.stream(work, "Decoding the bigger grid", lambda images: before_after(plain, images[0]), finish)
+        pipe = choice.pipe(model)
+        options = sampling_options(pipe, steps, schedule, cfg_scale, cfg_schedule, temperature, top_k, top_p, order)
+        yield from run_resize(
+            pipe, image, class_name, scale, strategy, regenerate, seed, randomize, decoding, options, progress
+        )
 
     return resize
 
 
-def _resize_inputs(pipe: Any) -> tuple[gr.Slider, gr.Radio, gr.Slider]:
+def resize_seconds(
+    image: Any,
+    class_name: Any,
+    scale: Any,
+    strategy: Any,
+    regenerate: Any,
+    seed: Any,
+    randomize: Any,
+    steps: Any,
+    *rest: Any,
+) -> int:
+    """ZeroGPU seconds of a ``/resize`` request (the callback's arguments, in order): ``steps`` on a grid
+    ``scale`` times the model's on each side."""
+    return request_seconds(steps, scale=scale)
+
+
+def _resize_inputs(pipe: Pipeline) -> tuple[gr.Slider, gr.Radio, gr.Slider]:
     """Scale, strategy and regenerate fraction, set to ``pipe``'s resolution change."""
     d = tasks.resize_settings(pipe)
     scale = knob(
@@ -131,7 +186,7 @@ def _resize_inputs(pipe: Any) -> tuple[gr.Slider, gr.Radio, gr.Slider]:
     return model_default(scale), model_default(strategy), model_default(regenerate)
 
 
-def _settings(pipe: Any) -> list[Any]:
+def _settings(pipe: Pipeline) -> list[Any]:
     """The values of scale, strategy and regenerate fraction after a switch to ``pipe``: its own."""
     d = tasks.resize_settings(pipe)
     return [d.scale, d.strategy, d.regenerate]
@@ -160,7 +215,7 @@ def build(choice: ModelChoice, last: gr.State) -> None:
     )
     use.click(use_last, [last], [image, cls], api_visibility="private")
     run.click(
-        action(decoding_before_model(choice.callback(resize_handler))),
+        action(resize_callback(choice), resize_seconds),
         [image, cls, scale, strategy, regenerate, seed, randomize, *controls.inputs, decoding, choice.dropdown],
         [result, seed, info],
         api_name="resize",

@@ -1,12 +1,12 @@
 """Trade-offs tab: steps against latency, throughput and quality, saved or measured here
 (:mod:`arpg.measure.quick`: its time estimated before it runs, quality from the model's judge,
-decoding orders compared), beside the published numbers. The results and callbacks behind it are
-in :mod:`demo.tabs.benchmarks`."""
+decoding orders compared), beside the published numbers. The results behind it, and what Measure runs on a
+model, are in :mod:`demo.tabs.tradeoffs_results`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,28 +15,30 @@ import gradio as gr
 
 from arpg.measure import quick
 from arpg.options import SAMPLER_ORDERS
+from arpg.pipeline import Pipeline
 from arpg.viz.plots import ORDER_COLUMNS, PUBLISHED, PUBLISHED_CAPTION, order_rows, orders_figure, paper_order_fids
 
-from .benchmarks import (
+from ..parts.cancel import run_cancellable
+from ..parts.errors import guard, plain_errors
+from ..parts.gpu import action
+from ..parts.model_choice import ModelChoice
+from ..parts.widgets import knob
+from .tradeoffs_results import (
     BATCH_CHOICES,
     COLUMNS,
     MAX_REPEATS,
     NO_RESULTS,
     belongs,
-    estimate_handler,
-    measure_handler,
+    estimate_text,
     measure_seconds,
     model_files,
     preferred_file,
     published_image,
-    saved_handler,
+    run_measure,
+    saved_results,
     step_choices,
     toolbar_room,
 )
-from .cancel import cancellable
-from .errors import action, guard, plain_errors
-from .models import ModelChoice
-from .widgets import knob
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
 #: Decoding orders the Measure button can compare with random order (ARPG's own, always measured).
@@ -59,7 +61,7 @@ def number_choices(group: gr.CheckboxGroup) -> gr.CheckboxGroup:
     return group
 
 
-def _measure_ranges(pipe: Any) -> tuple[dict[str, Any], str, dict[str, Any]]:
+def _measure_ranges(pipe: Pipeline) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """(steps choices and default, raster checkbox label, quality sample's visibility) for ``pipe``."""
     choices = step_choices(pipe)
     default = list(quick.default_plan(pipe).steps)  # the plan the ceiling always admits
@@ -72,8 +74,8 @@ def _measure_ranges(pipe: Any) -> tuple[dict[str, Any], str, dict[str, Any]]:
     )
 
 
-def _measure_inputs(pipe: Any) -> tuple[list[gr.components.Component], gr.Markdown, gr.Button, gr.File]:
-    """The "Measure on this machine" accordion: (inputs of :func:`measure_handler`, estimate, button, download)."""
+def _measure_inputs(pipe: Pipeline) -> tuple[list[gr.components.Component], gr.Markdown, gr.Button, gr.File]:
+    """The "Measure on this machine" accordion: (inputs of :func:`measure_callback`, estimate, button, download)."""
     steps_range, raster_label, sample = _measure_ranges(pipe)
     with gr.Accordion("Measure on this machine", open=True):
         batches = number_choices(
@@ -144,7 +146,7 @@ def _is_orders(results: Any) -> bool:
     return bool(rows) and all(isinstance(r, dict) and "order" in r and "method" not in r for r in rows)
 
 
-def saved_orders(pipe: Any, bench_dir: Path) -> Path | None:
+def saved_orders(pipe: Pipeline, bench_dir: Path) -> Path | None:
     """The saved decoding-order result (``bench --orders``) measured on ``pipe``'s model, if any."""
     for path in sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []:
         try:
@@ -167,7 +169,7 @@ def _orders_view(path: str, mtime: float) -> tuple[str, Any, list[list[Any]]]:
     return caption, toolbar_room(orders_figure(results)), order_rows(results)
 
 
-def orders_updates(pipe: Any, bench_dir: Path) -> list[Any]:
+def orders_updates(pipe: Pipeline, bench_dir: Path) -> list[Any]:
     """The saved orders section for ``pipe`` (box, caption, chart, table): hidden when its model has none."""
     path = saved_orders(pipe, bench_dir)
     if path is None:
@@ -247,6 +249,55 @@ def _results_column() -> tuple[gr.Image, gr.Dataframe, gr.Dataframe]:
     return plot, table, orders
 
 
+def saved_callback(choice: ModelChoice, bench_dir: Path) -> Callable[..., tuple]:
+    """The callback of the saved-results dropdown, ``/saved_results``, on the session's model
+    (:func:`~demo.tabs.tradeoffs_results.saved_results`)."""
+
+    def show_saved(name: str | None, model: str | None) -> tuple:
+        return saved_results(choice.pipe(model), bench_dir, name)
+
+    return show_saved
+
+
+def estimate_callback(choice: ModelChoice) -> Callable[..., str]:
+    """The callback that says how long Measure will take on the session's model with these settings
+    (:func:`~demo.tabs.tradeoffs_results.estimate_text`)."""
+
+    def estimate(
+        batches: list[int],
+        steps: list[int],
+        raster: bool,
+        repeats: int,
+        orders: list[str] | None,
+        per_class: int,
+        model: str | None,
+    ) -> str:
+        return estimate_text(choice.pipe(model), batches, steps, raster, repeats, orders, per_class)
+
+    return estimate
+
+
+def measure_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of the Measure button, ``/measure``, on the session's model: :func:`run_measure
+    <demo.tabs.tradeoffs_results.run_measure>` in a thread that stops when its caller leaves
+    (:func:`~demo.parts.cancel.run_cancellable`)."""
+
+    def measure(
+        batches: list[int],
+        steps: list[int],
+        raster: bool,
+        repeats: int,
+        orders: list[str] | None,
+        per_class: int,
+        model: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
+        args = (choice.pipe(model), batches, steps, raster, repeats, orders, per_class, progress)
+        yield from run_cancellable(run_measure, args, {}, 5)
+
+    return measure
+
+
 def _wire_measure(
     choice: ModelChoice,
     tab_event: Any,
@@ -256,7 +307,7 @@ def _wire_measure(
     outputs: list[gr.components.Component],
 ) -> None:
     """The estimate (when the tab opens, on every change of a setting or model) and the Measure button."""
-    say = guard(choice.callback(estimate_handler))
+    say = guard(estimate_callback(choice))
     # one at a time, in order: the last estimate shown is the one of the last settings
     quiet = dict(
         api_visibility="private", show_progress="hidden", concurrency_id="measure-estimate", concurrency_limit=1
@@ -265,7 +316,7 @@ def _wire_measure(
         component.change(say, [*inputs, choice.dropdown], [estimate], trigger_mode="always_last", **quiet)
     choice.dropdown.change(say, [*inputs, choice.dropdown], [estimate], **quiet)
     tab_event.then(say, [*inputs, choice.dropdown], [estimate], **quiet)
-    measure = action(choice.callback(cancellable(measure_handler, 5)), measure_seconds)
+    measure = action(measure_callback(choice), measure_seconds)
     run.click(
         measure,
         [*inputs, choice.dropdown],
@@ -301,7 +352,7 @@ def build(choice: ModelChoice, tab: gr.Tab, bench_dir: Path | None = None) -> No
             plot, table, orders_table = _results_column()
     published = _published_section()
     _orders_section(choice, bench_dir)
-    show_saved = choice.callback(lambda p: saved_handler(p, bench_dir))
+    show_saved = saved_callback(choice, bench_dir)
     _follow(choice, measure_inputs, [plot, table, info, saved, orders_table, download], show_saved)
 
     def on_select(name: str | None, model: str | None) -> tuple:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,16 +15,18 @@ import gradio as gr
 from arpg.cost import check_request
 from arpg.options import SAMPLER_ORDERS
 from arpg.orders import order_policy
+from arpg.pipeline import Pipeline
 from arpg.viz.animate import RACE_HOLD_S, save_animation, strategy_frames, trace_frames
-from arpg.viz.compare import Comparison, compare_decodes
+from arpg.viz.compare import Comparison, compare_decodes, compare_models
 from arpg.viz.frames import step_heatmap
 
-from .cancel import cancellable
-from .errors import action, request_seconds
-from .files import out_path
-from .models import ModelChoice
-from .runner import Run, plural
-from .widgets import class_dropdown, class_update, knob, seed_controls
+from ..parts.cancel import run_cancellable
+from ..parts.downloads import out_path
+from ..parts.errors import refuse
+from ..parts.gpu import action, request_seconds
+from ..parts.model_choice import ModelChoice
+from ..parts.runner import Run, plural
+from ..parts.widgets import class_dropdown, class_update, knob, seed_controls
 
 log = logging.getLogger("demo")
 
@@ -57,8 +59,8 @@ class Animation:
             self.run.progress(1.0, desc="Drawing the animation")
         gif = save_animation(cmp.frames, out_path(stem, ".gif"), fps=cmp.timeline.fps, hold_last=RACE_HOLD_S)
         mp4 = _mp4(cmp, stem)
-        arpg = next(d for d in cmp.decodes if d.method == "arpg")
-        heat = step_heatmap(arpg.step_of, title="decoding step of each cell (ARPG)")
+        arpg = next((d for d in cmp.decodes if d.method == "arpg"), cmp.decodes[0])  # a race of models: the first
+        heat = step_heatmap(arpg.step_of, title=f"decoding step of each cell ({arpg.name})")
         kb = gif.stat().st_size / 1000
         files = f"GIF {kb:.0f} kB" + (", MP4 to download" if mp4 else "")
         return (
@@ -79,124 +81,135 @@ def _mp4(cmp: Comparison, stem: str) -> Path | None:
         return None
 
 
-def _options(pipe: Any, steps: int, order: str | None, cfg_scale: float, temperature: float) -> Any:
+def _options(pipe: Pipeline, steps: int, order: str | None, cfg_scale: float, temperature: float) -> Any:
     """``pipe``'s default decode options with the tab's knobs."""
     return pipe.defaults.replace(steps=int(steps), order=order, cfg_scale=cfg_scale, temperature=temperature)
 
 
-def _animate(pipe: Any) -> Callable[..., tuple]:
-    """The callback of *Animate*: one decode in the chosen order."""
-
-    def animate(
-        class_name: str,
-        order: str,
-        steps: int,
-        seed: int | None,
-        randomize: bool,
-        fps: float,
-        cfg_scale: float,
-        temperature: float,
-        progress: gr.Progress = gr.Progress(),
-    ) -> tuple:
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        opts = _options(pipe, steps, order, cfg_scale, temperature)
-        check_request(pipe, "generate", opts)
-        run.record("animate", opts, fps=fps)
-        t0 = time.perf_counter()
-        out = pipe.generate([run.label], opts, seed=run.seed, snapshots=True, callback=run.on_step("Decoding"))
-        took = time.perf_counter() - t0
-        counts = out.trace.counts
-        return Animation(run, fps).outputs(
-            trace_frames(pipe, out, label_text=run.class_name),
-            f"decode-{order}-{int(steps)}steps",
-            out.trace.step_of,
-            f"decoding step of each cell ({order})",
-            f"{order} order",
-            f"{plural(len(counts), 'step')} of {min(counts)}–{max(counts)} tokens",
-            f"decoded in {took:.2f} s",
-        )
-
-    return animate
+def run_animate(
+    pipe: Pipeline,
+    class_name: str | None,
+    order: str,
+    steps: int,
+    seed: int | None,
+    randomize: bool,
+    fps: float,
+    cfg_scale: float,
+    temperature: float,
+    progress: Any = None,
+) -> tuple:
+    """/animate on ``pipe``: one decode in the chosen order (:meth:`arpg.pipeline.Pipeline.generate`, its
+    snapshots drawn)."""
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    opts = _options(pipe, steps, order, cfg_scale, temperature)
+    check_request(pipe, "generate", opts)
+    run.record("animate", opts, fps=fps)
+    t0 = time.perf_counter()
+    out = pipe.generate([run.label], opts, seed=run.seed, snapshots=True, callback=run.on_step("Decoding"))
+    took = time.perf_counter() - t0
+    counts = out.trace.counts
+    return Animation(run, fps).outputs(
+        trace_frames(pipe, out, label_text=run.class_name),
+        f"decode-{order}-{int(steps)}steps",
+        out.trace.step_of,
+        f"decoding step of each cell ({order})",
+        f"{order} order",
+        f"{plural(len(counts), 'step')} of {min(counts)}–{max(counts)} tokens",
+        f"decoded in {took:.2f} s",
+    )
 
 
-def _side_by_side(pipe: Any) -> Callable[..., tuple]:
-    """The callback of *Side by side*: two decoding orders with the same class, seed and steps."""
-
-    def side_by_side(
-        class_name: str,
-        order: str,
-        second: str,
-        steps: int,
-        seed: int | None,
-        randomize: bool,
-        fps: float,
-        cfg_scale: float,
-        temperature: float,
-        progress: gr.Progress = gr.Progress(),
-    ) -> tuple:
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        opts = _options(pipe, steps, order, cfg_scale, temperature)
-        dearer = max((order, second), key=lambda o: order_policy(o).queries_remaining)  # more queries per step
-        check_request(pipe, "generate", opts.replace(order=dearer), batch=2)
-        run.record("side_by_side", opts, second=second, fps=fps)
-        t0 = time.perf_counter()
-        strategies = [(f"{o}, {int(steps)} steps", {"order": o}) for o in (order, second)]
-        frames, outs = strategy_frames(
-            pipe,
-            run.label,
-            strategies,
-            opts,
-            seed=run.seed,
-            callback=run.count_steps(2 * int(steps), "Decoding two ways"),
-        )
-        queries = " / ".join(str(o.trace.queries) for o in outs)
-        return Animation(run, fps).outputs(
-            frames,
-            f"pair-{order}-{second}-{int(steps)}steps",
-            outs[1].trace.step_of,
-            f"decoding step of each cell ({second})",
-            f"{order} vs {second}",
-            f"queries: {queries}",
-            f"{time.perf_counter() - t0:.1f} s in all",
-        )
-
-    return side_by_side
+def run_side_by_side(
+    pipe: Pipeline,
+    class_name: str | None,
+    order: str,
+    second: str,
+    steps: int,
+    seed: int | None,
+    randomize: bool,
+    fps: float,
+    cfg_scale: float,
+    temperature: float,
+    progress: Any = None,
+) -> tuple:
+    """/side_by_side on ``pipe``: two decoding orders with the same class, seed and steps
+    (:func:`arpg.viz.animate.strategy_frames`)."""
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    opts = _options(pipe, steps, order, cfg_scale, temperature)
+    dearer = max((order, second), key=lambda o: order_policy(o).queries_remaining)  # more queries per step
+    check_request(pipe, "generate", opts.replace(order=dearer), batch=2)
+    run.record("side_by_side", opts, second=second, fps=fps)
+    t0 = time.perf_counter()
+    strategies = [(f"{o}, {int(steps)} steps", {"order": o}) for o in (order, second)]
+    frames, outs = strategy_frames(
+        pipe,
+        run.label,
+        strategies,
+        opts,
+        seed=run.seed,
+        callback=run.count_steps(2 * int(steps), "Decoding two ways"),
+    )
+    queries = " / ".join(str(o.trace.queries) for o in outs)
+    return Animation(run, fps).outputs(
+        frames,
+        f"pair-{order}-{second}-{int(steps)}steps",
+        outs[1].trace.step_of,
+        f"decoding step of each cell ({second})",
+        f"{order} vs {second}",
+        f"queries: {queries}",
+        f"{time.perf_counter() - t0:.1f} s in all",
+    )
 
 
-def _compare(pipe: Any) -> Callable[..., tuple]:
-    """The callback of *Compare*: raster and random one token at a time, and ARPG, on one clock."""
+def run_compare(
+    pipe: Pipeline,
+    class_name: str | None,
+    steps: int,
+    seed: int | None,
+    randomize: bool,
+    fps: float,
+    cfg_scale: float,
+    temperature: float,
+    progress: Any = None,
+) -> tuple:
+    """/compare on ``pipe``: raster and random one token at a time, and ARPG, on one clock
+    (:func:`arpg.viz.compare.compare_decodes`)."""
     cells = pipe.grid[0] * pipe.grid[1]
-
-    def compare(
-        class_name: str,
-        steps: int,
-        seed: int | None,
-        randomize: bool,
-        fps: float,
-        cfg_scale: float,
-        temperature: float,
-        progress: gr.Progress = gr.Progress(),
-    ) -> tuple:
-        run = Run.start(pipe, class_name, seed, randomize, progress)
-        opts = _options(pipe, steps, None, cfg_scale, temperature)
-        check_request(pipe, "generate", opts.replace(steps=cells), batch=3)  # two 1-token/step decodes dominate
-        run.record("compare", opts, fps=fps)
-        cmp = compare_decodes(
-            pipe,
-            run.label,
-            opts,
-            seed=run.seed,
-            callback=run.count_steps(2 * cells + int(steps), "Decoding three ways"),
-            fps=float(fps),
-        )
-        return Animation(run, fps).race_outputs(cmp, f"compare-{int(steps)}steps")
-
-    return compare
+    run = Run.start(pipe, class_name, seed, randomize, progress)
+    opts = _options(pipe, steps, None, cfg_scale, temperature)
+    check_request(pipe, "generate", opts.replace(steps=cells), batch=3)  # two 1-token/step decodes dominate
+    run.record("compare", opts, fps=fps)
+    cmp = compare_decodes(
+        pipe,
+        run.label,
+        opts,
+        seed=run.seed,
+        callback=run.count_steps(2 * cells + int(steps), "Decoding three ways"),
+        fps=float(fps),
+    )
+    return Animation(run, fps).race_outputs(cmp, f"compare-{int(steps)}steps")
 
 
-def handlers(pipe: Any) -> dict[str, Callable[..., tuple]]:
-    """The callbacks of the three buttons, by API name: one order, two side by side, three ways."""
-    return {"animate": _animate(pipe), "side_by_side": _side_by_side(pipe), "compare": _compare(pipe)}
+def run_race(
+    choice: ModelChoice,
+    class_name: str | None,
+    models: list[str] | None,
+    seed: int | None,
+    randomize: bool,
+    fps: float,
+    progress: Any = None,
+) -> tuple:
+    """/race_models: 2-4 models of the dropdown decode the same class number and seed, each at its own
+    settings, on one clock (:func:`arpg.viz.compare.compare_models`)."""
+    names = list(dict.fromkeys(models or []))
+    if not 2 <= len(names) <= 4:
+        raise refuse("Pick 2 to 4 different models to race.")
+    pipes = [choice.pipe(name) for name in names]
+    run = Run.start(pipes[0], class_name, seed, randomize, progress)
+    for pipe in pipes:
+        check_request(pipe, "generate", pipe.defaults)  # each decodes once, at its own settings
+    cmp = compare_models(pipes, run.label, seed=run.seed, fps=float(fps))
+    return Animation(run, fps).race_outputs(cmp, "race-models")
 
 
 @dataclass
@@ -214,13 +227,13 @@ class Inputs:
     temperature: gr.Slider
 
 
-def _steps_range(pipe: Any) -> dict[str, Any]:
+def _steps_range(pipe: Pipeline) -> dict[str, Any]:
     """The steps slider's value and help for ``pipe``'s grid (its maximum is the number of cells)."""
     cells = pipe.grid[0] * pipe.grid[1]
     return dict(value=min(cells, 16), info=f"parallel steps for the {cells} cells")
 
 
-def _compare_text(pipe: Any) -> str:
+def _compare_text(pipe: Pipeline) -> str:
     """What *Compare* does, with ``pipe``'s number of cells."""
     cells = pipe.grid[0] * pipe.grid[1]
     return (
@@ -231,7 +244,7 @@ def _compare_text(pipe: Any) -> str:
     )
 
 
-def _inputs(pipe: Any) -> Inputs:
+def _inputs(pipe: Pipeline) -> Inputs:
     cells = pipe.grid[0] * pipe.grid[1]
     orders = list(SAMPLER_ORDERS)
     cls = class_dropdown(pipe, elem_id="visualize-class")
@@ -294,14 +307,115 @@ def _follow(choice: ModelChoice, i: Inputs, compare_text: gr.Markdown) -> None:
     choice.follow([i.cls, i.steps, i.cfg, i.temperature, compare_text], update)
 
 
-def _handler(name: str) -> Callable[[Any], Callable[..., tuple]]:
-    """A factory of the callback ``name`` of :func:`handlers`, for :meth:`ModelChoice.callback`; it
-    stops at the next decode step when its caller leaves (:func:`~demo.tabs.cancel.cancellable`)."""
+def animate_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of *Animate*, ``/animate``, on the session's model: :func:`run_animate` in a thread that
+    stops at its next decode step when its caller leaves (:func:`~demo.parts.cancel.run_cancellable`)."""
 
-    def factory(pipe: Any) -> Callable[..., tuple]:
-        return handlers(pipe)[name]
+    def animate(
+        class_name: str | None,
+        order: str,
+        steps: int,
+        seed: int | None,
+        randomize: bool,
+        fps: float,
+        cfg_scale: float,
+        temperature: float,
+        model: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
+        args = (choice.pipe(model), class_name, order, steps, seed, randomize, fps, cfg_scale, temperature, progress)
+        yield from run_cancellable(run_animate, args, {}, N_OUTPUTS)
 
-    return cancellable(factory, N_OUTPUTS)
+    return animate
+
+
+def animate_seconds(class_name: Any, order: Any, steps: Any, *rest: Any) -> int:
+    """ZeroGPU seconds of an ``/animate`` request (the callback's arguments, in order): one decode of ``steps``."""
+    return request_seconds(steps)
+
+
+def side_by_side_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of *Side by side*, ``/side_by_side``, on the session's model: :func:`run_side_by_side`,
+    cancellable as :func:`animate_callback` is."""
+
+    def side_by_side(
+        class_name: str | None,
+        order: str,
+        second: str,
+        steps: int,
+        seed: int | None,
+        randomize: bool,
+        fps: float,
+        cfg_scale: float,
+        temperature: float,
+        model: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
+        pipe = choice.pipe(model)
+        args = (pipe, class_name, order, second, steps, seed, randomize, fps, cfg_scale, temperature, progress)
+        yield from run_cancellable(run_side_by_side, args, {}, N_OUTPUTS)
+
+    return side_by_side
+
+
+def side_by_side_seconds(class_name: Any, order: Any, second: Any, steps: Any, *rest: Any) -> int:
+    """ZeroGPU seconds of a ``/side_by_side`` request (the callback's arguments, in order): two decodes of
+    ``steps``."""
+    return request_seconds(steps, decodes=2)
+
+
+def compare_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of *Compare*, ``/compare``, on the session's model: :func:`run_compare`, cancellable as
+    :func:`animate_callback` is."""
+
+    def compare(
+        class_name: str | None,
+        steps: int,
+        seed: int | None,
+        randomize: bool,
+        fps: float,
+        cfg_scale: float,
+        temperature: float,
+        model: str | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
+        args = (choice.pipe(model), class_name, steps, seed, randomize, fps, cfg_scale, temperature, progress)
+        yield from run_cancellable(run_compare, args, {}, N_OUTPUTS)
+
+    return compare
+
+
+def race_callback(choice: ModelChoice) -> Callable[..., Iterator[tuple]]:
+    """The callback of *Race models*, ``/race_models``: :func:`run_race`, cancellable as the others are."""
+
+    def race_models(
+        class_name: str | None,
+        models: list[str] | None,
+        seed: int | None,
+        randomize: bool,
+        fps: float,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
+        yield from run_cancellable(
+            run_race, (choice, class_name, models, seed, randomize, fps, progress), {}, N_OUTPUTS
+        )
+
+    return race_models
+
+
+def race_seconds(class_name: Any, models: Any, *rest: Any) -> int:
+    """ZeroGPU seconds of a ``/race_models`` request: a full decode per model, one token a step at worst."""
+    return request_seconds(256, decodes=max(2, len(models or [])))
+
+
+def compare_seconds(cells: int) -> Callable[..., int]:
+    """ZeroGPU seconds of a ``/compare`` request on a model of ``cells`` token cells: ``steps`` and two decodes of
+    one token a step."""
+
+    def seconds(class_name: Any, steps: Any, *rest: Any) -> int:
+        return request_seconds(steps, extra_steps=2 * cells)
+
+    return seconds
 
 
 def build(choice: ModelChoice) -> None:
@@ -314,6 +428,13 @@ def build(choice: ModelChoice) -> None:
                 run_pair = gr.Button("Side by side", variant="secondary", elem_id="pair-btn")
                 run_cmp = gr.Button("Compare with 1 token/step", variant="secondary", elem_id="compare-btn")
             compare_text = gr.Markdown(_compare_text(choice.first))
+            racers = gr.CheckboxGroup(
+                choice.store.names(),
+                value=choice.store.names()[:2],
+                label="Models to race (each at its own settings)",
+                elem_id="race-models",
+            )
+            run_race_btn = gr.Button("Race the models", variant="secondary", elem_id="race-btn")
             download = gr.File(
                 label="Download the animation (GIF; MP4 for Compare)",
                 interactive=False,
@@ -327,24 +448,32 @@ def build(choice: ModelChoice) -> None:
     tail = [i.steps, i.seed, i.randomize, i.fps, i.cfg, i.temperature, choice.dropdown]
     cells = choice.first.grid[0] * choice.first.grid[1]
     run.click(
-        action(choice.callback(_handler("animate"))),
+        action(animate_callback(choice), animate_seconds),
         [i.cls, i.order, *tail],
         outputs,
         api_name="animate",
         api_description="A GIF of one decode in the chosen order, and a heatmap of the step of each cell.",
     )
     run_pair.click(
-        action(choice.callback(_handler("side_by_side")), lambda v: request_seconds(v, decodes=2)),
+        action(side_by_side_callback(choice), side_by_side_seconds),
         [i.cls, i.order, i.second, *tail],
         outputs,
         api_name="side_by_side",
         api_description="Two decoding orders with the same class, seed and steps, side by side.",
     )
     run_cmp.click(
-        action(choice.callback(_handler("compare")), lambda v: request_seconds(v, extra_steps=2 * cells)),
+        action(compare_callback(choice), compare_seconds(cells)),
         [i.cls, *tail],
         outputs,
         api_name="compare",
         api_description="The same seed decoded in raster order, random one-at-a-time and with ARPG, "
         "played on one clock of the measured decode times (GIF, and an MP4 to download).",
+    )
+    run_race_btn.click(
+        action(race_callback(choice), race_seconds),
+        [i.cls, racers, i.seed, i.randomize, i.fps],
+        outputs,
+        api_name="race_models",
+        api_description="2 to 4 models (e.g. ARPG against a model trained for raster order) decoding the same class "
+        "number and seed, each at its own settings, played on one clock of their measured decode times.",
     )

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from scripts.screenshots import paint_stroke
 from tests.conftest import RunningApp, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -79,6 +78,20 @@ def wait_text(page: Any, elem_id: str, text: str) -> None:
 def open_tab(page: Any, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
     page.wait_for_timeout(400)
+
+
+def paint_stroke(page: Any, elem_id: str) -> None:
+    """A diagonal brush stroke over the middle of the image editor ``#elem_id``."""
+    canvas = page.locator(f"#{elem_id} canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 50, cy - 40)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(cx - 50 + 5 * k, cy - 40 + 4 * k)
+    page.mouse.up()
+    page.wait_for_timeout(300)
 
 
 def shot(page: Any, name: str, full_page: bool = True) -> None:

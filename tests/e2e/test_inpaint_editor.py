@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scripts.screenshots import paint_stroke
 from tests.conftest import RunningApp
-from tests.e2e.test_browser import browser, open_page, open_tab, pytestmark, shot, wait_text  # noqa: F401
+from tests.e2e.test_browser import browser, open_page, open_tab, paint_stroke, pytestmark, shot, wait_text  # noqa: F401
 
 
 def generate(page: Any) -> None:

@@ -89,7 +89,7 @@ def test_measure_reports_accuracy_and_frechet_after_an_estimate(browser: Any, sh
 
 
 def test_published_title_is_clear_of_the_image_toolbar(browser: Any, shipped_url: str) -> None:  # noqa: F811
-    from demo.tabs.benchmarks import TOOLBAR_ROOM
+    from demo.tabs.tradeoffs_results import TOOLBAR_ROOM
 
     pg = open_page(browser, shipped_url)
     try:

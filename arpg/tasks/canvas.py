@@ -1,93 +1,132 @@
-"""Zero-shot editing with ARPG: inpainting, class-conditional editing, outpainting and
-resolution change.
+"""The tasks that decode a bigger canvas than the image: outpainting, panoramas and resolution change.
 
-ARPG has no positional parameters and its queries carry their target cell, so any set
-of known tokens, anywhere on any grid, can be context: the known cells are prefilled
-and only the others are decoded (see :func:`arpg.sampling.generate`).
-
-The input policy (any image source, the decoded-size budget, reduced decoding, RGB conversion,
-the native height, masks) is :mod:`arpg.images`; every task takes its inputs through it.
-The shared pieces (the result, the step policy, grids of known tokens) and the mask tasks (:func:`inpaint`,
-:func:`edit`) live in :mod:`arpg.task_core`; this module re-exports them and holds the canvas tasks.
+Each one builds a grid around (or over) the image's tokens and decodes the cells it does not know through
+the one canvas decode, :func:`arpg.windows.generate_canvas`, whole or in windows of a trained size. Their
+geometry (the canvas, its known cells, a panorama's rounds) is worked out by the small functions here from
+shapes alone: the tasks build their grids with them and :mod:`arpg.tasks.planning` plans with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import masks
-from .images import ImageSource, prepare_image
-from .options import DEFAULT_RESIZE, RESIZE_STRATEGIES, ResizeDefaults, SamplingOptions, with_overrides
-from .sampling import Context, StepCallback
-from .task_core import (
-    DEFAULT_DECODING,
+from .. import masks
+from ..config import ARPGConfig
+from ..images import ImageSource, prepare_image
+from ..options import DEFAULT_RESIZE, ResizeDefaults, SamplingOptions
+from ..pipeline import Pipeline
+from ..sampling import Context, StepCallback
+from ..validation import check_seed
+from ..windows import CanvasOutput, Used, generate_canvas, pick_window
+from .context import (
+    MAX_CELLS,
     TaskResult,
-    Used,
-    _unchanged,
-    cells_from_mask,
-    decoding_for,
-    edit,
+    check_cells,
     fit_steps,
-    inpaint,
     lattice_context,
+    lattice_known,
     place,
+    settled,
+    unchanged,
 )
-from .validation import check_seed
-from .windows import CanvasOutput, generate_canvas, pick_window
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
-
-__all__ = [
-    "DEFAULT_DECODING",
-    "MAX_CELLS",
-    "RESIZE_STRATEGIES",
-    "SIDES",
-    "TaskResult",
-    "Used",
-    "cells_from_mask",
-    "check_cells",
-    "decoding_for",
-    "edit",
-    "fit_steps",
-    "inpaint",
-    "lattice_context",
-    "outpaint",
-    "panorama",
-    "place",
-    "resize",
-    "resize_settings",
-]
 
 SIDES = ("left", "right", "top", "bottom")  # where an outpaint or a panorama grows
-#: The most token cells of a canvas task's result (outpaint, panorama, resize): what bounds its decode to
-#: pixels and the memory it takes, whatever its decoding.
-MAX_CELLS = 4096
 
 
-def check_cells(what: str, rows: int, cols: int, max_cells: int = MAX_CELLS) -> None:
-    """Refuse a canvas of ``rows`` x ``cols`` token cells over ``max_cells`` with ``ValueError``
-    (``what`` names it: "the extended grid"); the one canvas limit of the tasks and of :mod:`arpg.cost`."""
-    if rows * cols > max_cells:
-        raise ValueError(f"{what} {rows}x{cols} has {rows * cols} cells; at most {max_cells}")
+# -- geometry ----------------------------------------------------------------------------------
+def check_sides(left: Any, right: Any, top: Any, bottom: Any) -> tuple[int, int, int, int]:
+    """An outpaint's (left, right, top, bottom) token cells, each a whole number >= 0 (``ValueError``)."""
+    for k, v in zip(SIDES, (left, right, top, bottom)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{k} must be a non-negative whole number of token cells, got {v!r}")
+    return int(left), int(right), int(top), int(bottom)
 
 
-def _settled(
-    pipe, task: str, options: SamplingOptions | None, overrides: dict[str, Any], decoding: str | None
-) -> tuple[SamplingOptions, str]:
-    """A canvas task's options and decoding as it runs them, resolved once at its entry: ``options`` (None:
-    the model's, ``pipe.defaults``) with ``overrides`` on top, and ``decoding`` (None: the model's for
-    ``task``, ``pipe.decodings``). The layers below take them as they are."""
-    return with_overrides(options, overrides, pipe.defaults), decoding_for(task, decoding, pipe.decodings)
+def extended_size(shape: tuple[int, int], sides: tuple[int, int, int, int], max_cells: int) -> tuple[int, int]:
+    """The (rows, cols) of a (r, c) grid grown by ``sides`` (left, right, top, bottom), refused over ``max_cells``."""
+    left, right, top, bottom = sides
+    rows, cols = top + shape[0] + bottom, left + shape[1] + right
+    check_cells("the extended grid", rows, cols, max_cells)
+    return rows, cols
 
 
-# -- canvas tasks ----------------------------------------------------------------------------
+def check_panorama(times: Any, side: Any) -> int:
+    """A panorama's ``times`` (a whole number from 1 to 8) once ``side`` is one of :data:`SIDES` (``ValueError``)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be left, right, top or bottom, got {side!r}")
+    if isinstance(times, bool) or not isinstance(times, (int, np.integer)) or not 1 <= times <= 8:
+        raise ValueError(f"times must be a whole number from 1 to 8, got {times!r}")
+    return int(times)
+
+
+def panorama_size(shape: tuple[int, int], times: int, side: str, max_cells: int) -> tuple[int, int]:
+    """The (rows, cols) of a finished panorama of a (rows, cols) image, refused over ``max_cells``."""
+    vertical = side in ("top", "bottom")
+    rows, cols = shape[0] * (times if vertical else 1), shape[1] * (1 if vertical else times)
+    check_cells("the panorama", rows, cols, max_cells)
+    return rows, cols
+
+
+def trained_extent(across: int, vertical: bool, window: Any = None, cfg: ARPGConfig | None = None) -> int:
+    """Cells along a panorama's growing side in the trained grid (or ``window``, see
+    :func:`arpg.windows.pick_window`) that best fits ``across`` cells across it."""
+    if vertical:
+        return pick_window(4096, across, window, cfg)[0]
+    return pick_window(across, 4096, window, cfg)[1]
+
+
+def panorama_rounds(length: int, times: int, step: int, trained: int) -> list[tuple[int, int]]:
+    """A panorama's rounds along its growing side, from ``length`` cells to ``times`` as many: (kept, new) cells
+    of each. A round adds at most ``step`` cells (half the native grid) and keeps as many of the last cells as
+    make a grid of ``trained`` cells (:func:`trained_extent`), at least one, at most all so far."""
+    rounds, target = [], length * times
+    while length < target:
+        add = min(step, target - length)
+        rounds.append((min(max(1, trained - add), length), add))
+        length += add
+    return rounds
+
+
+def resize_size(shape: tuple[int, int], scale: float, max_cells: int) -> tuple[int, int]:
+    """The (rows, cols) a (r, c) grid becomes at ``scale``, refused over ``max_cells``."""
+    rows, cols = round(shape[0] * scale), round(shape[1] * scale)
+    check_cells("the target grid", rows, cols, max_cells)
+    return rows, cols
+
+
+def regenerated_known(size: tuple[int, int], regenerate: float, seed: int) -> torch.Tensor:
+    """The cells a re-encoding resize keeps on its ``size`` grid: all but a random ``regenerate`` fraction
+    (at least one), drawn from ``seed``. (rows, cols) bool."""
+    R, C = size
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(R * C, generator=g)[: regenerated(size, regenerate)]
+    known = torch.ones(R * C, dtype=torch.bool)
+    known[pick] = False
+    return known.view(R, C)
+
+
+def regenerated(size: tuple[int, int], regenerate: float) -> int:
+    """How many cells a re-encoding resize decodes again on its ``size`` grid."""
+    return max(1, round(regenerate * size[0] * size[1]))
+
+
+def resize_known(
+    shape: tuple[int, int], size: tuple[int, int], settings: ResizeDefaults, seed: int | None
+) -> torch.Tensor | None:
+    """The cells a resolution change of a ``shape`` grid to ``size`` keeps: the sub-lattice ("lattice") or all
+    but the cells drawn from ``seed`` ("reencode"; None when the seed is not known yet)."""
+    if settings.strategy == "lattice":
+        return lattice_known(shape, *size)
+    return None if seed is None else regenerated_known(size, settings.regenerate, seed)
+
+
+# -- outpaint ----------------------------------------------------------------------------------
 def _fill(
     pipe: Pipeline,
     label: int | str,
@@ -118,9 +157,9 @@ def _fill(
 
 
 def outpaint(
-    pipe,
+    pipe: Pipeline,
     image: ImageSource,
-    label,
+    label: int | str,
     options: SamplingOptions | None = None,
     *,
     left: int = 0,
@@ -142,21 +181,18 @@ def outpaint(
     :data:`DEFAULT_DECODING` unless its JSON names another);
     window: the windows' size (None: the model's trained sizes). options / overrides: as in :func:`inpaint`.
     """
-    options, decoding = _settled(pipe, "outpaint", options, overrides, decoding)
-    ext = {"left": left, "right": right, "top": top, "bottom": bottom}
-    for k, v in ext.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{k} must be a non-negative whole number of token cells, got {v!r}")
+    options, decoding = settled(pipe, "outpaint", options, overrides, decoding)
+    sides = check_sides(left, right, top, bottom)
     img = prepare_image(image, pipe.factor, pipe.grid[0])
-    return _extend(pipe, img, label, options, ext, seed, max_cells, callback, decoding, window)
+    return _extend(pipe, img, label, options, sides, seed, max_cells, callback, decoding, window)
 
 
 def _extend(
-    pipe,
+    pipe: Pipeline,
     img: np.ndarray,
-    label,
+    label: int | str,
     options: SamplingOptions,
-    ext: dict[str, int],
+    sides: tuple[int, int, int, int],
     seed: int | None,
     max_cells: int,
     callback: StepCallback | None,
@@ -164,26 +200,24 @@ def _extend(
     window: Any = None,
 ) -> TaskResult:
     """:func:`outpaint` of an image already prepared: (H, W, 3) uint8, H and W multiples of the factor;
-    ``options`` and ``decoding`` resolved (:func:`_settled`)."""
+    ``options`` and ``decoding`` resolved (:func:`settled`), ``sides`` (left, right, top, bottom) checked."""
     f = pipe.factor
-    left, right, top, bottom = (int(ext.get(k, 0)) for k in ("left", "right", "top", "bottom"))
-    r, c = img.shape[0] // f, img.shape[1] // f
-    R, C = top + r + bottom, left + c + right
-    check_cells("the extended grid", R, C, max_cells)
+    extended_size((img.shape[0] // f, img.shape[1] // f), sides, max_cells)
     codes = pipe.encode(img[None])[0]
-    grid, known = place(codes, left, right, top, bottom)
+    grid, known = place(codes, *sides)
     if known.all():
-        return _unchanged(pipe, img, codes, seed, "nothing to extend: all sides are 0", options, decoding)
+        return unchanged(pipe, img, codes, seed, "nothing to extend: all sides are 0", options, decoding)
     out, note = _fill(pipe, label, grid, known, options, seed, decoding, window, callback)
     raw = out.images[0]
-    final = masks.paste_into(raw, img, top * f, left * f)  # new cells in the original's colours
+    final = masks.paste_into(raw, img, sides[2] * f, sides[0] * f)  # new cells in the original's colours
     return TaskResult(final, raw, out.tokens[0], known, out.trace, out.seed, note, out.used)
 
 
+# -- panorama ----------------------------------------------------------------------------------
 def panorama(
-    pipe,
+    pipe: Pipeline,
     image: ImageSource,
-    label,
+    label: int | str,
     options: SamplingOptions | None = None,
     *,
     times: int = 4,
@@ -213,28 +247,30 @@ def panorama(
     put together from the rounds' own decodes, the last one is the final image. ``times=1`` returns
     the input, with a note.
     """
-    options, decoding = _settled(pipe, "panorama", options, overrides, decoding)
-    if side not in SIDES:
-        raise ValueError(f"side must be left, right, top or bottom, got {side!r}")
-    if isinstance(times, bool) or not isinstance(times, (int, np.integer)) or not 1 <= times <= 8:
-        raise ValueError(f"times must be a whole number from 1 to 8, got {times!r}")
+    options, decoding = settled(pipe, "panorama", options, overrides, decoding)
+    times = check_panorama(times, side)
     img = prepare_image(image, pipe.factor, pipe.grid[0])
-    rows, cols = img.shape[0] // pipe.factor, img.shape[1] // pipe.factor
-    vertical = side in ("top", "bottom")
-    check_cells("the panorama", rows * (times if vertical else 1), cols * (1 if vertical else times), max_cells)
+    panorama_size((img.shape[0] // pipe.factor, img.shape[1] // pipe.factor), times, side, max_cells)
     seed = check_seed(seed)
-    rounds = _pixel_rounds if decoding == "whole" else _token_rounds
-    last = rounds(pipe, img, label, options, int(times), side, seed, callback, on_round, window)
-    if last is None:
+    if times == 1:  # no round
         note = "times is 1: the image is already that long"
-        return _unchanged(pipe, img, pipe.encode(img[None])[0], seed, note, options, decoding)
-    return last
+        return unchanged(pipe, img, pipe.encode(img[None])[0], seed, note, options, decoding)
+    rounds = _pixel_rounds if decoding == "whole" else _token_rounds
+    return rounds(pipe, img, label, options, times, side, seed, callback, on_round, window)
+
+
+def _rounds_of(pipe: Pipeline, shape: tuple[int, int], times: int, side: str, window: Any) -> list[tuple[int, int]]:
+    """The (kept, new) cells of each round of a panorama of a ``shape`` (rows, cols) image on ``pipe``."""
+    vertical = side in ("top", "bottom")
+    along, across = (shape[0], shape[1]) if vertical else (shape[1], shape[0])
+    trained = trained_extent(across, vertical, window, pipe.model.cfg)
+    return panorama_rounds(along, times, max(1, pipe.grid[0] // 2), trained)
 
 
 def _pixel_rounds(
-    pipe,
+    pipe: Pipeline,
     img: np.ndarray,
-    label,
+    label: int | str,
     options: SamplingOptions,
     times: int,
     side: str,
@@ -242,25 +278,21 @@ def _pixel_rounds(
     callback: StepCallback | None,
     on_round: Callable[[TaskResult], None] | None,
     window: Any,
-) -> TaskResult | None:
+) -> TaskResult:
     """A "whole" panorama's rounds: each one :func:`_extend` of the image's last columns (re-encoded)."""
-    f, step_cells = pipe.factor, max(1, pipe.grid[0] // 2)
-    cur = img.transpose(1, 0, 2) if side in ("top", "bottom") else img  # work on the transposed image
-    target = cur.shape[1] * times
-    trained = _trained_extent(pipe, cur.shape[0] // f, side in ("top", "bottom"), window)
-    last, used, k = None, None, 0
-    while cur.shape[1] < target:
-        add = min(step_cells, (target - cur.shape[1]) // f)
-        keep = max(1, trained - add) * f  # the window and the new cells: a trained-size grid
-        part = cur[:, -keep:] if side in ("right", "bottom") else cur[:, :keep]
-        win = part if side not in ("top", "bottom") else part.transpose(1, 0, 2)
-        last = _extend(pipe, win, label, options, {side: add}, seed + k, MAX_CELLS, callback, "whole", window)
-        new = last.image if side not in ("top", "bottom") else last.image.transpose(1, 0, 2)
+    f, vertical = pipe.factor, side in ("top", "bottom")
+    cur = img.transpose(1, 0, 2) if vertical else img  # work on the transposed image
+    last, used = None, None
+    for k, (keep, add) in enumerate(_rounds_of(pipe, (img.shape[0] // f, img.shape[1] // f), times, side, window)):
+        part = cur[:, -keep * f :] if side in ("right", "bottom") else cur[:, : keep * f]
+        win = part if not vertical else part.transpose(1, 0, 2)
+        grow = tuple(add if s == side else 0 for s in SIDES)
+        last = _extend(pipe, win, label, options, grow, seed + k, MAX_CELLS, callback, "whole", window)
+        new = last.image if not vertical else last.image.transpose(1, 0, 2)
         if side in ("right", "bottom"):  # the whole window back: the seam band blended at its edge comes too
             cur = np.concatenate([cur[:, : cur.shape[1] - part.shape[1]], new], axis=1)
         else:
             cur = np.concatenate([new, cur[:, part.shape[1] :]], axis=1)
-        k += 1
         used = _rounds_used(used, last.used)
         last = _canvas(cur, side, last, seed, used)
         if on_round is not None:
@@ -269,9 +301,9 @@ def _pixel_rounds(
 
 
 def _token_rounds(
-    pipe,
+    pipe: Pipeline,
     img: np.ndarray,
-    label,
+    label: int | str,
     options: SamplingOptions,
     times: int,
     side: str,
@@ -279,33 +311,29 @@ def _token_rounds(
     callback: StepCallback | None,
     on_round: Callable[[TaskResult], None] | None,
     window: Any,
-) -> TaskResult | None:
+) -> TaskResult:
     """A "windowed" panorama's rounds: each one decodes the new cells in a trained-size window of the
     canvas's tokens (its last cells along the growing side). Between rounds the image so far is the
     input with every round's new cells as that round decoded them; after the last round the whole
     canvas is decoded once, the input pasted back in its place (decoding the canvas every round made
     the rounds' cost grow with the canvas)."""
-    f, step_cells, label = pipe.factor, max(1, pipe.grid[0] // 2), pipe.label_of(label)
+    f, label = pipe.factor, pipe.label_of(label)
     axis = 0 if side in ("top", "bottom") else 1  # the growing axis of the (rows, cols) tokens
     at_end = side in ("right", "bottom")
     codes = pipe.encode(img[None])[0]
-    target = codes.shape[axis] * times
-    trained = _trained_extent(pipe, codes.shape[1 - axis], axis == 0, window)
-    image, last, used, k = img, None, None, 0
-    while codes.shape[axis] < target:
-        add = min(step_cells, target - codes.shape[axis])
-        keep = min(max(1, trained - add), codes.shape[axis])
+    rounds = _rounds_of(pipe, tuple(codes.shape), times, side, window)
+    image, last, used = img, None, None
+    for k, (keep, add) in enumerate(rounds):
         part = codes.narrow(axis, codes.shape[axis] - keep if at_end else 0, keep)
-        grid, known = place(part, **{s: add if s == side else 0 for s in SIDES})
+        grid, known = place(part, *(add if s == side else 0 for s in SIDES))
         opts, note = fit_steps(options, int((~known).sum()))
-        context = Context(grid.clamp(min=0), known)
         out = generate_canvas(
             pipe,
             [label],
             opts,
             seed=seed + k,
             grid=tuple(grid.shape),
-            context=context,
+            context=Context(grid.clamp(min=0), known),
             decoding="windowed",
             window=window,
             callback=callback,
@@ -314,8 +342,7 @@ def _token_rounds(
         start = keep if at_end else 0
         codes = _grow(codes, out.tokens[0].narrow(axis, start, add), axis, at_end)
         image = _grow(image, np.take(out.images[0], range(start * f, (start + add) * f), axis), axis, at_end)
-        k += 1
-        if codes.shape[axis] >= target:
+        if k == len(rounds) - 1:
             grown = (codes.shape[axis] - img.shape[axis] // f) * f
             offset = {"top": (grown, 0), "left": (0, grown)}.get(side, (0, 0))
             image = masks.paste_into(pipe.decode(codes[None])[0], img, *offset)
@@ -330,14 +357,6 @@ def _grow(a: Any, new: Any, axis: int, at_end: bool) -> Any:
     if isinstance(a, torch.Tensor):
         return torch.cat([a, new] if at_end else [new, a], dim=axis)
     return np.concatenate([a, new] if at_end else [new, a], axis=axis)
-
-
-def _trained_extent(pipe, across: int, vertical: bool, window: Any = None) -> int:
-    """Cells along a panorama's growing side in the trained grid (or ``window``, see
-    :func:`arpg.windows.pick_window`) that best fits ``across`` cells across it."""
-    if vertical:
-        return pick_window(4096, across, window, pipe.model.cfg)[0]
-    return pick_window(across, 4096, window, pipe.model.cfg)[1]
 
 
 def _canvas(cur: np.ndarray, side: str, last: TaskResult, seed: int, used: Used) -> TaskResult:
@@ -360,8 +379,9 @@ def _rounds_used(so_far: Used | None, now: Used) -> Used:
     return replace(so_far, steps=max(so_far.steps, now.steps), window=window, windows=windows)
 
 
+# -- resolution change -------------------------------------------------------------------------
 def resize_settings(
-    pipe, scale: float | None = None, strategy: str | None = None, regenerate: float | None = None
+    pipe: Pipeline, scale: float | None = None, strategy: str | None = None, regenerate: float | None = None
 ) -> ResizeDefaults:
     """The resolution change a call asks for, the model's (``pipe.resize_defaults``, from its JSON) where it
     names none: the one place the UI, the API, the command line and :func:`resize` take them from.
@@ -371,9 +391,9 @@ def resize_settings(
 
 
 def resize(
-    pipe,
+    pipe: Pipeline,
     image: ImageSource,
-    label,
+    label: int | str,
     options: SamplingOptions | None = None,
     *,
     scale: float | None = None,
@@ -394,36 +414,27 @@ def resize(
     regenerate: None for the model's (:func:`resize_settings`).
     decoding / window: as in :func:`outpaint`. options / overrides: as in :func:`inpaint`.
     """
-    options, decoding = _settled(pipe, "resize", options, overrides, decoding)
+    options, decoding = settled(pipe, "resize", options, overrides, decoding)
     settings = resize_settings(pipe, scale, strategy, regenerate)
-    scale, strategy, regenerate = settings.scale, settings.strategy, settings.regenerate
     f = pipe.factor
     img = prepare_image(image, f, pipe.grid[0])
-    r, c = img.shape[0] // f, img.shape[1] // f
-    R, C = round(r * scale), round(c * scale)
-    check_cells("the target grid", R, C, max_cells)
+    size = resize_size((img.shape[0] // f, img.shape[1] // f), settings.scale, max_cells)
     seed = check_seed(seed)
-    grid, known = _resize_context(pipe, img, (R, C), strategy, regenerate, seed)
-    if known.all():
+    grid, known = _resize_context(pipe, img, size, settings, seed)
+    if known.all():  # the lattice on a grid of the image's own size: the image's tokens
         note = "the grid does not grow at this scale: nothing to generate"
-        return _unchanged(pipe, img, pipe.encode(img[None])[0], seed, note, options, decoding)
+        return unchanged(pipe, img, grid, seed, note, options, decoding)
     out, note = _fill(pipe, label, grid, known, options, seed, decoding, window, callback)
     return TaskResult(out.images[0], out.images[0], out.tokens[0], known, out.trace, out.seed, note, out.used)
 
 
 def _resize_context(
-    pipe, img: np.ndarray, size: tuple[int, int], strategy: str, regenerate: float, seed: int
+    pipe: Pipeline, img: np.ndarray, size: tuple[int, int], settings: ResizeDefaults, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A resolution change's context on the ``size`` (R, C) grid: (tokens, known), as :func:`resize` says."""
     R, C = size
-    if strategy == "lattice":
+    if settings.strategy == "lattice":
         return lattice_context(pipe.encode(img[None])[0], R, C)
     f = pipe.factor
     big = np.asarray(Image.fromarray(img).resize((C * f, R * f), Image.BICUBIC))
-    grid = pipe.encode(big[None])[0]
-    g = torch.Generator().manual_seed(seed)
-    n_regen = max(1, round(regenerate * R * C))
-    pick = torch.randperm(R * C, generator=g)[:n_regen]
-    known = torch.ones(R * C, dtype=torch.bool)
-    known[pick] = False
-    return grid, known.view(R, C)
+    return pipe.encode(big[None])[0], regenerated_known(size, settings.regenerate, seed)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from arpg import ood
 from arpg.images import to_rgb
+from arpg.pipeline import Pipeline
 from arpg.viz.frames import mask_unknown
 
 from .errors import refuse
@@ -111,7 +112,7 @@ def on_canvas(image: Any, height: int, width: int, top: int, left: int, factor: 
     return mask_unknown(canvas, known)
 
 
-def far_note(pipe: Any, image: Any) -> str | None:
+def far_note(pipe: Pipeline, image: Any) -> str | None:
     """One line for a result's summary when ``image`` is far from ``pipe``'s data (the measured
     rule of :func:`arpg.ood.assess`, models with a judge only); None when it is not, or there is
     no rule for the model."""
@@ -164,7 +165,7 @@ def no_progress_on(blocks: gr.Blocks, components: list[Any]) -> None:
     """Show no event's progress on ``components`` (the image editor): in the browser, a component that has
     been the progress target of any event is refreshed on every later status change of every event, and the
     image editor answers each refresh by uploading its layers, and blocks the refresh while it loads a new
-    image: a second "Use last generated image" spun for 20 s and dropped the stroke painted meanwhile.
+    image: a second "Use last generated image" kept spinning and dropped the stroke painted meanwhile.
     Call once every event is wired; each event's progress shows on its other outputs instead."""
     ids = {c._id for c in components}
     for fn in blocks.fns.values():

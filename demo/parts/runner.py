@@ -1,9 +1,9 @@
 """The one way a tab runs a decode: pick the seed, stream the partial images while the model
 decodes (at most a few per second), then the result with its one-line summary.
 
-A handler starts a :class:`Run` (class and seed checked), gives it the work as
+A tab's callback starts a :class:`Run` (class and seed checked), gives it the work as
 ``work(callback)`` and says how to show partial images and the result; errors become plain
-words through :func:`demo.tabs.errors.action`, with which every handler is registered.
+words through :func:`demo.parts.gpu.action`, with which every callback is registered.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import gradio as gr
 import numpy as np
 
 from arpg.options import SamplingOptions
+from arpg.pipeline import Pipeline
 from arpg.validation import check_seed
 from arpg.viz.frames import mask_unknown
 
@@ -45,7 +46,7 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def partial_images(pipe: Any, tokens: Any) -> list[np.ndarray]:
+def partial_images(pipe: Pipeline, tokens: Any) -> list[np.ndarray]:
     """Decoded images of partial tokens (B, rows, cols) with the unknown cells checkered."""
     imgs = pipe.decode(tokens)
     known = (tokens >= 0).cpu().numpy()
@@ -151,16 +152,17 @@ class Run:
     """One request of a tab: the model, the class asked for, the seed picked, the progress bar, and
     what it runs (:meth:`record`: the summary then says how to make the same result again)."""
 
-    pipe: Any
+    pipe: Pipeline
     label: int
     seed: int
     progress: Any = None
     recipe: Recipe | None = None
 
     @classmethod
-    def start(cls, pipe: Any, class_name: Any, seed: Any, randomize: bool, progress: Any = None) -> Run:
-        """Check the class (a name or a number of ``pipe``'s classes) and pick the seed (a fresh
-        one when ``randomize``)."""
+    def start(cls, pipe: Pipeline, class_name: Any, seed: Any, randomize: bool, progress: Any = None) -> Run:
+        """Check the class (a name or a number of ``pipe``'s classes; None, left out of an API call: its first,
+        as on the page) and pick the seed (a fresh one when ``randomize``)."""
+        class_name = pipe.class_names[0] if class_name is None else class_name
         try:
             label = pipe.label_of(class_name)
         except ValueError as exc:

@@ -1,16 +1,15 @@
 """Work stops when its caller leaves.
 
 Gradio stops a streaming (generator) callback when its client cancels or disconnects, but a
-plain callback runs to its end.  :func:`cancellable` turns a plain callback into a generator
-that runs the work in a thread and yields "no change" every ``POLL_S`` seconds; when gradio
+plain function runs to its end.  A callback that runs one as ``yield from run_cancellable(...)`` is a
+generator that runs the work in a thread and yields "no change" every ``POLL_S`` seconds; when gradio
 closes the generator, the work's stop flag is set, and the next decode step (the step
-callbacks of :class:`demo.tabs.runner.Run` call :func:`raise_if_cancelled`) ends the work.
+callbacks of :class:`demo.parts.runner.Run` call :func:`raise_if_cancelled`) ends the work.
 """
 
 from __future__ import annotations
 
 import contextvars
-import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -68,19 +67,3 @@ def run_cancellable(fn: Callable[..., Any], args: tuple, kwargs: dict, n_outputs
             return
     finally:
         stop.set()
-
-
-def cancellable(factory: Callable[[Any], Callable[..., Any]], n_outputs: int) -> Callable[[Any], Callable[..., Any]]:
-    """A handler factory whose handlers are :func:`run_cancellable` generators (same signature)."""
-
-    @functools.wraps(factory)
-    def make(pipe: Any) -> Callable[..., Any]:
-        fn = factory(pipe)
-
-        @functools.wraps(fn)
-        def handler(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            yield from run_cancellable(fn, args, kwargs, n_outputs)
-
-        return handler
-
-    return make

@@ -15,22 +15,21 @@ from __future__ import annotations
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 
-from ..endpoints import Endpoint, endpoint
-from ..links import with_image
-from .models import ModelChoice
-from .widgets import SAMPLING_FIELDS, is_model_default
+from .endpoints import Endpoint, endpoint
+from .links import with_image
+from .parts.examples import TASK_ATTR
+from .parts.model_choice import ModelChoice
+from .parts.widgets import SAMPLING_FIELDS, is_model_default
 
 EXAMPLE_SEED = 0
 #: Results kept: every row of every tab, for a few models, with room to spare.
 MAX_RESULTS = 64
-#: The attribute of a ``gr.Examples`` naming the endpoint its rows run (set by :mod:`demo.tabs.examples`).
-TASK_ATTR = "arpg_task"
 
 
 @dataclass
@@ -83,8 +82,8 @@ def _fill(name: str, component: Any) -> Any:
 
 @dataclass
 class ExampleRunner:
-    """Runs the rows of one ``gr.Examples`` through ``ep``: :meth:`remembered` answers a click at once from
-    memory, :meth:`__call__` decodes a row not seen yet (the event after the row's values are loaded)."""
+    """Runs the rows of one ``gr.Examples`` through ``ep``: :meth:`show_example` answers a click at once from
+    memory, :meth:`run_example` decodes a row not seen yet (the event after the row's values are loaded)."""
 
     ep: Endpoint
     examples: gr.Examples
@@ -110,7 +109,7 @@ class ExampleRunner:
         """Every output left as it is."""
         return tuple(gr.skip() for _ in self.ep.outputs)
 
-    def remembered(self, row: Any, model: str) -> tuple:
+    def show_example(self, row: Any, model: str) -> tuple:
         """The result of the row clicked when it is in memory (a hit), else every output unchanged; never
         decodes. ``model``: the dropdown's value, for a row that does not name its model."""
         index = int(row[0])
@@ -121,10 +120,11 @@ class ExampleRunner:
         hit = self.cache.get(self.key(index, self.examples.examples[index][named] if named is not None else model))
         return hit if hit is not None else self.unchanged()
 
-    def __call__(self, row: Any, *values: Any) -> Iterator[tuple]:
-        """Decode the row's result unless it is in memory (:meth:`remembered` showed it): partial images
-        while it decodes, then the result, stored."""
-        *values, progress = values if values and isinstance(values[-1], gr.Progress) else (*values, None)
+    def run_example(self, row: Any, progress: gr.Progress | None = gr.Progress(), *values: Any) -> Iterator[tuple]:
+        """Decode the row's result unless it is in memory (:meth:`show_example` showed it): partial images
+        while it decodes, then the result, stored. ``values``: those of :attr:`inputs` after the row;
+        ``progress`` comes before them, as gradio passes a tracker (None: none) to a leading parameter whose
+        default is one."""
         args = self.arguments(values)
         key = self.key(int(row[0]), args[list(self.ep.inputs).index("model")])
         if self.cache.peek(key) is not None:
@@ -142,26 +142,6 @@ class ExampleRunner:
         yield final
 
 
-def _callback(fn: Callable[..., Any], name: str, params: list[str], progress: bool) -> Callable[..., Any]:
-    """``fn`` as a gradio callback named ``name`` with one named parameter per input (``params``), then
-    (``progress``) the progress tracker."""
-
-    if inspect.isgeneratorfunction(fn):
-
-        def callback(*args: Any) -> Any:
-            yield from fn(*args)
-    else:
-
-        def callback(*args: Any) -> Any:
-            return fn(*args)
-
-    named = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in params]
-    tracker = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
-    callback.__signature__ = inspect.Signature([*named, *([tracker] if progress else [])])  # type: ignore
-    callback.__name__ = callback.__qualname__ = name
-    return callback
-
-
 def attach(blocks: gr.Blocks, choice: ModelChoice, cache: ResultCache | None = None) -> list[ExampleRunner]:
     """Make every example row of ``choice`` whose ``gr.Examples`` names an endpoint (:data:`TASK_ATTR`)
     show its result on a click (call inside ``blocks`` once every tab is built); returns the runners."""
@@ -176,7 +156,7 @@ def attach(blocks: gr.Blocks, choice: ModelChoice, cache: ResultCache | None = N
         private: dict[str, Any] = dict(api_visibility="private")
         # a remembered result at once, with the row's values and outside the queue (a lookup, no decode)
         examples.dataset.click(
-            _callback(runner.remembered, "show_example", ["row", "model"], False),
+            runner.show_example,
             [examples.dataset, choice.dropdown],
             ep.outputs,
             queue=False,
@@ -184,9 +164,8 @@ def attach(blocks: gr.Blocks, choice: ModelChoice, cache: ResultCache | None = N
             **private,
         )
         # else, once the row's values are in place, it decodes in the queue
-        values = [f"value_{i}" for i in range(len(runner.inputs) - 1)]
         examples.load_input_event.then(
-            _callback(runner.__call__, "run_example", ["row", *values], True),
+            runner.run_example,
             runner.inputs,
             ep.outputs,
             show_progress_on=info,

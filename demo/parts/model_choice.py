@@ -1,14 +1,13 @@
-"""The model of a browser session: the Model dropdown of the page header, callbacks that take its
-value as their last input (the API's ``model`` argument), and the controls that follow a switch.
+"""The model of a browser session: the Model dropdown of the page header, whose value every API callback
+takes as its last input (the API's ``model`` argument), and the controls that follow a switch.
 
 Nothing here is global: the server holds one :class:`~arpg.store.ModelStore`; the dropdown's
 value lives in each browser session and every callback asks the store for that model's
-pipeline, so two users can use two models at once.
+pipeline (:meth:`ModelChoice.pipe`), so two users can use two models at once.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,15 +15,12 @@ from typing import Any
 import gradio as gr
 
 from arpg.data.digits import CLASS_NAMES as DIGIT_NAMES
-from arpg.options import SamplingOptions
 from arpg.pipeline import Pipeline
 from arpg.store import SHIPPED_NAME, ModelStore
 
 from .errors import guard, plain_errors
-from .widgets import SAMPLING_FIELDS, default_steps, is_model_default
+from .widgets import is_model_default
 
-#: ``factory(pipe)`` -> a tab's callback for that model (the tabs' ``*_handler`` functions).
-Factory = Callable[[Pipeline], Callable[..., Any]]
 #: ``update(pipe, *values)`` -> new values (or gr.update) of some components after a switch to ``pipe``;
 #: ``values``: those of the inputs the follower named (see :meth:`ModelChoice.follow`), None when unknown.
 Update = Callable[..., Sequence[Any]]
@@ -54,21 +50,8 @@ def model_line(pipe: Pipeline) -> str:
     )
 
 
-def _model_param() -> inspect.Parameter:
-    return inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-
-def session_options(pipe: Pipeline, values: dict[str, Any]) -> SamplingOptions:
-    """The sampling controls' ``values`` as options on ``pipe``: a field left out (None) is the model's
-    default, the steps the page's default for it (:func:`demo.tabs.widgets.default_steps`)."""
-    if values.get("steps") is None:
-        values = {**values, "steps": default_steps(pipe)}
-    with plain_errors():
-        return pipe.defaults.replace(**values)
-
-
 def api_defaults(blocks: gr.Blocks) -> None:
-    """Make every input :func:`demo.tabs.widgets.model_default` marked default to None in ``blocks``' API
+    """Make every input :func:`demo.parts.widgets.model_default` marked default to None in ``blocks``' API
     description (the API page, gradio_client, MCP tools): a call that leaves it out gets the session
     model's default, not the value the widget was built with for the first model."""
     original = blocks.get_api_info
@@ -116,7 +99,8 @@ class ModelChoice:
         return self.store.first
 
     def pipe(self, name: str | None) -> Pipeline:
-        """The pipeline of ``name`` (loaded now if needed); a plain gr.Error when it is unknown or unavailable."""
+        """The pipeline of ``name``, a callback's ``model`` (loaded now if needed; None: the first model); a
+        plain gr.Error when it is unknown or unavailable."""
         with plain_errors():
             return self.store.get(name)
 
@@ -155,52 +139,6 @@ class ModelChoice:
         """Every follower's inputs, in order: the switch's inputs after the dropdown."""
         return [c for f in self.followers for c in f.inputs]
 
-    def callback(self, factory: Factory) -> Callable[..., Any]:
-        """A gradio callback for ``factory``'s callbacks, on the session's model.
-
-        ``factory(pipe)`` returns ``fn(*own, [options,] [progress=...])``.  The callback takes
-        the values of ``fn``'s own inputs, then (when ``fn`` takes ``options``) those of the
-        sampling controls (:data:`SAMPLING_FIELDS`), then the model's name; it calls
-        ``factory(store.get(model))`` with the controls' values as one ``SamplingOptions`` (from
-        that model's defaults).  Its signature names every input, so the API has one named
-        parameter per control and ``model`` last.
-        """
-        probe = factory(self.first)
-        sig = inspect.signature(probe)
-        own = [p for name, p in sig.parameters.items() if name not in ("options", "progress")]
-        fields = SAMPLING_FIELDS if "options" in sig.parameters else ()
-        n_own, n_in = len(own), len(own) + len(fields)
-        at_class = next((i for i, p in enumerate(own) if p.name == "class_name"), None)
-
-        def prepare(args: tuple) -> tuple[Callable[..., Any], tuple, dict[str, Any]]:
-            pipe = self.pipe(args[n_in] if len(args) > n_in else None)
-            kwargs: dict[str, Any] = {}
-            if fields:
-                kwargs["options"] = session_options(pipe, dict(zip(fields, args[n_own:n_in], strict=True)))
-            if len(args) > n_in + 1:
-                kwargs["progress"] = args[n_in + 1]
-            own_args = list(args[:n_own])
-            if at_class is not None and at_class < n_own and own_args[at_class] is None:
-                own_args[at_class] = pipe.class_names[0]  # left out: the model's first class, as on the page
-            return factory(pipe), tuple(own_args), kwargs
-
-        if inspect.isgeneratorfunction(probe):
-
-            def callback(*args: Any) -> Any:
-                fn, own_args, kwargs = prepare(args)
-                yield from fn(*own_args, **kwargs)
-        else:
-
-            def callback(*args: Any) -> Any:
-                fn, own_args, kwargs = prepare(args)
-                return fn(*own_args, **kwargs)
-
-        sampling = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in fields]
-        tail = [sig.parameters["progress"]] if "progress" in sig.parameters else []
-        callback.__signature__ = sig.replace(parameters=[*own, *sampling, _model_param(), *tail])  # type: ignore
-        callback.__name__, callback.__qualname__, callback.__doc__ = probe.__name__, probe.__qualname__, probe.__doc__
-        return callback
-
     def switch(self, name: str, kept: Sequence[Any] = (), progress: gr.Progress = gr.Progress()) -> list[Any]:
         """Load ``name`` (with a progress message when it is not in memory yet) and return the
         model line and the new values of every follower; ``kept``: the values of :attr:`kept_inputs`
@@ -218,18 +156,12 @@ class ModelChoice:
             out += new
         return out
 
-    def _switch_callback(self) -> Callable[..., list[Any]]:
-        """:meth:`switch` as a gradio callback of the dropdown and :attr:`kept_inputs` (one named parameter each)."""
-        n = len(self.kept_inputs)
+    def switch_model(self, name: str, progress: gr.Progress = gr.Progress(), *kept: Any) -> list[Any]:
+        """:meth:`switch` as the dropdown's callback; its inputs are the dropdown and :attr:`kept_inputs`.
 
-        def switch_model(name: str, *args: Any) -> list[Any]:
-            return self.switch(name, args[:n], progress=args[n] if len(args) > n else gr.Progress())
-
-        kept = [inspect.Parameter(f"kept_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n)]
-        progress = inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress())
-        name = inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        switch_model.__signature__ = inspect.Signature([name, *kept, progress])  # type: ignore[attr-defined]
-        return switch_model
+        ``progress`` comes before ``kept``: gradio hands a progress tracker to a leading parameter whose
+        default is one, and passes the inputs' values to the others in order."""
+        return self.switch(name, kept, progress=progress)
 
     def attach(self, line: gr.Markdown) -> None:
         """Register the switch (call once every tab has added its followers): on a choice in the
@@ -237,7 +169,7 @@ class ModelChoice:
         own switch, see :meth:`after_example`) and after every example click."""
         outputs = [line] + [c for f in self.followers for c in f.components]
         inputs = [self.dropdown, *self.kept_inputs]
-        switch = guard(self._switch_callback())
+        switch = guard(self.switch_model)
         common: dict[str, Any] = dict(
             api_visibility="private", show_progress_on=[line], concurrency_id="model-switch", concurrency_limit=1
         )

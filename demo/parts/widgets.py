@@ -1,9 +1,8 @@
 """Input widgets shared by the tabs: checked sliders, the seed, the class picker and the
-sampling controls, whose values become one :class:`~arpg.options.SamplingOptions`."""
+sampling controls, whose values become one :class:`~arpg.options.SamplingOptions` (:func:`sampling_options`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from arpg.options import SAMPLER_ORDERS, SCHEDULES, SamplingOptions
+from arpg.pipeline import Pipeline
 from arpg.schedules import CFG_SCHEDULES
 from arpg.validation import check_number
 
@@ -19,15 +19,17 @@ from .errors import plain_errors
 MAX_IMAGES = 8
 #: Above this many parameters a model counts as large: 16 default steps on a CPU instead of its own default.
 LARGE_MODEL_PARAMS = 50_000_000
-#: The sampling controls, in the order of their inputs: the fields of SamplingOptions.
-SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingOptions))
+#: The API names of the sampling controls, in the order of their inputs (:attr:`SamplingControls.inputs`): every
+#: callback that takes them lists them in this order, after its own inputs, and passes them to
+#: :func:`sampling_options`.
+SAMPLING_FIELDS = ("steps", "schedule", "cfg_scale", "cfg_schedule", "temperature", "top_k", "top_p", "order")
 #: The attribute that marks an input whose default is the session model's (:func:`model_default`).
 MODEL_DEFAULT = "arpg_model_default"
 
 
 def model_default(component: Any) -> Any:
     """Mark ``component`` as an input whose default is the session model's: an API or MCP call that leaves
-    it out sends None (not the first model's value the widget starts with: :func:`demo.tabs.models.api_defaults`)
+    it out sends None (not the first model's value the widget starts with: :func:`demo.parts.model_choice.api_defaults`)
     and the callback takes the model's own; a knob then passes None through its check."""
     setattr(component, MODEL_DEFAULT, True)
     return component
@@ -59,7 +61,7 @@ def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     """Seed field and "randomize" checkbox (the seed actually used is written back).
 
     The field has no bounds or rounding of its own (gradio would reject NaN with a bare error
-    and re-creates output components without instance overrides): :func:`demo.tabs.runner.pick_seed` checks it.
+    and re-creates output components without instance overrides): :func:`demo.parts.runner.pick_seed` checks it.
     """
     with gr.Row(equal_height=True, elem_classes=["seed-row"]):  # one above the other on a phone (demo.ui.CSS)
         seed = gr.Number(
@@ -73,7 +75,7 @@ def seed_controls(value: int = 0) -> tuple[gr.Number, gr.Checkbox]:
     return seed, randomize
 
 
-def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = None) -> gr.Dropdown:
+def class_dropdown(pipe: Pipeline, info: str | None = None, elem_id: str | None = None) -> gr.Dropdown:
     """A searchable class picker with the readable class names of ``pipe``.
 
     It accepts any text: the session's model decides what a class is (an API caller may
@@ -93,7 +95,7 @@ def class_dropdown(pipe: Any, info: str | None = None, elem_id: str | None = Non
     return model_default(dropdown)  # left out: the model's first class
 
 
-def task_image_inputs(pipe: Any, tab: str, class_info: str) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
+def task_image_inputs(pipe: Pipeline, tab: str, class_info: str) -> tuple[gr.Image, gr.Button, gr.Dropdown]:
     """A task tab's input image (``<tab>-input``), its "Use last generated image" button
     (``<tab>-use-last``) and its class picker (``<tab>-class``)."""
     image = gr.Image(
@@ -109,14 +111,14 @@ def task_image_inputs(pipe: Any, tab: str, class_info: str) -> tuple[gr.Image, g
     return image, use, class_dropdown(pipe, info=class_info, elem_id=f"{tab}-class")
 
 
-def class_update(pipe: Any, current: Any = None) -> dict[str, Any]:
+def class_update(pipe: Pipeline, current: Any = None) -> dict[str, Any]:
     """A class picker's update for a switch to ``pipe``: its class names, ``current`` kept when it is
     one of them (an example chose it with the model), else the first one chosen."""
     names = list(pipe.class_names)
     return gr.update(choices=names, value=current if current in names else names[0])
 
 
-def default_steps(pipe: Any, cells: int | None = None) -> int:
+def default_steps(pipe: Pipeline, cells: int | None = None) -> int:
     """The model's default steps (``pipe.defaults``), 16 for a large model on a CPU; never more
     than the number of cells."""
     cells = cells or pipe.grid[0] * pipe.grid[1]
@@ -146,11 +148,20 @@ class SamplingControls:
 
     @property
     def inputs(self) -> list[gr.components.Component]:
-        """The controls in the order of :data:`SAMPLING_FIELDS` (a callback gets their values
-        as one :class:`SamplingOptions`, see :meth:`demo.tabs.models.ModelChoice.callback`)."""
-        return [getattr(self, name) for name in SAMPLING_FIELDS]
+        """The controls in the order of :data:`SAMPLING_FIELDS`: a callback takes their values in this order and
+        makes them one :class:`SamplingOptions` with :func:`sampling_options`."""
+        return [
+            self.steps,
+            self.schedule,
+            self.cfg_scale,
+            self.cfg_schedule,
+            self.temperature,
+            self.top_k,
+            self.top_p,
+            self.order,
+        ]
 
-    def updates(self, pipe: Any) -> list[Any]:
+    def updates(self, pipe: Pipeline) -> list[Any]:
         """The controls' values after a switch to ``pipe`` (in the order of :attr:`inputs`): its
         defaults, and the steps slider's range for its grid.
 
@@ -163,6 +174,34 @@ class SamplingControls:
         return [steps, d.schedule, d.cfg_scale, d.cfg_schedule, d.temperature, d.top_k, d.top_p, _order_name(d)]
 
 
+def sampling_options(
+    pipe: Pipeline,
+    steps: Any,
+    schedule: Any,
+    cfg_scale: Any,
+    cfg_schedule: Any,
+    temperature: Any,
+    top_k: Any,
+    top_p: Any,
+    order: Any,
+) -> SamplingOptions:
+    """The sampling controls' values (:attr:`SamplingControls.inputs`, an API call's arguments) as options on
+    ``pipe``: a value left out (None) is the model's default, the steps the page's default for it
+    (:func:`default_steps`); a bad value is a plain gr.Error."""
+    steps = default_steps(pipe) if steps is None else steps
+    with plain_errors():
+        return pipe.defaults.replace(
+            steps=steps,
+            schedule=schedule,
+            cfg_scale=cfg_scale,
+            cfg_schedule=cfg_schedule,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            order=order,
+        )
+
+
 def _order_name(d: SamplingOptions) -> str:
     return d.order if isinstance(d.order, str) else "random"
 
@@ -172,7 +211,7 @@ def _dropdown(choices: Sequence[str], value: str, **kwargs: Any) -> gr.Dropdown:
     return gr.Dropdown(list(dict.fromkeys([*choices, value])), value=value, **kwargs)
 
 
-def sampling_controls(pipe: Any) -> SamplingControls:
+def sampling_controls(pipe: Pipeline) -> SamplingControls:
     """Build the steps slider and the "Advanced" accordion, starting from ``pipe.defaults``."""
     d: SamplingOptions = pipe.defaults
     cells = pipe.grid[0] * pipe.grid[1]

@@ -11,7 +11,7 @@ switch after every example click keeps the class and amount the row chose:
 Example images are small PNGs in the model's folder; a row's ``index`` says which held-out image of the
 model's data set it renders.  Files rather than renders at start-up: the app writes nothing when it
 starts (its temporary folder is purged while it runs), the page and the repository show the same
-pictures, and gradio serves them like the digit examples.  ``python -m demo.tabs.examples`` writes
+pictures, and gradio serves them like the digit examples.  ``python -m demo.parts.examples`` writes
 them again; a test checks that they are exactly the renders.
 """
 
@@ -30,14 +30,16 @@ from arpg import zoo
 from arpg.card import Example, ModelCard, read_card
 from arpg.data.sets import dataset
 
-from .instant import TASK_ATTR
-from .models import ModelChoice
+from .model_choice import ModelChoice
 
 log = logging.getLogger(__name__)
 
 EXAMPLES = zoo.ASSETS / "examples"
-#: The endpoint an example box runs, by the tab named first in its elem_id (:mod:`demo.tabs.instant`
-#: shows the result of a click). Inpaint's rows only load an image: the mask is still to be painted.
+#: The attribute of a ``gr.Examples`` naming the endpoint its rows run (:mod:`demo.instant` shows the result
+#: of a click).
+TASK_ATTR = "arpg_task"
+#: The endpoint an example box runs, by the tab named first in its elem_id. Inpaint's rows only load an image:
+#: the mask is still to be painted.
 TASK_OF_BOX = {"outpaint": "outpaint", "panorama": "panorama", "resolution": "resize"}
 
 
@@ -79,7 +81,7 @@ def example_box(
         missing = [row[0] for row in rows if not Path(row[0]).is_file()]
         if not rows or missing:  # a checkout without the PNGs: no examples rather than a broken page
             if missing:
-                log.warning("examples missing (python -m demo.tabs.examples writes them): %s", ", ".join(missing))
+                log.warning("examples missing (python -m demo.parts.examples writes them): %s", ", ".join(missing))
             continue
         elem_id = f"{box}-{key}-examples"
         examples = gr.Examples(rows, [*inputs, choice.dropdown], label=f"Examples: {key}", elem_id=elem_id)

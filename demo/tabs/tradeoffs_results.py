@@ -1,12 +1,13 @@
-"""Benchmark results of the Trade-offs tab, without its widgets: saved results read and drawn,
-the Measure button's callbacks (:mod:`arpg.measure.quick`: time estimated first, then measured)."""
+"""The results behind the Trade-offs tab (:mod:`demo.tabs.tradeoffs`), without its widgets: saved results read
+and drawn, and what the Measure button runs on a model (:mod:`arpg.measure.quick`: time estimated first, then
+measured)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ import numpy as np
 from PIL import Image
 
 from arpg.measure import quick
+from arpg.pipeline import Pipeline
 from arpg.viz.plots import order_rows, published_figure, tradeoff_figure
 
-from .cancel import raise_if_cancelled
-from .errors import plain_errors, refuse, request_seconds
-from .files import out_path
+from ..parts.cancel import raise_if_cancelled
+from ..parts.downloads import out_path
+from ..parts.errors import plain_errors, refuse
+from ..parts.gpu import request_seconds
 
 log = logging.getLogger("demo")
 
@@ -101,13 +104,13 @@ def belongs(model: str, name: str) -> bool:
     return model == name or (model.startswith(name) and model[len(name)] in " ,(")
 
 
-def model_files(pipe: Any, bench_dir: Path, names: list[str] | None = None) -> list[str]:
+def model_files(pipe: Pipeline, bench_dir: Path, names: list[str] | None = None) -> list[str]:
     """The saved results (of ``names``, default :func:`saved_files`) measured on ``pipe``'s model."""
     names = saved_files(bench_dir) if names is None else names
     return [n for n in names if belongs(_model_field(bench_dir / n), str(pipe.name))]
 
 
-def preferred_file(pipe: Any, names: list[str], bench_dir: Path) -> str | None:
+def preferred_file(pipe: Pipeline, names: list[str], bench_dir: Path) -> str | None:
     """The saved result of ``names`` to show for ``pipe``: of those measured on its model, the one with
     the most rows (the fullest picture); None when none was measured on it."""
     mine = model_files(pipe, bench_dir, names)
@@ -118,7 +121,7 @@ def preferred_file(pipe: Any, names: list[str], bench_dir: Path) -> str | None:
     return max(mine, key=lambda n: (rows(n), n)) if mine else None
 
 
-def no_results(pipe: Any) -> str:
+def no_results(pipe: Pipeline) -> str:
     """What the summary says when no result of ``pipe``'s model is saved."""
     return NO_RESULTS.replace("No saved results yet", f"No saved results for {pipe.name} yet")
 
@@ -145,34 +148,30 @@ def _head(results: dict[str, Any]) -> str:
     return " · ".join(str(results[k]) for k in ("model", "machine") if results.get(k))
 
 
-def saved_handler(pipe: Any, bench_dir: Path) -> Callable[[str | None], tuple]:
-    """The callback that shows a saved result of ``pipe``'s model: (plot, table, summary, dropdown update
-    offering the results of that model only)."""
-
-    def show_saved(name: str | None) -> tuple:
-        names = model_files(pipe, bench_dir)  # only results of the session's model
-        if not names:
-            return None, [], no_results(pipe), gr.update(choices=[], value=None)
-        name = name if name in names else preferred_file(pipe, names, bench_dir)
-        path = bench_dir / name
-        try:
-            fig, table, head = _figure(str(path), path.stat().st_mtime)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise refuse(f"Could not read the saved results {name}: {exc}") from None
-        info = f"Saved results **{name}**" + (f" — {head}" if head else "")
-        return fig, table, info, gr.update(choices=names, value=name)
-
-    return show_saved
+def saved_results(pipe: Pipeline, bench_dir: Path, name: str | None) -> tuple:
+    """A saved result of ``pipe``'s model, ``name`` when it is one (else the preferred one): (plot, table,
+    summary, dropdown update offering the results of that model only)."""
+    names = model_files(pipe, bench_dir)  # only results of the session's model
+    if not names:
+        return None, [], no_results(pipe), gr.update(choices=[], value=None)
+    name = name if name in names else preferred_file(pipe, names, bench_dir)
+    path = bench_dir / name
+    try:
+        fig, table, head = _figure(str(path), path.stat().st_mtime)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise refuse(f"Could not read the saved results {name}: {exc}") from None
+    info = f"Saved results **{name}**" + (f" — {head}" if head else "")
+    return fig, table, info, gr.update(choices=names, value=name)
 
 
-def step_choices(pipe: Any) -> list[int]:
+def step_choices(pipe: Pipeline) -> list[int]:
     """The step counts offered for ``pipe`` (no more than its cells)."""
     cells = pipe.grid[0] * pipe.grid[1]
     return [s for s in STEP_CHOICES if s <= cells] or [cells]
 
 
 def measure_plan(
-    pipe: Any,
+    pipe: Pipeline,
     batches: list[Any] | None,
     steps: list[Any] | None,
     raster: bool,
@@ -220,57 +219,58 @@ def throttled(show: Callable[[float, str], None], every_s: float = PROGRESS_EVER
     return report
 
 
-def measure_handler(pipe: Any) -> Callable[..., tuple]:
-    """The callback of the Measure button: (plot, table, summary, JSON file, orders table)."""
+def run_measure(
+    pipe: Pipeline,
+    batches: list[int],
+    steps: list[int],
+    raster: bool,
+    repeats: int,
+    orders: list[str] | None,
+    per_class: int,
+    progress: Any = gr.Progress(),
+) -> tuple:
+    """/measure on ``pipe`` (:func:`arpg.measure.quick.run_quick`): (plot, table, summary, JSON file, orders
+    table); ``progress(done, desc=...)`` shows how far it is."""
+    plan = measure_plan(pipe, batches, steps, raster, repeats, orders, per_class)
+    with plain_errors():  # over the ceiling: refused in words before anything runs
+        quick.check_plan(pipe, plan)
 
-    def measure(
-        batches: list[int],
-        steps: list[int],
-        raster: bool,
-        repeats: int,
-        orders: list[str] | None,
-        per_class: int,
-        progress: gr.Progress = gr.Progress(),
-    ) -> tuple:
+    report = throttled(lambda done, text: progress(done, desc=f"{text} ({100 * done:.0f}%)"))
+
+    # the caller left: the run stops at its next timed call or forward pass
+    results = quick.run_quick(pipe, plan, progress=report, check_cancel=raise_if_cancelled)
+    path = out_path("benchmark", ".json")
+    path.write_text(json.dumps(results, indent=2))
+    info = _measured_info(results, getattr(pipe, "judge", None) is not None)
+    return results_figure(results), result_table(results), info, str(path), order_rows(results["orders"])
+
+
+def estimate_text(
+    pipe: Pipeline,
+    batches: list[int],
+    steps: list[int],
+    raster: bool,
+    repeats: int,
+    orders: list[str] | None,
+    per_class: int,
+) -> str:
+    """What the page says, before Measure runs on ``pipe``, of how long it will take with these settings."""
+    try:
         plan = measure_plan(pipe, batches, steps, raster, repeats, orders, per_class)
-        with plain_errors():  # over the ceiling: refused in words before anything runs
-            quick.check_plan(pipe, plan)
-
-        report = throttled(lambda done, text: progress(done, desc=f"{text} ({100 * done:.0f}%)"))
-
-        # the caller left: the run stops at its next timed call or forward pass
-        results = quick.run_quick(pipe, plan, progress=report, check_cancel=raise_if_cancelled)
-        path = out_path("benchmark", ".json")
-        path.write_text(json.dumps(results, indent=2))
-        info = _measured_info(results, getattr(pipe, "judge", None) is not None)
-        return results_figure(results), result_table(results), info, str(path), order_rows(results["orders"])
-
-    return measure
+    except gr.Error as exc:
+        return str(exc.message)
+    try:
+        return quick.check_plan(pipe, plan).text()
+    except ValueError as exc:  # over the ceiling: said before Measure is pressed
+        return f"**Too long to measure here:** {exc}."
+    except Exception:  # e.g. no GPU outside a request on a ZeroGPU Space: Measure itself still runs
+        log.warning("no time estimate for %s", pipe.name, exc_info=True)
+        return "No time estimate here yet: the first measurement of this model calibrates it."
 
 
-def estimate_handler(pipe: Any) -> Callable[..., str]:
-    """The callback that says, before Measure runs, how long it will take with these settings."""
-
-    def estimate(
-        batches: list[int], steps: list[int], raster: bool, repeats: int, orders: list[str] | None, per_class: int
-    ) -> str:
-        try:
-            plan = measure_plan(pipe, batches, steps, raster, repeats, orders, per_class)
-        except gr.Error as exc:
-            return str(exc.message)
-        try:
-            return quick.check_plan(pipe, plan).text()
-        except ValueError as exc:  # over the ceiling: said before Measure is pressed
-            return f"**Too long to measure here:** {exc}."
-        except Exception:  # e.g. no GPU outside a request on a ZeroGPU Space: Measure itself still runs
-            log.warning("no time estimate for %s", pipe.name, exc_info=True)
-            return "No time estimate here yet: the first measurement of this model calibrates it."
-
-    return estimate
-
-
-def measure_seconds(values: Mapping[str, Any]) -> int:
-    """GPU seconds a Measure request reserves on ZeroGPU: its timed calls (a warm-up and the
-    repeats) and a quality decode per order, plus the raster order's steps."""
-    decodes = 2 + len(values.get("orders") or [])
-    return request_seconds(values, decodes=decodes, extra_steps=256 if values.get("raster") else 0)
+def measure_seconds(batches: Any, steps: Any, raster: Any, repeats: Any, orders: Any, *rest: Any) -> int:
+    """ZeroGPU seconds of a ``/measure`` request (the callback's arguments, in order): its timed calls (a warm-up
+    and the ``repeats`` of every batch size and step count) and a quality decode per order, plus the raster
+    order's steps."""
+    decodes = 2 + len(orders or [])
+    return request_seconds(steps, images=batches, repeats=repeats, decodes=decodes, extra_steps=256 if raster else 0)
