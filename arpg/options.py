@@ -51,7 +51,7 @@ DECODINGS = ("windowed", "whole")
 #: The decoding of each canvas task when neither the caller nor the model's JSON (its ``"decoding"``
 #: section, :func:`model_decodings`) names one: the measured winner on the shipped digits model
 #: (scripts/bench_windows.py, docs/benchmarks/windows.json; the judge's accuracy, windowed against whole,
-#: is in the README's table under "Canvases: windowed decoding and the scenes model").
+#: is in the README's "Canvases" section).
 #: It only matters on a canvas bigger than every grid the model was trained on: on one that fits,
 #: "windowed" is the same single decode as "whole".
 DEFAULT_DECODING = {"outpaint": "windowed", "panorama": "windowed", "resize": "windowed"}

@@ -194,7 +194,9 @@ def test_saved_results_and_the_orders_chart_are_the_session_models() -> None:
     assert "shipped.json" in info and "shipped digits model" in info and plot is not None
     assert saved["value"] == "shipped.json" and "arpg-l-bf16.json" not in saved["choices"]
     assert all(json.loads((BENCH / n).read_text())["model"].startswith("shipped digits") for n in saved["choices"])
-    assert orders_updates(scenes, BENCH)[0]["visible"] is False
+    box, caption, chart, rows = orders_updates(scenes, BENCH)  # its own orders table (orders-scenes.json)
+    assert box["visible"] is True and chart is not None and [r[0] for r in rows["value"]][:2] == ["random", "raster"]
+    assert orders_updates(Named("ARPG-L"), BENCH)[0]["visible"] is False  # none saved for it
     box, caption, chart, rows = orders_updates(digits, BENCH)
     assert box["visible"] is True and chart is not None and rows["value"][0][0] == "random"
 

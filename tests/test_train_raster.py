@@ -150,6 +150,9 @@ def test_a_raster_recipe_writes_a_folder_the_pipeline_samples_from(tmp_path):
     assert isinstance(pipe.model, LlamaGen) and pipe.judge is not None and pipe.grid == (16, 16)
     img = pipe.generate([3], seed=0)
     assert img.images.shape == (1, 64, 64, 3) and img.trace.forward_passes == 256 and img.trace.cfg == [3.0] * 256
+    from arpg.measure.evaluate import eval_rows
+
+    assert eval_rows(pipe, 7, (8, 32), False, 3) == [("raster", 256, 7)]  # eval judges its own decode only
     # stopped after 2 steps, then run again: the same weights as one run
     kw = dict(out=tmp_path / "m2", run_dir=tmp_path / "r2", plots=tmp_path / "p2", workers=1)
     ticks = iter(range(10**6))

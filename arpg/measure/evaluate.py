@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from ..data import digits
 from ..data.sets import DATASETS, dataset
 from ..judge import frechet_distance, judge_images
+from ..model import ARPG
 from ..options import SAMPLER_ORDERS, SamplingOptions
 from ..pipeline import Pipeline
 from ..sampling import method_kwargs
@@ -157,6 +158,23 @@ def _settings(per_class: int, steps_list: Sequence[int], raster: bool, fd_per_cl
     return [(m, s, per_class if (m, s) == ("arpg", 32) or fd_per_class is None else fd_per_class) for m, s in settings]
 
 
+def _time_line(pipe: Pipeline, estimate: float | None) -> str:
+    """What :func:`evaluate` says first: how long it will take (an ARPG model's estimate), or why not."""
+    if estimate is None:
+        return f"eval: {pipe.name} decodes one token a step in raster order (no time estimate for its family)"
+    return f"eval: {duration_text(estimate)} on this machine (estimated from a few short timed decodes)"
+
+
+def eval_rows(
+    pipe: Pipeline, per_class: int, steps_list: Sequence[int], raster: bool, fd_per_class: int | None
+) -> list[tuple]:
+    """(method, steps, images per class) of the rows :func:`evaluate` decodes: :func:`_settings` for an ARPG
+    model; for another family (a raster model) its own decode alone, one token a step in raster order."""
+    if isinstance(pipe.model, ARPG):
+        return _settings(per_class, steps_list, raster, fd_per_class)
+    return [("raster", pipe.grid[0] * pipe.grid[1], per_class)]
+
+
 def estimate_seconds(
     pipe: Pipeline,
     per_class: int = 100,
@@ -183,7 +201,7 @@ def estimate_seconds(
     judged = styles * JUDGE_IMAGES + REFERENCE_IMAGES
     total = renders * render + styles * PSNR_IMAGES * codec + judged * judge
     n_cells = pipe.grid[0] * pipe.grid[1]
-    for method, steps, n in _settings(per_class, steps_list, raster, fd_per_class):
+    for method, steps, n in eval_rows(pipe, per_class, steps_list, raster, fd_per_class):
         kw = method_kwargs(method, steps, n_cells)
         calls = [batch] * (n // batch) + ([n % batch] if n % batch else [])
         total += pipe.num_classes * sum(cost.seconds(b, kw["steps"], kw["order"]) + b * judge for b in calls)
@@ -224,8 +242,9 @@ def evaluate(
     set (:func:`data_name`).  Written as JSON to ``out`` if given."""
     if pipe.judge is None:
         raise ValueError("this model has no judge classifier; quality can only be measured on the shipped model")
-    estimate = estimate_seconds(pipe, per_class, steps_list, raster, fd_per_class)
-    line = f"eval: {duration_text(estimate)} on this machine (estimated from a few short timed decodes)"
+    arpg = isinstance(pipe.model, ARPG)
+    estimate = estimate_seconds(pipe, per_class, steps_list, raster, fd_per_class) if arpg else None
+    line = _time_line(pipe, estimate)
     if progress:
         tqdm.write(line)  # with the progress bars that follow
     else:
@@ -242,7 +261,7 @@ def evaluate(
     ref_images = reference_images(pipe, len(ref))
     ref_texture = texture_features(ref_images)
     rows = []
-    for method, steps, n in _settings(per_class, steps_list, raster, fd_per_class):
+    for method, steps, n in eval_rows(pipe, per_class, steps_list, raster, fd_per_class):
         t = time.time()
         imgs, labels = generated(pipe, n, steps, method, progress=progress)
         q = {**generation_quality(pipe, imgs, labels, ref), **texture_quality(imgs, ref_images, ref_texture)}
