@@ -32,8 +32,8 @@ def model_pipeline(model: str, device: str | None = None, dtype: torch.dtype | N
         if zoo.missing_files(entry.folder):
             raise ValueError(
                 f"the {entry.name} model is not trained yet: {entry.folder / 'arpg.safetensors'} is missing; run "
-                f"`python -m arpg train --recipe {entry.name}` (or pack a preview with --preview DIR and pass "
-                "--model DIR)"
+                f"`python -m arpg train --recipe {entry.recipe or entry.name}` (or pack a preview with --preview DIR "
+                "and pass --model DIR)"
             )
         return Pipeline.shipped(entry.folder, device=device, dtype=dtype, name=entry.title())
     folder = Path(model).expanduser()

@@ -38,6 +38,7 @@ class ModelEntry:
     env: str | None = None  # trained here: a variable that may name another folder for it
     weights: str | None = None  # released: the image model's file (hf://<org>/<repo>/<file>)
     tokenizer: str | None = None  # released: the tokenizer's file, or a name of TOKENIZERS
+    recipe: str | None = None  # trained here: the training recipe that makes it (default: its name)
 
     def __post_init__(self) -> None:
         if (self.folder is None) == (self.weights is None):
@@ -128,6 +129,8 @@ def check_folder(folder: str | Path) -> Path:
 
 register(ModelEntry("digits", folder=ASSETS / "models"))
 register(ModelEntry("scenes", folder=ASSETS / "models" / "scenes", env="ARPG_SCENES"))
+# A raster model (LlamaGen family) trained here on the digits tokens: ``train --recipe digits-raster``.
+register(ModelEntry("raster", "llamagen", folder=ASSETS / "models" / "raster", recipe="digits-raster"))
 register(ModelEntry("ARPG-L", weights="hf://hp-l33/ARPG/arpg_300m.pt", tokenizer="VQ-16"))
 register(ModelEntry("ARPG-XL", weights="hf://hp-l33/ARPG/arpg_700m.pt", tokenizer="VQ-16"))
 register(ModelEntry("ARPG-XXL", weights="hf://hp-l33/ARPG/arpg_1b.pt", tokenizer="VQ-16"))
