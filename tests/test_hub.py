@@ -215,8 +215,8 @@ def test_app_offers_the_requested_model_the_shipped_one_and_the_cached_ones(
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(fake_hub_cache(tmp_path / "hub")))
-    no_scenes = dataclasses.replace(MODELS["scenes"], folder=tmp_path / "no-scenes")
-    monkeypatch.setitem(MODELS, "scenes", no_scenes)  # whether the scenes model ships or not
+    for name in ("scenes", "raster"):  # whether these models ship (are trained here) or not
+        monkeypatch.setitem(MODELS, name, dataclasses.replace(MODELS[name], folder=tmp_path / f"no-{name}"))
     monkeypatch.delenv("ARPG_SCENES", raising=False)
     store = model_store("ARPG-L", None, "cpu")
     assert store.first.name == "ARPG-L" and store.names() == ["ARPG-L", SHIPPED_NAME]
