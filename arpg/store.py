@@ -69,6 +69,7 @@ class SmallModel:
 
 
 def _with_examples(card: ModelCard, folder: Path) -> ModelCard:
+    """``card`` with the examples of the model folder ``folder`` (a registered model's, for its preview)."""
     return dataclasses.replace(card, examples=read_examples(folder)) if folder.is_dir() else card
 
 
