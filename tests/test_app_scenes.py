@@ -120,6 +120,7 @@ def page(scenes_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 # -- the store ---------------------------------------------------------------------------------------
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_the_store_offers_a_scenes_folder_loads_it_once_and_keeps_it(scenes_dir: Path, tmp_path: Path) -> None:
     m = SmallModel.at(scenes_dir, entry=SCENES)
     assert (m.name, m.data, m.directory) == (PREVIEW, "scenes", scenes_dir)

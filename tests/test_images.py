@@ -140,6 +140,7 @@ def test_images_over_the_budget_are_refused_before_decoding(source: str) -> None
             call()
 
 
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_limit_pillow_makes_pillow_refuse_at_open(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
     images.limit_pillow()

@@ -174,6 +174,7 @@ def _stroke(img: np.ndarray) -> np.ndarray:
     return m
 
 
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_a_thin_stroke_edits_the_class(shipped) -> None:
     """Before regions grew, a stroke across a digit with another class kept the old digit (0 of 100)."""
     from arpg.judge import judge_images

@@ -22,6 +22,7 @@ def test_inpaint_part_scores_the_seam_and_the_new_half(tmp_path: Path) -> None:
     assert "inpaint the right half" in blur_text({"scenes": res})
 
 
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_the_script_checks_its_names(tmp_path: Path) -> None:
     run = run_script("bench_blur.py", "--models", "mnist", "--json", str(tmp_path / "b.json"))
     assert run.returncode == 2 and "--models" in run.stderr and not (tmp_path / "b.json").exists()

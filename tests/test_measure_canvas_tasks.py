@@ -273,6 +273,7 @@ def test_the_example_rows_show_every_task_beside_its_true_render(pipe: Pipeline,
 
 
 # -- the script -----------------------------------------------------------------------------------
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_the_script_prints_the_tables_of_a_results_file(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     path.write_text(json.dumps({**_fake_run(), "machine": "here"}))

@@ -100,6 +100,7 @@ def test_bad_arguments(digits_pipe: Pipeline) -> None:
         tq.measure_task_quality(replace(digits_pipe, judge=None), trials=2)
 
 
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_the_script_refuses_bad_flags(tmp_path: Path) -> None:
     assert run_script("bench_tasks.py", "--help").returncode == 0
     bad = run_script("bench_tasks.py", "--parts", "paint", "--json", str(tmp_path / "t.json"))

@@ -60,6 +60,7 @@ def whole(pipe: Pipeline, steps: int = 3) -> Used:
 
 # -- the bug: the scenes model's resolution change left to the model ---------------------------------------
 @pytest.mark.skipif(not (SCENES / "arpg.safetensors").exists(), reason="scenes model not trained")
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_the_scenes_resolution_change_left_to_the_model_is_decoded_whole_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

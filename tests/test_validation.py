@@ -300,6 +300,7 @@ def test_masks_of_any_size_and_kind_fit_the_image(mask: Any, w: int, h: int) -> 
     seed=seeds_ok,
     opts=sampling_options(),
 )
+@pytest.mark.slow  # over 0.5 s: the fast tier stays under a minute
 def test_inpaint_keeps_context_tokens_and_pixels(
     pipe: Pipeline, image: Any, mask: Any, label: int, dilate: int, blend: bool, seed: int, opts: dict
 ) -> None:
