@@ -49,6 +49,7 @@ from .train.run import run_folder, run_recipe
 from .train.sharpen import STAGE as DECODER_FOLDER
 from .validation import MAX_SEED, check_choice, check_int, check_number, check_seed
 from .viz.animate import COMPARE_FPS, comparison_animation, decoding_animation, models_animation
+from .viz.compare import RACE_MODELS
 from .viz.frames import image_grid
 from .viz.plots import orders_figure, tradeoff_figure
 
@@ -113,16 +114,23 @@ def cmd_animate(a: argparse.Namespace) -> int:
     return 0
 
 
+def race_models(a: argparse.Namespace) -> tuple[list[Pipeline], dict[str, int]]:
+    """The pipelines ``--models A,B:STEPS`` names (2-4, :data:`~arpg.viz.compare.RACE_MODELS`) and the steps
+    given for some of them, by pipeline name."""
+    wanted = parse_models(a.models)
+    low, high = RACE_MODELS
+    if not low <= len(wanted) <= high:
+        raise ValueError(f"--models takes {low} to {high} models, got {len(wanted)}")
+    dtype = DTYPES[a.dtype] if a.dtype else None
+    pipes = [model_pipeline(name, device=a.device, dtype=dtype) for name, _ in wanted]
+    return pipes, {p.name: n for p, (_, n) in zip(pipes, wanted, strict=True) if n is not None}
+
+
 def _animate_models(a: argparse.Namespace, fps: float | None, slow: float | None) -> int:
     """``animate --models A,B:STEPS``: 2-4 models racing on one clock, each at its own sampling defaults."""
     if a.model or a.weights:
         raise ValueError("--models names every model itself: drop --model and --weights")
-    wanted = parse_models(a.models)
-    if not 2 <= len(wanted) <= 4:
-        raise ValueError(f"--models takes 2 to 4 models, got {len(wanted)}")
-    dtype = DTYPES[a.dtype] if a.dtype else None
-    pipes = [model_pipeline(name, device=a.device, dtype=dtype) for name, _ in wanted]
-    steps = {p.name: n for p, (_, n) in zip(pipes, wanted, strict=True) if n is not None}
+    pipes, steps = race_models(a)
     cmp = models_animation(pipes, a.class_, a.out, steps=steps, fps=fps or COMPARE_FPS, slow=slow, seed=_seed(a))
     print(f"wrote {a.out}: {cmp.timings()}; forward passes {cmp.passes()}; {cmp.pace()}")
     return 0
@@ -417,12 +425,7 @@ def _bench_models(a: argparse.Namespace, batch: list[int], repeats: int, warmup:
         raise ValueError("--models names every model itself: drop --model, --weights, --preset and --orders")
     if len(batch) != 1:
         raise ValueError("--models takes one --batch")
-    wanted = parse_models(a.models)
-    if not peers.MIN_MODELS <= len(wanted) <= peers.MAX_MODELS:
-        raise ValueError(f"--models takes {peers.MIN_MODELS} to {peers.MAX_MODELS} models, got {len(wanted)}")
-    dtype = DTYPES[a.dtype] if a.dtype else None
-    pipes = [model_pipeline(name, device=a.device, dtype=dtype) for name, _ in wanted]
-    steps = {p.name: n for p, (_, n) in zip(pipes, wanted, strict=True) if n is not None}
+    pipes, steps = race_models(a)
     res = peers.race(pipes, steps, batch[0], seed=seed, repeats=repeats, warmup=warmup, progress=print)
     res["command"] = report.bench_command(a)
     print(peers.format_race(res))

@@ -17,12 +17,13 @@ from typing import Any
 import torch
 
 from ..pipeline import Pipeline
+from ..viz.compare import RACE_MODELS
 from ..viz.plots import load_published
 from .probes import PeakMemory, machine_info
 from .timing import median
 
-#: How many models one race takes.
-MIN_MODELS, MAX_MODELS = 2, 4
+#: How many models one race takes (the same bound as a race drawn on one clock).
+MIN_MODELS, MAX_MODELS = RACE_MODELS
 
 
 def family_of(pipe: Pipeline) -> str:

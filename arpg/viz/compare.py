@@ -43,6 +43,7 @@ __all__ = [
     "compare_decodes",
     "timed_models",
     "compare_models",
+    "RACE_MODELS",
 ]
 
 METHODS = ("raster", "random1", "arpg")  # the panels, left to right
@@ -52,6 +53,8 @@ DIM_COLOUR = (150, 154, 166)
 SHORT_NAMES = {"raster": "raster", "random1": "random 1/step", "arpg": "ARPG"}
 #: The method of a decode by another model (:func:`timed_models`): its short name is the model's.
 MODEL = "model"
+#: How many models one race takes, fewest and most.
+RACE_MODELS = (2, 4)
 
 
 def seconds(x: float) -> str:
@@ -225,8 +228,8 @@ def compare_models(
 ) -> Comparison:
     """Models (e.g. ARPG against a model trained for raster order) racing on one clock, each at its own
     settings: :func:`timed_models` drawn like :func:`compare_decodes`."""
-    if not 2 <= len(pipes) <= 4:
-        raise ValueError(f"a race takes 2 to 4 models, got {len(pipes)}")
+    if not RACE_MODELS[0] <= len(pipes) <= RACE_MODELS[1]:
+        raise ValueError(f"a race takes {RACE_MODELS[0]} to {RACE_MODELS[1]} models, got {len(pipes)}")
     decodes = timed_models(pipes, label, steps=steps, seed=seed)
     timeline = plan_timeline([d.seconds for d in decodes], fps=fps, slow=slow, max_frames=max_frames)
     return Comparison(decodes, timeline, race_frames(decodes, timeline))

@@ -17,7 +17,7 @@ from arpg.options import SAMPLER_ORDERS
 from arpg.orders import order_policy
 from arpg.pipeline import Pipeline
 from arpg.viz.animate import RACE_HOLD_S, save_animation, strategy_frames, trace_frames
-from arpg.viz.compare import Comparison, compare_decodes, compare_models
+from arpg.viz.compare import RACE_MODELS, Comparison, compare_decodes, compare_models
 from arpg.viz.frames import step_heatmap
 
 from ..parts.cancel import run_cancellable
@@ -202,8 +202,9 @@ def run_race(
     """/race_models: 2-4 models of the dropdown decode the same class number and seed, each at its own
     settings, on one clock (:func:`arpg.viz.compare.compare_models`)."""
     names = list(dict.fromkeys(models or []))
-    if not 2 <= len(names) <= 4:
-        raise refuse("Pick 2 to 4 different models to race.")
+    low, high = RACE_MODELS
+    if not low <= len(names) <= high:
+        raise refuse(f"Pick {low} to {high} different models to race.")
     pipes = [choice.pipe(name) for name in names]
     run = Run.start(pipes[0], class_name, seed, randomize, progress)
     for pipe in pipes:
